@@ -1,0 +1,43 @@
+# saas-platform: `make preview` (offline plan of the dev stack) and `make test` (the whole suite).
+# Every target sets up what it needs: the virtualenv is (re)built when a requirements file changes.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.requirements-stamp
+STACK  ?= dev
+REQS   := requirements.txt requirements-dev.txt policies/requirements.txt
+
+.PHONY: help venv system-deps preview synth test bench clean
+
+help:
+	@echo "make preview           synthesize the dev stack offline: component tree + policy summary"
+	@echo "make synth STACK=prod  synthesize one stack into build/STACK"
+	@echo "make test              set up everything and run the whole test suite"
+	@echo "make bench             median synth time per stack against its import floor"
+
+$(STAMP): $(REQS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check --quiet --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+preview: $(STAMP)
+	$(PY) -m synth dev
+
+synth: $(STAMP)
+	$(PY) -m synth $(STACK)
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,32 @@
+"""saas-platform: the architecture of the seed, composed per stack.
+
+    Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
+             -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)
+             -> DataLayer (MariaDB, Redis, RabbitMQ, object storage)
+    Monitoring (Prometheus, Grafana, Alertmanager, Graylog) watches all of it;
+    AWS (SES, IAM, Route53) sits beside the cluster.
+
+Configuration is read and validated once, before any resource is registered.
+"""
+
+import pulumi
+
+from components import config
+from components.platform import ClusterPlatform, ClusterPlatformArgs
+
+settings = config.load()
+
+platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
+
+pulumi.export("environment", settings.environment)
+pulumi.export("domain", settings.domain)
+pulumi.export("namespaces", platform.namespaces)
+pulumi.export(
+    "replicas",
+    {
+        "frontend": settings.replicas.frontend.model_dump(),
+        "backend": settings.replicas.backend.model_dump(),
+        "workers": settings.replicas.workers.model_dump(),
+        "databaseReplicas": settings.replicas.database_replicas,
+    },
+)

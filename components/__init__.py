@@ -1,0 +1,1 @@
+"""Reusable ComponentResources of the saas-platform program (one module per concern)."""

@@ -1,0 +1,190 @@
+"""Shared Kubernetes building blocks: recommended labels, object metadata, restricted pod defaults.
+
+Every component builds its objects through these helpers so that labels, security context,
+probes and resource settings are decided once. Labels are applied here rather than through a
+stack transform because transforms do not run under the mocks our offline synthesis uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+PART_OF = "saas-platform"
+MANAGED_BY = "pulumi"
+
+
+def recommended_labels(name: str, component: str) -> dict[str, str]:
+    """The `app.kubernetes.io/*` labels every object carries; `instance` is the stack name."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": pulumi.get_stack(),
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def selector_labels(name: str, component: str) -> dict[str, str]:
+    """The immutable subset used in Deployment selectors and Service selectors."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": pulumi.get_stack(),
+        "app.kubernetes.io/component": component,
+    }
+
+
+def metadata(
+    name: str,
+    component: str,
+    namespace: pulumi.Input[str] | None = None,
+    *,
+    app: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, pulumi.Input[str]] | None = None,
+) -> k8s.meta.v1.ObjectMetaArgs:
+    """Explicit `metadata.name` (deterministic manifests, no auto-suffix) plus recommended labels.
+
+    `app` is the `app.kubernetes.io/name` value when it differs from the object name (a
+    ConfigMap of the frontend is named `frontend-env` but belongs to app `frontend`).
+    """
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels={**recommended_labels(app or name, component), **(labels or {})},
+        annotations=dict(annotations) if annotations else None,
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Restricted pod defaults (Pod Security Standards "restricted" profile)
+# ------------------------------------------------------------------------------------------
+
+# A UID/GID outside the range distributions give to system users, so a container never
+# shares an identity with a host account.
+DEFAULT_UID = 10001
+
+
+def pod_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.PodSecurityContextArgs:
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        fs_group=uid,
+        fs_group_change_policy="OnRootMismatch",
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def container_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=uid,
+        run_as_group=uid,
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Requests and limits of one container. CPU has no limit by default: throttling a web
+    server under a burst hurts latency more than sharing idle cores does."""
+
+    cpu: str
+    memory: str
+    cpu_limit: str | None = None
+    memory_limit: str | None = None
+
+    def args(self) -> k8s.core.v1.ResourceRequirementsArgs:
+        limits = {"memory": self.memory_limit or self.memory}
+        if self.cpu_limit:
+            limits["cpu"] = self.cpu_limit
+        return k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": self.cpu, "memory": self.memory}, limits=limits
+        )
+
+
+def http_probe(
+    path: str,
+    port: int | str,
+    *,
+    period: int = 10,
+    timeout: int = 3,
+    failures: int = 3,
+    initial_delay: int = 0,
+) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port=port),
+        period_seconds=period,
+        timeout_seconds=timeout,
+        failure_threshold=failures,
+        initial_delay_seconds=initial_delay or None,
+    )
+
+
+def startup_probe(path: str, port: int | str, *, budget_seconds: int = 120) -> k8s.core.v1.ProbeArgs:
+    """Give slow starts `budget_seconds` before liveness takes over, probing every 5 s."""
+    return http_probe(path, port, period=5, failures=max(1, budget_seconds // 5))
+
+
+def tmp_volume(name: str = "tmp", size_limit: str = "256Mi") -> k8s.core.v1.VolumeArgs:
+    """A writable scratch directory for a read-only root filesystem."""
+    return k8s.core.v1.VolumeArgs(
+        name=name, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=size_limit)
+    )
+
+
+def topology_spread(
+    selector: Mapping[str, str], *, hard_zones: bool = False
+) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    """Spread replicas across zones, then nodes. Zone spreading is soft by default so a
+    single-zone cluster (a laptop, a small staging cluster) still schedules every pod."""
+    label_selector = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector))
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key="topology.kubernetes.io/zone",
+            when_unsatisfiable="DoNotSchedule" if hard_zones else "ScheduleAnyway",
+            label_selector=label_selector,
+        ),
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key="kubernetes.io/hostname",
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=label_selector,
+        ),
+    ]
+
+
+def pod_spec(
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    *,
+    selector: Mapping[str, str],
+    volumes: Sequence[k8s.core.v1.VolumeArgs] = (),
+    init_containers: Sequence[k8s.core.v1.ContainerArgs] = (),
+    termination_grace_seconds: int = 30,
+    service_account: str | None = None,
+    spread: bool = True,
+    uid: int = DEFAULT_UID,
+) -> k8s.core.v1.PodSpecArgs:
+    """A pod spec with the project's defaults: restricted security context, no service
+    account token unless the workload talks to the Kubernetes API, graceful shutdown and
+    topology spreading."""
+    return k8s.core.v1.PodSpecArgs(
+        containers=list(containers),
+        init_containers=list(init_containers) or None,
+        volumes=list(volumes) or None,
+        security_context=pod_security_context(uid),
+        automount_service_account_token=service_account is not None,
+        service_account_name=service_account,
+        enable_service_links=False,
+        termination_grace_period_seconds=termination_grace_seconds,
+        topology_spread_constraints=topology_spread(selector) if spread else None,
+    )

@@ -1,0 +1,81 @@
+"""Small helpers shared by the rule modules."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+K8S_PREFIX = "kubernetes:"
+# Kubernetes resource types that are Pulumi constructs rather than API objects.
+K8S_NOT_OBJECTS = ("kubernetes:helm.sh/v3:Release", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
+
+WORKLOAD_KINDS = {
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:apps/v1:ReplicaSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+    "kubernetes:core/v1:Pod",
+}
+
+
+def is_k8s_object(resource_type: str, props: Mapping[str, Any]) -> bool:
+    return (
+        resource_type.startswith(K8S_PREFIX)
+        and resource_type not in K8S_NOT_OBJECTS
+        and not resource_type.startswith("pulumi:providers:")
+        and "kind" in props
+    )
+
+
+def get(value: Any, *path: str | int, default: Any = None) -> Any:
+    """Walk nested mappings/lists; `default` when any step is missing."""
+    for step in path:
+        try:
+            value = value[step]
+        except (KeyError, IndexError, TypeError):
+            return default
+        if value is None:
+            return default
+    return value
+
+
+def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The pod spec of a workload object, wherever its kind keeps it."""
+    if resource_type not in WORKLOAD_KINDS:
+        return None
+    if resource_type == "kubernetes:core/v1:Pod":
+        return get(props, "spec")
+    if resource_type == "kubernetes:batch/v1:CronJob":
+        return get(props, "spec", "jobTemplate", "spec", "template", "spec")
+    return get(props, "spec", "template", "spec")
+
+
+def containers(spec: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+    if not spec:
+        return
+    for key in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(key) or []:
+            yield container
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    check: Callable[[ResourceValidationArgs], Iterator[str]],
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> ResourceValidationPolicy:
+    """A ResourceValidationPolicy whose `check` yields one message per violation."""
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in check(args):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(name=name, description=description, enforcement_level=level, validate=validate)

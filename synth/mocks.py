@@ -1,0 +1,173 @@
+"""Pulumi mocks that stand in for the engine and the providers during offline synthesis.
+
+The stock `MockMonitor` keeps only URN, id and state. We subclass it to also record what a
+reviewer and the policy pack care about: parent, dependencies, protect and friends, which are
+not part of `MockResourceArgs` (see FACTS.md, "Pulumi under mocks").
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+
+# The marker Pulumi's wire format uses for secret values (`rpc._special_sig_key`).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
+REDACTED = "[secret]"
+
+
+@dataclass
+class Registration:
+    """One `RegisterResource` call as the engine would have seen it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    dependencies: list[str]
+    inputs: dict[str, Any]
+    order: int = field(default=0)
+
+
+def _digest(*parts: str, length: int = 16) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
+
+
+def redact(value: Any) -> Any:
+    """Replace every secret in a wire-form value by `[secret]`."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE:
+            return REDACTED
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def normalize(value: Any) -> Any:
+    """Wire numbers are floats (`replicas: 2.0`); give integral floats back their int form."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class SynthMocks(pulumi.runtime.Mocks):
+    """Deterministic provider stand-ins: outputs echo inputs plus the ids, ARNs and results
+    that dependent resources read."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = copy.deepcopy(args.inputs)
+        typ, name = args.typ, args.name
+        resource_id = f"{name}-id"
+        if typ.startswith("kubernetes:"):
+            meta = state.get("metadata")
+            if isinstance(meta, dict) and meta.get("name"):
+                ns = meta.get("namespace")
+                resource_id = f"{ns}/{meta['name']}" if ns else str(meta["name"])
+            if typ == "kubernetes:core/v1:Service":
+                state["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
+            if typ == "kubernetes:helm.sh/v3:Release":
+                state["status"] = {
+                    "name": state.get("name", name),
+                    "namespace": state.get("namespace", "default"),
+                    "status": "deployed",
+                    "version": state.get("version"),
+                }
+        elif typ.startswith("random:"):
+            state.update(_random_outputs(typ, name, args.inputs))
+        elif typ.startswith("aws:"):
+            service = typ.split(":")[1].split("/")[0]
+            state.setdefault("arn", f"arn:aws:{service}:us-east-1:123456789012:{name}")
+            resource_id = state.get("name") or state.get("bucket") or resource_id
+        elif typ.startswith("cloudflare:"):
+            resource_id = _digest(typ, name, length=32)
+        state.setdefault("id", resource_id)
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/synth", "userId": "synth"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if token == "aws:route53/getZone:getZone":
+            return {"zoneId": "Z0SYNTH", "id": "Z0SYNTH", "name": args.args.get("name", "example.com"), "nameServers": []}
+        if token.startswith("cloudflare:") and "getZone" in token:
+            return {"zoneId": _digest("zone", str(args.args), length=32), "id": _digest("zone", str(args.args), length=32)}
+        return {}
+
+
+def _random_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    length = int(inputs.get("length", 32) or 32)
+    seed = _digest(typ, name, length=64)
+    if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+        result = (seed * 4)[:length]
+        return {"result": result, "bcryptHash": f"$2a$10${seed[:53]}"}
+    if typ == "random:index/randomId:RandomId":
+        size = int(inputs.get("byteLength", 16) or 16)
+        hex_ = (seed * 4)[: size * 2]
+        return {"hex": hex_, "b64Std": hex_, "b64Url": hex_, "dec": str(int(hex_, 16))}
+    if typ == "random:index/randomBytes:RandomBytes":
+        return {"base64": seed[:44], "hex": seed}
+    if typ == "random:index/randomUuid:RandomUuid":
+        return {"result": f"{seed[:8]}-{seed[8:12]}-{seed[12:16]}-{seed[16:20]}-{seed[20:32]}"}
+    if typ == "random:index/randomInteger:RandomInteger":
+        return {"result": int(inputs.get("min", 0))}
+    return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """A MockMonitor that keeps every registration's options for the synth report."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            from pulumi.runtime import rpc
+
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True) if request.object else {}
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent or None,
+                    custom=bool(request.custom),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    dependencies=sorted(set(request.dependencies)),
+                    inputs=normalize(redact(_wire(inputs))),
+                    order=len(self.registrations),
+                )
+            )
+        return response
+
+
+def _wire(value: Any) -> Any:
+    """Deserialized properties may hold the engine's unknown sentinel; show it as `[unknown]`."""
+    from pulumi.runtime import rpc
+
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if value == rpc.UNKNOWN:
+        return "[unknown]"
+    return value

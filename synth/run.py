@@ -1,0 +1,164 @@
+"""Run `__main__.py` under mocks and turn what it registered into the synth outputs."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from synth import stackfile
+from synth.mocks import REDACTED, RecordingMonitor, Registration, SynthMocks, normalize, redact
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = stackfile.PROJECT
+
+# Kubernetes resource types that are not API objects themselves.
+_NOT_MANIFESTS = ("kubernetes:helm.sh/v3:Release", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
+
+
+class SynthError(Exception):
+    """The program registered something the engine would refuse (for example a duplicate URN)."""
+
+
+@dataclass
+class Synthesis:
+    stack: str
+    config: dict[str, str]
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+    sdk_imports: list[str]
+
+    @property
+    def environment(self) -> str:
+        return self.config.get(f"{PROJECT}:environment", "")
+
+
+def synthesize(
+    stack: str, root: Path = ROOT, stack_file: Path | None = None, program_file: Path | None = None
+) -> Synthesis:
+    """Run the program for `stack` in this process. Mocks are process-global: one call per process."""
+    config, secret_keys = stackfile.load(stack_file or root / f"Pulumi.{stack}.yaml")
+    pulumi.runtime.set_all_config(config, secret_keys)
+    mocks = SynthMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+
+    outputs: dict[str, Any] = {}
+
+    async def collect_outputs() -> None:
+        stack_resource = pulumi.runtime.get_root_resource()
+        for key, value in sorted(getattr(stack_resource, "outputs", {}).items()):
+            output = pulumi.Output.from_input(value)
+            resolved = await output.future()
+            outputs[key] = REDACTED if await output.is_secret() else normalize(redact(resolved))
+
+    def program() -> Any:
+        runpy.run_path(str(program_file or root / "__main__.py"), run_name="__main__")
+        return collect_outputs()
+
+    pulumi.runtime.test(program)()
+    _check_unique(monitor.registrations)
+    # Which provider SDKs the program pulled in (a stack with the edge off must not pay for
+    # pulumi_aws / pulumi_cloudflare); taken before synth imports the policy pack.
+    sdk_imports = sorted({m.split(".")[0] for m in sys.modules if m.startswith("pulumi")})
+    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports)
+
+
+def _check_unique(registrations: list[Registration]) -> None:
+    urns = Counter(r.urn for r in registrations)
+    duplicates = sorted(urn for urn, count in urns.items() if count > 1)
+    if duplicates:
+        raise SynthError("duplicate resource URNs (the engine would refuse them): " + ", ".join(duplicates))
+    identities = Counter(manifest_identity(r) for r in registrations if is_manifest(r))
+    clashes = sorted("/".join(i) for i, count in identities.items() if count > 1)
+    if clashes:
+        raise SynthError("two resources declare the same Kubernetes object: " + ", ".join(clashes))
+
+
+def is_manifest(r: Registration) -> bool:
+    return r.custom and r.type.startswith("kubernetes:") and r.type not in _NOT_MANIFESTS and "kind" in r.inputs
+
+
+def manifest_identity(r: Registration) -> tuple[str, str, str, str]:
+    meta = r.inputs.get("metadata") or {}
+    return (r.inputs.get("apiVersion", ""), r.inputs["kind"], meta.get("namespace") or "_cluster", str(meta.get("name")))
+
+
+# ------------------------------------------------------------------------------------------
+# Writing
+# ------------------------------------------------------------------------------------------
+
+
+def resource_records(synthesis: Synthesis) -> list[dict[str, Any]]:
+    records = [
+        {
+            "type": r.type,
+            "name": r.name,
+            "urn": r.urn,
+            "parent": r.parent,
+            "custom": r.custom,
+            "protect": r.protect,
+            "retainOnDelete": r.retain_on_delete,
+            "dependencies": r.dependencies,
+            "inputs": r.inputs,
+        }
+        for r in synthesis.registrations
+    ]
+    return sorted(records, key=lambda rec: rec["urn"])
+
+
+def _dump_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> None:
+    """Write resources.json, manifests/, helm/, outputs.json and policy-report.json into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("manifests", "helm"):
+        for old in sorted((out / sub).glob("**/*"), reverse=True) if (out / sub).exists() else []:
+            old.unlink() if old.is_file() else old.rmdir()
+    _dump_json(out / "resources.json", resource_records(synthesis))
+    _dump_json(out / "outputs.json", synthesis.outputs)
+    _dump_json(out / "policy-report.json", findings)
+    for r in synthesis.registrations:
+        if is_manifest(r):
+            _, kind, namespace, name = manifest_identity(r)
+            target = out / "manifests" / namespace / f"{kind}-{name}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(yaml.safe_dump(r.inputs, sort_keys=True, default_flow_style=False))
+        elif r.type == "kubernetes:helm.sh/v3:Release":
+            release = {key: r.inputs.get(key) for key in ("name", "namespace", "chart", "version", "repositoryOpts", "values")}
+            target = out / "helm" / f"{r.inputs.get('name', r.name)}.yaml"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(yaml.safe_dump(release, sort_keys=True, default_flow_style=False))
+
+
+def tree(synthesis: Synthesis) -> str:
+    """A short tree: each component with the counts of the resource types directly under it."""
+    by_parent: dict[str | None, list[Registration]] = {}
+    for r in synthesis.registrations:
+        by_parent.setdefault(r.parent, []).append(r)
+    stack_urn = next((p for p in by_parent if p and p.split("::")[2] == "pulumi:pulumi:Stack"), None)
+    lines = [f"{PROJECT} / {synthesis.stack}: {len(synthesis.registrations)} resources"]
+
+    def walk(parent: str | None, depth: int) -> None:
+        children = sorted(by_parent.get(parent, []), key=lambda r: r.order)
+        counts = Counter(r.type.split(":")[-1] for r in children if r.custom)
+        if counts:
+            summary = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in sorted(counts.items()))
+            lines.append("  " * depth + f"  {summary}")
+        for component in (r for r in children if not r.custom):
+            lines.append("  " * depth + f"- {component.type.split(':')[-1]} {component.name}")
+            walk(component.urn, depth + 1)
+
+    walk(stack_urn, 0)
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+"""Shared fixtures: each stack is synthesized once per test session, in its own process
+(Pulumi mocks are process-global and mock runs are known to hang now and then, so every run
+gets a fresh runtime and a timeout)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STACKS = ("dev", "staging", "prod")
+SYNTH_TIMEOUT = 180
+
+
+def run_synth(stack: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "synth", stack, "--out", str(out), "--quiet", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SYNTH_TIMEOUT,
+    )
+
+
+@dataclass
+class Synth:
+    """One stack's synth output, loaded for assertions."""
+
+    stack: str
+    out: Path
+    returncode: int
+    stdout: str
+    stderr: str
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, stack: str, out: Path, proc: subprocess.CompletedProcess[str]) -> "Synth":
+        synth = cls(stack, out, proc.returncode, proc.stdout, proc.stderr)
+        if (out / "resources.json").is_file():
+            synth.resources = json.loads((out / "resources.json").read_text())
+            synth.findings = json.loads((out / "policy-report.json").read_text())
+            synth.outputs = json.loads((out / "outputs.json").read_text())
+        return synth
+
+    def of_type(self, type_: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["type"] == type_]
+
+    def manifests(self) -> Iterator[tuple[Path, dict[str, Any]]]:
+        for path in sorted((self.out / "manifests").glob("**/*.yaml")):
+            yield path, yaml.safe_load(path.read_text())
+
+    def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m for _, m in self.manifests()
+            if m["kind"] == kind and (namespace is None or m["metadata"].get("namespace") == namespace)
+        ]
+
+    def object(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        matches = [m for m in self.objects(kind, namespace) if m["metadata"]["name"] == name]
+        assert len(matches) == 1, f"expected one {kind} {namespace}/{name}, found {len(matches)}"
+        return matches[0]
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
+    base = tmp_path_factory.mktemp("synth")
+    with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
+        procs = dict(zip(STACKS, pool.map(lambda s: run_synth(s, base / s), STACKS)))
+    return {stack: Synth.load(stack, base / stack, procs[stack]) for stack in STACKS}
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest, synthesized: dict[str, Synth]) -> Synth:
+    synth = synthesized[request.param]
+    assert synth.returncode == 0, f"synth {synth.stack} failed:\n{synth.stdout}\n{synth.stderr}"
+    return synth

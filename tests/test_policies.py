@@ -1,0 +1,160 @@
+"""The policy pack: every rule catches a deliberately bad resource and passes a good one, and the
+pack served over gRPC (as the engine runs it) finds nothing mandatory in any stack."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import ROOT, Synth, run_synth
+from tests.policy_harness import PolicyClient, policy_server
+
+sys.path.insert(0, str(ROOT / "policies"))
+from saas_policies import POLICIES  # noqa: E402
+from saas_policies.offline import evaluate  # noqa: E402
+
+LABELS = {
+    "app.kubernetes.io/name": "web",
+    "app.kubernetes.io/instance": "prod",
+    "app.kubernetes.io/component": "frontend",
+    "app.kubernetes.io/part-of": "saas-platform",
+    "app.kubernetes.io/managed-by": "pulumi",
+}
+
+
+def deployment(**container_overrides: Any) -> dict[str, Any]:
+    container = {
+        "name": "web",
+        "image": "ghcr.io/acme/web:1.4.2",
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+        **container_overrides,
+    }
+    return {
+        "type": "kubernetes:apps/v1:Deployment",
+        "name": "web",
+        "urn": "urn:pulumi:prod::saas-platform::kubernetes:apps/v1:Deployment::web",
+        "custom": True,
+        "inputs": {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "saas-app", "labels": dict(LABELS)},
+            "spec": {
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}},
+                "template": {"metadata": {"labels": dict(LABELS)}, "spec": {"containers": [container]}},
+            },
+        },
+    }
+
+
+def without(record: dict[str, Any], *path: str) -> dict[str, Any]:
+    record = copy.deepcopy(record)
+    target = record["inputs"]
+    for step in path[:-1]:
+        target = target[step]
+    del target[path[-1]]
+    return record
+
+
+def autonamed() -> dict[str, Any]:
+    record = deployment()
+    record["inputs"]["metadata"]["annotations"] = {"pulumi.com/autonamed": "true"}
+    return record
+
+
+# (policy, a resource it must accept, a resource it must reject)
+CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("k8s-explicit-name", deployment(), without(deployment(), "metadata", "name")),
+    ("k8s-explicit-name", deployment(), autonamed()),
+    ("k8s-recommended-labels", deployment(), without(deployment(), "metadata", "labels", "app.kubernetes.io/component")),
+    ("k8s-recommended-labels", deployment(), without(deployment(), "spec", "template", "metadata", "labels", "app.kubernetes.io/instance")),
+    ("k8s-pinned-images", deployment(image="ghcr.io/acme/web@sha256:" + "b" * 64), deployment(image="ghcr.io/acme/web:latest")),
+    ("k8s-pinned-images", deployment(image="registry.local:5000/web:2.0"), deployment(image="registry.local:5000/web")),
+    ("k8s-container-resources", deployment(), deployment(resources={"requests": {"cpu": "100m"}})),
+    ("k8s-container-resources", deployment(), deployment(resources={})),
+]
+
+
+def findings_of(policy: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [f for f in evaluate([record]) if f["policy"] == policy]
+
+
+@pytest.mark.parametrize(("policy", "good", "bad"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_rule_passes_good_and_catches_bad(policy: str, good: dict[str, Any], bad: dict[str, Any]) -> None:
+    assert findings_of(policy, good) == []
+    caught = findings_of(policy, bad)
+    assert caught and all(f["level"] == "mandatory" for f in caught)
+
+
+def test_every_rule_has_a_case() -> None:
+    assert {p.name for p in POLICIES} == {c[0] for c in CASES}
+
+
+def test_every_rule_is_described_and_enforced() -> None:
+    for policy in POLICIES:
+        assert len(policy.description) > 20
+        assert policy.enforcement_level is not None
+
+
+@pytest.fixture(scope="module")
+def pack() -> Iterator[PolicyClient]:
+    with policy_server() as client:
+        yield client
+
+
+def test_pack_serves_every_rule_over_grpc(pack: PolicyClient) -> None:
+    info = pack.info()
+    assert info.name == "saas-platform"
+    assert sorted(p.name for p in info.policies) == sorted(p.name for p in POLICIES)
+
+
+def test_pack_over_grpc_catches_a_bad_resource(pack: PolicyClient) -> None:
+    bad = deployment(image="ghcr.io/acme/web:latest", resources={})
+    policies = {d["policy"] for d in pack.analyze(bad) if d["level"] == "mandatory"}
+    assert {"k8s-pinned-images", "k8s-container-resources"} <= policies
+    assert pack.analyze(deployment()) == []
+
+
+def test_no_mandatory_finding_in_any_stack_over_grpc(pack: PolicyClient, stack: Synth) -> None:
+    diagnostics = []
+    for record in stack.resources:
+        if record["custom"]:
+            diagnostics += pack.analyze(record)
+    diagnostics += pack.analyze_stack(stack.resources)
+    assert [d for d in diagnostics if d["level"] == "mandatory"] == []
+    # The offline report written by synth agrees with what the served pack says.
+    assert sorted(d["message"] for d in diagnostics) == sorted(f["message"] for f in stack.findings)
+
+
+BAD_PROGRAM = """
+import pulumi_kubernetes as k8s
+k8s.apps.v1.Deployment(
+    "careless",
+    metadata={"name": "careless"},
+    spec={
+        "selector": {"matchLabels": {"app": "careless"}},
+        "template": {
+            "metadata": {"labels": {"app": "careless"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:latest"}]},
+        },
+    },
+)
+"""
+
+
+def test_synth_exits_2_on_a_mandatory_violation(tmp_path: Path) -> None:
+    program = tmp_path / "careless.py"
+    program.write_text(BAD_PROGRAM)
+    proc = run_synth("dev", tmp_path / "out", "--program", str(program))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out" / "policy-report.json").read_text())
+    assert {"k8s-pinned-images", "k8s-container-resources", "k8s-recommended-labels"} <= {f["policy"] for f in report}
+
+
+def test_clean_stacks_have_no_mandatory_finding(stack: Synth) -> None:
+    assert stack.returncode == 0
+    assert [f for f in stack.findings if f["level"] == "mandatory"] == []
