@@ -3,7 +3,6 @@ pack served over gRPC (as the engine runs it) finds nothing mandatory in any sta
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 from pathlib import Path
@@ -18,73 +17,16 @@ sys.path.insert(0, str(ROOT / "policies"))
 from saas_policies import POLICIES  # noqa: E402
 from saas_policies.offline import evaluate  # noqa: E402
 
-LABELS = {
-    "app.kubernetes.io/name": "web",
-    "app.kubernetes.io/instance": "prod",
-    "app.kubernetes.io/component": "frontend",
-    "app.kubernetes.io/part-of": "saas-platform",
-    "app.kubernetes.io/managed-by": "pulumi",
-}
+from tests.policy_cases import CASES, deployment  # noqa: E402
 
-
-def deployment(**container_overrides: Any) -> dict[str, Any]:
-    container = {
-        "name": "web",
-        "image": "ghcr.io/acme/web:1.4.2",
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-        **container_overrides,
-    }
-    return {
-        "type": "kubernetes:apps/v1:Deployment",
-        "name": "web",
-        "urn": "urn:pulumi:prod::saas-platform::kubernetes:apps/v1:Deployment::web",
-        "custom": True,
-        "inputs": {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "saas-app", "labels": dict(LABELS)},
-            "spec": {
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "web"}},
-                "template": {"metadata": {"labels": dict(LABELS)}, "spec": {"containers": [container]}},
-            },
-        },
-    }
-
-
-def without(record: dict[str, Any], *path: str) -> dict[str, Any]:
-    record = copy.deepcopy(record)
-    target = record["inputs"]
-    for step in path[:-1]:
-        target = target[step]
-    del target[path[-1]]
-    return record
-
-
-def autonamed() -> dict[str, Any]:
-    record = deployment()
-    record["inputs"]["metadata"]["annotations"] = {"pulumi.com/autonamed": "true"}
-    return record
-
-
-# (policy, a resource it must accept, a resource it must reject)
-CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
-    ("k8s-explicit-name", deployment(), without(deployment(), "metadata", "name")),
-    ("k8s-explicit-name", deployment(), autonamed()),
-    ("k8s-recommended-labels", deployment(), without(deployment(), "metadata", "labels", "app.kubernetes.io/component")),
-    ("k8s-recommended-labels", deployment(), without(deployment(), "spec", "template", "metadata", "labels", "app.kubernetes.io/instance")),
-    ("k8s-pinned-images", deployment(image="ghcr.io/acme/web@sha256:" + "b" * 64), deployment(image="ghcr.io/acme/web:latest")),
-    ("k8s-pinned-images", deployment(image="registry.local:5000/web:2.0"), deployment(image="registry.local:5000/web")),
-    ("k8s-container-resources", deployment(), deployment(resources={"requests": {"cpu": "100m"}})),
-    ("k8s-container-resources", deployment(), deployment(resources={})),
-]
-
-
-def findings_of(policy: str, record: dict[str, Any]) -> list[dict[str, Any]]:
-    return [f for f in evaluate([record]) if f["policy"] == policy]
+def findings_of(policy: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [f for f in evaluate(records) if f["policy"] == policy]
 
 
 @pytest.mark.parametrize(("policy", "good", "bad"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_rule_passes_good_and_catches_bad(policy: str, good: dict[str, Any], bad: dict[str, Any]) -> None:
+def test_rule_passes_good_and_catches_bad(
+    policy: str, good: list[dict[str, Any]], bad: list[dict[str, Any]]
+) -> None:
     assert findings_of(policy, good) == []
     caught = findings_of(policy, bad)
     assert caught and all(f["level"] == "mandatory" for f in caught)

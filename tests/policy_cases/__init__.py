@@ -1,0 +1,13 @@
+"""Every policy rule's passing and violating cases, one module per rule area."""
+
+from __future__ import annotations
+
+from tests.policy_cases import kubernetes
+from tests.policy_cases.common import Case
+from tests.policy_cases.kubernetes import deployment
+
+CASES: list[Case] = [
+    *kubernetes.CASES,
+]
+
+__all__ = ["CASES", "Case", "deployment"]
