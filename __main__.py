@@ -12,15 +12,30 @@ Configuration is read and validated once, before any resource is registered.
 import pulumi
 
 from components import config
+from components.contracts import MiddlewareRef
+from components.frontend import FrontendApp, FrontendAppArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 
 settings = config.load()
 
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
 
+frontend = FrontendApp(
+    "frontend",
+    FrontendAppArgs(
+        config=settings,
+        namespace=platform.namespaces["app"],
+        ingress_namespace=platform.namespaces["ingress"],
+        monitoring_namespace=platform.namespaces["monitoring"],
+        # Interim until ClusterPlatform exposes its middlewares (issue 3).
+        middlewares=[MiddlewareRef("security-headers", "saas-ingress"), MiddlewareRef("compression", "saas-ingress")],
+    ),
+)
+
 pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)
 pulumi.export("namespaces", platform.namespaces)
+pulumi.export("frontendUrl", frontend.url)
 pulumi.export(
     "replicas",
     {

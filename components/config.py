@@ -113,6 +113,17 @@ class Bounds(_Strict):
 
 
 @dataclass(frozen=True)
+class ContainerSize:
+    """Requests and memory limit of one container. No CPU limit: throttling a web server in
+    a burst hurts latency more than sharing idle cores does; memory is limited because the
+    OOM killer must pick the container that overran, not a neighbour."""
+
+    cpu: str
+    memory: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
 class Tier:
     """Concrete numbers for one sizing tier. `database_replicas` counts read replicas."""
 
@@ -120,20 +131,33 @@ class Tier:
     backend: Bounds
     workers: Bounds
     database_replicas: int
+    frontend_size: ContainerSize
 
 
 TIERS: Mapping[Size, Tier] = {
     # seed "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
-    "small": Tier(Bounds(min=2, max=3), Bounds(min=2, max=4), Bounds(min=1, max=3), 0),
+    "small": Tier(
+        Bounds(min=2, max=3), Bounds(min=2, max=4), Bounds(min=1, max=3), 0,
+        frontend_size=ContainerSize("100m", "256Mi", "512Mi"),
+    ),
     # seed "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
-    "medium": Tier(Bounds(min=3, max=5), Bounds(min=3, max=7), Bounds(min=2, max=10), 1),
+    "medium": Tier(
+        Bounds(min=3, max=5), Bounds(min=3, max=7), Bounds(min=2, max=10), 1,
+        frontend_size=ContainerSize("250m", "384Mi", "768Mi"),
+    ),
     # seed "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
-    "large": Tier(Bounds(min=5, max=12), Bounds(min=5, max=15), Bounds(min=3, max=30), 2),
+    "large": Tier(
+        Bounds(min=5, max=12), Bounds(min=5, max=15), Bounds(min=3, max=30), 2,
+        frontend_size=ContainerSize("500m", "512Mi", "1Gi"),
+    ),
 }
 
 # Development runs on a laptop cluster: one replica of everything whatever the size says;
 # the HPA may still add one under load so autoscaling is exercised locally.
-DEVELOPMENT_TIER = Tier(Bounds(min=1, max=2), Bounds(min=1, max=2), Bounds(min=1, max=2), 0)
+DEVELOPMENT_TIER = Tier(
+    Bounds(min=1, max=2), Bounds(min=1, max=2), Bounds(min=1, max=2), 0,
+    frontend_size=ContainerSize("50m", "192Mi", "512Mi"),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,15 +165,48 @@ DEVELOPMENT_TIER = Tier(Bounds(min=1, max=2), Bounds(min=1, max=2), Bounds(min=1
 # --------------------------------------------------------------------------------------------
 
 
+ReleaseStrategy = Literal["rolling", "canary", "blueGreen"]
+
+
+class ReleaseSection(_Strict):
+    """How a new image reaches users (`frontend.release`, `backend.release`).
+
+    rolling   one track (`image`), replaced pod by pod.
+    canary    track `stable` runs `image`, track `canary` runs `candidateImage` and receives
+              `weight` % of requests.
+    blueGreen track `blue` runs `image`, track `green` runs `candidateImage`; `active` gets all
+              traffic, the other stays warm, so switching (and switching back) is one value.
+    """
+
+    strategy: ReleaseStrategy = "rolling"
+    candidateImage: PinnedImage | None = None
+    weight: int = Field(default=10, ge=0, le=100)
+    active: Literal["blue", "green"] = "blue"
+
+    @model_validator(mode="after")
+    def _candidate(self) -> "ReleaseSection":
+        if self.strategy != "rolling" and not self.candidateImage:
+            raise ValueError(f"candidateImage: required by the {self.strategy} strategy")
+        if self.strategy == "rolling" and self.candidateImage:
+            raise ValueError("candidateImage: only used by the canary and blueGreen strategies")
+        return self
+
+
 class FrontendSection(_Strict):
     image: PinnedImage
     replicas: Bounds | None = None
+    release: ReleaseSection = ReleaseSection()
+    # The app must serve these: a cheap liveness/readiness route and Prometheus metrics
+    # (e.g. prom-client); Next.js has neither built in.
+    healthPath: str = Field(default="/api/health", pattern=r"^/[A-Za-z0-9/._-]*$")
+    metricsPath: str = Field(default="/api/metrics", pattern=r"^/[A-Za-z0-9/._-]*$")
 
 
 class BackendSection(_Strict):
     image: PinnedImage
     replicas: Bounds | None = None
     workers: Bounds | None = None
+    release: ReleaseSection = ReleaseSection()
 
 
 class ObjectStorageSection(_Strict):
@@ -202,12 +259,18 @@ class Replicas:
 
 
 @dataclass(frozen=True)
+class Sizes:
+    frontend: ContainerSize
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """What the components consume: the raw sections plus everything derived from them."""
 
     stack: str
     raw: RawConfig
     replicas: Replicas
+    sizes: Sizes
 
     @property
     def domain(self) -> str:
@@ -240,7 +303,7 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
         workers=raw.backend.workers or tier.workers,
         database_replicas=tier.database_replicas,
     )
-    return StackConfig(stack=stack, raw=raw, replicas=replicas)
+    return StackConfig(stack=stack, raw=raw, replicas=replicas, sizes=Sizes(frontend=tier.frontend_size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,9 +324,12 @@ def _format(error: Mapping[str, Any]) -> str:
     message = error["msg"]
     if kind == "value_error":
         message = message.removeprefix("Value error, ")
-        # A cross-field check names its own key path (`edge.dns: ...`).
-        if not path and ": " in message:
-            path, _, message = message.partition(": ")
+        # A cross-field check names the key it is about (`candidateImage: ...`), relative to
+        # the model that raised it.
+        named = re.match(r"^([A-Za-z][\w.]*): (.*)$", message)
+        if named:
+            path = f"{path}.{named.group(1)}" if path else named.group(1)
+            message = named.group(2)
     elif kind in _MESSAGES:
         message = _MESSAGES[kind]
         known = _known_keys(error["loc"][:-1]) if kind == "extra_forbidden" else []

@@ -7,11 +7,12 @@ stack transform because transforms do not run under the mocks our offline synthe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from components.config import ContainerSize
 
 PART_OF = "saas-platform"
 MANAGED_BY = "pulumi"
@@ -92,23 +93,11 @@ def container_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.SecurityCo
     )
 
 
-@dataclass(frozen=True)
-class Resources:
-    """Requests and limits of one container. CPU has no limit by default: throttling a web
-    server under a burst hurts latency more than sharing idle cores does."""
-
-    cpu: str
-    memory: str
-    cpu_limit: str | None = None
-    memory_limit: str | None = None
-
-    def args(self) -> k8s.core.v1.ResourceRequirementsArgs:
-        limits = {"memory": self.memory_limit or self.memory}
-        if self.cpu_limit:
-            limits["cpu"] = self.cpu_limit
-        return k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": self.cpu, "memory": self.memory}, limits=limits
-        )
+def resources(size: ContainerSize) -> k8s.core.v1.ResourceRequirementsArgs:
+    """Requests for CPU and memory, a limit for memory only (see `ContainerSize`)."""
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": size.cpu, "memory": size.memory}, limits={"memory": size.memory_limit}
+    )
 
 
 def http_probe(
@@ -187,4 +176,93 @@ def pod_spec(
         enable_service_links=False,
         termination_grace_period_seconds=termination_grace_seconds,
         topology_spread_constraints=topology_spread(selector) if spread else None,
+    )
+
+
+def drain_before_stop(seconds: int = 10) -> k8s.core.v1.LifecycleArgs:
+    """Sleep before SIGTERM so endpoints controllers and Traefik stop routing to the pod
+    first. The kubelet's own sleep action needs no shell in the image (Kubernetes ≥ 1.30)."""
+    return k8s.core.v1.LifecycleArgs(
+        pre_stop=k8s.core.v1.LifecycleHandlerArgs(sleep=k8s.core.v1.SleepActionArgs(seconds=seconds))
+    )
+
+
+def rolling_update(max_surge: str = "25%") -> k8s.apps.v1.DeploymentStrategyArgs:
+    """Never take a serving pod away before its replacement is ready."""
+    return k8s.apps.v1.DeploymentStrategyArgs(
+        type="RollingUpdate",
+        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=max_surge),
+    )
+
+
+def autoscaler(
+    name: str,
+    component: str,
+    namespace: pulumi.Input[str],
+    deployment: pulumi.Input[str],
+    *,
+    min_replicas: int,
+    max_replicas: int,
+    cpu_percent: int,
+    memory_percent: int,
+    app: str | None = None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+    """An autoscaling/v2 HPA on CPU and memory utilisation that scales up fast and down slowly
+    (five minutes of stabilisation, at most half the pods per minute) to avoid flapping."""
+    return k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        name,
+        metadata=metadata(name, component, namespace, app=app),
+        spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+            scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                api_version="apps/v1", kind="Deployment", name=deployment
+            ),
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            metrics=[
+                _utilisation("cpu", cpu_percent),
+                _utilisation("memory", memory_percent),
+            ],
+            behavior=k8s.autoscaling.v2.HorizontalPodAutoscalerBehaviorArgs(
+                scale_down=k8s.autoscaling.v2.HPAScalingRulesArgs(
+                    stabilization_window_seconds=300,
+                    select_policy="Max",
+                    policies=[k8s.autoscaling.v2.HPAScalingPolicyArgs(type="Percent", value=50, period_seconds=60)],
+                ),
+                scale_up=k8s.autoscaling.v2.HPAScalingRulesArgs(stabilization_window_seconds=0),
+            ),
+        ),
+        opts=opts,
+    )
+
+
+def _utilisation(resource: str, percent: int) -> k8s.autoscaling.v2.MetricSpecArgs:
+    return k8s.autoscaling.v2.MetricSpecArgs(
+        type="Resource",
+        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+            name=resource,
+            target=k8s.autoscaling.v2.MetricTargetArgs(type="Utilization", average_utilization=percent),
+        ),
+    )
+
+
+def disruption_budget(
+    name: str,
+    component: str,
+    namespace: pulumi.Input[str],
+    selector: Mapping[str, str],
+    *,
+    app: str | None = None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.policy.v1.PodDisruptionBudget:
+    """At most one pod of the workload voluntarily evicted at a time (node drains, upgrades)."""
+    return k8s.policy.v1.PodDisruptionBudget(
+        name,
+        metadata=metadata(name, component, namespace, app=app),
+        spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+            max_unavailable=1,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(selector)),
+            unhealthy_pod_eviction_policy="AlwaysAllow",
+        ),
+        opts=opts,
     )

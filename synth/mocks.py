@@ -42,14 +42,23 @@ def _digest(*parts: str, length: int = 16) -> str:
 
 
 def redact(value: Any) -> Any:
-    """Replace every secret in a wire-form value by `[secret]`."""
+    """Replace every secret in a wire-form value by `[secret]`. A secret map or list keeps its
+    shape (keys, length) so a redacted Secret manifest still validates and diffs by key."""
     if isinstance(value, dict):
         if value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE:
-            return REDACTED
+            return _mask(value.get("value"))
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return REDACTED
 
 
 def normalize(value: Any) -> Any:

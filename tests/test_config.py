@@ -90,10 +90,17 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("replicas max too high", {"frontend": {"image": IMAGE, "replicas": {"min": 1, "max": 500}}}, f"{NS}:frontend.replicas.max: input should be less than or equal to 200"),
     ("replicas not a number", {"backend": {"image": IMAGE, "replicas": {"min": 1, "max": "many"}}}, f"{NS}:backend.replicas.max: input should be a valid integer"),
     ("workers max missing", {"backend": {"image": IMAGE, "workers": {"min": 3}}}, f"{NS}:backend.workers.max: is required"),
-    ("backend key typo", {"backend": {"image": IMAGE, "replica": {"min": 1, "max": 2}}}, f"{NS}:backend.replica: unknown key (known keys: image, replicas, workers)"),
+    ("backend key typo", {"backend": {"image": IMAGE, "replica": {"min": 1, "max": 2}}}, f"{NS}:backend.replica: unknown key (known keys: image, release, replicas, workers)"),
     ("storage engine unknown", {"objectStorage": {"engine": "gcs"}}, f"{NS}:objectStorage.engine: input should be 'seaweedfs', 's3' or 'minio'"),
     ("dns provider unknown", {"edge": {"dns": "godaddy"}}, f"{NS}:edge.dns: input should be 'cloudflare', 'route53' or 'none'"),
     ("top-level key typo", {"fronted": {"image": IMAGE}}, f"{NS}:fronted: unknown key"),
+    ("canary weight above 100", {"frontend": {"image": IMAGE, "release": {"strategy": "canary", "candidateImage": "ghcr.io/acme/web:1.5.0", "weight": 101}}}, f"{NS}:frontend.release.weight: input should be less than or equal to 100"),
+    ("canary weight negative", {"backend": {"image": IMAGE, "release": {"strategy": "canary", "candidateImage": "ghcr.io/acme/api:2.4.0", "weight": -5}}}, f"{NS}:backend.release.weight: input should be greater than or equal to 0"),
+    ("canary without candidate", {"frontend": {"image": IMAGE, "release": {"strategy": "canary"}}}, f"{NS}:frontend.release.candidateImage: required by the canary strategy"),
+    ("candidate image latest", {"frontend": {"image": IMAGE, "release": {"strategy": "blueGreen", "candidateImage": "ghcr.io/acme/web:latest"}}}, f"{NS}:frontend.release.candidateImage: 'ghcr.io/acme/web:latest' uses :latest"),
+    ("release strategy unknown", {"frontend": {"image": IMAGE, "release": {"strategy": "shadow"}}}, f"{NS}:frontend.release.strategy: input should be 'rolling', 'canary' or 'blueGreen'"),
+    ("blue-green colour unknown", {"frontend": {"image": IMAGE, "release": {"strategy": "blueGreen", "candidateImage": IMAGE, "active": "red"}}}, f"{NS}:frontend.release.active: input should be 'blue' or 'green'"),
+    ("health path without slash", {"frontend": {"image": IMAGE, "healthPath": "health"}}, f"{NS}:frontend.healthPath: "),
     ("production without dns", {"environment": "production", "edge": {"dns": "none"}}, f"{NS}:edge.dns: production needs a DNS provider"),
 ]
 

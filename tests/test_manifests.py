@@ -54,3 +54,22 @@ def test_every_object_has_a_name_and_the_recommended_labels(stack: Synth) -> Non
         assert labels.get("app.kubernetes.io/managed-by") == "pulumi", path
         assert labels.get("app.kubernetes.io/instance") == stack.stack, path
         assert labels.get("app.kubernetes.io/name") and labels.get("app.kubernetes.io/component"), path
+
+
+def test_custom_resources_validate_against_upstream_crds(stack: Synth) -> None:
+    """Every custom resource, closed to unknown fields, against the pinned upstream CRD."""
+    from tests.upstream import crd_errors, require_upstream
+
+    require_upstream()
+    errors: list[str] = []
+    checked = 0
+    for path, manifest in stack.manifests():
+        if manifest["apiVersion"] in BUILT_IN_GROUPS:
+            continue
+        try:
+            errors += crd_errors(manifest)
+        except KeyError as exc:
+            errors.append(f"{path.relative_to(stack.out)}: {exc}")
+        checked += 1
+    assert checked > 0
+    assert not errors, "\n".join(errors)
