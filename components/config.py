@@ -132,6 +132,8 @@ class Tier:
     workers: Bounds
     database_replicas: int
     frontend_size: ContainerSize
+    # The php-fpm container of the web pod and the workers; pm.max_children follows from it.
+    backend_size: ContainerSize
 
 
 TIERS: Mapping[Size, Tier] = {
@@ -139,16 +141,19 @@ TIERS: Mapping[Size, Tier] = {
     "small": Tier(
         Bounds(min=2, max=3), Bounds(min=2, max=4), Bounds(min=1, max=3), 0,
         frontend_size=ContainerSize("100m", "256Mi", "512Mi"),
+        backend_size=ContainerSize("200m", "384Mi", "512Mi"),
     ),
     # seed "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
     "medium": Tier(
         Bounds(min=3, max=5), Bounds(min=3, max=7), Bounds(min=2, max=10), 1,
         frontend_size=ContainerSize("250m", "384Mi", "768Mi"),
+        backend_size=ContainerSize("500m", "768Mi", "1Gi"),
     ),
     # seed "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
     "large": Tier(
         Bounds(min=5, max=12), Bounds(min=5, max=15), Bounds(min=3, max=30), 2,
         frontend_size=ContainerSize("500m", "512Mi", "1Gi"),
+        backend_size=ContainerSize("1", "1536Mi", "2Gi"),
     ),
 }
 
@@ -157,6 +162,7 @@ TIERS: Mapping[Size, Tier] = {
 DEVELOPMENT_TIER = Tier(
     Bounds(min=1, max=2), Bounds(min=1, max=2), Bounds(min=1, max=2), 0,
     frontend_size=ContainerSize("50m", "192Mi", "512Mi"),
+    backend_size=ContainerSize("100m", "256Mi", "512Mi"),
 )
 
 
@@ -202,11 +208,30 @@ class FrontendSection(_Strict):
     metricsPath: str = Field(default="/api/metrics", pattern=r"^/[A-Za-z0-9/._-]*$")
 
 
+class PhpSection(_Strict):
+    """PHP limits of the Laravel containers (nginx, php-fpm and php.ini agree on them)."""
+
+    memoryLimitMb: int = Field(default=256, ge=64, le=4096)
+    uploadMaxMb: int = Field(default=64, ge=1, le=2048)
+    requestTimeout: int = Field(default=60, ge=5, le=900)
+    # Expected resident memory of one php-fpm worker; sizes pm.max_children.
+    workerMemoryMb: int = Field(default=48, ge=16, le=1024)
+
+
 class BackendSection(_Strict):
     image: PinnedImage
     replicas: Bounds | None = None
     workers: Bounds | None = None
     release: ReleaseSection = ReleaseSection()
+    php: PhpSection = PhpSection()
+    # Redis queues the workers drain, highest priority first.
+    queues: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]] = Field(
+        default_factory=lambda: ["default"], min_length=1, max_length=10
+    )
+    # Longest a job may run; workers get this plus a margin as their termination grace period.
+    jobTimeout: int = Field(default=300, ge=10, le=3600)
+    # Queue length per worker replica that makes KEDA add a worker.
+    jobsPerWorker: int = Field(default=20, ge=1, le=10000)
 
 
 class ObjectStorageSection(_Strict):
@@ -261,6 +286,7 @@ class Replicas:
 @dataclass(frozen=True)
 class Sizes:
     frontend: ContainerSize
+    backend: ContainerSize
 
 
 @dataclass(frozen=True)
@@ -303,7 +329,7 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
         workers=raw.backend.workers or tier.workers,
         database_replicas=tier.database_replicas,
     )
-    return StackConfig(stack=stack, raw=raw, replicas=replicas, sizes=Sizes(frontend=tier.frontend_size))
+    return StackConfig(stack=stack, raw=raw, replicas=replicas, sizes=Sizes(frontend=tier.frontend_size, backend=tier.backend_size))
 
 
 # --------------------------------------------------------------------------------------------

@@ -100,6 +100,17 @@ def resources(size: ContainerSize) -> k8s.core.v1.ResourceRequirementsArgs:
     )
 
 
+_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
+
+
+def mebibytes(quantity: str) -> int:
+    """`512Mi` -> 512, `2Gi` -> 2048 (the binary-suffix memory quantities we use)."""
+    for suffix, factor in _UNITS.items():
+        if quantity.endswith(suffix):
+            return int(float(quantity[: -len(suffix)]) * factor)
+    raise ValueError(f"unsupported memory quantity {quantity!r}; use Ki, Mi, Gi or Ti")
+
+
 def http_probe(
     path: str,
     port: int | str,
@@ -162,6 +173,7 @@ def pod_spec(
     service_account: str | None = None,
     spread: bool = True,
     uid: int = DEFAULT_UID,
+    restart_policy: str | None = None,
 ) -> k8s.core.v1.PodSpecArgs:
     """A pod spec with the project's defaults: restricted security context, no service
     account token unless the workload talks to the Kubernetes API, graceful shutdown and
@@ -176,6 +188,7 @@ def pod_spec(
         enable_service_links=False,
         termination_grace_period_seconds=termination_grace_seconds,
         topology_spread_constraints=topology_spread(selector) if spread else None,
+        restart_policy=restart_policy,
     )
 
 
