@@ -66,8 +66,14 @@ class PolicyClient:
 
     @staticmethod
     def _diagnostics(response: Any) -> list[dict[str, str]]:
+        # The server prefixes each message with the policy's description; keep the finding.
         return [
-            {"policy": d.policyName, "level": LEVELS[d.enforcementLevel], "urn": d.urn, "message": d.message}
+            {
+                "policy": d.policyName,
+                "level": LEVELS[d.enforcementLevel],
+                "urn": d.urn,
+                "message": d.message.removeprefix(d.description + "\n"),
+            }
             for d in response.diagnostics
         ]
 

@@ -17,7 +17,9 @@ sys.path.insert(0, str(ROOT / "policies"))
 from saas_policies import POLICIES  # noqa: E402
 from saas_policies.offline import evaluate  # noqa: E402
 
+from synth.__main__ import policy_config  # noqa: E402
 from tests.policy_cases import CASES, deployment  # noqa: E402
+from tests.policy_cases.workloads import web  # noqa: E402
 
 def findings_of(policy: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in evaluate(records) if f["policy"] == policy]
@@ -58,10 +60,12 @@ def test_pack_over_grpc_catches_a_bad_resource(pack: PolicyClient) -> None:
     bad = deployment(image="ghcr.io/acme/web:latest", resources={})
     policies = {d["policy"] for d in pack.analyze(bad) if d["level"] == "mandatory"}
     assert {"k8s-pinned-images", "k8s-container-resources"} <= policies
-    assert pack.analyze(deployment()) == []
+    assert pack.analyze(web()) == []
 
 
 def test_no_mandatory_finding_in_any_stack_over_grpc(pack: PolicyClient, stack: Synth) -> None:
+    # The engine gets `--policy-pack-config policies/config/<environment>.json`; so does the pack here.
+    pack.configure(policy_config(stack.outputs["environment"]))
     diagnostics = []
     for record in stack.resources:
         if record["custom"]:
@@ -70,6 +74,17 @@ def test_no_mandatory_finding_in_any_stack_over_grpc(pack: PolicyClient, stack: 
     assert [d for d in diagnostics if d["level"] == "mandatory"] == []
     # The offline report written by synth agrees with what the served pack says.
     assert sorted(d["message"] for d in diagnostics) == sorted(f["message"] for f in stack.findings)
+
+
+def test_environment_config_changes_the_verdict_over_grpc(pack: PolicyClient) -> None:
+    """The same single-replica HPA passes in development and fails in production."""
+    from tests.policy_cases.workloads import hpa
+
+    single = hpa(1, 3)
+    pack.configure(policy_config("development"))
+    assert [d for d in pack.analyze(single) if d["policy"] == "k8s-hpa-bounds"] == []
+    pack.configure(policy_config("production"))
+    assert [d for d in pack.analyze(single) if d["policy"] == "k8s-hpa-bounds"]
 
 
 BAD_PROGRAM = """

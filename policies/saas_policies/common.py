@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -71,6 +72,7 @@ def resource_policy(
     description: str,
     check: Callable[[ResourceValidationArgs], Iterator[str]],
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config_schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
     """A ResourceValidationPolicy whose `check` yields one message per violation."""
 
@@ -78,4 +80,42 @@ def resource_policy(
         for message in check(args):
             report_violation(message, None)
 
-    return ResourceValidationPolicy(name=name, description=description, enforcement_level=level, validate=validate)
+    return ResourceValidationPolicy(
+        name=name, description=description, enforcement_level=level, validate=validate, config_schema=config_schema
+    )
+
+
+ENVIRONMENTS = ("development", "staging", "production")
+ENVIRONMENT_SCHEMA = {"environment": {"type": "string", "enum": list(ENVIRONMENTS)}}
+
+
+def environment(config: Mapping[str, Any] | None) -> str:
+    """The environment a rule judges: its policy config (`--policy-pack-config
+    policies/config/<env>.json`), else the stack's own `saas-platform:environment` when the
+    engine passes stack config to the pack, else production, the strictest."""
+    value = (config or {}).get("environment")
+    if value in ENVIRONMENTS:
+        return str(value)
+    try:
+        import pulumi
+
+        stack_value = pulumi.Config("saas-platform").get("environment")
+    except Exception:  # noqa: BLE001 - no Pulumi runtime configured: fall back below
+        stack_value = None
+    return stack_value if stack_value in ENVIRONMENTS else "production"
+
+
+def labels_match(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None) -> bool:
+    """Whether a matchLabels selector selects an object with these labels."""
+    if not selector:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def pod_labels(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, str]:
+    if resource_type == "kubernetes:batch/v1:CronJob":
+        return get(props, "spec", "jobTemplate", "spec", "template", "metadata", "labels", default={})
+    if resource_type == "kubernetes:core/v1:Pod":
+        return get(props, "metadata", "labels", default={})
+    return get(props, "spec", "template", "metadata", "labels", default={})

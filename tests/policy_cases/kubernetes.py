@@ -17,12 +17,14 @@ LABELS = {
 
 
 def deployment(**container_overrides: Any) -> dict[str, Any]:
+    """A Deployment; an override of None removes that container field."""
     container = {
         "name": "web",
         "image": "ghcr.io/acme/web:1.4.2",
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
         **container_overrides,
     }
+    container = {k: v for k, v in container.items() if v is not None}
     return record(
         "kubernetes:apps/v1:Deployment",
         "web",
