@@ -21,6 +21,10 @@ platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
 pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)
 pulumi.export("namespaces", platform.namespaces)
+pulumi.export("loadBalancerAddress", platform.load_balancer_address)
+pulumi.export("clusterIssuer", platform.cluster_issuer)
+if platform.admin_password is not None:
+    pulumi.export("adminPassword", platform.admin_password)  # secret output: `pulumi stack output --show-secrets`
 pulumi.export(
     "replicas",
     {

@@ -103,12 +103,15 @@ class Resources:
     memory_limit: str | None = None
 
     def args(self) -> k8s.core.v1.ResourceRequirementsArgs:
+        values = self.values()
+        return k8s.core.v1.ResourceRequirementsArgs(requests=values["requests"], limits=values["limits"])
+
+    def values(self) -> dict[str, dict[str, str]]:
+        """The same requests and limits as plain Helm chart values (`resources:`)."""
         limits = {"memory": self.memory_limit or self.memory}
         if self.cpu_limit:
             limits["cpu"] = self.cpu_limit
-        return k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": self.cpu, "memory": self.memory}, limits=limits
-        )
+        return {"requests": {"cpu": self.cpu, "memory": self.memory}, "limits": limits}
 
 
 def http_probe(

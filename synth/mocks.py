@@ -45,6 +45,11 @@ def redact(value: Any) -> Any:
     """Replace every secret in a wire-form value by `[secret]`."""
     if isinstance(value, dict):
         if value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE:
+            inner = value.get("value")
+            # A secret map (a Secret's whole `stringData` when one value is secret): keep its
+            # keys, hide every value, so the manifest keeps its shape and stays reviewable.
+            if isinstance(inner, dict):
+                return {k: REDACTED for k in inner}
             return REDACTED
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):

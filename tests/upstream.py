@@ -149,8 +149,23 @@ def chart_dir(chart: str) -> Path:
     return path
 
 
+# Charts whose Chart.yaml in git carries a placeholder the release tool fills in (cert-manager).
+_PLACEHOLDER_VERSIONS = {"v0.0.0", "0.0.0"}
+
+
 def chart_version(chart: str) -> str:
-    return str(load_yaml(chart_dir(chart) / "Chart.yaml")["version"])
+    """The chart version of the vendored upstream data. Where Chart.yaml holds a release-time
+    placeholder, the tag the files were copied from (upstream README's file table) is it."""
+    version = str(load_yaml(chart_dir(chart) / "Chart.yaml")["version"])
+    if version not in _PLACEHOLDER_VERSIONS:
+        return version
+    row = re.search(
+        rf"^\| `charts/{re.escape(chart)}/Chart\.yaml` \| [^|]+ \| [^|]+ \| `([^`]+)` \|",
+        (UPSTREAM / "README.md").read_text(),
+        re.MULTILINE,
+    )
+    assert row, f"{chart}: Chart.yaml has placeholder version {version} and the upstream README names no tag"
+    return row.group(1)
 
 
 def _merge(base: Any, override: Any) -> Any:
