@@ -137,6 +137,18 @@ def crd_errors(obj: Mapping[str, Any]) -> list[str]:
     return sorted(errors)
 
 
+def custom_resource_errors(manifests: Iterable[Mapping[str, Any]]) -> tuple[int, list[str]]:
+    """Validate every custom resource among `manifests` (e.g. `m for _, m in stack.manifests()`);
+    return (how many were checked, every error). Built-in kinds are skipped."""
+    require_upstream()
+    checked, errors = 0, []
+    for manifest in manifests:
+        if is_custom_resource(manifest):
+            errors += crd_errors(manifest)
+            checked += 1
+    return checked, errors
+
+
 # ------------------------------------------------------------------------------------------
 # Helm chart values
 # ------------------------------------------------------------------------------------------

@@ -41,7 +41,6 @@ CONTROLLER_ROLE = {ROLE_LABEL: "cert-manager-controller"}
 WEBHOOK_ROLE = {ROLE_LABEL: "cert-manager-webhook"}
 CAINJECTOR_ROLE = {ROLE_LABEL: "cert-manager-cainjector"}
 WEBHOOK_PORT = 10250
-METRICS_PORT = 9402
 
 CONTROLLER_RESOURCES = kube.Resources(cpu="50m", memory="128Mi", memory_limit="384Mi")
 SMALL_RESOURCES = kube.Resources(cpu="20m", memory="64Mi", memory_limit="192Mi")
