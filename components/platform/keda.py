@@ -1,9 +1,9 @@
 """KEDA: chart values for queue-length autoscaling (workers scale on Redis/RabbitMQ backlog).
 
 The chart has no values.schema.json; every key set here exists in its values.yaml (checked by
-the tests). The operator runs active/passive with leader election, so a second replica only
-shortens failover; the metrics API server serves the external metrics API to the HPA
-controller and stays at one replica as upstream recommends.
+the tests). KEDA's "High Availability" notes (keda.sh, operate/cluster): the operator runs
+active/passive, so a second replica only shortens failover; only one metrics API server can
+serve `external.metrics.k8s.io`, so it stays at one replica.
 """
 
 from __future__ import annotations

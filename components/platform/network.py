@@ -59,6 +59,11 @@ _PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"
 _PRIVATE_V6 = ["fc00::/7", "fe80::/10"]
 
 NAME_LABEL = "kubernetes.io/metadata.name"
+# Prometheus runs here; every namespace admits it to `scrape`-labelled pods.
+MONITORING_NAMESPACE = "saas-monitoring"
+# The Kubernetes version whose Pod Security Standards we pin, so a cluster upgrade does not
+# silently tighten or loosen what is admitted.
+POD_SECURITY_VERSION = "v1.32"
 
 
 @dataclass(frozen=True)
@@ -221,11 +226,6 @@ def isolated_namespace(
         )
     return IsolatedNamespace(ns_name, namespace)
 
-
-# The Kubernetes version whose Pod Security Standards we pin, so a cluster upgrade does not
-# silently tighten or loosen what is admitted.
-POD_SECURITY_VERSION = "v1.32"
-MONITORING_NAMESPACE = "saas-monitoring"
 
 
 def pod_security_labels(level: str) -> dict[str, str]:
