@@ -12,7 +12,6 @@ Configuration is read and validated once, before any resource is registered.
 import pulumi
 
 from components import config
-from components.contracts import MiddlewareRef
 from components.frontend import FrontendApp, FrontendAppArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 
@@ -25,10 +24,8 @@ frontend = FrontendApp(
     FrontendAppArgs(
         config=settings,
         namespace=platform.namespaces["app"],
-        ingress_namespace=platform.namespaces["ingress"],
-        monitoring_namespace=platform.namespaces["monitoring"],
-        # Interim until ClusterPlatform exposes its middlewares (issue 3).
-        middlewares=[MiddlewareRef("security-headers", "saas-ingress"), MiddlewareRef("compression", "saas-ingress")],
+        middlewares=[platform.middlewares["security-headers"], platform.middlewares["compression"]],
+        traefik_crds=[platform.traefik_release],
     ),
 )
 
@@ -36,6 +33,10 @@ pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)
 pulumi.export("namespaces", platform.namespaces)
 pulumi.export("frontendUrl", frontend.url)
+pulumi.export("loadBalancerAddress", platform.load_balancer_address)
+pulumi.export("clusterIssuer", platform.cluster_issuer)
+if platform.admin_password is not None:
+    pulumi.export("adminPassword", platform.admin_password)  # secret output: `pulumi stack output --show-secrets`
 pulumi.export(
     "replicas",
     {

@@ -44,6 +44,7 @@ from components import laravel_files as files
 from components import routing
 from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
+from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 
 TYPE = "saas-platform:index:LaravelBackend"
 APP = "backend"
@@ -69,8 +70,8 @@ class LaravelBackendArgs:
     """Inputs of LaravelBackend.
 
     config: resolved stack config (image, release strategy, replicas, PHP limits, queues).
-    namespace / ingress_namespace / monitoring_namespace / data_namespace: where the app runs,
-        where Traefik and Prometheus run (allowed in) and where the data services are (allowed out).
+    namespace: the application namespace (the platform's label contract opens Traefik and
+        Prometheus in, and the data layer out).
     middlewares: shared Traefik middlewares for the API routes (security headers, rate
         limiting, compression), in order.
     database, cache: endpoints and credentials from DataLayer.
@@ -84,9 +85,6 @@ class LaravelBackendArgs:
 
     config: StackConfig
     namespace: pulumi.Input[str]
-    ingress_namespace: pulumi.Input[str]
-    monitoring_namespace: pulumi.Input[str]
-    data_namespace: pulumi.Input[str]
     middlewares: Sequence[MiddlewareRef]
     database: MariaDBEndpoints
     cache: RedisEndpoints
@@ -311,6 +309,7 @@ class LaravelBackend(pulumi.ComponentResource):
         strategy: k8s.apps.v1.DeploymentStrategyArgs | None = None,
         replicas: int | None = None,
         labels: Mapping[str, str] | None = None,
+        pod_labels: Mapping[str, str] | None = None,
     ) -> k8s.apps.v1.Deployment:
         return k8s.apps.v1.Deployment(
             name,
@@ -322,7 +321,7 @@ class LaravelBackend(pulumi.ComponentResource):
                 revision_history_limit=5,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**kube.recommended_labels(APP, component), **selector},
+                        labels={**kube.recommended_labels(APP, component), **selector, **(pod_labels or {})},
                         # Roll the pods when the rendered PHP/nginx files change.
                         annotations={"saas-platform.io/php-config": self._php_files.data.apply(_digest)},
                     ),
@@ -439,7 +438,11 @@ class LaravelBackend(pulumi.ComponentResource):
             volumes=volumes,
             termination_grace_seconds=self._web_grace(),
         )
-        deployment = self._deployment(name, "backend-web", selector, pod, opts, labels={"saas-platform.io/track": track.name})
+        deployment = self._deployment(
+            name, "backend-web", selector, pod, opts,
+            labels={"saas-platform.io/track": track.name},
+            pod_labels={INGRESS_LABEL: INGRESS_VALUE, SCRAPE_LABEL: "true"},
+        )
         service = k8s.core.v1.Service(
             name,
             metadata=kube.metadata(name, "backend-web", a.namespace, app=APP),
@@ -489,7 +492,9 @@ class LaravelBackend(pulumi.ComponentResource):
         pod = kube.pod_spec(
             [container], selector=selector, volumes=self._php_volumes(self._php_files.metadata.name), termination_grace_seconds=30
         )
-        self._deployment("backend-reverb", "websockets", selector, pod, opts, replicas=replicas)
+        self._deployment(
+            "backend-reverb", "websockets", selector, pod, opts, replicas=replicas, pod_labels={INGRESS_LABEL: INGRESS_VALUE}
+        )
         if replicas >= 2:
             kube.disruption_budget("backend-reverb", "websockets", a.namespace, selector, app=APP, opts=self._child)
         service = k8s.core.v1.Service(
@@ -654,33 +659,30 @@ class LaravelBackend(pulumi.ComponentResource):
         )
 
     def _network_policies(self) -> None:
+        """Outbound beyond the data layer (which the platform allows): SES SMTP (587), S3 and
+        third-party APIs (443), and the dev mail catcher in this namespace (1025)."""
         a = self._args
-        ns_peer = _namespace_peer
-        backend_pods = k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": APP})
 
         def port(number: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
             return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=number)
 
         k8s.networking.v1.NetworkPolicy(
             "backend-network",
-            metadata=kube.metadata("backend", "backend-web", a.namespace, app=APP),
+            metadata=kube.metadata("backend-egress", "backend-web", a.namespace, app=APP),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=backend_pods,
-                policy_types=["Ingress", "Egress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[ns_peer(a.ingress_namespace)], ports=[port(WEB_PORT)]),
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[ns_peer(a.monitoring_namespace)], ports=[port(NGINX_EXPORTER_PORT), port(FPM_EXPORTER_PORT)]
-                    ),
-                ],
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": APP}),
+                policy_types=["Egress"],
                 egress=[
-                    # MariaDB, Redis + Sentinel, RabbitMQ and the in-cluster S3 gateway.
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
-                        to=[ns_peer(a.data_namespace)], ports=[port(p) for p in (3306, 6379, 26379, 5672, 8333)]
+                        to=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"kubernetes.io/metadata.name": a.namespace}
+                                )
+                            )
+                        ],
+                        ports=[port(1025)],
                     ),
-                    # The dev mail catcher runs in the app namespace.
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[ns_peer(a.namespace)], ports=[port(1025)]),
-                    # SES SMTP (587), S3 and third-party APIs (443).
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[port(443), port(587)]),
                 ],
             ),
@@ -691,12 +693,6 @@ class LaravelBackend(pulumi.ComponentResource):
 def migration_job_name(image: str) -> str:
     """A Job's pod template is immutable: one Job per image, named from the image's hash."""
     return f"backend-migrate-{hashlib.sha256(image.encode()).hexdigest()[:10]}"
-
-
-def _namespace_peer(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace})
-    )
 
 
 def _digest(data: Mapping[str, str] | None) -> str:

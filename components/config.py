@@ -13,6 +13,7 @@ Components receive the resolved `StackConfig`; they never read Pulumi config the
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -242,6 +243,80 @@ class EdgeSection(_Strict):
     dns: DnsProvider = "none"
 
 
+# --------------------------------------------------------------------------------------------
+# ClusterPlatform: ingress, TLS and network isolation (issue 3)
+# --------------------------------------------------------------------------------------------
+
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _cidr(value: str) -> str:
+    """A network in CIDR notation (`203.0.113.0/24`, `2001:db8::/32`), host bits clear."""
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except (TypeError, ValueError):
+        raise ValueError(f"'{value}' is not a network in CIDR notation such as 203.0.113.0/24") from None
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
+class RateLimitSection(_Strict):
+    """Per-client-IP rate limit of the shared `rate-limit` Middleware (Traefik in-memory)."""
+
+    average: int = Field(default=50, ge=1, le=100_000)  # sustained requests per second
+    burst: int = Field(default=100, ge=1, le=100_000)  # extra requests allowed in a spike
+
+    @model_validator(mode="after")
+    def _burst_covers_average(self) -> "RateLimitSection":
+        if self.burst < self.average:
+            raise ValueError(f"burst ({self.burst}) must be at least average ({self.average})")
+        return self
+
+
+class AdminGuardSection(_Strict):
+    """How the shared `admin-guard` Middleware protects admin UIs (Grafana, RabbitMQ, ...)."""
+
+    mode: Literal["basicAuth", "allowList"] = "basicAuth"
+    allowList: list[Cidr] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _list_matches_mode(self) -> "AdminGuardSection":
+        if self.mode == "allowList" and not self.allowList:
+            raise ValueError("mode allowList needs at least one CIDR in allowList")
+        if self.mode == "basicAuth" and self.allowList:
+            raise ValueError("allowList is only used with mode allowList")
+        return self
+
+
+class IngressSection(_Strict):
+    rateLimit: RateLimitSection = RateLimitSection()
+    adminGuard: AdminGuardSection = AdminGuardSection()
+    # Traefik's default entry point read timeout (60 s) cuts long uploads (traefik#11943).
+    readTimeoutSeconds: int = Field(default=600, ge=30, le=3600)
+
+
+class TlsSection(_Strict):
+    # Let's Encrypt account address; defaults to hostmaster@<domain>.
+    acmeEmail: str | None = None
+    # Which Let's Encrypt directory issues the certificates: `staging` for a first bring-up
+    # (generous rate limits, untrusted chain), `production` otherwise.
+    acmeServer: Literal["production", "staging"] = "production"
+
+    @field_validator("acmeEmail")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_RE.match(value):
+            raise ValueError(f"'{value}' is not an e-mail address such as ops@example.com")
+        return value
+
+
+class NetworkSection(_Strict):
+    # Where controllers reach the Kubernetes API (ports 443 and 6443). The API server is not a
+    # pod, so NetworkPolicies can only name it by address: narrow this to your control plane.
+    apiServerCidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"], min_length=1)
+
+
 class RawConfig(_Strict):
     """The `saas-platform:` namespace exactly as written in Pulumi.<stack>.yaml."""
 
@@ -252,6 +327,9 @@ class RawConfig(_Strict):
     backend: BackendSection
     objectStorage: ObjectStorageSection = ObjectStorageSection()
     edge: EdgeSection = EdgeSection()
+    ingress: IngressSection = IngressSection()
+    tls: TlsSection = TlsSection()
+    network: NetworkSection = NetworkSection()
 
     @field_validator("domain")
     @classmethod
@@ -265,8 +343,13 @@ class RawConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "RawConfig":
-        if self.environment == "production" and self.edge.dns == "none":
-            raise ValueError("edge.dns: production needs a DNS provider (cloudflare or route53), not none")
+        # Staging and production serve a publicly trusted wildcard certificate, which Let's
+        # Encrypt only issues over DNS-01: that needs a DNS provider cert-manager can write to.
+        if self.environment != "development" and self.edge.dns == "none":
+            raise ValueError(
+                f"edge.dns: {self.environment} needs a DNS provider (cloudflare or route53), not none "
+                "(the wildcard certificate is issued over DNS-01)"
+            )
         return self
 
 
@@ -316,6 +399,10 @@ class StackConfig:
         return self.raw.environment != "development"
 
     @property
+    def acme_email(self) -> str:
+        return self.raw.tls.acmeEmail or f"hostmaster@{self.raw.domain}"
+
+    @property
     def protect(self) -> bool:
         """Stateful resources are `protect=True` in production: a `pulumi destroy` must not eat data."""
         return self.is_production
@@ -336,7 +423,7 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge", "ingress", "tls", "network"}
 
 _MESSAGES = {
     "missing": "is required",

@@ -25,6 +25,7 @@ from components import k8s as kube
 from components import routing
 from components.config import StackConfig
 from components.contracts import MiddlewareRef
+from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 
 TYPE = "saas-platform:index:FrontendApp"
 APP = "frontend"
@@ -40,8 +41,6 @@ class FrontendAppArgs:
 
     config: resolved stack config (image, release strategy, replicas and sizes per tier).
     namespace: the application namespace.
-    ingress_namespace: where Traefik runs (the only source of inbound traffic).
-    monitoring_namespace: where Prometheus runs (allowed to scrape the metrics path).
     middlewares: shared Traefik middlewares applied to every route, in order (security headers,
         compression).
     traefik_crds / monitoring_crds: resources that install the Traefik and Prometheus Operator
@@ -50,8 +49,6 @@ class FrontendAppArgs:
 
     config: StackConfig
     namespace: pulumi.Input[str]
-    ingress_namespace: pulumi.Input[str]
-    monitoring_namespace: pulumi.Input[str]
     middlewares: Sequence[MiddlewareRef]
     traefik_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     monitoring_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -175,7 +172,13 @@ class FrontendApp(pulumi.ComponentResource):
                 revision_history_limit=5,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels={**kube.recommended_labels(APP, COMPONENT), **selector},
+                        # The platform's label contract lets Traefik and Prometheus in.
+                        labels={
+                            **kube.recommended_labels(APP, COMPONENT),
+                            **selector,
+                            INGRESS_LABEL: INGRESS_VALUE,
+                            SCRAPE_LABEL: "true",
+                        },
                     ),
                     spec=kube.pod_spec(
                         [container],
@@ -248,20 +251,15 @@ class FrontendApp(pulumi.ComponentResource):
         app_pods = k8s.meta.v1.LabelSelectorArgs(
             match_labels={"app.kubernetes.io/name": APP, "app.kubernetes.io/component": COMPONENT}
         )
+        # Inbound (Traefik, Prometheus) is opened by the platform's label contract; outbound,
+        # server-side rendering calls the API on its public name (through the edge, like a
+        # browser) and third-party APIs: HTTPS, nothing else.
         k8s.networking.v1.NetworkPolicy(
             "frontend-network",
-            metadata=kube.metadata("frontend", COMPONENT, args.namespace, app=APP),
+            metadata=kube.metadata("frontend-egress", COMPONENT, args.namespace, app=APP),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=app_pods,
-                policy_types=["Ingress", "Egress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[_namespace_peer(args.ingress_namespace), _namespace_peer(args.monitoring_namespace)],
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=PORT)],
-                    )
-                ],
-                # Server-side rendering calls the API on its public name (through the edge,
-                # like a browser would) and third-party APIs: HTTPS out, nothing else.
+                policy_types=["Egress"],
                 egress=[
                     k8s.networking.v1.NetworkPolicyEgressRuleArgs(
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=443)]
@@ -274,12 +272,6 @@ class FrontendApp(pulumi.ComponentResource):
 
 def _selector(track: routing.Track) -> dict[str, str]:
     return {**kube.selector_labels(APP, COMPONENT), "saas-platform.io/track": track.name}
-
-
-def _namespace_peer(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace})
-    )
 
 
 def _escape(domain: str) -> str:

@@ -93,11 +93,16 @@ def container_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.SecurityCo
     )
 
 
+def resource_values(size: ContainerSize) -> dict[str, dict[str, str]]:
+    """Requests for CPU and memory, a limit for memory only (see `ContainerSize`), as plain
+    values: the `resources:` of a Helm chart or a custom resource."""
+    return {"requests": {"cpu": size.cpu, "memory": size.memory}, "limits": {"memory": size.memory_limit}}
+
+
 def resources(size: ContainerSize) -> k8s.core.v1.ResourceRequirementsArgs:
-    """Requests for CPU and memory, a limit for memory only (see `ContainerSize`)."""
-    return k8s.core.v1.ResourceRequirementsArgs(
-        requests={"cpu": size.cpu, "memory": size.memory}, limits={"memory": size.memory_limit}
-    )
+    """The same requests and limit for a container we define ourselves."""
+    values = resource_values(size)
+    return k8s.core.v1.ResourceRequirementsArgs(requests=values["requests"], limits=values["limits"])
 
 
 _UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}

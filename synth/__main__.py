@@ -4,7 +4,7 @@ Runs the program for STACK under Pulumi mocks (no CLI, no plugins, no credential
 DIR/resources.json, DIR/manifests/, DIR/helm/, DIR/outputs.json and DIR/policy-report.json.
 
 Exit codes: 0 ok, 1 invalid configuration (one line per problem), 2 a mandatory policy is
-violated, 3 the program registered something the engine would refuse.
+violated, 3 the program failed or registered something the engine would refuse.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except run.SynthError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_PROGRAM
+    except Exception:  # noqa: BLE001 - a bug in the program, not bad input: show where
+        import traceback
+
+        traceback.print_exc()
+        print("error: the program failed (a bug, not a configuration problem)", file=sys.stderr)
         return EXIT_PROGRAM
 
     sys.path.insert(0, str(run.ROOT / "policies"))

@@ -52,6 +52,10 @@ class Synth:
             synth.outputs = json.loads((out / "outputs.json").read_text())
         return synth
 
+    def release(self, name: str) -> dict[str, Any]:
+        """A Helm release as synth wrote it: chart, version, repositoryOpts, namespace, values."""
+        return yaml.safe_load((self.out / "helm" / f"{name}.yaml").read_text())
+
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
 

@@ -102,6 +102,21 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("blue-green colour unknown", {"frontend": {"image": IMAGE, "release": {"strategy": "blueGreen", "candidateImage": IMAGE, "active": "red"}}}, f"{NS}:frontend.release.active: input should be 'blue' or 'green'"),
     ("health path without slash", {"frontend": {"image": IMAGE, "healthPath": "health"}}, f"{NS}:frontend.healthPath: "),
     ("production without dns", {"environment": "production", "edge": {"dns": "none"}}, f"{NS}:edge.dns: production needs a DNS provider"),
+    # ClusterPlatform (issue 3): ingress, TLS, network isolation
+    ("staging without dns", {"environment": "staging", "edge": {"dns": "none"}}, f"{NS}:edge.dns: staging needs a DNS provider"),
+    ("ingress not an object", {"ingress": "fast"}, f"{NS}:ingress: expected an object"),
+    ("rate limit burst below average", {"ingress": {"rateLimit": {"average": 100, "burst": 10}}}, f"{NS}:ingress.rateLimit: burst (10) must be at least average (100)"),
+    ("rate limit zero", {"ingress": {"rateLimit": {"average": 0}}}, f"{NS}:ingress.rateLimit.average: input should be greater than or equal to 1"),
+    ("rate limit key typo", {"ingress": {"ratelimit": {"average": 5}}}, f"{NS}:ingress.ratelimit: unknown key (known keys: adminGuard, rateLimit, readTimeoutSeconds)"),
+    ("read timeout too short", {"ingress": {"readTimeoutSeconds": 5}}, f"{NS}:ingress.readTimeoutSeconds: input should be greater than or equal to 30"),
+    ("admin guard mode unknown", {"ingress": {"adminGuard": {"mode": "oauth"}}}, f"{NS}:ingress.adminGuard.mode: input should be 'basicAuth' or 'allowList'"),
+    ("admin allow list empty", {"ingress": {"adminGuard": {"mode": "allowList"}}}, f"{NS}:ingress.adminGuard: mode allowList needs at least one CIDR"),
+    ("admin allow list bad cidr", {"ingress": {"adminGuard": {"mode": "allowList", "allowList": ["10.0.0.1/8"]}}}, f"{NS}:ingress.adminGuard.allowList.0: '10.0.0.1/8' is not a network in CIDR notation"),
+    ("admin allow list with basic auth", {"ingress": {"adminGuard": {"allowList": ["203.0.113.0/24"]}}}, f"{NS}:ingress.adminGuard: allowList is only used with mode allowList"),
+    ("acme email invalid", {"tls": {"acmeEmail": "ops-at-example.com"}}, f"{NS}:tls.acmeEmail: 'ops-at-example.com' is not an e-mail address"),
+    ("acme server unknown", {"tls": {"acmeServer": "zerossl"}}, f"{NS}:tls.acmeServer: input should be 'production' or 'staging'"),
+    ("api server cidrs empty", {"network": {"apiServerCidrs": []}}, f"{NS}:network.apiServerCidrs: list should have at least 1 item"),
+    ("api server cidr invalid", {"network": {"apiServerCidrs": ["kubernetes.default"]}}, f"{NS}:network.apiServerCidrs.0: 'kubernetes.default' is not a network"),
 ]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import kubernetes, workloads
+from saas_policies import kubernetes, platform, workloads
 
 PACK_NAME = "saas-platform"
 
 POLICIES: list[Policy] = [
     *kubernetes.POLICIES,
     *workloads.POLICIES,
+    *platform.POLICIES,
 ]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import kubernetes, workloads
+from tests.policy_cases import kubernetes, platform, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
 CASES: list[Case] = [
     *kubernetes.CASES,
     *workloads.CASES,
+    *platform.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]

@@ -1,0 +1,83 @@
+"""Pinned upstream charts and the chart-values fragments every platform release shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import k8s as kube
+
+
+@dataclass(frozen=True)
+class ChartPin:
+    """An upstream Helm chart pinned to the exact version whose CRDs and values we validate."""
+
+    chart: str
+    version: str
+    repo: str
+
+
+# Versions from DESIGN.md "Pinned versions"; the tests compare them with ../shared/upstream.
+TRAEFIK = ChartPin("traefik", "41.3.0", "https://traefik.github.io/charts")
+CERT_MANAGER = ChartPin("cert-manager", "v1.21.1", "https://charts.jetstack.io")
+KEDA = ChartPin("keda", "2.20.2", "https://kedacore.github.io/charts")
+
+
+def release(
+    name: str, pin: ChartPin, namespace: pulumi.Input[str], values: Mapping[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
+    """A Helm release with a fixed name (no random suffix: other objects refer to its Services)."""
+    return k8s.helm.v3.Release(
+        name,
+        k8s.helm.v3.ReleaseArgs(
+            name=name,
+            chart=pin.chart,
+            version=pin.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
+            namespace=namespace,
+            values=dict(values),
+            # Roll a failed upgrade back instead of leaving half-applied objects behind.
+            atomic=True,
+            cleanup_on_fail=True,
+            max_history=10,
+            timeout=600,
+        ),
+        opts=opts,
+    )
+
+
+def pod_security_values(uid: int = kube.DEFAULT_UID) -> dict[str, Any]:
+    """Restricted pod security context as chart values (mirrors `kube.pod_security_context`)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_values() -> dict[str, Any]:
+    """Restricted container security context as chart values (mirrors `kube.container_security_context`)."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def spread_values(match_labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Zone then node spreading as chart values; soft, like `kube.topology_spread`, so a
+    single-zone staging cluster still schedules every replica."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(match_labels)},
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]

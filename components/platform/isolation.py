@@ -1,0 +1,167 @@
+"""The explicit allows between the platform's namespaces (the contract is in network.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.platform import certificates, keda, traefik
+from components.platform.network import (
+    DATA_PORTS,
+    INGRESS_LABEL,
+    INGRESS_VALUE,
+    MONITORING_NAMESPACE,
+    QUEUE_PORTS,
+    SCRAPE_LABEL,
+    cidr_peers,
+    egress_rule,
+    ingress_rule,
+    namespace_peer,
+    network_policy,
+    ports,
+    public_internet,
+)
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    """One namespace: its concern (the key in `namespaces`), and whether its controllers talk
+    to the Kubernetes API."""
+
+    name: str
+    concern: str
+    kubernetes_api: bool = False
+
+
+# One namespace per concern, so NetworkPolicies and Pod Security levels follow the concern.
+NAMESPACES: tuple[NamespaceSpec, ...] = (
+    NamespaceSpec("saas-ingress", "ingress", kubernetes_api=True),
+    NamespaceSpec("saas-app", "app"),
+    NamespaceSpec("saas-data", "data"),
+    NamespaceSpec(MONITORING_NAMESPACE, "monitoring"),
+    NamespaceSpec("saas-cert-manager", "cert-manager", kubernetes_api=True),
+    NamespaceSpec("saas-keda", "keda", kubernetes_api=True),
+)
+NS = {spec.concern: spec.name for spec in NAMESPACES}
+
+
+def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: bool, opts: pulumi.ResourceOptions) -> None:
+    """The explicit allows between the platform's namespaces (see network.py for the contract)."""
+    ns = namespaces
+    traefik_pods = traefik.TRAEFIK_ROLE
+    app_backends = {INGRESS_LABEL: INGRESS_VALUE}
+    solver_pods = {"acme.cert-manager.io/http01-solver": "true"}
+
+    # Traefik: the world reaches the entry points; Traefik reaches labelled app pods (and the
+    # HTTP-01 solver pods cert-manager starts next to application Certificates).
+    network_policy(
+        "saas-ingress-traefik-entrypoints",
+        "traefik-entrypoints",
+        ns["ingress"],
+        opts,
+        pods=traefik_pods,
+        ingress=[ingress_rule(None, ports(traefik.WEB_PORT, traefik.WEBSECURE_PORT))],
+    )
+    backends = [egress_rule([namespace_peer(NS["app"], app_backends)])]
+    if acme:
+        backends.append(egress_rule([namespace_peer(NS["app"], solver_pods)], ports(8089)))
+    network_policy("saas-ingress-traefik-backends", "traefik-backends", ns["ingress"], opts, pods=traefik_pods, egress=backends)
+
+    # App: accept Traefik on labelled pods; reach the data layer on its ports only.
+    from_traefik = [namespace_peer(NS["ingress"], traefik_pods)]
+    network_policy("saas-app-allow-traefik", "allow-traefik", ns["app"], opts, pods=app_backends, ingress=[ingress_rule(from_traefik)])
+    if acme:
+        network_policy(
+            "saas-app-allow-acme-solver",
+            "allow-acme-http01-solver",
+            ns["app"],
+            opts,
+            pods=solver_pods,
+            ingress=[ingress_rule(from_traefik, ports(8089))],
+        )
+    network_policy(
+        "saas-app-allow-data",
+        "allow-data",
+        ns["app"],
+        opts,
+        egress=[egress_rule([namespace_peer(NS["data"])], ports(*DATA_PORTS.values()))],
+    )
+
+    # Data: accept the applications on the data ports, KEDA's operator on the queue ports.
+    network_policy(
+        "saas-data-allow-app",
+        "allow-app",
+        ns["data"],
+        opts,
+        ingress=[ingress_rule([namespace_peer(NS["app"])], ports(*DATA_PORTS.values()))],
+    )
+    network_policy(
+        "saas-data-allow-keda",
+        "allow-keda",
+        ns["data"],
+        opts,
+        ingress=[ingress_rule([namespace_peer(NS["keda"], keda.OPERATOR_ROLE)], ports(*QUEUE_PORTS.values()))],
+    )
+
+    # Monitoring: Prometheus scrapes every pod that carries the scrape label, in any namespace.
+    network_policy(
+        "saas-monitoring-scrape",
+        "prometheus-scrape",
+        ns["monitoring"],
+        opts,
+        egress=[egress_rule([namespace_peer(None, {SCRAPE_LABEL: "true"})])],
+    )
+
+    # cert-manager: ACME and DNS provider APIs (443), the HTTP-01 self-check (80), and the
+    # public resolvers it checks DNS-01 propagation against (53).
+    resolvers = cidr_peers([f"{ip}/32" for ip in certificates.RECURSIVE_NAMESERVERS])
+    network_policy(
+        "saas-cert-manager-controller-egress",
+        "controller-egress",
+        ns["cert-manager"],
+        opts,
+        pods=certificates.CONTROLLER_ROLE,
+        egress=[
+            egress_rule(public_internet(), ports(80, 443)),
+            egress_rule(resolvers, ports(53, protocol="UDP") + ports(53)),
+        ],
+    )
+    network_policy(
+        "saas-cert-manager-webhook-ingress",
+        "webhook-ingress",
+        ns["cert-manager"],
+        opts,
+        pods=certificates.WEBHOOK_ROLE,
+        # The API server calls admission webhooks from the control plane: not a pod peer.
+        ingress=[ingress_rule(None, ports(certificates.WEBHOOK_PORT))],
+    )
+
+    # KEDA: API server -> metrics API server and webhooks; metrics server -> operator (gRPC);
+    # operator -> queue ports in the data namespace.
+    network_policy(
+        "saas-keda-metrics-apiserver",
+        "metrics-apiserver",
+        ns["keda"],
+        opts,
+        pods=keda.METRICS_SERVER_ROLE,
+        ingress=[ingress_rule(None, ports(keda.METRICS_SERVER_PORT))],
+        egress=[egress_rule([namespace_peer(NS["keda"], keda.OPERATOR_ROLE)], ports(keda.OPERATOR_GRPC_PORT))],
+    )
+    network_policy(
+        "saas-keda-webhooks",
+        "admission-webhooks",
+        ns["keda"],
+        opts,
+        pods=keda.WEBHOOKS_ROLE,
+        ingress=[ingress_rule(None, ports(keda.WEBHOOK_PORT))],
+    )
+    network_policy(
+        "saas-keda-operator",
+        "operator",
+        ns["keda"],
+        opts,
+        pods=keda.OPERATOR_ROLE,
+        ingress=[ingress_rule([namespace_peer(NS["keda"], keda.METRICS_SERVER_ROLE)], ports(keda.OPERATOR_GRPC_PORT))],
+        egress=[egress_rule([namespace_peer(NS["data"])], ports(*QUEUE_PORTS.values()))],
+    )
