@@ -58,3 +58,44 @@ class MailRelay:
     from_address: str
     username: pulumi.Output[str]
     password: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class MariaDBEndpoints:
+    """How the application reaches its MariaDB (read/write split through the operator's Services).
+
+    primary_host: FQDN of the `<name>-primary` Service: writes and reads that must see them.
+    replica_host: FQDN of the `<name>-secondary` Service: read-only traffic (replicas; on a
+        single instance the operator points it at the primary).
+    port: MariaDB port (3306).
+    database: the application's schema.
+    username: the application's user (privileges on `database` only).
+    password: secret output; the consumer writes it into a Secret in its own namespace.
+    """
+
+    primary_host: pulumi.Output[str]
+    replica_host: pulumi.Output[str]
+    port: int
+    database: str
+    username: str
+    password: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class RedisEndpoints:
+    """How the application reaches Redis: through Sentinel, or the master Service directly.
+
+    sentinel_host, sentinel_port: the Sentinel Service (predis `replication: sentinel`).
+    master_name: the Sentinel master group name ("mymaster").
+    master_host: FQDN of the `<name>-master` Service, for clients that cannot use Sentinel
+        (Laravel Reverb's scaling connection).
+    port: Redis port (6379).
+    password: secret output (the same for Redis and Sentinel).
+    """
+
+    sentinel_host: pulumi.Output[str]
+    sentinel_port: int
+    master_name: str
+    master_host: pulumi.Output[str]
+    port: int
+    password: pulumi.Output[str]

@@ -188,3 +188,37 @@ def pod_spec(
         termination_grace_period_seconds=termination_grace_seconds,
         topology_spread_constraints=topology_spread(selector) if spread else None,
     )
+
+
+# ------------------------------------------------------------------------------------------
+# The same restricted defaults as plain dicts, for Helm values and operator custom resources
+# (which take camelCase maps, not the SDK's Args classes)
+# ------------------------------------------------------------------------------------------
+
+
+def restricted_pod_security(uid: int = DEFAULT_UID) -> dict[str, object]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_container_security(uid: int = DEFAULT_UID, *, read_only_root: bool = True) -> dict[str, object]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def resources_values(cpu: str, memory: str, memory_limit: str | None = None) -> dict[str, dict[str, str]]:
+    """Requests and a memory limit as a plain map (no CPU limit, as `Resources` above)."""
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit or memory}}
