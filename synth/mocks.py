@@ -42,14 +42,25 @@ def _digest(*parts: str, length: int = 16) -> str:
 
 
 def redact(value: Any) -> Any:
-    """Replace every secret in a wire-form value by `[secret]`."""
+    """Replace every secret in a wire-form value by `[secret]`.
+
+    A secret map (a Kubernetes Secret's whole `stringData` is marked secret by the SDK) keeps
+    its keys and loses its values, so the manifest still has the shape the schema expects and
+    a reviewer sees which keys a Secret holds.
+    """
     if isinstance(value, dict):
         if value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE:
-            return REDACTED
+            return _redact_leaves(value.get("value"))
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def _redact_leaves(value: Any) -> Any:
+    if isinstance(value, dict) and value and value.get(SECRET_SIG_KEY) != SECRET_SIG_VALUE:
+        return {k: _redact_leaves(v) for k, v in value.items()}
+    return REDACTED
 
 
 def normalize(value: Any) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -71,11 +72,15 @@ def resource_policy(
     description: str,
     check: Callable[[ResourceValidationArgs], Iterator[str]],
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config_schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
-    """A ResourceValidationPolicy whose `check` yields one message per violation."""
+    """A ResourceValidationPolicy whose `check` yields one message per violation; a rule that
+    reads `args.get_config()` declares what it reads in `config_schema`."""
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for message in check(args):
             report_violation(message, None)
 
-    return ResourceValidationPolicy(name=name, description=description, enforcement_level=level, validate=validate)
+    return ResourceValidationPolicy(
+        name=name, description=description, enforcement_level=level, validate=validate, config_schema=config_schema
+    )
