@@ -275,7 +275,8 @@ class RawConfig(_Strict):
         if self.environment != "development" and self.data.backups.enabled is False:
             raise ValueError(f"data.backups.enabled: {self.environment} must keep database backups on (RPO 1 h)")
         schedule = self.data.backups.schedule
-        if self.environment != "development" and schedule and schedule.split()[1] != "*":
+        # Hourly on every day: hour, day of month, month and weekday all `*`.
+        if self.environment != "development" and schedule and schedule.split()[1:] != ["*"] * 4:
             raise ValueError(
                 f"data.backups.schedule: '{schedule}' does not run every hour; {self.environment} needs RPO <= 1 h"
             )

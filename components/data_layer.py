@@ -21,7 +21,8 @@ from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, RedisEndpoints, S3Access
 from components.data import mariadb as mariadb_store
 from components.data import redis as redis_store
-from components.data.mariadb import DATA_STORE_LABEL, MariaDB, MariaDBArgs
+from components.data.common import DATA_STORE_LABEL
+from components.data.mariadb import MariaDB, MariaDBArgs
 from components.data.redis import Redis, RedisArgs
 
 TYPE = "saas-platform:index:DataLayer"
@@ -266,6 +267,19 @@ def data_network_policies(
             policy_types=["Ingress", "Egress"],
             ingress=[NP.NetworkPolicyIngressRuleArgs(from_=[NP.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())])],
             egress=[NP.NetworkPolicyEgressRuleArgs(to=[NP.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())])],
+        ),
+        opts,
+        prefix,
+    )
+    _policy(
+        "allow-mariadb-to-kubernetes-api",
+        ns,
+        NP.NetworkPolicySpecArgs(
+            # The replication agent sidecar verifies the operator's ServiceAccount token with a
+            # TokenReview (mariadb-operator's default agent authentication).
+            pod_selector=_stores("mariadb"),
+            policy_types=["Egress"],
+            egress=[NP.NetworkPolicyEgressRuleArgs(ports=_tcp(*API_SERVER_PORTS))],
         ),
         opts,
         prefix,

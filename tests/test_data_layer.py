@@ -17,6 +17,7 @@ import yaml
 
 from components import config
 from components.data import mariadb as mariadb_store
+from components.data.common import DATA_STORE_LABEL
 from components.data import redis as redis_store
 from tests.conftest import ROOT, Synth, run_synth
 from tests.upstream import chart_version, crd_errors, unknown_value_paths
@@ -430,10 +431,13 @@ def test_app_namespace_reaches_the_stores_on_their_ports_only(stack: Synth) -> N
     (rule,) = scrape["ingress"]
     assert _from_namespace(rule) == {"saas-monitoring"} and _ports(rule) == {9104, 9121}
     # The selectors match the labels the stores' pods carry.
-    label = mariadb_store.DATA_STORE_LABEL
+    label = DATA_STORE_LABEL
     assert stack.object("MariaDB", "mariadb", DATA_NS)["spec"]["podMetadata"]["labels"][label] == "mariadb"
     assert stack.object("RedisReplication", "redis", DATA_NS)["metadata"]["labels"][label] == "redis"
     assert mariadb["podSelector"]["matchExpressions"][0]["values"] == ["mariadb"]
+    # The replication agent checks the operator's token with a TokenReview.
+    api = stack.object("NetworkPolicy", "allow-mariadb-to-kubernetes-api", DATA_NS)["spec"]
+    assert api["podSelector"] == mariadb["podSelector"] and _ports(api["egress"][0]) == {443, 6443}
 
 
 def test_operators_run_isolated(stack: Synth) -> None:
@@ -454,3 +458,8 @@ def test_backups_default_per_environment() -> None:
     assert config.parse(_staging(), "staging").data.backups_enabled is True
     dev = config.parse({**_staging(), "environment": "development", "edge": {"dns": "none"}}, "dev")
     assert dev.data.backups_enabled is False and dev.data.mariadb.memory == "512Mi"
+
+
+def test_weekday_only_backups_miss_the_rpo() -> None:
+    with pytest.raises(config.ConfigError, match=r"saas-platform:data.backups.schedule: '0 \* \* \* 1-5' does not run every hour"):
+        config.parse(_staging(backups={"schedule": "0 * * * 1-5"}), "staging")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,6 +31,10 @@ import pulumi_random as random
 from components import k8s as kube
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, S3Access
+from components.data.common import DATA_STORE_LABEL, service_host
+
+# Builds the operator's S3 storage block for a prefix of the backups bucket.
+StorageFor = Callable[[str], dict[str, object]]
 
 TYPE = "saas-platform:index:MariaDB"
 
@@ -135,10 +140,11 @@ class MariaDB(pulumi.ComponentResource):
                 version=OPERATOR_VERSION,
                 namespace=args.operator_namespace,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=OPERATOR_CHART_REPO),
-                # Deleting the CRDs would delete every MariaDB: keep them when the release goes.
                 values={},
             ),
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True),
+            # This chart templates the CRDs, so uninstalling it would delete every MariaDB and
+            # backup object: keep the release when it leaves the program, protect it in prod.
+            opts=stateful,
         )
         operator = k8s.helm.v3.Release(
             "mariadb-operator",
@@ -180,7 +186,10 @@ class MariaDB(pulumi.ComponentResource):
                 },
                 opts=child,
             )
-            storage = lambda prefix: s3_storage(args.backups, s3_secret.metadata.name, prefix)  # noqa: E731
+
+            def storage(prefix: str) -> dict[str, object]:
+                return s3_storage(args.backups, s3_secret.metadata.name, prefix)
+
             if data.restore_target:
                 # The archive the restore reads: the original instance's, kept as it was but
                 # no longer scheduling backups (its database is not the one in service).
@@ -263,11 +272,10 @@ class MariaDB(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[database, user]),
         )
 
-        fqdn = lambda service: pulumi.Output.concat(service, ".", ns, ".svc.cluster.local")  # noqa: E731
         self.instance = pulumi.Output.from_input(name)
         self.endpoints = MariaDBEndpoints(
-            primary_host=fqdn(f"{name}-primary"),
-            replica_host=fqdn(f"{name}-secondary"),
+            primary_host=service_host(f"{name}-primary", ns),
+            replica_host=service_host(f"{name}-secondary", ns),
             port=PORT,
             database=APP_DATABASE,
             username=APP_USER,
@@ -280,7 +288,7 @@ class MariaDB(pulumi.ComponentResource):
         name: str,
         ns: pulumi.Input[str],
         cfg: StackConfig,
-        storage,  # type: ignore[no-untyped-def]
+        storage: StorageFor,
         opts: pulumi.ResourceOptions,
         *,
         suspended: bool,
@@ -410,10 +418,6 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
         ]
         spec["podDisruptionBudget"] = {"maxUnavailable": 1}
     return spec
-
-
-# The label the data namespace's NetworkPolicies select database pods by.
-DATA_STORE_LABEL = "saas-platform.io/data-store"
 
 
 def operator_values(cfg: StackConfig) -> dict[str, object]:

@@ -23,7 +23,7 @@ import pulumi_random as random
 from components import k8s as kube
 from components.config import StackConfig
 from components.contracts import RedisEndpoints
-from components.data.mariadb import DATA_STORE_LABEL
+from components.data.common import DATA_STORE_LABEL, service_host
 
 TYPE = "saas-platform:index:Redis"
 
@@ -93,7 +93,7 @@ class Redis(pulumi.ComponentResource):
                 version=OPERATOR_CHART_VERSION,
                 namespace=args.operator_namespace,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=OPERATOR_CHART_REPO),
-                values=operator_values(cfg, args.operator_namespace),
+                values=operator_values(cfg),
             ),
             opts=child,
         )
@@ -137,12 +137,11 @@ class Redis(pulumi.ComponentResource):
             ),
         )
 
-        fqdn = lambda service: pulumi.Output.concat(service, ".", ns, ".svc.cluster.local")  # noqa: E731
         self.endpoints = RedisEndpoints(
-            sentinel_host=fqdn(f"{NAME}-sentinel"),
+            sentinel_host=service_host(f"{NAME}-sentinel", ns),
             sentinel_port=SENTINEL_PORT,
             master_name=MASTER_NAME,
-            master_host=fqdn(f"{NAME}-master"),
+            master_host=service_host(f"{NAME}-master", ns),
             port=PORT,
             password=pulumi.Output.secret(password.result),
         )
@@ -251,7 +250,7 @@ def sentinel_spec(cfg: StackConfig, pods: int, secret_ref: dict[str, pulumi.Inpu
     }
 
 
-def operator_values(cfg: StackConfig, namespace: pulumi.Input[str]) -> dict[str, object]:
+def operator_values(cfg: StackConfig) -> dict[str, object]:
     """redis-operator chart values: every key exists in the chart's values.yaml."""
     uid = 65532
     return {
@@ -259,7 +258,7 @@ def operator_values(cfg: StackConfig, namespace: pulumi.Input[str]) -> dict[str,
             "imageTag": OPERATOR_IMAGE_TAG,
             "initContainerImageTag": OPERATOR_IMAGE_TAG,
             "imagePullPolicy": "IfNotPresent",
-            "watchNamespace": "",
+            # The admission webhook only checks masterSlaveAntiAffinity, which we do not use.
             "webhook": False,
             "metrics": {"enabled": True, "bindAddress": ":8080"},
         },
@@ -267,6 +266,6 @@ def operator_values(cfg: StackConfig, namespace: pulumi.Input[str]) -> dict[str,
         "resources": kube.resources_values("100m", "128Mi", "256Mi"),
         "podSecurityContext": kube.restricted_pod_security(uid),
         "securityContext": {**kube.restricted_container_security(uid), "seccompProfile": {"type": "RuntimeDefault"}},
+        # Cluster scope: the operator runs in its own namespace and manages the data namespace.
         "rbac": {"enabled": True, "scope": "cluster"},
-        "service": {"namespace": namespace},
     }
