@@ -315,6 +315,89 @@ class NetworkSection(_Strict):
     # Where controllers reach the Kubernetes API (ports 443 and 6443). The API server is not a
     # pod, so NetworkPolicies can only name it by address: narrow this to your control plane.
     apiServerCidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"], min_length=1)
+# Data layer (issue 4): MariaDB and Redis sizing, backups, restore
+# --------------------------------------------------------------------------------------------
+
+_QUANTITY_RE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
+_CRON_FIELD_RE = re.compile(r"^[0-9*/,-]+$")
+_DURATION_RE = re.compile(r"^[1-9][0-9]*h$")
+_RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY_RE.match(value):
+        raise ValueError(f"'{value}' is not a size such as 512Mi, 20Gi or 1Ti")
+    return value
+
+
+def _cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) != 5 or not all(_CRON_FIELD_RE.match(f) for f in fields):
+        raise ValueError(f"'{value}' is not a five-field cron expression such as '0 * * * *'")
+    return value
+
+
+def _hours(value: str) -> str:
+    if not _DURATION_RE.match(value):
+        raise ValueError(f"'{value}' is not a duration in whole hours such as 720h")
+    return value
+
+
+def _utc_time(value: str) -> str:
+    from datetime import datetime
+
+    if not _RFC3339_RE.match(value):
+        raise ValueError(f"'{value}' is not a UTC time such as 2026-11-20T18:00:00Z")
+    try:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise ValueError(f"'{value}' is not a valid date and time") from None
+    return value
+
+
+def _storage_class(value: str) -> str:
+    if not _K8S_NAME_RE.match(value) or len(value) > 253:
+        raise ValueError(f"'{value}' is not a StorageClass name (lowercase letters, digits, '-')")
+    return value
+
+
+Quantity = Annotated[str, AfterValidator(_quantity)]
+Cron = Annotated[str, AfterValidator(_cron)]
+Hours = Annotated[str, AfterValidator(_hours)]
+UtcTime = Annotated[str, AfterValidator(_utc_time)]
+StorageClassName = Annotated[str, AfterValidator(_storage_class)]
+
+
+class RestoreSection(_Strict):
+    """Bootstrap a new MariaDB from point-in-time recovery: a restore is a `pulumi up`."""
+
+    targetTime: UtcTime
+
+
+class MariaDBSection(_Strict):
+    storageClass: StorageClassName | None = None
+    storage: Quantity | None = None
+    memory: Quantity | None = None
+    restore: RestoreSection | None = None
+
+
+class RedisSection(_Strict):
+    storageClass: StorageClassName | None = None
+    storage: Quantity | None = None
+    memory: Quantity | None = None
+
+
+class BackupsSection(_Strict):
+    enabled: bool | None = None
+    schedule: Cron | None = None
+    retention: Hours | None = None
+
+
+class DataSection(_Strict):
+    mariadb: MariaDBSection = MariaDBSection()
+    redis: RedisSection = RedisSection()
+    backups: BackupsSection = BackupsSection()
 
 
 class RawConfig(_Strict):
@@ -330,6 +413,7 @@ class RawConfig(_Strict):
     ingress: IngressSection = IngressSection()
     tls: TlsSection = TlsSection()
     network: NetworkSection = NetworkSection()
+    data: DataSection = DataSection()
 
     @field_validator("domain")
     @classmethod
@@ -350,6 +434,21 @@ class RawConfig(_Strict):
                 f"edge.dns: {self.environment} needs a DNS provider (cloudflare or route53), not none "
                 "(the wildcard certificate is issued over DNS-01)"
             )
+        if self.environment == "production" and self.edge.dns == "none":
+            raise ValueError("edge.dns: production needs a DNS provider (cloudflare or route53), not none")
+        if self.environment != "development" and self.data.backups.enabled is False:
+            raise ValueError(f"data.backups.enabled: {self.environment} must keep database backups on (RPO 1 h)")
+        schedule = self.data.backups.schedule
+        # Hourly on every day: hour, day of month, month and weekday all `*`.
+        if self.environment != "development" and schedule and schedule.split()[1:] != ["*"] * 4:
+            raise ValueError(
+                f"data.backups.schedule: '{schedule}' does not run every hour; {self.environment} needs RPO <= 1 h"
+            )
+        backups_on = self.data.backups.enabled is not False and (
+            self.environment != "development" or self.data.backups.enabled
+        )
+        if self.data.mariadb.restore and not backups_on:
+            raise ValueError("data.mariadb.restore: restoring needs data.backups.enabled (the point-in-time archive)")
         return self
 
 
@@ -373,6 +472,38 @@ class Sizes:
 
 
 @dataclass(frozen=True)
+class StoreSizing:
+    """Volume and memory of one data store's pods (MariaDB or Redis)."""
+
+    storage_class: str | None
+    storage: str
+    memory: str
+    cpu: str
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data layer, resolved: sizing per store, backup schedule and the optional restore.
+
+    backups_enabled: scheduled PhysicalBackups plus point-in-time binlog archiving (on outside
+        development; staging and production may not turn them off).
+    backup_schedule: cron of the full physical backup; every RPO window gets one.
+    backup_retention: how long backups are kept in object storage (`maxRetention`).
+    restore_target: when set, a new MariaDB is bootstrapped from point-in-time recovery at
+        this UTC time (RFC 3339) and the endpoints move to it.
+    rpo_minutes: the recovery point objective the schedule must meet (seed: 1 hour).
+    """
+
+    mariadb: StoreSizing
+    redis: StoreSizing
+    backups_enabled: bool
+    backup_schedule: str
+    backup_retention: str
+    restore_target: str | None
+    rpo_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """What the components consume: the raw sections plus everything derived from them."""
 
@@ -380,6 +511,7 @@ class StackConfig:
     raw: RawConfig
     replicas: Replicas
     sizes: Sizes
+    data: DataConfig
 
     @property
     def domain(self) -> str:
@@ -416,14 +548,51 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
         workers=raw.backend.workers or tier.workers,
         database_replicas=tier.database_replicas,
     )
-    return StackConfig(stack=stack, raw=raw, replicas=replicas, sizes=Sizes(frontend=tier.frontend_size, backend=tier.backend_size))
+    sizes = Sizes(frontend=tier.frontend_size, backend=tier.backend_size)
+    return StackConfig(stack=stack, raw=raw, replicas=replicas, sizes=sizes, data=_resolve_data(raw))
+
+
+# Per-tier defaults of the data stores: (storage, memory limit, cpu request).
+_MARIADB_SIZING: Mapping[Size, tuple[str, str, str]] = {
+    "small": ("10Gi", "1Gi", "250m"),
+    "medium": ("50Gi", "4Gi", "1"),
+    "large": ("200Gi", "16Gi", "4"),
+}
+_REDIS_SIZING: Mapping[Size, tuple[str, str, str]] = {
+    "small": ("2Gi", "256Mi", "100m"),
+    "medium": ("5Gi", "1Gi", "250m"),
+    "large": ("20Gi", "4Gi", "1"),
+}
+_DEVELOPMENT_MARIADB = ("2Gi", "512Mi", "100m")
+_DEVELOPMENT_REDIS = ("1Gi", "128Mi", "50m")
+
+
+def _sizing(section: MariaDBSection | RedisSection, default: tuple[str, str, str]) -> StoreSizing:
+    storage, memory, cpu = default
+    return StoreSizing(section.storageClass, section.storage or storage, section.memory or memory, cpu)
+
+
+def _resolve_data(raw: RawConfig) -> DataConfig:
+    development = raw.environment == "development"
+    data = raw.data
+    backups_enabled = data.backups.enabled if data.backups.enabled is not None else not development
+    return DataConfig(
+        mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size]),
+        redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
+        backups_enabled=backups_enabled,
+        # Hourly full physical backups meet the seed's RPO of 1 hour even when the binary log
+        # does not fill up (only closed binlogs are archived); binlog archiving narrows it.
+        backup_schedule=data.backups.schedule or ("0 3 * * *" if development else "0 * * * *"),
+        backup_retention=data.backups.retention or ("168h" if development else "720h"),
+        restore_target=data.mariadb.restore.targetTime if data.mariadb.restore else None,
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge", "ingress", "tls", "network"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge", "ingress", "tls", "network", "data"}
 
 _MESSAGES = {
     "missing": "is required",

@@ -284,3 +284,33 @@ def disruption_budget(
         ),
         opts=opts,
     )
+
+
+# ------------------------------------------------------------------------------------------
+# The same restricted defaults as plain dicts, for Helm values and operator custom resources
+# (which take camelCase maps, not the SDK's Args classes)
+# ------------------------------------------------------------------------------------------
+
+
+def restricted_pod_security(uid: int = DEFAULT_UID) -> dict[str, object]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_container_security(uid: int = DEFAULT_UID, *, read_only_root: bool = True) -> dict[str, object]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+    }
+

@@ -117,6 +117,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("acme server unknown", {"tls": {"acmeServer": "zerossl"}}, f"{NS}:tls.acmeServer: input should be 'production' or 'staging'"),
     ("api server cidrs empty", {"network": {"apiServerCidrs": []}}, f"{NS}:network.apiServerCidrs: list should have at least 1 item"),
     ("api server cidr invalid", {"network": {"apiServerCidrs": ["kubernetes.default"]}}, f"{NS}:network.apiServerCidrs.0: 'kubernetes.default' is not a network"),
+    ("data not an object", {"data": "big"}, f"{NS}:data: expected an object"),
+    ("data key typo", {"data": {"mariadb": {"storage_size": "10Gi"}}}, f"{NS}:data.mariadb.storage_size: unknown key (known keys: memory, restore, storage, storageClass)"),
+    ("mariadb storage unit", {"data": {"mariadb": {"storage": "10GB"}}}, f"{NS}:data.mariadb.storage: '10GB' is not a size such as 512Mi"),
+    ("redis memory unit", {"data": {"redis": {"memory": "1g"}}}, f"{NS}:data.redis.memory: '1g' is not a size"),
+    ("storage class invalid", {"data": {"redis": {"storageClass": "Fast_SSD"}}}, f"{NS}:data.redis.storageClass: 'Fast_SSD' is not a StorageClass name"),
+    ("backup schedule not cron", {"data": {"backups": {"schedule": "hourly"}}}, f"{NS}:data.backups.schedule: 'hourly' is not a five-field cron expression"),
+    ("backup schedule misses rpo", {"data": {"backups": {"schedule": "0 3 * * *"}}}, f"{NS}:data.backups.schedule: '0 3 * * *' does not run every hour"),
+    ("backups off in staging", {"data": {"backups": {"enabled": False}}}, f"{NS}:data.backups.enabled: staging must keep database backups on"),
+    ("backup retention unit", {"data": {"backups": {"retention": "30d"}}}, f"{NS}:data.backups.retention: '30d' is not a duration in whole hours"),
+    ("restore time not utc", {"data": {"mariadb": {"restore": {"targetTime": "2026-11-20 18:00"}}}}, f"{NS}:data.mariadb.restore.targetTime: '2026-11-20 18:00' is not a UTC time"),
+    ("restore time impossible", {"data": {"mariadb": {"restore": {"targetTime": "2026-02-30T18:00:00Z"}}}}, f"{NS}:data.mariadb.restore.targetTime: '2026-02-30T18:00:00Z' is not a valid date"),
+    ("restore without backups", {"environment": "development", "edge": {"dns": "none"}, "data": {"mariadb": {"restore": {"targetTime": "2026-11-20T18:00:00Z"}}}}, f"{NS}:data.mariadb.restore: restoring needs data.backups.enabled"),
 ]
 
 

@@ -63,6 +63,20 @@ def test_pack_over_grpc_catches_a_bad_resource(pack: PolicyClient) -> None:
     assert pack.analyze(web()) == []
 
 
+def test_pack_over_grpc_reads_the_environment_from_policy_config(pack: PolicyClient) -> None:
+    from tests.policy_cases.data import mariadb
+
+    careless = mariadb(protect=False)
+    rule = "stateful-resources-protected"
+    try:
+        pack.configure({rule: {"environment": "production"}})
+        assert [d["level"] for d in pack.analyze(careless) if d["policy"] == rule] == ["mandatory"]
+        pack.configure({rule: {"environment": "development"}})
+        assert [d for d in pack.analyze(careless) if d["policy"] == rule] == []
+    finally:
+        pack.configure({})
+
+
 def test_no_mandatory_finding_in_any_stack_over_grpc(pack: PolicyClient, stack: Synth) -> None:
     # The engine gets `--policy-pack-config policies/config/<environment>.json`; so does the pack here.
     pack.configure(policy_config(stack.outputs["environment"]))

@@ -57,7 +57,7 @@ def values(*, environment: str, namespace: str) -> dict[str, Any]:
     count = 2 if ha else 1
     pdb = {"enabled": True, "minAvailable": 1} if ha else {"enabled": False}
 
-    def component(role: dict[str, str], resources: kube.Resources, scrape: bool) -> dict[str, Any]:
+    def component(role: dict[str, str], resources: ContainerSize, scrape: bool) -> dict[str, Any]:
         labels = {**role, SCRAPE_LABEL: "true"} if scrape else dict(role)
         return {
             "replicaCount": count,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import kubernetes, platform, workloads
+from saas_policies import data, kubernetes, platform, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -12,4 +12,5 @@ POLICIES: list[Policy] = [
     *kubernetes.POLICIES,
     *workloads.POLICIES,
     *platform.POLICIES,
+    *data.POLICIES,
 ]

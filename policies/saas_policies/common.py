@@ -74,7 +74,8 @@ def resource_policy(
     level: EnforcementLevel = EnforcementLevel.MANDATORY,
     config_schema: PolicyConfigSchema | None = None,
 ) -> ResourceValidationPolicy:
-    """A ResourceValidationPolicy whose `check` yields one message per violation."""
+    """A ResourceValidationPolicy whose `check` yields one message per violation; a rule that
+    reads `args.get_config()` declares what it reads in `config_schema`."""
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for message in check(args):

@@ -4,7 +4,7 @@ plain secrets, and autoscaling that neither fights Pulumi nor another autoscaler
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator
 
 from pulumi_policy import (
     EnforcementLevel,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import kubernetes, platform, workloads
+from tests.policy_cases import data, kubernetes, platform, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
@@ -10,6 +10,7 @@ CASES: list[Case] = [
     *kubernetes.CASES,
     *workloads.CASES,
     *platform.CASES,
+    *data.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]

@@ -1,0 +1,271 @@
+"""Redis through the OT-CONTAINER-KIT redis-operator: a RedisReplication watched by a RedisSentinel.
+
+Every stack runs the same shape so the application's Redis settings never differ between
+environments (predis `replication: sentinel` in all of them): development one Redis and one
+Sentinel, staging and production a master with replicas and three Sentinels spread across
+zones. Persistence is AOF + RDB on a volume per pod (`components/files/redis-additional.conf`,
+mounted through a ConfigMap), the password lives in a Secret both Redis and Sentinel read, and
+each Redis pod carries a redis-exporter sidecar.
+
+The operator names what clients use: the master Service `<replication>-master` (for Laravel
+Reverb, which cannot follow Sentinel) and the Sentinel Service `<sentinel>-sentinel`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import k8s as kube
+from components.config import ContainerSize, StackConfig
+from components.contracts import RedisEndpoints
+from components.data.common import DATA_STORE_LABEL, service_host
+
+TYPE = "saas-platform:index:Redis"
+
+OPERATOR_CHART_REPO = "https://ot-container-kit.github.io/helm-charts"
+OPERATOR_CHART_VERSION = "0.26.1"
+OPERATOR_IMAGE_TAG = "v0.26.0"
+API_VERSION = "redis.redis.opstreelabs.in/v1beta2"
+# Pinned: the upstream examples use :latest, and failover bugs were fixed between tags.
+REDIS_IMAGE = "quay.io/opstree/redis:v7.0.15"
+SENTINEL_IMAGE = "quay.io/opstree/redis-sentinel:v7.0.15"
+EXPORTER_IMAGE = "quay.io/opstree/redis-exporter:v1.44.0"
+NAME = "redis"
+PORT = 6379
+SENTINEL_PORT = 26379
+EXPORTER_PORT = 9121
+MASTER_NAME = "mymaster"
+# The opstree images run as this user.
+REDIS_UID = 1000
+ADDITIONAL_CONFIG = Path(__file__).resolve().parent.parent / "files" / "redis-additional.conf"
+ADDITIONAL_CONFIG_KEY = "redis-additional.conf"
+
+
+def render_redis_conf() -> str:
+    """The extra redis.conf lines (persistence, eviction, keepalive, slow log)."""
+    return ADDITIONAL_CONFIG.read_text()
+
+
+@dataclass(frozen=True)
+class RedisArgs:
+    """Inputs of the Redis store.
+
+    config: resolved stack config (environment -> topology, sizing).
+    namespace: the data namespace Redis runs in.
+    operator_namespace: where the redis-operator chart (with its CRDs) is installed.
+    """
+
+    config: StackConfig
+    namespace: pulumi.Input[str]
+    operator_namespace: pulumi.Input[str]
+
+
+def topology(cfg: StackConfig) -> tuple[int, int]:
+    """(Redis pods, Sentinel pods): one of each in development; a master and replicas
+    (one more in the large tier) with three Sentinels, a quorum of two, everywhere else."""
+    if not cfg.highly_available:
+        return 1, 1
+    return (3 if cfg.raw.size == "large" else 2), 3
+
+
+class Redis(pulumi.ComponentResource):
+    """redis-operator and the application's Redis with Sentinel."""
+
+    endpoints: RedisEndpoints
+
+    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE, name, None, opts)
+        cfg = args.config
+        ns = args.namespace
+        child = pulumi.ResourceOptions(parent=self)
+        # The chart ships the CRDs in `crds/`; Helm never deletes those, so uninstalling the
+        # release cannot take the RedisReplication (and its volumes) with it.
+        operator = k8s.helm.v3.Release(
+            "redis-operator",
+            k8s.helm.v3.ReleaseArgs(
+                name="redis-operator",
+                chart="redis-operator",
+                version=OPERATOR_CHART_VERSION,
+                namespace=args.operator_namespace,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=OPERATOR_CHART_REPO),
+                values=operator_values(cfg),
+            ),
+            opts=child,
+        )
+
+        password = random.RandomPassword("redis-password", length=32, special=False, opts=child)
+        secret = k8s.core.v1.Secret(
+            "redis-password",
+            metadata=kube.metadata("redis-password", "redis", ns, app=NAME),
+            type="Opaque",
+            string_data={"password": password.result},
+            opts=child,
+        )
+        additional = k8s.core.v1.ConfigMap(
+            "redis-config",
+            metadata=kube.metadata("redis-config", "redis", ns, app=NAME),
+            data={ADDITIONAL_CONFIG_KEY: render_redis_conf()},
+            opts=child,
+        )
+        secret_ref = {"name": secret.metadata.name, "key": "password"}
+        redis_pods, sentinel_pods = topology(cfg)
+        labels = kube.recommended_labels(NAME, "redis")
+        stateful = pulumi.ResourceOptions(
+            parent=self, protect=cfg.protect, retain_on_delete=True, depends_on=[operator, secret, additional]
+        )
+        replication = k8s.apiextensions.CustomResource(
+            "redis-replication",
+            api_version=API_VERSION,
+            kind="RedisReplication",
+            metadata=kube.metadata(NAME, "redis", ns, labels={DATA_STORE_LABEL: "redis"}),
+            spec=replication_spec(cfg, redis_pods, secret_ref, additional.metadata.name, labels),
+            opts=stateful,
+        )
+        k8s.apiextensions.CustomResource(
+            "redis-sentinel",
+            api_version=API_VERSION,
+            kind="RedisSentinel",
+            metadata=kube.metadata(NAME, "redis-sentinel", ns, labels={DATA_STORE_LABEL: "redis-sentinel"}),
+            spec=sentinel_spec(cfg, sentinel_pods, secret_ref),
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=cfg.protect, depends_on=[operator, replication, secret]
+            ),
+        )
+
+        self.endpoints = RedisEndpoints(
+            sentinel_host=service_host(f"{NAME}-sentinel", ns),
+            sentinel_port=SENTINEL_PORT,
+            master_name=MASTER_NAME,
+            master_host=service_host(f"{NAME}-master", ns),
+            port=PORT,
+            password=pulumi.Output.secret(password.result),
+        )
+        self.register_outputs({"sentinelHost": self.endpoints.sentinel_host, "masterHost": self.endpoints.master_host})
+
+
+def _zone_spread(cfg: StackConfig, selector: dict[str, str]) -> dict[str, object]:
+    """Keep pods of one store apart: across zones preferably, never two on one node in HA."""
+    return {
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": selector},
+                            "topologyKey": "topology.kubernetes.io/zone",
+                        },
+                    }
+                ],
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": selector}, "topologyKey": "kubernetes.io/hostname"}
+                ],
+            }
+        },
+        "pdb": {"enabled": True, "maxUnavailable": 1},
+    } if cfg.highly_available else {}
+
+
+def replication_spec(
+    cfg: StackConfig,
+    pods: int,
+    secret_ref: dict[str, pulumi.Input[str]],
+    config_map: pulumi.Input[str],
+    labels: dict[str, str],
+) -> dict[str, object]:
+    sizing = cfg.data.redis
+    claim: dict[str, object] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": sizing.storage}},
+    }
+    if sizing.storage_class:
+        claim["storageClassName"] = sizing.storage_class
+    return {
+        "clusterSize": pods,
+        "kubernetesConfig": {
+            "image": REDIS_IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "resources": kube.resource_values(ContainerSize(sizing.cpu, sizing.memory, sizing.memory)),
+            "redisSecret": secret_ref,
+            # Volumes stay when the object is deleted or scaled down.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+        },
+        "redisConfig": {
+            "additionalRedisConfig": config_map,
+            # maxmemory below the container limit: room for fork copy-on-write during
+            # BGSAVE / AOF rewrite and for client buffers.
+            "maxMemoryPercentOfLimit": 70,
+        },
+        "storage": {
+            "keepAfterDelete": True,
+            "volumeClaimTemplate": {"metadata": {"labels": labels}, "spec": claim},
+        },
+        "redisExporter": {
+            "enabled": True,
+            "image": EXPORTER_IMAGE,
+            "port": EXPORTER_PORT,
+            "resources": kube.resource_values(ContainerSize("25m", "32Mi", "64Mi")),
+            "securityContext": {**kube.restricted_container_security(REDIS_UID), "seccompProfile": {"type": "RuntimeDefault"}},
+        },
+        "podSecurityContext": kube.restricted_pod_security(REDIS_UID),
+        "securityContext": {
+            **kube.restricted_container_security(REDIS_UID, read_only_root=False),
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 30,
+        **_zone_spread(cfg, {"app.kubernetes.io/name": NAME, DATA_STORE_LABEL: "redis"}),
+    }
+
+
+def sentinel_spec(cfg: StackConfig, pods: int, secret_ref: dict[str, pulumi.Input[str]]) -> dict[str, object]:
+    return {
+        "clusterSize": pods,
+        "kubernetesConfig": {
+            "image": SENTINEL_IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "resources": kube.resource_values(ContainerSize("25m", "32Mi", "64Mi")),
+            "redisSecret": secret_ref,
+        },
+        "redisSentinelConfig": {
+            "redisReplicationName": NAME,
+            "masterGroupName": MASTER_NAME,
+            "redisPort": str(PORT),
+            "quorum": str(pods // 2 + 1),
+            "redisReplicationPassword": {"secretKeyRef": secret_ref},
+            "downAfterMilliseconds": "5000",
+            "failoverTimeout": "60000",
+            "parallelSyncs": "1",
+        },
+        "podSecurityContext": kube.restricted_pod_security(REDIS_UID),
+        "securityContext": {
+            **kube.restricted_container_security(REDIS_UID, read_only_root=False),
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        **_zone_spread(cfg, {"app.kubernetes.io/name": NAME, DATA_STORE_LABEL: "redis-sentinel"}),
+    }
+
+
+def operator_values(cfg: StackConfig) -> dict[str, object]:
+    """redis-operator chart values: every key exists in the chart's values.yaml."""
+    uid = 65532
+    return {
+        "redisOperator": {
+            "imageTag": OPERATOR_IMAGE_TAG,
+            "initContainerImageTag": OPERATOR_IMAGE_TAG,
+            "imagePullPolicy": "IfNotPresent",
+            # The admission webhook only checks masterSlaveAntiAffinity, which we do not use.
+            "webhook": False,
+            "metrics": {"enabled": True, "bindAddress": ":8080"},
+        },
+        "replicas": 2 if cfg.highly_available else 1,
+        "resources": kube.resource_values(ContainerSize("100m", "128Mi", "256Mi")),
+        "podSecurityContext": kube.restricted_pod_security(uid),
+        "securityContext": {**kube.restricted_container_security(uid), "seccompProfile": {"type": "RuntimeDefault"}},
+        # Cluster scope: the operator runs in its own namespace and manages the data namespace.
+        "rbac": {"enabled": True, "scope": "cluster"},
+    }

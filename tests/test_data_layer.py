@@ -1,0 +1,465 @@
+"""DataLayer part 1: MariaDB and Redis per stack, their backups and restore path, their
+custom resources against the upstream CRDs, the operators' chart values, the generated
+my.cnf and redis.conf judged by the real servers, protection and secrets."""
+
+from __future__ import annotations
+
+import copy
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from components import config
+from components.data import mariadb as mariadb_store
+from components.data.common import DATA_STORE_LABEL
+from components.data import redis as redis_store
+from tests.conftest import ROOT, Synth, run_synth
+from tests.upstream import chart_version, crd_errors, unknown_value_paths
+
+sys.path.insert(0, str(ROOT / "policies"))
+from saas_policies.data import cron_max_gap_minutes  # noqa: E402
+
+DATA_NS = "saas-data"
+OPERATOR_GROUPS = ("k8s.mariadb.com/", "redis.redis.opstreelabs.in/")
+# (MariaDB pods, replication on, Redis pods, Sentinel pods) per stack: dev is one of each;
+# staging is the small tier (single database, still replicated for binlog archiving); prod medium.
+TOPOLOGY = {"dev": (1, False, 1, 1), "staging": (1, True, 2, 3), "prod": (2, True, 2, 3)}
+
+
+def _staging(**data: Any) -> dict[str, Any]:
+    raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"].items()}
+    return {**raw, "data": data} if data else raw
+
+
+# ---- topology -----------------------------------------------------------------------------
+
+
+def test_topology_per_stack(stack: Synth) -> None:
+    db_pods, replicated, redis_pods, sentinels = TOPOLOGY[stack.stack]
+    spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    assert spec["replicas"] == db_pods
+    assert bool(spec.get("replication", {}).get("enabled")) is replicated
+    if replicated:
+        assert spec["replication"]["primary"]["autoFailover"] is True
+    assert stack.object("RedisReplication", "redis", DATA_NS)["spec"]["clusterSize"] == redis_pods
+    sentinel = stack.object("RedisSentinel", "redis", DATA_NS)["spec"]
+    assert sentinel["clusterSize"] == sentinels
+    assert int(sentinel["redisSentinelConfig"]["quorum"]) == sentinels // 2 + 1
+    assert sentinel["redisSentinelConfig"]["redisReplicationName"] == "redis"
+    assert sentinel["redisSentinelConfig"]["masterGroupName"] == "mymaster"
+
+
+@pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 1, 2), ("medium", 2, 2), ("large", 3, 3)])
+def test_topology_follows_the_tier(size: str, db_pods: int, redis_pods: int) -> None:
+    cfg = config.parse({**_staging(), "size": size}, "staging")
+    spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
+    assert spec["replicas"] == db_pods
+    assert ("affinity" in spec) is (db_pods > 1)  # anti-affinity once there is a second pod
+    assert redis_store.topology(cfg) == (redis_pods, 3)
+
+
+def test_ha_stores_spread_across_zones(stack: Synth) -> None:
+    if stack.stack == "dev":  # one pod of each store: nothing to spread
+        assert "affinity" not in stack.object("RedisReplication", "redis", DATA_NS)["spec"]
+        return
+    for kind in ("RedisReplication", "RedisSentinel"):
+        anti = stack.object(kind, "redis", DATA_NS)["spec"]["affinity"]["podAntiAffinity"]
+        zone = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"]
+        assert zone == "topology.kubernetes.io/zone", kind
+    if stack.stack == "prod":
+        spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+        assert spec["affinity"]["antiAffinityEnabled"] is True
+        assert spec["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
+
+
+def test_storage_and_resources_come_from_config(stack: Synth) -> None:
+    spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    assert spec["storage"]["size"].endswith("Gi")
+    assert spec["storage"]["pvcRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert spec["resources"]["limits"]["memory"] == spec["resources"]["requests"]["memory"]
+    redis = stack.object("RedisReplication", "redis", DATA_NS)["spec"]
+    assert redis["storage"]["keepAfterDelete"] is True
+    assert redis["kubernetesConfig"]["redisSecret"] == {"name": "redis-password", "key": "password"}
+    assert redis["redisExporter"]["enabled"] is True
+
+
+def test_storage_class_and_size_overrides(tmp_path: Path) -> None:
+    cfg = config.parse(_staging(mariadb={"storageClass": "fast-ssd", "storage": "80Gi", "memory": "8Gi"}), "staging")
+    spec = mariadb_store.mariadb_spec(cfg, "mariadb", "s", None)
+    assert spec["storage"]["storageClassName"] == "fast-ssd"
+    assert spec["storage"]["size"] == "80Gi"
+    assert "innodb_buffer_pool_size = 5728M" in spec["myCnf"]  # 70 % of 8 GiB
+
+
+# ---- backups, point-in-time recovery, restore ---------------------------------------------
+
+
+def test_backups_meet_the_rpo_in_staging_and_prod(stack: Synth) -> None:
+    backups = stack.objects("PhysicalBackup", DATA_NS)
+    pitrs = stack.objects("PointInTimeRecovery", DATA_NS)
+    if stack.stack == "dev":
+        assert backups == [] and pitrs == []
+        return
+    (backup,) = backups
+    (pitr,) = pitrs
+    spec = backup["spec"]
+    assert spec["mariaDbRef"]["name"] == "mariadb"
+    assert spec["schedule"]["suspend"] is False
+    assert cron_max_gap_minutes(spec["schedule"]["cron"]) <= 60
+    assert spec["maxRetention"] == "720h"
+    s3 = spec["storage"]["s3"]
+    assert s3["bucket"] == "backups" and s3["endpoint"] == "seaweedfs-s3.saas-data.svc.cluster.local:8333"
+    assert s3["accessKeyIdSecretKeyRef"] == {"name": "mariadb-backup-s3", "key": "access-key-id"}
+    assert s3["tls"] == {"enabled": False}
+    assert pitr["spec"]["physicalBackupRef"]["name"] == backup["metadata"]["name"]
+    assert pitr["spec"]["storage"]["s3"]["prefix"] != s3["prefix"]
+    mariadb = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    assert mariadb["pointInTimeRecoveryRef"]["name"] == pitr["metadata"]["name"]
+    # Binlogs must close (and so be archived) well within the hour on a busy database.
+    assert "max_binlog_size = 64M" in mariadb["myCnf"]
+    assert "bootstrapFrom" not in mariadb
+    secret = stack.object("Secret", "mariadb-backup-s3", DATA_NS)["stringData"]
+    assert secret == {"access-key-id": "[secret]", "secret-access-key": "[secret]"}
+
+
+def test_cron_gap_check_can_fail() -> None:
+    assert cron_max_gap_minutes("0 * * * *") == 60
+    assert cron_max_gap_minutes("*/15 * * * *") == 15
+    assert cron_max_gap_minutes("0 3 * * *") == 24 * 60
+    assert cron_max_gap_minutes("0 * * * 1-5") > 60
+    assert cron_max_gap_minutes("bogus") is None
+
+
+@pytest.fixture(scope="module")
+def restored(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    directory = tmp_path_factory.mktemp("restore")
+    cfg = _staging(mariadb={"restore": {"targetTime": "2026-11-20T18:00:00Z"}})
+    stack_file = directory / "Pulumi.restore.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": {f"saas-platform:{k}": v for k, v in cfg.items()}}))
+    proc = run_synth("staging", directory / "out", "--stack-file", str(stack_file))
+    synth = Synth.load("staging", directory / "out", proc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return synth
+
+
+def test_restore_value_renders_a_mariadb_bootstrapped_from_pitr(restored: Synth) -> None:
+    name = "mariadb-r20261120180000"
+    spec = restored.object("MariaDB", name, DATA_NS)["spec"]
+    assert spec["bootstrapFrom"] == {
+        "pointInTimeRecoveryRef": {"name": "mariadb-pitr"},
+        "targetRecoveryTime": "2026-11-20T18:00:00Z",
+    }
+    # The archive restored from stays, no longer scheduling backups of the retired instance.
+    source = restored.object("PhysicalBackup", "mariadb-physical", DATA_NS)["spec"]
+    assert source["schedule"]["suspend"] is True
+    assert restored.object("PointInTimeRecovery", "mariadb-pitr", DATA_NS)["spec"]["physicalBackupRef"]["name"] == "mariadb-physical"
+    # The new instance archives into its own prefix from a clean start, and serves the app.
+    assert spec["pointInTimeRecoveryRef"]["name"] == f"{name}-pitr"
+    assert restored.object("PhysicalBackup", f"{name}-physical", DATA_NS)["spec"]["mariaDbRef"]["name"] == name
+    assert restored.outputs["mariadb"]["primaryHost"] == f"{name}-primary.saas-data.svc.cluster.local"
+    assert restored.object("User", f"{name}-app", DATA_NS)["spec"]["mariaDbRef"]["name"] == name
+    assert [f for f in restored.findings if f["level"] == "mandatory"] == []
+    for obj in restored.objects("MariaDB") + restored.objects("PhysicalBackup") + restored.objects("PointInTimeRecovery"):
+        assert crd_errors(obj) == []
+
+
+# ---- protection and secrets ---------------------------------------------------------------
+
+STATEFUL_KINDS = ("MariaDB", "PhysicalBackup", "PointInTimeRecovery", "Database", "RedisReplication")
+
+
+def test_stateful_resources_protected_in_prod_only(stack: Synth) -> None:
+    records = [
+        r for r in stack.resources
+        if r["type"].split(":")[-1] in STATEFUL_KINDS and r["type"].split(":")[1].startswith(("k8s.mariadb.com", "redis."))
+    ]
+    assert {r["type"].split(":")[-1] for r in records} >= {"MariaDB", "Database", "RedisReplication"}
+    for record in records:
+        assert record["protect"] is (stack.stack == "prod"), record["urn"]
+        assert record["retainOnDelete"] is True, record["urn"]
+
+
+def _secret_leaks(manifest: dict[str, Any], path: str = "") -> Iterator[str]:
+    """Paths of secret values outside a Secret's data (synth shows secrets as `[secret]`)."""
+    if manifest.get("kind") == "Secret":
+        return
+    def walk(value: Any, here: str) -> Iterator[str]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield from walk(item, f"{here}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from walk(item, f"{here}[{index}]")
+        elif value == "[secret]":
+            yield here
+    yield from walk(manifest, path or manifest.get("kind", ""))
+
+
+def _random_values(stack: Synth) -> list[str]:
+    from synth.mocks import _random_outputs
+
+    return [
+        _random_outputs(r["type"], r["name"], r["inputs"])["result"]
+        for r in stack.resources
+        if r["type"] == "random:index/randomPassword:RandomPassword"
+    ]
+
+
+def test_no_secret_value_outside_secret_objects(stack: Synth) -> None:
+    leaks = [leak for _, m in stack.manifests() for leak in _secret_leaks(m)]
+    assert leaks == []
+    for secret_name in ("mariadb-credentials", "redis-password"):
+        assert set(stack.object("Secret", secret_name, DATA_NS)["stringData"].values()) == {"[secret]"}
+    passwords = _random_values(stack)
+    assert len(passwords) >= 3
+    texts = [p.read_text() for p in stack.out.rglob("*") if p.is_file()]
+    assert not [pw for pw in passwords if any(pw in text for text in texts)]
+    assert stack.outputs["mariadbPassword"] == "[secret]" and stack.outputs["redisPassword"] == "[secret]"
+
+
+def test_secret_leak_check_can_fail() -> None:
+    config_map = {"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"DB_PASSWORD": "[secret]"}}
+    assert list(_secret_leaks(config_map)) == ["ConfigMap.data.DB_PASSWORD"]
+
+
+def test_application_credentials_are_referenced_not_inlined(stack: Synth) -> None:
+    user = stack.object("User", "mariadb-app", DATA_NS)["spec"]
+    assert user["passwordSecretKeyRef"] == {"name": "mariadb-credentials", "key": "app-password"}
+    grant = stack.object("Grant", "mariadb-app-app", DATA_NS)["spec"]
+    assert grant["database"] == "app" and grant["grantOption"] is False and "ALL PRIVILEGES" not in grant["privileges"]
+    root = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]["rootPasswordSecretKeyRef"]
+    assert root == {"name": "mariadb-credentials", "key": "root-password"}
+
+
+# ---- endpoints (the contract LaravelBackend consumes) -------------------------------------
+
+
+def test_endpoints_point_at_the_operator_services(stack: Synth) -> None:
+    db, cache = stack.outputs["mariadb"], stack.outputs["redis"]
+    assert db == {
+        "primaryHost": "mariadb-primary.saas-data.svc.cluster.local",
+        "replicaHost": "mariadb-secondary.saas-data.svc.cluster.local",
+        "port": 3306,
+        "database": "app",
+        "username": "app",
+    }
+    assert cache == {
+        "sentinelHost": "redis-sentinel.saas-data.svc.cluster.local",
+        "sentinelPort": 26379,
+        "masterName": "mymaster",
+        "masterHost": "redis-master.saas-data.svc.cluster.local",
+        "port": 6379,
+    }
+
+
+# ---- upstream schemas ---------------------------------------------------------------------
+
+
+def _operator_crs(stack: Synth) -> list[dict[str, Any]]:
+    return [m for _, m in stack.manifests() if m["apiVersion"].startswith(OPERATOR_GROUPS)]
+
+
+def test_custom_resources_match_upstream_crds(stack: Synth) -> None:
+    objects = _operator_crs(stack)
+    assert {o["kind"] for o in objects} >= {"MariaDB", "Database", "User", "Grant", "RedisReplication", "RedisSentinel"}
+    errors = [e for o in objects for e in crd_errors(o)]
+    assert errors == []
+
+
+def test_crd_check_rejects_a_typo(synthesized: dict[str, Synth]) -> None:
+    mariadb = copy.deepcopy(synthesized["prod"].object("MariaDB", "mariadb", DATA_NS))
+    mariadb["spec"]["replication"]["primary"]["autoFailovr"] = True
+    assert any("autoFailovr" in e for e in crd_errors(mariadb))
+    sentinel = copy.deepcopy(synthesized["prod"].object("RedisSentinel", "redis", DATA_NS))
+    sentinel["spec"]["clusterSize"] = "three"
+    assert crd_errors(sentinel)
+
+
+def _release(stack: Synth, name: str) -> dict[str, Any]:
+    return yaml.safe_load((stack.out / "helm" / f"{name}.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("release", "chart"),
+    [("mariadb-operator", "mariadb-operator"), ("mariadb-operator-crds", "mariadb-operator-crds"), ("redis-operator", "redis-operator")],
+)
+def test_operator_charts_pinned_and_values_known(stack: Synth, release: str, chart: str) -> None:
+    helm = _release(stack, release)
+    assert helm["version"] == chart_version(chart)
+    assert helm["namespace"] == "saas-operators"
+    assert unknown_value_paths(chart, helm["values"] or {}) == []
+
+
+def test_operator_values_set_resources_replicas_and_security(stack: Synth) -> None:
+    ha = stack.stack != "dev"
+    mariadb = _release(stack, "mariadb-operator")["values"]
+    for part in (mariadb, mariadb["webhook"], mariadb["certController"]):
+        assert part["resources"]["requests"] and part["securityContext"]["runAsNonRoot"] is True
+        assert part["ha"]["enabled"] is ha
+    redis = _release(stack, "redis-operator")["values"]
+    assert redis["replicas"] == (2 if ha else 1)
+    assert redis["securityContext"]["readOnlyRootFilesystem"] is True
+    assert redis["redisOperator"]["imageTag"] == "v0.26.0"
+
+
+def test_values_check_rejects_an_unknown_key() -> None:
+    assert unknown_value_paths("mariadb-operator", {"metrics": {"servicemonitor": {"enabled": True}}}) == [
+        "metrics.servicemonitor"
+    ]
+    assert unknown_value_paths("redis-operator", {"redisOperator": {"watchNamespaces": "x"}}) == [
+        "redisOperator.watchNamespaces"
+    ]
+
+
+# ---- generated configuration checked by the real servers ---------------------------------
+
+
+def _mariadbd(path: Path) -> subprocess.CompletedProcess[str]:
+    # The option file must come first; --help --verbose parses every option and exits.
+    return subprocess.run(
+        ["mariadbd", f"--defaults-file={path}", "--help", "--verbose"],
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.mark.parametrize("memory", ["512Mi", "1Gi", "4Gi", "16Gi"])
+def test_my_cnf_is_accepted_by_mariadbd(tmp_path: Path, memory: str) -> None:
+    path = tmp_path / "my.cnf"
+    path.write_text(mariadb_store.render_my_cnf(memory))
+    proc = _mariadbd(path)
+    assert proc.returncode == 0, proc.stderr
+    effective = dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.count(" ") and line[:1].isalpha() and len(line.split(None, 1)) == 2)
+    pool = int(effective["innodb-buffer-pool-size"])
+    assert pool < mariadb_store.quantity_mib(memory) * 1024 * 1024  # fits under the memory limit
+    assert effective["slow-query-log"].strip() == "TRUE"
+    assert int(effective["max-binlog-size"]) == 64 * 1024 * 1024
+
+
+def test_mariadbd_rejects_a_broken_my_cnf(tmp_path: Path) -> None:
+    path = tmp_path / "my.cnf"
+    path.write_text(mariadb_store.render_my_cnf("1Gi").replace("innodb_buffer_pool_size", "innodb_bufer_pool_size"))
+    proc = _mariadbd(path)
+    assert proc.returncode != 0
+    assert "unknown variable 'innodb_bufer_pool_size" in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_redis(tmp_path: Path, text: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    conf = tmp_path / "redis.conf"
+    # What the operator adds itself (port, dir, password) replaced by loopback test values.
+    conf.write_text(f"{text}\nbind 127.0.0.1\nport {port}\ndir {tmp_path}\nrequirepass test-only\n")
+    proc = subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, port
+
+
+def _connect(proc: subprocess.Popen[bytes], port: int) -> socket.socket:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=5)
+        except OSError:
+            output = proc.stdout.read().decode() if proc.poll() is not None and proc.stdout else ""
+            assert proc.poll() is None and time.monotonic() < deadline, f"redis-server did not start: {output}"
+            time.sleep(0.05)
+
+
+def test_redis_config_is_accepted_by_redis_server(tmp_path: Path) -> None:
+    proc, port = _start_redis(tmp_path, redis_store.render_redis_conf())
+    try:
+        with _connect(proc, port) as sock:
+            sock.sendall(b"AUTH test-only\r\nPING\r\nCONFIG GET appendonly\r\nCONFIG GET maxmemory-policy\r\n")
+            replies = b""
+            while replies.count(b"\r\n") < 2 + 5 + 5:
+                replies += sock.recv(4096)
+            sock.sendall(b"SHUTDOWN NOSAVE\r\n")
+        assert replies.startswith(b"+OK\r\n+PONG\r\n"), replies
+        assert b"appendonly\r\n$3\r\nyes" in replies
+        assert b"volatile-lru" in replies
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_redis_server_rejects_a_broken_config(tmp_path: Path) -> None:
+    proc, _ = _start_redis(tmp_path, redis_store.render_redis_conf().replace("appendonly yes", "appendonly perhaps"))
+    try:
+        assert proc.wait(timeout=10) != 0
+        assert b"appendonly" in (proc.stdout.read() if proc.stdout else b"")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---- network -----------------------------------------------------------------------------
+
+
+def _ports(rule: dict[str, Any]) -> set[int]:
+    return {p["port"] for p in rule.get("ports", [])}
+
+
+def _from_namespace(rule: dict[str, Any]) -> set[str]:
+    return {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in rule.get("from", [])
+        if "namespaceSelector" in peer
+    }
+
+
+def test_app_namespace_reaches_the_stores_on_their_ports_only(stack: Synth) -> None:
+    mariadb = stack.object("NetworkPolicy", "allow-app-to-mariadb", DATA_NS)["spec"]
+    (rule,) = mariadb["ingress"]
+    assert _from_namespace(rule) == {"saas-app"} and _ports(rule) == {3306}
+    redis = stack.object("NetworkPolicy", "allow-app-to-redis", DATA_NS)["spec"]
+    (rule,) = redis["ingress"]
+    assert _from_namespace(rule) == {"saas-app"} and _ports(rule) == {6379, 26379}
+    scrape = stack.object("NetworkPolicy", "allow-monitoring-to-exporters", DATA_NS)["spec"]
+    (rule,) = scrape["ingress"]
+    assert _from_namespace(rule) == {"saas-monitoring"} and _ports(rule) == {9104, 9121}
+    # The selectors match the labels the stores' pods carry.
+    label = DATA_STORE_LABEL
+    assert stack.object("MariaDB", "mariadb", DATA_NS)["spec"]["podMetadata"]["labels"][label] == "mariadb"
+    assert stack.object("RedisReplication", "redis", DATA_NS)["metadata"]["labels"][label] == "redis"
+    assert mariadb["podSelector"]["matchExpressions"][0]["values"] == ["mariadb"]
+    # The replication agent checks the operator's token with a TokenReview.
+    api = stack.object("NetworkPolicy", "allow-mariadb-to-kubernetes-api", DATA_NS)["spec"]
+    assert api["podSelector"] == mariadb["podSelector"] and _ports(api["egress"][0]) == {443, 6443}
+
+
+def test_operators_run_isolated(stack: Synth) -> None:
+    ns = "saas-operators"
+    labels = stack.object("Namespace", ns)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert stack.object("NetworkPolicy", "default-deny", ns)["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    api = stack.object("NetworkPolicy", "allow-kubernetes-api", ns)["spec"]
+    assert _ports(api["egress"][0]) == {443, 6443}
+    manage = stack.object("NetworkPolicy", "allow-manage-data", ns)["spec"]["egress"][0]["to"][0]
+    assert manage["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": DATA_NS}
+
+
+# ---- config ------------------------------------------------------------------------------
+
+
+def test_backups_default_per_environment() -> None:
+    assert config.parse(_staging(), "staging").data.backups_enabled is True
+    dev = config.parse({**_staging(), "environment": "development", "edge": {"dns": "none"}}, "dev")
+    assert dev.data.backups_enabled is False and dev.data.mariadb.memory == "512Mi"
+
+
+def test_weekday_only_backups_miss_the_rpo() -> None:
+    with pytest.raises(config.ConfigError, match=r"saas-platform:data.backups.schedule: '0 \* \* \* 1-5' does not run every hour"):
+        config.parse(_staging(backups={"schedule": "0 * * * 1-5"}), "staging")
