@@ -12,11 +12,22 @@ Configuration is read and validated once, before any resource is registered.
 import pulumi
 
 from components import config
+from components.contracts import MiddlewareRef
+from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
+from components.object_storage import ObjectStorage, ObjectStorageArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 
 settings = config.load()
 
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
+# Until ClusterPlatform exposes its middlewares, the admin guard is named here.
+admin_guard = MiddlewareRef("admin-guard", "saas-ingress")
+rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(
+    config=settings, namespace=platform.namespaces["data"], admin_guard=admin_guard, peers=platform.namespaces,
+))
+storage = ObjectStorage("object-storage", ObjectStorageArgs(
+    config=settings, namespace=platform.namespaces["data"], peers=platform.namespaces,
+))
 
 pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)
@@ -30,3 +41,9 @@ pulumi.export(
         "databaseReplicas": settings.replicas.database_replicas,
     },
 )
+pulumi.export("rabbitmq", {
+    "host": rabbitmq.host, "port": rabbitmq.port, "vhost": rabbitmq.vhost,
+    "queues": rabbitmq.queues, "deadLetterQueue": rabbitmq.dead_letter_queue,
+})
+pulumi.export("rabbitmqUrl", rabbitmq.connection_url)
+pulumi.export("objectStorage", {"endpoint": storage.endpoint, "buckets": storage.buckets})

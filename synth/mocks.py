@@ -45,11 +45,21 @@ def redact(value: Any) -> Any:
     """Replace every secret in a wire-form value by `[secret]`."""
     if isinstance(value, dict):
         if value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE:
-            return REDACTED
+            return _redact_leaves(value.get("value"))
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
+
+
+def _redact_leaves(value: Any) -> Any:
+    """A secret map (a Secret's `stringData` holding one secret value) keeps its shape and
+    keys, so manifests still validate; every value inside becomes `[secret]`."""
+    if isinstance(value, dict) and SECRET_SIG_KEY not in value:
+        return {k: _redact_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_leaves(v) for v in value]
+    return REDACTED
 
 
 def normalize(value: Any) -> Any:
@@ -89,6 +99,13 @@ class SynthMocks(pulumi.runtime.Mocks):
             state.update(_random_outputs(typ, name, args.inputs))
         elif typ.startswith("aws:"):
             service = typ.split(":")[1].split("/")[0]
+            if typ == "aws:s3/bucket:Bucket" and state.get("bucket"):
+                state.setdefault("arn", f"arn:aws:s3:::{state['bucket']}")  # bucket ARNs have no region/account
+            elif typ == "aws:iam/user:User" and state.get("name"):
+                state.setdefault("arn", f"arn:aws:iam::123456789012:user{state.get('path', '/')}{state['name']}")
+            elif typ == "aws:iam/accessKey:AccessKey":
+                state["secret"] = _digest(typ, name, length=40)
+                resource_id = "AKIA" + _digest(typ, name, "id").upper()
             state.setdefault("arn", f"arn:aws:{service}:us-east-1:123456789012:{name}")
             resource_id = state.get("name") or state.get("bucket") or resource_id
         elif typ.startswith("cloudflare:"):

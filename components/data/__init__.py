@@ -1,0 +1,1 @@
+"""The data layer's pieces: one module per stateful system (MariaDB, Redis, RabbitMQ)."""
