@@ -42,7 +42,7 @@ pulumi.export(
     },
 )
 pulumi.export("rabbitmq", {
-    "host": rabbitmq.host, "port": rabbitmq.port, "vhost": rabbitmq.vhost,
+    "host": rabbitmq.host, "port": rabbitmq.port, "vhost": rabbitmq.vhost, "username": rabbitmq.username,
     "queues": rabbitmq.queues, "deadLetterQueue": rabbitmq.dead_letter_queue,
 })
 pulumi.export("rabbitmqUrl", rabbitmq.connection_url)
