@@ -4,7 +4,6 @@ small program synthesized with the stack's config: shapes, values and which ones
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
