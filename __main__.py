@@ -2,7 +2,7 @@
 
     Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
              -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)
-             -> DataLayer (MariaDB, Redis, RabbitMQ, object storage)
+             -> DataLayer (MariaDB, Redis, RabbitMQ) + ObjectStorage (S3-compatible)
     Monitoring (Prometheus, Grafana, Alertmanager, Graylog) watches all of it;
     AWS (SES, IAM, Route53) sits beside the cluster.
 
@@ -10,35 +10,33 @@ Configuration is read and validated once, before any resource is registered.
 """
 
 import pulumi
-import pulumi_random as random
 
 from components import config
-from components.contracts import S3Access
 from components.data_layer import DataLayer, DataLayerArgs
 from components.frontend import FrontendApp, FrontendAppArgs
+from components.object_storage import ObjectStorage, ObjectStorageArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 
 settings = config.load()
 
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
+namespaces = platform.namespaces
 
-# Interim: ObjectStorage (issue 5) will replace this hand-built backups access.
-backups = S3Access(
-    endpoint="http://seaweedfs-s3.saas-data.svc.cluster.local:8333",
-    region="us-east-1",
-    bucket="backups",
-    path_style=True,
-    access_key_id=random.RandomPassword("backups-access-key-id", length=20, special=False).result,
-    secret_access_key=random.RandomPassword("backups-secret-access-key", length=40, special=False).result,
+storage = ObjectStorage(
+    "object-storage", ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces)
 )
 data = DataLayer(
     "data",
     DataLayerArgs(
         config=settings,
-        namespace=platform.namespaces["data"],
-        backups=backups,
-        clients_namespace=platform.namespaces["app"],
-        monitoring_namespace=platform.namespaces["monitoring"],
+        namespace=namespaces["data"],
+        backups=storage.access["backups"],
+        clients_namespace=namespaces["app"],
+        monitoring_namespace=namespaces["monitoring"],
+        admin_guard=platform.middlewares["admin-guard"],
+        peers=namespaces,
+        queue_dependencies=[platform.cert_manager_release],
+        traefik_crds=[platform.traefik_release],
     ),
 )
 
@@ -46,7 +44,7 @@ frontend = FrontendApp(
     "frontend",
     FrontendAppArgs(
         config=settings,
-        namespace=platform.namespaces["app"],
+        namespace=namespaces["app"],
         middlewares=[platform.middlewares["security-headers"], platform.middlewares["compression"]],
         traefik_crds=[platform.traefik_release],
     ),
@@ -54,7 +52,7 @@ frontend = FrontendApp(
 
 pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)
-pulumi.export("namespaces", platform.namespaces)
+pulumi.export("namespaces", namespaces)
 pulumi.export("loadBalancerAddress", platform.load_balancer_address)
 pulumi.export("clusterIssuer", platform.cluster_issuer)
 if platform.admin_password is not None:
@@ -89,5 +87,18 @@ pulumi.export(
         "port": data.redis.port,
     },
 )
+pulumi.export(
+    "rabbitmq",
+    {
+        "host": data.rabbitmq.host,
+        "port": data.rabbitmq.port,
+        "vhost": data.rabbitmq.vhost,
+        "username": data.rabbitmq.username,
+        "queues": data.rabbitmq.queues,
+        "deadLetterQueue": data.rabbitmq.dead_letter_queue,
+    },
+)
+pulumi.export("objectStorage", {"endpoint": storage.endpoint, "buckets": storage.buckets})
 pulumi.export("mariadbPassword", data.mariadb.password)
 pulumi.export("redisPassword", data.redis.password)
+pulumi.export("rabbitmqUrl", data.rabbitmq.connection_url)

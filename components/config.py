@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Collection, Literal, Mapping
 
 import pulumi
 from pydantic import (
@@ -235,8 +235,114 @@ class BackendSection(_Strict):
     jobsPerWorker: int = Field(default=20, ge=1, le=10000)
 
 
+# --------------------------------------------------------------------------------------------
+# Data layer, part 2: RabbitMQ and object storage (issue 5)
+# --------------------------------------------------------------------------------------------
+
+# RabbitMQ queue names the application declares. Kept to a DNS-label-like alphabet because each
+# queue also becomes a Kubernetes object name (`queue-<name>`); 50 characters leave room for it.
+_QUEUE_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,48}[a-z0-9])?$")
+# A Kubernetes storage quantity such as 10Gi or 500Mi.
+_QUANTITY_RE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
+# AWS region names (eu-west-1, us-gov-west-1, ap-southeast-3); in-cluster engines accept any.
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
+# Bucket names are global on AWS: a prefix makes them unique (S3 naming rules, room for suffixes).
+_BUCKET_PREFIX_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{1,38}[a-z0-9])$")
+# The dead-letter queue the topology creates itself; an application queue must not take its name.
+DEAD_LETTER_QUEUE = "dead-letter"
+
+
+def _queue_name(value: str) -> str:
+    if not _QUEUE_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not a queue name: lowercase letters, digits, '.' and '-', 1-50 characters"
+        )
+    if value == DEAD_LETTER_QUEUE:
+        raise ValueError(f"'{DEAD_LETTER_QUEUE}' is reserved for the dead-letter queue")
+    return value
+
+
+QueueName = Annotated[str, AfterValidator(_queue_name)]
+
+
+def _storage_size(value: str) -> str:
+    if not _QUANTITY_RE.match(value):
+        raise ValueError(f"'{value}' is not a storage size such as 10Gi (Mi, Gi or Ti)")
+    return value
+
+
+StorageSize = Annotated[str, AfterValidator(_storage_size)]
+
+
+class RabbitMQSection(_Strict):
+    """`rabbitmq:` the application's queues and how failed deliveries are dead-lettered."""
+
+    queues: list[QueueName] = Field(default_factory=lambda: ["default"], min_length=1, max_length=50)
+    # Redeliveries of a message before the quorum queue dead-letters it (x-delivery-limit).
+    deliveryLimit: int = Field(default=5, ge=1, le=1000)
+    # Persistent volume per RabbitMQ node.
+    storage: StorageSize = "10Gi"
+
+    @field_validator("queues")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({q for q in value if value.count(q) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate queue names: {', '.join(duplicates)}")
+        return value
+
+
 class ObjectStorageSection(_Strict):
+    """`objectStorage:` which S3-compatible backend holds uploads, static assets and backups."""
+
     engine: StorageEngine = "seaweedfs"
+    # Signing region; the AWS region of the buckets for the s3 engine.
+    region: str = "us-east-1"
+    # The existing MinIO/AIStor S3 endpoint (minio engine only), e.g. https://s3.example.net.
+    endpoint: str | None = None
+    # Bucket names become `<bucketPrefix>-<stack>-<bucket>`; defaults to the domain with dashes.
+    bucketPrefix: str | None = None
+    # Days a replaced or deleted object version is kept before expiry (s3 lifecycle rule).
+    noncurrentVersionDays: int = Field(default=30, ge=1, le=3650)
+    # Persistent volume of each in-cluster SeaweedFS volume server.
+    storage: StorageSize = "50Gi"
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION_RE.match(value):
+            raise ValueError(f"'{value}' is not a region such as eu-west-1")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[a-z0-9.-]+(:[0-9]{1,5})?/?$", value):
+            raise ValueError(f"'{value}' is not an https:// endpoint URL (scheme, host, optional port)")
+        return value.rstrip("/") if value else value
+
+    @field_validator("bucketPrefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and not _BUCKET_PREFIX_RE.match(value):
+            raise ValueError(f"'{value}' is not a bucket prefix: 3-40 lowercase letters, digits and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _endpoint_for_minio(self) -> "ObjectStorageSection":
+        if self.engine == "minio" and not self.endpoint:
+            raise ValueError("endpoint: the minio engine needs the endpoint of the existing MinIO (https://...)")
+        if self.engine != "minio" and self.endpoint:
+            raise ValueError(f"endpoint: only the minio engine takes an endpoint ({self.engine} has its own)")
+        return self
+
+
+# Secret keys (`pulumi config set --secret`): read with require_secret, never parsed as plain
+# values. The minio engine's credentials are the only ones so far.
+SECRET_KEYS: dict[str, str] = {
+    "minioAccessKey": "access key of the existing MinIO (objectStorage.engine: minio)",
+    "minioSecretKey": "secret key of the existing MinIO (objectStorage.engine: minio)",
+}
 
 
 class EdgeSection(_Strict):
@@ -409,6 +515,7 @@ class RawConfig(_Strict):
     frontend: FrontendSection
     backend: BackendSection
     objectStorage: ObjectStorageSection = ObjectStorageSection()
+    rabbitmq: RabbitMQSection = RabbitMQSection()
     edge: EdgeSection = EdgeSection()
     ingress: IngressSection = IngressSection()
     tls: TlsSection = TlsSection()
@@ -512,6 +619,8 @@ class StackConfig:
     replicas: Replicas
     sizes: Sizes
     data: DataConfig
+    # Secret config values by key (see SECRET_KEYS), as secret Outputs; only the keys set.
+    secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
     @property
     def domain(self) -> str:
@@ -592,7 +701,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge", "ingress", "tls", "network", "data"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data"}
 
 _MESSAGES = {
     "missing": "is required",
@@ -637,14 +746,36 @@ def _known_keys(loc: tuple[Any, ...]) -> list[str]:
     return sorted(model.model_fields)
 
 
-def parse(values: Mapping[str, Any], stack: str) -> StackConfig:
-    """Validate a plain mapping of the namespace's keys; raise ConfigError listing every problem."""
+def parse(values: Mapping[str, Any], stack: str, secret_keys: Collection[str] = ()) -> StackConfig:
+    """Validate a plain mapping of the namespace's keys; raise ConfigError listing every problem.
+
+    `secret_keys` names the SECRET_KEYS that are set (their values never pass through here)."""
+    problems: list[str] = []
     try:
         raw = RawConfig.model_validate(dict(values))
     except ValidationError as exc:
         problems = [_format(e) for e in exc.errors(include_url=False)]
-        raise ConfigError(sorted(dict.fromkeys(problems))) from None
+        raw = None
+    if raw is not None:
+        problems += _secret_key_problems(raw, set(secret_keys))
+    if problems:
+        raise ConfigError(sorted(dict.fromkeys(problems)))
     return resolve(stack, raw)
+
+
+def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
+    """Secret keys must be set exactly when the configuration uses them."""
+    needed = {"minioAccessKey", "minioSecretKey"} if raw.objectStorage.engine == "minio" else set()
+    problems = [
+        f"{NAMESPACE}:{key}: is required with objectStorage.engine minio "
+        f"(pulumi config set --secret {key} ...)"
+        for key in sorted(needed - present)
+    ]
+    problems += [
+        f"{NAMESPACE}:{key}: is set but unused ({SECRET_KEYS[key]}); remove it"
+        for key in sorted(present - needed)
+    ]
+    return problems
 
 
 def _namespace_values() -> tuple[dict[str, Any], list[str]]:
@@ -658,6 +789,12 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
     for full_key in sorted(keys):
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE or not key:
+            continue
+        if key in SECRET_KEYS:
+            # Read as a secret Output in load(); a plain value here would sit in clear text
+            # in the stack file and in the state.
+            if not runtime_config.is_config_secret(full_key):
+                problems.append(f"{NAMESPACE}:{key}: must be set as a secret (pulumi config set --secret {key} ...)")
             continue
         text = config.get(key)
         if text is None:
@@ -675,10 +812,20 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
 def load() -> StackConfig:
     """Read and validate the stack's configuration. Call before registering any resource."""
     values, problems = _namespace_values()
+    present = _secret_keys_set()
     try:
-        resolved = parse(values, pulumi.get_stack())
+        resolved = parse(values, pulumi.get_stack(), present)
     except ConfigError as exc:
         problems += exc.problems
     if problems:
-        raise ConfigError(problems)
-    return resolved
+        raise ConfigError(sorted(dict.fromkeys(problems)))
+    config = pulumi.Config(NAMESPACE)
+    return replace(resolved, secrets={key: config.require_secret(key) for key in sorted(present)})
+
+
+def _secret_keys_set() -> set[str]:
+    """The SECRET_KEYS the stack sets (secret or not: a plain one is reported separately)."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {key for key in SECRET_KEYS if f"{NAMESPACE}:{key}" in keys}

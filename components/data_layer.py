@@ -10,8 +10,8 @@ other (replication, Sentinel, backups). Each store is its own child component in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,11 +19,12 @@ import pulumi_kubernetes as k8s
 from components import k8s as kube
 from components.platform.network import isolated_namespace
 from components.config import StackConfig
-from components.contracts import MariaDBEndpoints, RedisEndpoints, S3Access
+from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
 from components.data import mariadb as mariadb_store
 from components.data import redis as redis_store
 from components.data.common import DATA_STORE_LABEL
 from components.data.mariadb import MariaDB, MariaDBArgs
+from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
 
 TYPE = "saas-platform:index:DataLayer"
@@ -44,6 +45,11 @@ class DataLayerArgs:
     backups: bucket, endpoint and credentials for database backups and binlog archives.
     clients_namespace: the namespace whose pods may connect (`platform.namespaces["app"]`).
     monitoring_namespace: the namespace whose Prometheus scrapes the exporters.
+    admin_guard: the platform middleware in front of the RabbitMQ management UI.
+    peers: namespace per concern (`platform.namespaces`) for RabbitMQ's network policies.
+    queue_dependencies: what the RabbitMQ topology operator needs first (cert-manager).
+    traefik_crds / monitoring_crds: the releases installing the IngressRoute and
+        ServiceMonitor CRDs the stores use.
     """
 
     config: StackConfig
@@ -51,15 +57,22 @@ class DataLayerArgs:
     backups: S3Access
     clients_namespace: pulumi.Input[str]
     monitoring_namespace: pulumi.Input[str]
+    admin_guard: MiddlewareRef
+    peers: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    queue_dependencies: Sequence[pulumi.Resource] = ()
+    traefik_crds: Sequence[pulumi.Resource] = ()
+    monitoring_crds: Sequence[pulumi.Resource] = ()
 
 
 class DataLayer(pulumi.ComponentResource):
-    """MariaDB and Redis with their operators, credentials and network policies."""
+    """MariaDB, Redis and RabbitMQ with their operators, credentials and network policies."""
 
     mariadb: MariaDBEndpoints
     """Primary/replica hosts, port, schema, user and (secret) password of the application DB."""
     redis: RedisEndpoints
     """Sentinel and master hosts, ports, master name and (secret) password of Redis."""
+    rabbitmq: RabbitMQ
+    """The message broker: `connection_url` (secret), host, port, vhost, queues, dead-letter queue."""
     operators_namespace: pulumi.Output[str]
 
     def __init__(self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -76,6 +89,19 @@ class DataLayer(pulumi.ComponentResource):
             opts=store_options,
         )
         cache = Redis("redis", RedisArgs(args.config, args.namespace, operators.metadata.name), opts=store_options)
+        self.rabbitmq = RabbitMQ(
+            "rabbitmq",
+            RabbitMQArgs(
+                config=args.config,
+                namespace=args.namespace,
+                admin_guard=args.admin_guard,
+                peers=args.peers,
+                depends_on=args.queue_dependencies,
+                traefik_crds=args.traefik_crds,
+                monitoring_crds=args.monitoring_crds,
+            ),
+            opts=child,
+        )
         data_network_policies(args, operators.metadata.name, child)
 
         self.mariadb = database.endpoints
@@ -85,6 +111,7 @@ class DataLayer(pulumi.ComponentResource):
             {
                 "mariadbPrimaryHost": self.mariadb.primary_host,
                 "redisSentinelHost": self.redis.sentinel_host,
+                "rabbitmqHost": self.rabbitmq.host,
                 "operatorsNamespace": self.operators_namespace,
             }
         )

@@ -98,6 +98,13 @@ class SynthMocks(pulumi.runtime.Mocks):
             state.update(_random_outputs(typ, name, args.inputs))
         elif typ.startswith("aws:"):
             service = typ.split(":")[1].split("/")[0]
+            if typ == "aws:s3/bucket:Bucket" and state.get("bucket"):
+                state.setdefault("arn", f"arn:aws:s3:::{state['bucket']}")  # bucket ARNs have no region/account
+            elif typ == "aws:iam/user:User" and state.get("name"):
+                state.setdefault("arn", f"arn:aws:iam::123456789012:user{state.get('path', '/')}{state['name']}")
+            elif typ == "aws:iam/accessKey:AccessKey":
+                state["secret"] = _digest(typ, name, length=40)
+                resource_id = "AKIA" + _digest(typ, name, "id").upper()
             state.setdefault("arn", f"arn:aws:{service}:us-east-1:123456789012:{name}")
             resource_id = state.get("name") or state.get("bucket") or resource_id
         elif typ.startswith("cloudflare:"):

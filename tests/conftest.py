@@ -88,3 +88,32 @@ def stack(request: pytest.FixtureRequest, synthesized: dict[str, Synth]) -> Synt
     synth = synthesized[request.param]
     assert synth.returncode == 0, f"synth {synth.stack} failed:\n{synth.stdout}\n{synth.stderr}"
     return synth
+
+
+# A stack-file variant of staging exercising what the three stack files do not: the minio
+# engine (endpoint and secret credentials), a bucket prefix, several RabbitMQ queues and a
+# custom delivery limit.
+VARIANT_QUEUES = ["default", "emails", "exports.high"]
+VARIANT_CONFIG: dict[str, Any] = {
+    "saas-platform:objectStorage": {
+        "engine": "minio", "endpoint": "https://s3.files.example.net", "region": "eu-central-1",
+        "bucketPrefix": "acme-files",
+    },
+    "saas-platform:minioAccessKey": {"secure": "v1:c3ludGgtYWNjZXNz"},
+    "saas-platform:minioSecretKey": {"secure": "v1:c3ludGgtc2VjcmV0"},
+    "saas-platform:rabbitmq": {"queues": VARIANT_QUEUES, "deliveryLimit": 3, "storage": "20Gi"},
+}
+
+
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """Staging with the VARIANT_CONFIG overrides, synthesized once per session."""
+    base = tmp_path_factory.mktemp("variant")
+    config = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    config.update(VARIANT_CONFIG)
+    stack_file = base / "Pulumi.variant.yaml"
+    stack_file.write_text(yaml.safe_dump({"config": config}))
+    proc = run_synth("variant", base / "out", "--stack-file", str(stack_file))
+    synth = Synth.load("variant", base / "out", proc)
+    assert proc.returncode == 0, f"synth variant failed:\n{proc.stdout}\n{proc.stderr}"
+    return synth

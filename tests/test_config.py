@@ -129,6 +129,27 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("restore time not utc", {"data": {"mariadb": {"restore": {"targetTime": "2026-11-20 18:00"}}}}, f"{NS}:data.mariadb.restore.targetTime: '2026-11-20 18:00' is not a UTC time"),
     ("restore time impossible", {"data": {"mariadb": {"restore": {"targetTime": "2026-02-30T18:00:00Z"}}}}, f"{NS}:data.mariadb.restore.targetTime: '2026-02-30T18:00:00Z' is not a valid date"),
     ("restore without backups", {"environment": "development", "edge": {"dns": "none"}, "data": {"mariadb": {"restore": {"targetTime": "2026-11-20T18:00:00Z"}}}}, f"{NS}:data.mariadb.restore: restoring needs data.backups.enabled"),
+    # rabbitmq (issue 5)
+    ("rabbitmq queues empty", {"rabbitmq": {"queues": []}}, f"{NS}:rabbitmq.queues: list should have at least 1 item"),
+    ("rabbitmq queue uppercase", {"rabbitmq": {"queues": ["Emails"]}}, f"{NS}:rabbitmq.queues.0: 'Emails' is not a queue name"),
+    ("rabbitmq queue reserved", {"rabbitmq": {"queues": ["default", "dead-letter"]}}, f"{NS}:rabbitmq.queues.1: 'dead-letter' is reserved"),
+    ("rabbitmq queue duplicate", {"rabbitmq": {"queues": ["mail", "mail"]}}, f"{NS}:rabbitmq.queues: duplicate queue names: mail"),
+    ("rabbitmq queues not a list", {"rabbitmq": {"queues": "default"}}, f"{NS}:rabbitmq.queues: input should be a valid list"),
+    ("rabbitmq delivery limit zero", {"rabbitmq": {"deliveryLimit": 0}}, f"{NS}:rabbitmq.deliveryLimit: input should be greater than or equal to 1"),
+    ("rabbitmq storage unit", {"rabbitmq": {"storage": "10GB"}}, f"{NS}:rabbitmq.storage: '10GB' is not a storage size"),
+    ("rabbitmq key typo", {"rabbitmq": {"queue": ["a"]}}, f"{NS}:rabbitmq.queue: unknown key (known keys: deliveryLimit, queues, storage)"),
+    ("rabbitmq not an object", {"rabbitmq": "default"}, f"{NS}:rabbitmq: expected an object"),
+    # objectStorage (issue 5)
+    ("storage region invalid", {"objectStorage": {"engine": "s3", "region": "Frankfurt"}}, f"{NS}:objectStorage.region: 'Frankfurt' is not a region"),
+    ("storage minio without endpoint", {"objectStorage": {"engine": "minio"}}, f"{NS}:objectStorage.endpoint: the minio engine needs the endpoint"),
+    ("storage endpoint not https", {"objectStorage": {"engine": "minio", "endpoint": "http://minio.local:9000"}}, f"{NS}:objectStorage.endpoint: 'http://minio.local:9000' is not an https:// endpoint"),
+    ("storage endpoint for s3", {"objectStorage": {"engine": "s3", "endpoint": "https://s3.example.net"}}, f"{NS}:objectStorage.endpoint: only the minio engine takes an endpoint"),
+    ("storage bucket prefix invalid", {"objectStorage": {"bucketPrefix": "Acme_Files"}}, f"{NS}:objectStorage.bucketPrefix: 'Acme_Files' is not a bucket prefix"),
+    ("storage noncurrent days zero", {"objectStorage": {"noncurrentVersionDays": 0}}, f"{NS}:objectStorage.noncurrentVersionDays: input should be greater than or equal to 1"),
+    ("storage size invalid", {"objectStorage": {"storage": "lots"}}, f"{NS}:objectStorage.storage: 'lots' is not a storage size"),
+    ("minio without credentials", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}}, f"{NS}:minioAccessKey: is required with objectStorage.engine minio"),
+    ("minio key in clear", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}, "minioAccessKey": "AKIAPLAIN", "minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioAccessKey: must be set as a secret"),
+    ("minio key unused", {"minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioSecretKey: is set but unused"),
 ]
 
 

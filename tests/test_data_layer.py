@@ -114,9 +114,12 @@ def test_backups_meet_the_rpo_in_staging_and_prod(stack: Synth) -> None:
     assert cron_max_gap_minutes(spec["schedule"]["cron"]) <= 60
     assert spec["maxRetention"] == "720h"
     s3 = spec["storage"]["s3"]
-    assert s3["bucket"] == "backups" and s3["endpoint"] == "seaweedfs-s3.saas-data.svc.cluster.local:8333"
+    # Wired to ObjectStorage's backups bucket and endpoint (TLS exactly when it is https).
+    storage = stack.outputs["objectStorage"]
+    scheme, _, host = storage["endpoint"].partition("://")
+    assert s3["bucket"] == storage["buckets"]["backups"] and s3["endpoint"] == host
     assert s3["accessKeyIdSecretKeyRef"] == {"name": "mariadb-backup-s3", "key": "access-key-id"}
-    assert s3["tls"] == {"enabled": False}
+    assert s3["tls"] == {"enabled": scheme == "https"}
     assert pitr["spec"]["physicalBackupRef"]["name"] == backup["metadata"]["name"]
     assert pitr["spec"]["storage"]["s3"]["prefix"] != s3["prefix"]
     mariadb = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]

@@ -129,3 +129,14 @@ def test_synth_exits_2_on_a_mandatory_violation(tmp_path: Path) -> None:
 def test_clean_stacks_have_no_mandatory_finding(stack: Synth) -> None:
     assert stack.returncode == 0
     assert [f for f in stack.findings if f["level"] == "mandatory"] == []
+
+
+def test_pack_over_grpc_catches_an_unsafe_bucket_and_a_wildcard_iam_policy(pack: PolicyClient) -> None:
+    from tests.policy_cases.storage import bucket_stack, iam_policy
+
+    bad_bucket = bucket_stack(versioning=None, encryption=None, public_access_block=None)
+    policies = {d["policy"] for d in pack.analyze_stack(bad_bucket) if d["level"] == "mandatory"}
+    assert {"s3-bucket-versioned", "s3-bucket-encrypted", "s3-bucket-not-public"} <= policies
+    assert pack.analyze_stack(bucket_stack()) == []
+    assert {d["policy"] for d in pack.analyze(iam_policy("s3:*"))} == {"iam-no-wildcard-actions"}
+    assert pack.analyze(iam_policy("s3:GetObject")) == []

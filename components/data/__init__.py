@@ -1,1 +1,1 @@
-"""DataLayer's stores, one module per store; `components/data_layer.py` composes them."""
+"""The data layer's pieces: one module per stateful system (MariaDB, Redis, RabbitMQ)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, kubernetes, platform, workloads
+from saas_policies import data, kubernetes, platform, storage, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -13,4 +13,5 @@ POLICIES: list[Policy] = [
     *workloads.POLICIES,
     *platform.POLICIES,
     *data.POLICIES,
+    *storage.POLICIES,
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import data, kubernetes, platform, workloads
+from tests.policy_cases import data, kubernetes, platform, storage, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
@@ -11,6 +11,7 @@ CASES: list[Case] = [
     *workloads.CASES,
     *platform.CASES,
     *data.CASES,
+    *storage.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]
