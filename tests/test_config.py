@@ -19,7 +19,7 @@ NS = "saas-platform"
 
 def values(**overrides: Any) -> dict[str, Any]:
     """The staging config as plain values (without the namespace), with overrides applied."""
-    out = {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in BASE.items()}
+    out = {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in BASE.items() if k.startswith(f"{NS}:")}
     out.update(overrides)
     return out
 
