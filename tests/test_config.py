@@ -71,6 +71,7 @@ def test_images_pinned_by_digest_are_accepted() -> None:
 # ---- bad configs: every one exits 1 from synth with the key path in the message ------------
 
 IMAGE = "ghcr.io/acme/web:1.4.2"
+EDGE = values()["edge"]
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("domain missing", {"domain": None}, f"{NS}:domain: is required"),
     ("domain with scheme", {"domain": "https://example.com"}, f"{NS}:domain: "),
@@ -95,6 +96,22 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("dns provider unknown", {"edge": {"dns": "godaddy"}}, f"{NS}:edge.dns: input should be 'cloudflare', 'route53' or 'none'"),
     ("top-level key typo", {"fronted": {"image": IMAGE}}, f"{NS}:fronted: unknown key"),
     ("production without dns", {"environment": "production", "edge": {"dns": "none"}}, f"{NS}:edge.dns: production needs a DNS provider"),
+    # edge (components/edge_dns.py)
+    ("cloudflare zone id missing", {"edge": {"dns": "cloudflare"}}, f"{NS}:edge.cloudflare.zoneId: is required when edge.dns is cloudflare"),
+    ("cloudflare zone id malformed", {"edge": {"dns": "cloudflare", "cloudflare": {"zoneId": "example.com"}}}, f"{NS}:edge.cloudflare.zoneId: 'example.com' is not a Cloudflare zone id"),
+    ("cloudflare rate limit zero", {"edge": {**EDGE, "cloudflare": {**EDGE["cloudflare"], "loginRequestsPerMinute": 0}}}, f"{NS}:edge.cloudflare.loginRequestsPerMinute: input should be greater than or equal to 1"),
+    ("dns01 token missing", {"cloudflareDns01Token": None}, f"{NS}:cloudflareDns01Token: is required when edge.dns is cloudflare"),
+    ("ingress address invalid", {"edge": {**EDGE, "ingressAddress": "https://lb"}}, f"{NS}:edge.ingressAddress: 'https://lb' is not an IPv4/IPv6 address or a lowercase hostname"),
+    ("route53 apex to a host name", {"edge": {"dns": "route53", "ingressAddress": "lb.example.net"}}, f"{NS}:edge.ingressAddress: Route53 cannot point the apex at a host name"),
+    ("route53 zone name invalid", {"edge": {"dns": "route53", "route53": {"zoneName": "Example.com."}}}, f"{NS}:edge.route53.zoneName: 'Example.com.' is not a lowercase DNS zone name"),
+    ("mail from another domain", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply@other.com"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply@other.com' must be an address of the domain staging.example.com"),
+    ("mail from not an address", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply' is not a lowercase e-mail address"),
+    ("dmarc policy unknown", {"edge": {**EDGE, "mail": {"dmarcPolicy": "strict"}}}, f"{NS}:edge.mail.dmarcPolicy: input should be 'none', 'quarantine' or 'reject'"),
+    ("bounce endpoint plain http", {"edge": {**EDGE, "mail": {"bounceEndpoint": "http://hooks.example.com"}}}, f"{NS}:edge.mail.bounceEndpoint: 'http://hooks.example.com' is neither an https:// URL nor an e-mail address"),
+    ("mail from subdomain dotted", {"edge": {**EDGE, "mail": {"mailFromSubdomain": "mail.bounce"}}}, f"{NS}:edge.mail.mailFromSubdomain: 'mail.bounce' is not a single lowercase DNS label"),
+    ("spf include invalid", {"edge": {**EDGE, "mail": {"spfIncludes": ["-all"]}}}, f"{NS}:edge.mail.spfIncludes: '-all' is not a domain to include in SPF"),
+    ("smtp key rotation zero", {"edge": {**EDGE, "mail": {"smtpKeyRotation": 0}}}, f"{NS}:edge.mail.smtpKeyRotation: input should be greater than or equal to 1"),
+    ("edge key typo", {"edge": {**EDGE, "cloudfare": {}}}, f"{NS}:edge.cloudfare: unknown key (known keys: cloudflare, dns, ingressAddress, mail, route53)"),
 ]
 
 
