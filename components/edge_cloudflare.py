@@ -8,8 +8,9 @@ token (`cloudflareDns01Token`: Zone:DNS:Edit and Zone:Zone:Read), never this one
 
 Zone settings are `protect`ed in production and kept on delete (`retain_on_delete`): removing
 them from the program must not silently fall back to Cloudflare's defaults (flexible TLS).
-Rulesets are the zone's phase entry points (one per phase per zone). Rate limiting rules with
-two rules and a 60 s period need the Pro plan or higher.
+Rulesets are the zone's phase entry points (one per phase per zone). Two rate limiting rules
+matching on host and path with a 60 s period need the Pro plan or higher (Free allows one rule
+on the path only, 10 s periods).
 """
 
 from __future__ import annotations
@@ -99,16 +100,14 @@ def rate_limit_rules(cfg: StackConfig) -> list[cloudflare.RulesetRuleArgs]:
         cloudflare.RulesetRuleArgs(
             ref="rate_limit_login",
             description="Login and password-reset attempts per IP",
-            expression=(
-                f'(http.host eq "{api_host}" and http.request.method eq "POST" '
-                f"and http.request.uri.path in {_in(LOGIN_PATHS)})"
-            ),
+            # Host and path only: matching the method needs the Business plan.
+            expression=f'(http.host eq "{api_host}" and http.request.uri.path in {_in(LOGIN_PATHS)})',
             action="block",
             ratelimit=cloudflare.RulesetRuleRatelimitArgs(
                 characteristics=characteristics,
                 period=60,
                 requests_per_period=limits.loginRequestsPerMinute,
-                mitigation_timeout=600,
+                mitigation_timeout=3600,  # Pro allows 10 s, 60 s or 1 h
             ),
             enabled=True,
         ),
