@@ -160,7 +160,8 @@ def cache_rules(domain: str) -> list[cloudflare.RulesetRuleArgs]:
 def publish(name: str, cfg: StackConfig, records: list[DnsRecordSpec], *, parent: pulumi.Resource) -> pulumi.Output[str]:
     """Create the records, zone settings and rulesets; return the zone id."""
     zone_id = cfg.edge.cloudflare.zoneId
-    assert zone_id, "config.py requires edge.cloudflare.zoneId with edge.dns: cloudflare"
+    if not zone_id:  # config.py already rejects this; guard callers that bypass it
+        raise pulumi.RunError("saas-platform:edge.cloudflare.zoneId: is required when edge.dns is cloudflare")
     child = pulumi.ResourceOptions(parent=parent)
     keep = pulumi.ResourceOptions(parent=parent, protect=cfg.protect, retain_on_delete=True)
 
