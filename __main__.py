@@ -12,16 +12,34 @@ Configuration is read and validated once, before any resource is registered.
 import pulumi
 
 from components import config
+from components.backend import LaravelBackend, LaravelBackendArgs
 from components.data_layer import DataLayer, DataLayerArgs
+from components.edge_dns import EdgeDNS, EdgeDNSArgs
 from components.frontend import FrontendApp, FrontendAppArgs
 from components.object_storage import ObjectStorage, ObjectStorageArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 
 settings = config.load()
 
+# Cluster platform: namespaces, Traefik, cert-manager, KEDA, network isolation.
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
 namespaces = platform.namespaces
+middlewares = platform.middlewares
 
+# Edge: DNS, CDN and WAF at Cloudflare (or Route53), SES mail and IAM; Mailpit in dev.
+edge = EdgeDNS(
+    "edge",
+    EdgeDNSArgs(
+        config=settings,
+        ingress_address=platform.load_balancer_address,
+        # The namespace Output (not its plain name) makes the Secret wait for the namespace.
+        dns01_secret=(namespaces["cert-manager"], platform.dns01_secret[1]),
+        mail_catcher_namespace=namespaces["app"],
+        mail_client_namespaces=[namespaces["app"], namespaces["monitoring"]],
+    ),
+)
+
+# Data layer: object storage, then MariaDB (backed up into it), Redis and RabbitMQ.
 storage = ObjectStorage(
     "object-storage", ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces)
 )
@@ -33,20 +51,36 @@ data = DataLayer(
         backups=storage.access["backups"],
         clients_namespace=namespaces["app"],
         monitoring_namespace=namespaces["monitoring"],
-        admin_guard=platform.middlewares["admin-guard"],
+        admin_guard=middlewares["admin-guard"],
         peers=namespaces,
         queue_dependencies=[platform.cert_manager_release],
         traefik_crds=[platform.traefik_release],
     ),
 )
 
+# Applications behind Traefik.
 frontend = FrontendApp(
     "frontend",
     FrontendAppArgs(
         config=settings,
         namespace=namespaces["app"],
-        middlewares=[platform.middlewares["security-headers"], platform.middlewares["compression"]],
+        middlewares=[middlewares["security-headers"], middlewares["compression"]],
         traefik_crds=[platform.traefik_release],
+    ),
+)
+backend = LaravelBackend(
+    "backend",
+    LaravelBackendArgs(
+        config=settings,
+        namespace=namespaces["app"],
+        middlewares=[middlewares["security-headers"], middlewares["rate-limit"], middlewares["compression"]],
+        database=data.mariadb,
+        cache=data.redis,
+        queue_url=data.rabbitmq.connection_url,
+        storage=storage.access["uploads"],
+        mail=edge.mail,
+        traefik_crds=[platform.traefik_release],
+        keda_crds=[platform.keda_release],
     ),
 )
 
@@ -58,6 +92,8 @@ pulumi.export("clusterIssuer", platform.cluster_issuer)
 if platform.admin_password is not None:
     pulumi.export("adminPassword", platform.admin_password)  # secret output: `pulumi stack output --show-secrets`
 pulumi.export("frontendUrl", frontend.url)
+pulumi.export("apiUrl", backend.url)
+pulumi.export("migrationJobs", backend.migration_jobs)
 pulumi.export(
     "replicas",
     {
@@ -99,6 +135,13 @@ pulumi.export(
     },
 )
 pulumi.export("objectStorage", {"endpoint": storage.endpoint, "buckets": storage.buckets})
+pulumi.export(
+    "mailRelay",
+    {"host": edge.mail.host, "port": edge.mail.port, "tls": edge.mail.tls, "from": edge.mail.from_address},
+)
+pulumi.export("dnsZoneId", edge.zone_id)
+pulumi.export("dns01Solver", edge.dns01_solver)
 pulumi.export("mariadbPassword", data.mariadb.password)
 pulumi.export("redisPassword", data.redis.password)
 pulumi.export("rabbitmqUrl", data.rabbitmq.connection_url)
+pulumi.export("mailRelayCredentials", pulumi.Output.secret({"username": edge.mail.username, "password": edge.mail.password}))

@@ -342,13 +342,136 @@ class ObjectStorageSection(_Strict):
 SECRET_KEYS: dict[str, str] = {
     "minioAccessKey": "access key of the existing MinIO (objectStorage.engine: minio)",
     "minioSecretKey": "secret key of the existing MinIO (objectStorage.engine: minio)",
+    "cloudflareDns01Token": "Cloudflare API token for cert-manager's DNS-01 solver (edge.dns: cloudflare)",
 }
+
+
+# ---- edge: DNS, CDN/WAF and mail (components/edge_dns.py) ----------------------------------
+
+DmarcPolicy = Literal["none", "quarantine", "reject"]
+
+_CLOUDFLARE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_IPV4_RE = re.compile(r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
+_HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_EMAIL_RE = re.compile(r"^[a-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def ingress_record_type(address: str) -> Literal["A", "AAAA", "CNAME"]:
+    """The DNS record type that points a name at `address` (IPv4, IPv6 or a load balancer hostname)."""
+    if _IPV4_RE.match(address):
+        return "A"
+    if ":" in address:
+        return "AAAA"
+    return "CNAME"
+
+
+def _ingress_address(value: str) -> str:
+    if _IPV4_RE.match(value) or _HOSTNAME_RE.match(value):
+        return value
+    if ":" in value:
+        import ipaddress
+
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValueError(f"'{value}' is not an IPv4/IPv6 address or a lowercase hostname")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL_RE.match(value):
+        raise ValueError(f"'{value}' is not a lowercase e-mail address such as ops@example.com")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class CloudflareSection(_Strict):
+    """`edge.cloudflare`: the zone the records, settings and rulesets live in."""
+
+    zoneId: str | None = None
+    # Rate limit of the API (`app.<domain>/api/...`) and of the login paths, per client IP and
+    # Cloudflare colo. Periods of 10 s or 60 s are what the Pro and Business plans allow.
+    apiRequestsPerMinute: int = Field(default=600, ge=10, le=100_000)
+    loginRequestsPerMinute: int = Field(default=10, ge=1, le=1_000)
+
+    @field_validator("zoneId")
+    @classmethod
+    def _zone_id(cls, value: str | None) -> str | None:
+        if value is not None and not _CLOUDFLARE_ID_RE.match(value):
+            raise ValueError(f"'{value}' is not a Cloudflare zone id (32 lowercase hex digits)")
+        return value
+
+
+class Route53Section(_Strict):
+    """`edge.route53`: the public hosted zone (looked up by name) the records go into."""
+
+    zoneName: str | None = None  # default: the domain itself
+
+    @field_validator("zoneName")
+    @classmethod
+    def _zone_name(cls, value: str | None) -> str | None:
+        if value is not None and not _DOMAIN_RE.match(value):
+            raise ValueError(f"'{value}' is not a lowercase DNS zone name such as example.com")
+        return value
+
+
+class MailSection(_Strict):
+    """`edge.mail`: SES sending identity, DMARC and bounce handling."""
+
+    fromAddress: Email | None = None  # default: no-reply@<domain>
+    dmarcPolicy: DmarcPolicy = "quarantine"
+    dmarcReports: Email | None = None  # `rua=` aggregate report mailbox
+    mailFromSubdomain: str = "bounce"
+    # Extra SPF `include:` mechanisms for other senders of the apex (e.g. _spf.google.com).
+    spfIncludes: list[str] = Field(default_factory=list, max_length=8)
+    # Bounce and complaint notifications: an https:// endpoint or an e-mail address.
+    bounceEndpoint: str | None = None
+    # Bump to rotate the SES SMTP access key (a new key replaces the old one in one update).
+    smtpKeyRotation: int = Field(default=1, ge=1, le=10_000)
+
+    @field_validator("mailFromSubdomain")
+    @classmethod
+    def _subdomain(cls, value: str) -> str:
+        if not _LABEL_RE.match(value):
+            raise ValueError(f"'{value}' is not a single lowercase DNS label such as bounce")
+        return value
+
+    @field_validator("spfIncludes")
+    @classmethod
+    def _includes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _HOSTNAME_RE.match(v.lstrip("_")) or " " in v]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a domain to include in SPF (such as _spf.google.com)")
+        return value
+
+    @field_validator("bounceEndpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is None or value.startswith("https://") or _EMAIL_RE.match(value):
+            return value
+        raise ValueError(f"'{value}' is neither an https:// URL nor an e-mail address")
 
 
 class EdgeSection(_Strict):
     dns: DnsProvider = "none"
+    # Overrides the Traefik load balancer address the platform reports (an external LB, say).
+    ingressAddress: str | None = None
+    cloudflare: CloudflareSection = CloudflareSection()
+    route53: Route53Section = Route53Section()
+    mail: MailSection = MailSection()
+
+    @field_validator("ingressAddress")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else _ingress_address(value)
 
 
+# The secret keys of the namespace: read with `require_secret`/`get_secret`, never as plain text.
 # --------------------------------------------------------------------------------------------
 # ClusterPlatform: ingress, TLS and network isolation (issue 3)
 # --------------------------------------------------------------------------------------------
@@ -556,6 +679,20 @@ class RawConfig(_Strict):
         )
         if self.data.mariadb.restore and not backups_on:
             raise ValueError("data.mariadb.restore: restoring needs data.backups.enabled (the point-in-time archive)")
+        if self.edge.dns == "cloudflare" and not self.edge.cloudflare.zoneId:
+            raise ValueError("edge.cloudflare.zoneId: is required when edge.dns is cloudflare")
+        address = self.edge.ingressAddress
+        if self.edge.dns == "route53" and address and ingress_record_type(address) == "CNAME":
+            raise ValueError(
+                f"edge.ingressAddress: Route53 cannot point the apex at a host name ('{address}' would be a "
+                "CNAME); give the load balancer's IP address"
+            )
+        sender = self.edge.mail.fromAddress
+        if sender and sender.rpartition("@")[2] != self.domain:
+            raise ValueError(
+                f"edge.mail.fromAddress: '{sender}' must be an address of the domain {self.domain} "
+                "(the SES identity that may send)"
+            )
         return self
 
 
@@ -642,6 +779,14 @@ class StackConfig:
     @property
     def acme_email(self) -> str:
         return self.raw.tls.acmeEmail or f"hostmaster@{self.raw.domain}"
+
+    @property
+    def edge(self) -> EdgeSection:
+        return self.raw.edge
+
+    def secret(self, key: str) -> pulumi.Output[str]:
+        """A secret config value (`SECRET_KEYS`); KeyError when the stack does not set it."""
+        return self.secrets[key]
 
     @property
     def protect(self) -> bool:
@@ -752,7 +897,7 @@ def parse(values: Mapping[str, Any], stack: str, secret_keys: Collection[str] = 
     `secret_keys` names the SECRET_KEYS that are set (their values never pass through here)."""
     problems: list[str] = []
     try:
-        raw = RawConfig.model_validate(dict(values))
+        raw = RawConfig.model_validate(values)
     except ValidationError as exc:
         problems = [_format(e) for e in exc.errors(include_url=False)]
         raw = None
@@ -765,10 +910,15 @@ def parse(values: Mapping[str, Any], stack: str, secret_keys: Collection[str] = 
 
 def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
     """Secret keys must be set exactly when the configuration uses them."""
-    needed = {"minioAccessKey", "minioSecretKey"} if raw.objectStorage.engine == "minio" else set()
+    needs: dict[str, str] = {}
+    if raw.objectStorage.engine == "minio":
+        needs |= {key: "with objectStorage.engine minio" for key in ("minioAccessKey", "minioSecretKey")}
+    if raw.edge.dns == "cloudflare":
+        # A token with Zone:DNS:Edit and Zone:Zone:Read on the zone.
+        needs["cloudflareDns01Token"] = "when edge.dns is cloudflare"
+    needed = set(needs)
     problems = [
-        f"{NAMESPACE}:{key}: is required with objectStorage.engine minio "
-        f"(pulumi config set --secret {key} ...)"
+        f"{NAMESPACE}:{key}: is required {needs[key]} (pulumi config set --secret {key} ...)"
         for key in sorted(needed - present)
     ]
     problems += [

@@ -98,15 +98,9 @@ class SynthMocks(pulumi.runtime.Mocks):
             state.update(_random_outputs(typ, name, args.inputs))
         elif typ.startswith("aws:"):
             service = typ.split(":")[1].split("/")[0]
-            if typ == "aws:s3/bucket:Bucket" and state.get("bucket"):
-                state.setdefault("arn", f"arn:aws:s3:::{state['bucket']}")  # bucket ARNs have no region/account
-            elif typ == "aws:iam/user:User" and state.get("name"):
-                state.setdefault("arn", f"arn:aws:iam::123456789012:user{state.get('path', '/')}{state['name']}")
-            elif typ == "aws:iam/accessKey:AccessKey":
-                state["secret"] = _digest(typ, name, length=40)
-                resource_id = "AKIA" + _digest(typ, name, "id").upper()
-            state.setdefault("arn", f"arn:aws:{service}:us-east-1:123456789012:{name}")
-            resource_id = state.get("name") or state.get("bucket") or resource_id
+            state.update(_aws_outputs(typ, name, args.inputs))
+            state.setdefault("arn", f"arn:aws:{service}:{aws_region()}:{AWS_ACCOUNT}:{name}")
+            resource_id = state.pop("_id", None) or state.get("name") or state.get("bucket") or resource_id
         elif typ.startswith("cloudflare:"):
             resource_id = _digest(typ, name, length=32)
         state.setdefault("id", resource_id)
@@ -115,16 +109,65 @@ class SynthMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/synth", "userId": "synth"}
+            return {"accountId": AWS_ACCOUNT, "arn": f"arn:aws:iam::{AWS_ACCOUNT}:user/synth", "userId": "synth"}
         if token == "aws:index/getRegion:getRegion":
-            return {"name": "us-east-1", "region": "us-east-1", "id": "us-east-1"}
+            region = aws_region()
+            return {"name": region, "region": region, "id": region}
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if token == "aws:route53/getZone:getZone":
-            return {"zoneId": "Z0SYNTH", "id": "Z0SYNTH", "name": args.args.get("name", "example.com"), "nameServers": []}
+            zone_name = str(args.args.get("name", "example.com"))
+            # Hosted zone ids are "Z" plus upper-case alphanumerics.
+            zone_id = "Z" + _digest("route53", zone_name, length=20).upper()
+            return {
+                "zoneId": zone_id,
+                "id": zone_id,
+                "arn": f"arn:aws:route53:::hostedzone/{zone_id}",
+                "name": zone_name,
+                "privateZone": False,
+                "nameServers": [f"ns-{n}.awsdns-{n:02d}.{tld}" for n, tld in ((1, "com"), (2, "net"), (3, "org"), (4, "co.uk"))],
+            }
         if token.startswith("cloudflare:") and "getZone" in token:
             return {"zoneId": _digest("zone", str(args.args), length=32), "id": _digest("zone", str(args.args), length=32)}
         return {}
+
+
+AWS_ACCOUNT = "123456789012"
+AWS_DEFAULT_REGION = "us-east-1"
+
+
+def aws_region() -> str:
+    """The region the stack configures for the AWS provider (`aws:region`), as the provider would use."""
+    return pulumi.runtime.get_config("aws:region") or AWS_DEFAULT_REGION
+
+
+def _aws_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Provider-computed attributes other resources read (ARNs, DKIM tokens, key material)."""
+    region = aws_region()
+    prefix = f"arn:aws:ses:{region}:{AWS_ACCOUNT}"
+    if typ == "aws:sesv2/emailIdentity:EmailIdentity":
+        identity = str(inputs.get("emailIdentity"))
+        tokens = [_digest("dkim", identity, str(n), length=32) for n in range(3)]
+        dkim = {**(inputs.get("dkimSigningAttributes") or {}), "tokens": tokens, "status": "SUCCESS",
+                "currentSigningKeyLength": "RSA_2048_BIT", "signingAttributesOrigin": "AWS_SES"}
+        return {"_id": identity, "arn": f"{prefix}:identity/{identity}", "dkimSigningAttributes": dkim,
+                "identityType": "DOMAIN", "verifiedForSendingStatus": True}
+    if typ == "aws:sesv2/configurationSet:ConfigurationSet":
+        set_name = str(inputs.get("configurationSetName"))
+        return {"_id": set_name, "arn": f"{prefix}:configuration-set/{set_name}"}
+    if typ == "aws:sns/topic:Topic":
+        topic = str(inputs.get("name") or name)
+        arn = f"arn:aws:sns:{region}:{AWS_ACCOUNT}:{topic}"
+        return {"_id": arn, "arn": arn}
+    if typ == "aws:iam/user:User":
+        user = str(inputs.get("name") or name)
+        return {"arn": f"arn:aws:iam::{AWS_ACCOUNT}:user{inputs.get('path') or '/'}{user}", "uniqueId": "AIDA" + _digest(user, length=17).upper()}
+    if typ == "aws:s3/bucket:Bucket" and inputs.get("bucket"):
+        return {"arn": f"arn:aws:s3:::{inputs['bucket']}"}  # bucket ARNs carry no region or account
+    if typ == "aws:iam/accessKey:AccessKey":
+        key_id = "AKIA" + _digest("access-key", name, length=16).upper()
+        return {"_id": key_id, "secret": _digest("secret", name, length=40), "sesSmtpPasswordV4": "B" + _digest("smtp", name, length=43), "status": "Active"}
+    return {}
 
 
 def _random_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:

@@ -117,3 +117,16 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     synth = Synth.load("variant", base / "out", proc)
     assert proc.returncode == 0, f"synth variant failed:\n{proc.stdout}\n{proc.stderr}"
     return synth
+
+
+def parse_config(raw: dict[str, Any], stack: str) -> Any:
+    """`components.config.parse` on plain values, as `load()` would call it: secret keys are
+    never among the values, only named as set (here: exactly those the values need)."""
+    from components import config
+
+    secrets: set[str] = set()
+    if (raw.get("edge") or {}).get("dns") == "cloudflare":
+        secrets.add("cloudflareDns01Token")
+    if (raw.get("objectStorage") or {}).get("engine") == "minio":
+        secrets |= {"minioAccessKey", "minioSecretKey"}
+    return config.parse({k: v for k, v in raw.items() if k not in config.SECRET_KEYS}, stack, secrets)

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import config
-from tests.conftest import ROOT, run_synth
+from tests.conftest import ROOT, parse_config, run_synth
 
 BASE = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
 NS = "saas-platform"
@@ -19,7 +18,7 @@ NS = "saas-platform"
 
 def values(**overrides: Any) -> dict[str, Any]:
     """The staging config as plain values (without the namespace), with overrides applied."""
-    out = {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in BASE.items()}
+    out = {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in BASE.items() if k.startswith(f"{NS}:")}
     out.update(overrides)
     return out
 
@@ -32,7 +31,7 @@ def values(**overrides: Any) -> dict[str, Any]:
     [("small", (2, 3), (2, 4), 0), ("medium", (3, 5), (3, 7), 1), ("large", (5, 12), (5, 15), 2)],
 )
 def test_tiers_follow_the_seed(size: str, frontend: tuple[int, int], backend: tuple[int, int], db_replicas: int) -> None:
-    resolved = config.parse(values(size=size), "staging")
+    resolved = parse_config(values(size=size), "staging")
     assert (resolved.replicas.frontend.min, resolved.replicas.frontend.max) == frontend
     assert (resolved.replicas.backend.min, resolved.replicas.backend.max) == backend
     assert resolved.replicas.database_replicas == db_replicas
@@ -42,14 +41,14 @@ def test_explicit_replicas_override_the_tier() -> None:
     raw = values(size="large")
     raw["frontend"] = {**raw["frontend"], "replicas": {"min": 2, "max": 4}}
     raw["backend"] = {**raw["backend"], "workers": {"min": 1, "max": 3}}
-    resolved = config.parse(raw, "staging")
+    resolved = parse_config(raw, "staging")
     assert (resolved.replicas.frontend.min, resolved.replicas.frontend.max) == (2, 4)
     assert (resolved.replicas.workers.min, resolved.replicas.workers.max) == (1, 3)
     assert resolved.replicas.backend.min == 5  # not overridden: still the large tier
 
 
 def test_development_runs_one_replica_whatever_the_size() -> None:
-    resolved = config.parse(values(environment="development", size="large", edge={"dns": "none"}), "dev")
+    resolved = parse_config(values(environment="development", size="large", edge={"dns": "none"}), "dev")
     for bounds in (resolved.replicas.frontend, resolved.replicas.backend, resolved.replicas.workers):
         assert bounds.min == 1
     assert resolved.replicas.database_replicas == 0
@@ -57,7 +56,7 @@ def test_development_runs_one_replica_whatever_the_size() -> None:
 
 
 def test_production_protects_and_is_highly_available() -> None:
-    resolved = config.parse(values(environment="production"), "prod")
+    resolved = parse_config(values(environment="production"), "prod")
     assert resolved.protect and resolved.highly_available
 
 
@@ -65,12 +64,13 @@ def test_images_pinned_by_digest_are_accepted() -> None:
     digest = "sha256:" + "a" * 64
     raw = values()
     raw["frontend"] = {"image": f"registry.example.com:5000/acme/web@{digest}"}
-    assert config.parse(raw, "staging").raw.frontend.image.endswith(digest)
+    assert parse_config(raw, "staging").raw.frontend.image.endswith(digest)
 
 
 # ---- bad configs: every one exits 1 from synth with the key path in the message ------------
 
 IMAGE = "ghcr.io/acme/web:1.4.2"
+EDGE = values()["edge"]
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("domain missing", {"domain": None}, f"{NS}:domain: is required"),
     ("domain with scheme", {"domain": "https://example.com"}, f"{NS}:domain: "),
@@ -150,6 +150,22 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("minio without credentials", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}}, f"{NS}:minioAccessKey: is required with objectStorage.engine minio"),
     ("minio key in clear", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}, "minioAccessKey": "AKIAPLAIN", "minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioAccessKey: must be set as a secret"),
     ("minio key unused", {"minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioSecretKey: is set but unused"),
+    # edge (components/edge_dns.py)
+    ("cloudflare zone id missing", {"edge": {"dns": "cloudflare"}}, f"{NS}:edge.cloudflare.zoneId: is required when edge.dns is cloudflare"),
+    ("cloudflare zone id malformed", {"edge": {"dns": "cloudflare", "cloudflare": {"zoneId": "example.com"}}}, f"{NS}:edge.cloudflare.zoneId: 'example.com' is not a Cloudflare zone id"),
+    ("cloudflare rate limit zero", {"edge": {**EDGE, "cloudflare": {**EDGE["cloudflare"], "loginRequestsPerMinute": 0}}}, f"{NS}:edge.cloudflare.loginRequestsPerMinute: input should be greater than or equal to 1"),
+    ("dns01 token missing", {"cloudflareDns01Token": None}, f"{NS}:cloudflareDns01Token: is required when edge.dns is cloudflare"),
+    ("ingress address invalid", {"edge": {**EDGE, "ingressAddress": "https://lb"}}, f"{NS}:edge.ingressAddress: 'https://lb' is not an IPv4/IPv6 address or a lowercase hostname"),
+    ("route53 apex to a host name", {"edge": {"dns": "route53", "ingressAddress": "lb.example.net"}}, f"{NS}:edge.ingressAddress: Route53 cannot point the apex at a host name"),
+    ("route53 zone name invalid", {"edge": {"dns": "route53", "route53": {"zoneName": "Example.com."}}}, f"{NS}:edge.route53.zoneName: 'Example.com.' is not a lowercase DNS zone name"),
+    ("mail from another domain", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply@other.com"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply@other.com' must be an address of the domain staging.example.com"),
+    ("mail from not an address", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply' is not a lowercase e-mail address"),
+    ("dmarc policy unknown", {"edge": {**EDGE, "mail": {"dmarcPolicy": "strict"}}}, f"{NS}:edge.mail.dmarcPolicy: input should be 'none', 'quarantine' or 'reject'"),
+    ("bounce endpoint plain http", {"edge": {**EDGE, "mail": {"bounceEndpoint": "http://hooks.example.com"}}}, f"{NS}:edge.mail.bounceEndpoint: 'http://hooks.example.com' is neither an https:// URL nor an e-mail address"),
+    ("mail from subdomain dotted", {"edge": {**EDGE, "mail": {"mailFromSubdomain": "mail.bounce"}}}, f"{NS}:edge.mail.mailFromSubdomain: 'mail.bounce' is not a single lowercase DNS label"),
+    ("spf include invalid", {"edge": {**EDGE, "mail": {"spfIncludes": ["-all"]}}}, f"{NS}:edge.mail.spfIncludes: '-all' is not a domain to include in SPF"),
+    ("smtp key rotation zero", {"edge": {**EDGE, "mail": {"smtpKeyRotation": 0}}}, f"{NS}:edge.mail.smtpKeyRotation: input should be greater than or equal to 1"),
+    ("edge key typo", {"edge": {**EDGE, "cloudfare": {}}}, f"{NS}:edge.cloudfare: unknown key (known keys: cloudflare, dns, ingressAddress, mail, route53)"),
 ]
 
 
@@ -201,4 +217,4 @@ def test_config_errors_are_clean_run_errors() -> None:
     import pulumi
 
     with pytest.raises(pulumi.RunError, match=r"saas-platform:size"):
-        config.parse(values(size="tiny"), "staging")
+        parse_config(values(size="tiny"), "staging")

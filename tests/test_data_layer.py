@@ -19,7 +19,7 @@ from components import config
 from components.data import mariadb as mariadb_store
 from components.data.common import DATA_STORE_LABEL
 from components.data import redis as redis_store
-from tests.conftest import ROOT, Synth, run_synth
+from tests.conftest import ROOT, Synth, parse_config, run_synth
 from tests.upstream import chart_version, crd_errors, unknown_value_paths
 
 sys.path.insert(0, str(ROOT / "policies"))
@@ -33,7 +33,8 @@ TOPOLOGY = {"dev": (1, False, 1, 1), "staging": (1, True, 2, 3), "prod": (2, Tru
 
 
 def _staging(**data: Any) -> dict[str, Any]:
-    raw = {k.split(":", 1)[1]: v for k, v in yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"].items()}
+    stack_file = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    raw = {k.split(":", 1)[1]: v for k, v in stack_file.items() if k.startswith("saas-platform:")}
     return {**raw, "data": data} if data else raw
 
 
@@ -57,7 +58,7 @@ def test_topology_per_stack(stack: Synth) -> None:
 
 @pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 1, 2), ("medium", 2, 2), ("large", 3, 3)])
 def test_topology_follows_the_tier(size: str, db_pods: int, redis_pods: int) -> None:
-    cfg = config.parse({**_staging(), "size": size}, "staging")
+    cfg = parse_config({**_staging(), "size": size}, "staging")
     spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
     assert spec["replicas"] == db_pods
     assert ("affinity" in spec) is (db_pods > 1)  # anti-affinity once there is a second pod
@@ -90,7 +91,7 @@ def test_storage_and_resources_come_from_config(stack: Synth) -> None:
 
 
 def test_storage_class_and_size_overrides(tmp_path: Path) -> None:
-    cfg = config.parse(_staging(mariadb={"storageClass": "fast-ssd", "storage": "80Gi", "memory": "8Gi"}), "staging")
+    cfg = parse_config(_staging(mariadb={"storageClass": "fast-ssd", "storage": "80Gi", "memory": "8Gi"}), "staging")
     spec = mariadb_store.mariadb_spec(cfg, "mariadb", "s", None)
     assert spec["storage"]["storageClassName"] == "fast-ssd"
     assert spec["storage"]["size"] == "80Gi"
@@ -458,11 +459,11 @@ def test_operators_run_isolated(stack: Synth) -> None:
 
 
 def test_backups_default_per_environment() -> None:
-    assert config.parse(_staging(), "staging").data.backups_enabled is True
-    dev = config.parse({**_staging(), "environment": "development", "edge": {"dns": "none"}}, "dev")
+    assert parse_config(_staging(), "staging").data.backups_enabled is True
+    dev = parse_config({**_staging(), "environment": "development", "edge": {"dns": "none"}}, "dev")
     assert dev.data.backups_enabled is False and dev.data.mariadb.memory == "512Mi"
 
 
 def test_weekday_only_backups_miss_the_rpo() -> None:
     with pytest.raises(config.ConfigError, match=r"saas-platform:data.backups.schedule: '0 \* \* \* 1-5' does not run every hour"):
-        config.parse(_staging(backups={"schedule": "0 * * * 1-5"}), "staging")
+        parse_config(_staging(backups={"schedule": "0 * * * 1-5"}), "staging")

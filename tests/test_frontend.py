@@ -77,7 +77,7 @@ def test_settings_in_configmap_and_key_in_secret(stack: Synth) -> None:
     assert not any("KEY" in k or "SECRET" in k for k in settings)
     secret = stack.object("Secret", "frontend-secrets", "saas-app")
     assert secret["stringData"] == {"NEXT_SERVER_ACTIONS_ENCRYPTION_KEY": "[secret]"}
-    (key,) = stack.of_type("random:index/randomBytes:RandomBytes")
+    (key,) = [r for r in stack.of_type("random:index/randomBytes:RandomBytes") if r["name"] == "frontend-server-actions-key"]
     assert key["inputs"]["length"] == 32
     assert key["protect"] == (stack.stack == "prod")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, kubernetes, platform, storage, workloads
+from saas_policies import data, edge, kubernetes, platform, storage, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -14,4 +14,5 @@ POLICIES: list[Policy] = [
     *platform.POLICIES,
     *data.POLICIES,
     *storage.POLICIES,
+    *edge.POLICIES,
 ]

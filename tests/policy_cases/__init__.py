@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import data, kubernetes, platform, storage, workloads
+from tests.policy_cases import data, edge, kubernetes, platform, storage, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
@@ -12,6 +12,7 @@ CASES: list[Case] = [
     *platform.CASES,
     *data.CASES,
     *storage.CASES,
+    *edge.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]
