@@ -12,15 +12,28 @@ Configuration is read and validated once, before any resource is registered.
 import pulumi
 
 from components import config
+from components.contracts import MiddlewareRef
+from components.monitoring import Monitoring, MonitoringArgs
 from components.platform import ClusterPlatform, ClusterPlatformArgs
 
 settings = config.load()
 
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
 
+# Interim until the platform exports its admin guard and EdgeDNS its mail relay.
+monitoring = Monitoring("monitoring", MonitoringArgs(
+    config=settings,
+    namespace=platform.namespaces["monitoring"],
+    ingress_namespace=platform.namespaces["ingress"],
+    admin_guard=MiddlewareRef("admin-guard", "saas-ingress"),
+    mail=None,
+))
+
 pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)
 pulumi.export("namespaces", platform.namespaces)
+pulumi.export("grafanaUrl", monitoring.grafana_url)
+pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)
 pulumi.export(
     "replicas",
     {

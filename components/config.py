@@ -13,6 +13,7 @@ Components receive the resolved `StackConfig`; they never read Pulumi config the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -160,6 +161,115 @@ class EdgeSection(_Strict):
     dns: DnsProvider = "none"
 
 
+# --------------------------------------------------------------------------------------------
+# Monitoring (issue 9): Prometheus, Alertmanager, Grafana, Graylog + Fluent Bit
+# --------------------------------------------------------------------------------------------
+
+# Prometheus duration as its `--storage.tsdb.retention.time` flag accepts it (one unit).
+_DURATION_RE = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
+# A Kubernetes storage quantity in binary units, as a PVC request expects it.
+_STORAGE_RE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@([a-z0-9-]+\.)+[a-z]{2,63}$")
+
+
+def _duration(value: str) -> str:
+    if not _DURATION_RE.match(value):
+        raise ValueError(f"'{value}' is not a retention such as 15d (a whole number of h, d, w or y)")
+    return value
+
+
+def _storage(value: str) -> str:
+    if not _STORAGE_RE.match(value):
+        raise ValueError(f"'{value}' is not a storage size such as 50Gi (Mi, Gi or Ti)")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL_RE.match(value):
+        raise ValueError(f"'{value}' is not an email address such as ops@example.com")
+    return value
+
+
+Retention = Annotated[str, AfterValidator(_duration)]
+StorageSize = Annotated[str, AfterValidator(_storage)]
+EmailAddress = Annotated[str, AfterValidator(_email)]
+
+
+class PrometheusSection(_Strict):
+    """`monitoring.prometheus`: how long and how much Prometheus keeps (defaults per environment)."""
+
+    retention: Retention | None = None
+    storage: StorageSize | None = None
+
+
+class LogsSection(_Strict):
+    """`monitoring.logs`: Graylog (DataNode + MongoDB) and Fluent Bit. Off in development."""
+
+    enabled: bool | None = None
+    storage: StorageSize | None = None
+
+
+class AlertsSection(_Strict):
+    """`monitoring.alerts`: who gets the email Alertmanager sends (when a mail relay exists)."""
+
+    emailTo: list[EmailAddress] | None = Field(default=None, min_length=1)
+
+
+class MonitoringSection(_Strict):
+    prometheus: PrometheusSection = PrometheusSection()
+    logs: LogsSection = LogsSection()
+    alerts: AlertsSection = AlertsSection()
+    nodeExporter: bool | None = None
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Resolved monitoring numbers for one environment (explicit config wins over defaults).
+
+    retention / storage: Prometheus TSDB retention and PVC size.
+    prometheus_replicas / alertmanager_replicas: 2 where the environment is highly available.
+    logs_enabled / logs_storage: Graylog + Fluent Bit on or off, DataNode PVC size.
+    node_exporter: run node-exporter (host access) in the logging namespace.
+    alert_email_to: recipients of the email receiver.
+    """
+
+    retention: str
+    storage: str
+    prometheus_replicas: int
+    alertmanager_replicas: int
+    logs_enabled: bool
+    logs_storage: str
+    node_exporter: bool
+    alert_email_to: tuple[str, ...]
+
+
+# environment -> (retention, Prometheus storage, DataNode storage)
+MONITORING_DEFAULTS: Mapping[Environment, tuple[str, str, str]] = {
+    "development": ("2d", "5Gi", "5Gi"),
+    "staging": ("7d", "20Gi", "20Gi"),
+    "production": ("15d", "50Gi", "100Gi"),
+}
+
+
+def resolve_monitoring(raw: "RawConfig") -> MonitoringSettings:
+    section = raw.monitoring
+    retention, storage, logs_storage = MONITORING_DEFAULTS[raw.environment]
+    highly_available = raw.environment != "development"
+    # Development runs on a laptop: no Graylog (it alone wants ~8 GiB) and no node-exporter
+    # (host mounts; Docker Desktop's root is not a shared mount and node-exporter fails there).
+    default_on = raw.environment != "development"
+    return MonitoringSettings(
+        retention=section.prometheus.retention or retention,
+        storage=section.prometheus.storage or storage,
+        prometheus_replicas=2 if raw.environment == "production" else 1,
+        alertmanager_replicas=2 if highly_available else 1,
+        logs_enabled=default_on if section.logs.enabled is None else section.logs.enabled,
+        logs_storage=section.logs.storage or logs_storage,
+        node_exporter=default_on if section.nodeExporter is None else section.nodeExporter,
+        alert_email_to=tuple(section.alerts.emailTo or (f"ops@{raw.domain}",)),
+    )
+
+
 class RawConfig(_Strict):
     """The `saas-platform:` namespace exactly as written in Pulumi.<stack>.yaml."""
 
@@ -170,6 +280,10 @@ class RawConfig(_Strict):
     backend: BackendSection
     objectStorage: ObjectStorageSection = ObjectStorageSection()
     edge: EdgeSection = EdgeSection()
+    monitoring: MonitoringSection = MonitoringSection()
+    # Secret keys: read with get_secret in load() and never part of the plain values; listed
+    # here only so the unknown-key check accepts them (their value is never validated here).
+    alertWebhookUrl: None = None
 
     @field_validator("domain")
     @classmethod
@@ -208,6 +322,12 @@ class StackConfig:
     stack: str
     raw: RawConfig
     replicas: Replicas
+    monitoring: MonitoringSettings
+    # Secret config (pulumi.Output marked secret), None when the key is not set.
+    alert_webhook_url: pulumi.Output[str] | None = None
+    # "slack" for a Slack incoming webhook (hooks.slack.com), else "webhook" (generic JSON):
+    # the kind of receiver Alertmanager needs; derived from the URL's host, not secret itself.
+    alert_webhook_kind: Literal["slack", "webhook"] | None = None
 
     @property
     def domain(self) -> str:
@@ -240,14 +360,16 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
         workers=raw.backend.workers or tier.workers,
         database_replicas=tier.database_replicas,
     )
-    return StackConfig(stack=stack, raw=raw, replicas=replicas)
+    return StackConfig(stack=stack, raw=raw, replicas=replicas, monitoring=resolve_monitoring(raw))
 
 
 # --------------------------------------------------------------------------------------------
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "edge", "monitoring"}
+# Keys that hold credentials: read with get_secret, handed to components as secret Outputs.
+SECRET_KEYS = {"alertWebhookUrl"}
 
 _MESSAGES = {
     "missing": "is required",
@@ -311,6 +433,9 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE or not key:
             continue
+        if key in SECRET_KEYS:
+            problems += _secret_key_problems(key)
+            continue
         text = config.get(key)
         if text is None:
             continue
@@ -324,6 +449,19 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
     return values, problems
 
 
+def _secret_key_problems(key: str) -> list[str]:
+    """Check a secret key's shape without ever putting its value into a message."""
+    from pulumi.runtime import config as runtime_config
+
+    plain = runtime_config.get_config(f"{NAMESPACE}:{key}")
+    # Offline synth cannot decrypt `secure:` values and hands a placeholder instead.
+    if plain is not None and plain.startswith("synth-placeholder-"):
+        return []
+    if key == "alertWebhookUrl" and plain is not None and not re.match(r"^https://[^\s/]+(/\S*)?$", plain):
+        return [f"{NAMESPACE}:{key}: expected an https:// webhook URL (the value is secret and not shown)"]
+    return []
+
+
 def load() -> StackConfig:
     """Read and validate the stack's configuration. Call before registering any resource."""
     values, problems = _namespace_values()
@@ -332,5 +470,16 @@ def load() -> StackConfig:
     except ConfigError as exc:
         problems += exc.problems
     if problems:
-        raise ConfigError(problems)
-    return resolved
+        raise ConfigError(sorted(problems))
+    config = pulumi.Config(NAMESPACE)
+    webhook = config.get_secret("alertWebhookUrl")
+    return dataclasses.replace(resolved, alert_webhook_url=webhook, alert_webhook_kind=_webhook_kind())
+
+
+def _webhook_kind() -> Literal["slack", "webhook"] | None:
+    from pulumi.runtime import config as runtime_config
+
+    plain = runtime_config.get_config(f"{NAMESPACE}:alertWebhookUrl")
+    if plain is None:
+        return None
+    return "slack" if plain.startswith("https://hooks.slack.com/") else "webhook"

@@ -25,6 +25,9 @@ def test_manifests_validate_strictly(stack: Synth, version: str) -> None:
     for path, manifest in stack.manifests():
         if manifest["apiVersion"] not in BUILT_IN_GROUPS:
             continue
+        if manifest["kind"] == "Secret":
+            # synth shows a Secret's whole data map as "[secret]": validate its shape without it.
+            manifest = {k: v for k, v in manifest.items() if v != "[secret]"}
         try:
             kubernetes_validate.validate(manifest, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
