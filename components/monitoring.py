@@ -86,6 +86,7 @@ GELF_INPUT_TITLE = "fluent-bit-gelf-tcp"
 # Secrets Alertmanager reads as files: mounted at /etc/alertmanager/secrets/<name>/<key>.
 NOTIFIER_SECRET = "alertmanager-notifiers"
 NOTIFIER_DIR = f"/etc/alertmanager/secrets/{NOTIFIER_SECRET}"
+ALERTMANAGER_CONFIG_SECRET = "alertmanager-config"  # key alertmanager.yaml, read by the operator
 
 FLUENT_BIT_IMAGE_TAG = "5.1.1"  # the chart's appVersion, pinned explicitly
 CURL_IMAGE = "docker.io/curlimages/curl:8.17.0"
@@ -123,10 +124,10 @@ class MonitoringArgs:
 class EmailReceiver:
     """What the Alertmanager email receiver needs; the password is read from a file."""
 
-    smarthost: pulumi.Input[str]
+    smarthost: str
     from_address: str
     to: Sequence[str]
-    username: pulumi.Input[str]
+    username: str
     require_tls: bool
 
 
@@ -134,7 +135,7 @@ def alertmanager_config(email: EmailReceiver | None, webhook: str | None) -> dic
     """Alertmanager's configuration: routes by severity to email and/or a webhook.
 
     `webhook` is "slack" (Slack incoming webhook) or "webhook" (generic JSON), or None.
-    Secrets are referenced by file (`*_file`), so this dict is safe to keep in Helm values.
+    Passwords and the webhook URL are referenced by file (`*_file`, from the notifier Secret).
     """
     notifiers: dict[str, Any] = {}
     if email is not None:
@@ -190,6 +191,29 @@ def alertmanager_config(email: EmailReceiver | None, webhook: str | None) -> dic
         "receivers": receivers,
         "templates": ["/etc/alertmanager/config/*.tmpl"],
     }
+
+
+def _alertmanager_yaml(
+    mail: MailRelay | None, recipients: Sequence[str], webhook: str | None
+) -> pulumi.Output[str]:
+    """alertmanager.yaml for the config Secret (a string; no resource is created here)."""
+    if mail is None:
+        return pulumi.Output.from_input(yaml.safe_dump(alertmanager_config(None, webhook), sort_keys=False))
+    return pulumi.Output.all(mail.host, mail.username).apply(
+        lambda parts: yaml.safe_dump(
+            alertmanager_config(
+                EmailReceiver(
+                    smarthost=f"{parts[0]}:{mail.port}",
+                    from_address=mail.from_address,
+                    to=recipients,
+                    username=parts[1],
+                    require_tls=mail.tls,
+                ),
+                webhook,
+            ),
+            sort_keys=False,
+        )
+    )
 
 
 def alert_rule_files() -> dict[str, dict[str, Any]]:
@@ -277,16 +301,10 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.grafana_admin_password = pulumi.Output.secret(grafana_password.result)
 
-        email = None
+        # Alertmanager's whole configuration lives in a Secret we write (useExistingSecret):
+        # it holds the SMTP username, and the chart values stay free of secrets (reviewable).
         notifier_data: dict[str, pulumi.Input[str]] = {}
         if args.mail is not None:
-            email = EmailReceiver(
-                smarthost=pulumi.Output.concat(args.mail.host, ":", str(args.mail.port)),
-                from_address=args.mail.from_address,
-                to=settings.alert_email_to,
-                username=args.mail.username,
-                require_tls=args.mail.tls,
-            )
             notifier_data["smtp-password"] = args.mail.password
         if args.config.alert_webhook_url is not None:
             notifier_data["webhook-url"] = args.config.alert_webhook_url
@@ -298,14 +316,20 @@ class Monitoring(pulumi.ComponentResource):
             string_data=notifier_data or {"placeholder": "no notifier configured"},
             opts=child,
         )
+        config_secret = k8s.core.v1.Secret(
+            ALERTMANAGER_CONFIG_SECRET,
+            metadata=kube.metadata(ALERTMANAGER_CONFIG_SECRET, "monitoring", namespace, app="alertmanager"),
+            type="Opaque",
+            string_data={"alertmanager.yaml": _alertmanager_yaml(args.mail, settings.alert_email_to, args.config.alert_webhook_kind)},
+            opts=child,
+        )
 
         # ---- kube-prometheus-stack -------------------------------------------------------------
         values = prometheus_stack_values(
             args.config,
-            email=email,
-            webhook=args.config.alert_webhook_kind,
             grafana_secret=grafana_secret.metadata.name,
             notifier_secret=notifier_secret.metadata.name,
+            config_secret=config_secret.metadata.name,
             node_exporter_namespace=self.logging_namespace,
         )
         self.prometheus_stack = k8s.helm.v3.Release(
@@ -323,7 +347,7 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.config.protect,
-                depends_on=[grafana_secret, notifier_secret],
+                depends_on=[grafana_secret, notifier_secret, config_secret],
             ),
         )
         crds = pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_stack])
@@ -600,10 +624,9 @@ def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[s
 def prometheus_stack_values(
     config: StackConfig,
     *,
-    email: EmailReceiver | None,
-    webhook: str | None,
     grafana_secret: pulumi.Input[str],
     notifier_secret: pulumi.Input[str],
+    config_secret: pulumi.Input[str],
     node_exporter_namespace: pulumi.Input[str] | None,
 ) -> dict[str, Any]:
     """kube-prometheus-stack values. Every key path exists in the chart's values.yaml except the
@@ -618,8 +641,9 @@ def prometheus_stack_values(
         "defaultRules": {"create": True},
         "alertmanager": {
             "enabled": True,
-            "config": alertmanager_config(email, webhook),
             "alertmanagerSpec": {
+                "useExistingSecret": True,
+                "configSecret": config_secret,
                 "replicas": settings.alertmanager_replicas,
                 "retention": "120h",
                 "secrets": [notifier_secret],
@@ -667,7 +691,8 @@ def prometheus_stack_values(
         "prometheusOperator": {
             "resources": _resources("100m", "128Mi", "256Mi"),
             "securityContext": {**_POD_SECURITY, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
-            "containerSecurityContext": _CONTAINER_SECURITY,
+            # Seccomp comes from the pod level (the chart has no container-level key for it).
+            "containerSecurityContext": {k: v for k, v in _CONTAINER_SECURITY.items() if k != "seccompProfile"},
             "admissionWebhooks": {"patch": {"resources": _resources("10m", "32Mi", "64Mi")}},
             "prometheusConfigReloader": {"resources": _resources("10m", "32Mi", "64Mi")},
         },

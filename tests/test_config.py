@@ -95,6 +95,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("dns provider unknown", {"edge": {"dns": "godaddy"}}, f"{NS}:edge.dns: input should be 'cloudflare', 'route53' or 'none'"),
     ("top-level key typo", {"fronted": {"image": IMAGE}}, f"{NS}:fronted: unknown key"),
     ("production without dns", {"environment": "production", "edge": {"dns": "none"}}, f"{NS}:edge.dns: production needs a DNS provider"),
+    # monitoring (issue 9)
+    ("monitoring not an object", {"monitoring": "on"}, f"{NS}:monitoring: expected an object"),
+    ("prometheus retention with spaces", {"monitoring": {"prometheus": {"retention": "15 days"}}}, f"{NS}:monitoring.prometheus.retention: '15 days' is not a retention such as 15d"),
+    ("prometheus retention mixed units", {"monitoring": {"prometheus": {"retention": "1d12h"}}}, f"{NS}:monitoring.prometheus.retention: '1d12h' is not a retention"),
+    ("prometheus storage decimal unit", {"monitoring": {"prometheus": {"storage": "50GB"}}}, f"{NS}:monitoring.prometheus.storage: '50GB' is not a storage size such as 50Gi"),
+    ("prometheus key typo", {"monitoring": {"prometheus": {"retension": "7d"}}}, f"{NS}:monitoring.prometheus.retension: unknown key (known keys: retention, storage)"),
+    ("logs enabled not a boolean", {"monitoring": {"logs": {"enabled": "sometimes"}}}, f"{NS}:monitoring.logs.enabled: input should be a valid boolean"),
+    ("logs storage bad", {"monitoring": {"logs": {"storage": "lots"}}}, f"{NS}:monitoring.logs.storage: 'lots' is not a storage size"),
+    ("alert email not an address", {"monitoring": {"alerts": {"emailTo": ["ops"]}}}, f"{NS}:monitoring.alerts.emailTo.0: 'ops' is not an email address"),
+    ("alert email list empty", {"monitoring": {"alerts": {"emailTo": []}}}, f"{NS}:monitoring.alerts.emailTo: list should have at least 1 item"),
+    ("node exporter not a boolean", {"monitoring": {"nodeExporter": "maybe"}}, f"{NS}:monitoring.nodeExporter: input should be a valid boolean"),
+    ("alert webhook not https", {"alertWebhookUrl": "http://hooks.example.com/T000/B000"}, f"{NS}:alertWebhookUrl: expected an https:// webhook URL (the value is secret and not shown)"),
 ]
 
 
@@ -131,6 +143,32 @@ def test_bad_config_is_rejected_with_its_key_path(bad_runs: dict[str, Any], name
     assert "Traceback" not in proc.stderr
     assert "no resource was registered" in proc.stderr
     assert not (out / "resources.json").exists()
+
+
+def test_secret_webhook_value_is_never_printed(bad_runs: dict[str, Any]) -> None:
+    proc, _ = bad_runs["alert webhook not https"]
+    assert "hooks.example.com" not in proc.stderr + proc.stdout
+
+
+def test_monitoring_defaults_per_environment() -> None:
+    dev = config.parse(values(environment="development", edge={"dns": "none"}), "dev").monitoring
+    staging = config.parse(values(), "staging").monitoring
+    prod = config.parse(values(environment="production", size="medium"), "prod").monitoring
+    assert (dev.logs_enabled, dev.node_exporter, dev.prometheus_replicas) == (False, False, 1)
+    assert (staging.logs_enabled, staging.node_exporter, staging.alertmanager_replicas) == (True, True, 2)
+    assert (prod.retention, prod.storage, prod.prometheus_replicas) == ("15d", "50Gi", 2)
+    assert staging.alert_email_to == ("ops@staging.example.com",)
+
+
+def test_monitoring_overrides_win() -> None:
+    raw = values(
+        environment="development",
+        edge={"dns": "none"},
+        monitoring={"prometheus": {"retention": "30d", "storage": "200Gi"}, "logs": {"enabled": True}, "alerts": {"emailTo": ["oncall@example.com"]}},
+    )
+    settings = config.parse(raw, "dev").monitoring
+    assert (settings.retention, settings.storage, settings.logs_enabled) == ("30d", "200Gi", True)
+    assert settings.alert_email_to == ("oncall@example.com",)
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import kubernetes
+from saas_policies import kubernetes, monitoring
 
 PACK_NAME = "saas-platform"
 
 POLICIES: list[Policy] = [
     *kubernetes.POLICIES,
+    *monitoring.POLICIES,
 ]

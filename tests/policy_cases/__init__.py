@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import kubernetes
+from tests.policy_cases import kubernetes, monitoring
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
 CASES: list[Case] = [
     *kubernetes.CASES,
+    *monitoring.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]
