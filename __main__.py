@@ -3,7 +3,7 @@
     Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
              -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)
              -> DataLayer (MariaDB, Redis, RabbitMQ, object storage)
-    Monitoring (Prometheus, Grafana, Alertmanager, Graylog) watches all of it;
+    Monitoring (Prometheus, Grafana, Alertmanager, Graylog, Fluent Bit) watches all of it;
     AWS (SES, IAM, Route53) sits beside the cluster.
 
 Configuration is read and validated once, before any resource is registered.
@@ -20,14 +20,10 @@ settings = config.load()
 
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
 
-# Interim until the platform exports its admin guard and EdgeDNS its mail relay.
+# admin_guard and mail are interim until the platform exports its guard and EdgeDNS its relay.
 monitoring = Monitoring("monitoring", MonitoringArgs(
-    config=settings,
-    namespace=platform.namespaces["monitoring"],
-    ingress_namespace=platform.namespaces["ingress"],
-    admin_guard=MiddlewareRef("admin-guard", "saas-ingress"),
-    mail=None,
-))
+    settings, platform.namespaces["monitoring"], platform.namespaces["ingress"],
+    admin_guard=MiddlewareRef("admin-guard", "saas-ingress"), mail=None))
 
 pulumi.export("environment", settings.environment)
 pulumi.export("domain", settings.domain)

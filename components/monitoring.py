@@ -42,6 +42,7 @@ import pulumi_random as random
 import yaml
 
 from components import k8s as kube
+from components import scraping
 from components.config import StackConfig
 from components.contracts import MailRelay, MiddlewareRef
 from components.platform import _default_deny, _pod_security_labels
@@ -466,16 +467,16 @@ class Monitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[graylog, self.prometheus_stack]),
         )
 
-        k8s.apiextensions.CustomResource(
-            "graylog-service-monitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=kube.metadata("graylog", "logging", logging_ns, app="graylog"),
-            spec={
-                "selector": {"matchLabels": {"app.kubernetes.io/name": "graylog", "app.kubernetes.io/instance": GRAYLOG_RELEASE}},
-                "endpoints": [{"port": "metrics", "path": "/api/metrics/prometheus", "interval": "30s"}],
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_stack, graylog]),
+        # The Graylog and DataNode Services share these labels; only Graylog's has a "metrics" port.
+        scraping.service_monitor(
+            "graylog",
+            logging_ns,
+            component="logging",
+            selector={"app.kubernetes.io/name": "graylog", "app.kubernetes.io/instance": GRAYLOG_RELEASE},
+            port="metrics",
+            path="/api/metrics/prometheus",
+            crds=self.prometheus_stack,
+            parent=self,
         )
         _ingress_route(
             "graylog",
@@ -747,6 +748,8 @@ def graylog_values(*, highly_available: bool, storage: str) -> dict[str, Any]:
                 "contentPacksAutoInstall": "false",
             },
             "service": {"metrics": {"enabled": True}},
+            # Graylog binds its Prometheus exporter to 127.0.0.1 unless told otherwise.
+            "env": {"GRAYLOG_PROMETHEUS_EXPORTER_BIND_ADDRESS": "0.0.0.0:9833"},
             "resources": {"requests": {"cpu": "500m", "memory": "1536Mi"}, "limits": {"memory": "2Gi"}},
             "persistence": {"enabled": True, "size": "10Gi"},
             "podDisruptionBudget": {"enabled": highly_available, "minAvailable": 1},

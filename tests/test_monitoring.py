@@ -27,7 +27,6 @@ PROMTOOL_TESTS = ROOT / "tests" / "promtool"
 # or renders them verbatim into a config file / a CR field typed by the operator's API.
 KPS_FREE_FORM = (
     "grafana.replicas",
-    "grafana.admin.existingSecret",  # present upstream as "" (a leaf), listed for clarity
     "grafana.grafana.ini",  # rendered verbatim into grafana.ini
     "grafana.resources",
     "grafana.securityContext",
@@ -460,6 +459,11 @@ def test_graylog_values_are_valid_against_the_chart_schema(stack: Synth) -> None
     values = releases(stack)["graylog"]["values"]
     assert chart_schema_errors("graylog", values) == []
     assert values["graylog"]["enterprise"] is False
+    # Scrapable from Prometheus: exporter on, bound to all interfaces, matched by the ServiceMonitor.
+    assert values["graylog"]["service"]["metrics"]["enabled"] is True
+    assert values["graylog"]["env"]["GRAYLOG_PROMETHEUS_EXPORTER_BIND_ADDRESS"] == "0.0.0.0:9833"
+    monitor = stack.object("ServiceMonitor", "graylog", monitoring.LOGGING_NAMESPACE)
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
     assert values["global"]["existingSecretName"] == monitoring.GRAYLOG_CREDENTIALS_SECRET
     replicas = (values["graylog"]["replicas"], values["datanode"]["replicas"], values["mongodb"]["replicas"])
     assert replicas == (2, 3, 3)
@@ -544,3 +548,58 @@ def test_application_workloads_are_scraped(stack: Synth) -> None:
 
     resources = [(r["type"], r["name"], r["inputs"]) for r in stack.resources if r["custom"]]
     assert list(unscraped_workloads(resources)) == []
+
+
+SCRAPED_PROGRAM = '''
+import pulumi
+import pulumi_kubernetes as k8s
+from components import k8s as kube, scraping
+
+class App(pulumi.ComponentResource):
+    def __init__(self) -> None:
+        super().__init__("saas-platform:index:App", "app")
+        crds = k8s.helm.v3.Release("kps", name="kps", chart="kube-prometheus-stack", version="88.5.3",
+                                   namespace="saas-monitoring", opts=pulumi.ResourceOptions(parent=self))
+        selector = kube.selector_labels("api", "backend-web")
+        container = k8s.core.v1.ContainerArgs(
+            name="api", image="ghcr.io/acme/api:2.3.0", resources=kube.Resources(cpu="100m", memory="128Mi").args(),
+            ports=[k8s.core.v1.ContainerPortArgs(name="metrics", container_port=9100)])
+        k8s.apps.v1.Deployment("api", metadata=kube.metadata("api", "backend-web", "saas-app"),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.recommended_labels("api", "backend-web")),
+                    spec=kube.pod_spec([container], selector=selector))),
+            opts=pulumi.ResourceOptions(parent=self))
+        if MONITORED:
+            scraping.pod_monitor("api", "saas-app", component="backend-web", selector=selector, port="metrics",
+                                 crds=crds, parent=self)
+            scraping.service_monitor("api", "saas-app", component="backend-web", selector=selector, port="metrics",
+                                     crds=crds, parent=self)
+
+App()
+'''
+
+
+@pytest.mark.parametrize("monitored", [True, False])
+def test_scraping_helpers_satisfy_the_scrape_policy(tmp_path: Path, monitored: bool) -> None:
+    """The helpers render CRD-valid monitors; without one, synth refuses the stack (exit 2)."""
+    from tests.conftest import run_synth
+
+    program = tmp_path / "app.py"
+    program.write_text(f"MONITORED = {monitored}\n" + SCRAPED_PROGRAM)
+    proc = run_synth("dev", tmp_path / "out", "--program", str(program))
+    report = json.loads((tmp_path / "out" / "policy-report.json").read_text())
+    scrape_findings = [f for f in report if f["policy"] == "app-workloads-scraped"]
+    if not monitored:
+        assert proc.returncode == 2 and len(scrape_findings) == 1, proc.stdout + proc.stderr
+        assert "Deployment saas-app/api" in scrape_findings[0]["message"]
+        return
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    resources = json.loads((tmp_path / "out" / "resources.json").read_text())
+    release = next(r for r in resources if r["type"] == RELEASE)
+    monitors = [r for r in resources if r["type"].startswith("kubernetes:monitoring.coreos.com/")]
+    assert len(monitors) == 2
+    for record in monitors:
+        assert crd_errors(record["inputs"]) == []
+        assert release["urn"] in record["dependencies"]
