@@ -3,7 +3,7 @@
     Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
              -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)
              -> DataLayer (MariaDB, Redis, RabbitMQ) + ObjectStorage (S3-compatible)
-    Monitoring (Prometheus, Grafana, Alertmanager, Graylog) watches all of it;
+    Monitoring (Prometheus, Grafana, Alertmanager, Graylog, Fluent Bit) watches all of it;
     AWS (SES, IAM, Route53) sits beside the cluster.
 
 Configuration is read and validated once, before any resource is registered.
@@ -12,14 +12,17 @@ Configuration is read and validated once, before any resource is registered.
 import pulumi
 
 from components import config
-from components.backend import LaravelBackend, LaravelBackendArgs
-from components.data_layer import DataLayer, DataLayerArgs
-from components.edge_dns import EdgeDNS, EdgeDNSArgs
-from components.frontend import FrontendApp, FrontendAppArgs
-from components.object_storage import ObjectStorage, ObjectStorageArgs
-from components.platform import ClusterPlatform, ClusterPlatformArgs
 
+# Validate first, before importing the components (and their SDKs): a typo fails in a second.
 settings = config.load()
+
+from components.backend import LaravelBackend, LaravelBackendArgs  # noqa: E402
+from components.data_layer import DataLayer, DataLayerArgs  # noqa: E402
+from components.edge_dns import EdgeDNS, EdgeDNSArgs  # noqa: E402
+from components.frontend import FrontendApp, FrontendAppArgs  # noqa: E402
+from components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
+from components.object_storage import ObjectStorage, ObjectStorageArgs  # noqa: E402
+from components.platform import ClusterPlatform, ClusterPlatformArgs  # noqa: E402
 
 # Cluster platform: namespaces, Traefik, cert-manager, KEDA, network isolation.
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
@@ -39,6 +42,20 @@ edge = EdgeDNS(
     ),
 )
 
+# Monitoring first: its release installs the ServiceMonitor / PrometheusRule CRDs the others use.
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        settings,
+        namespaces["monitoring"],
+        namespaces["ingress"],
+        admin_guard=middlewares["admin-guard"],
+        mail=edge.mail,
+        ingress_dependencies=[platform.traefik_release],
+    ),
+)
+monitoring_crds = [monitoring.prometheus_stack]
+
 # Data layer: object storage, then MariaDB (backed up into it), Redis and RabbitMQ.
 storage = ObjectStorage(
     "object-storage", ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces)
@@ -55,6 +72,7 @@ data = DataLayer(
         peers=namespaces,
         queue_dependencies=[platform.cert_manager_release],
         traefik_crds=[platform.traefik_release],
+        monitoring_crds=monitoring_crds,
     ),
 )
 
@@ -66,6 +84,7 @@ frontend = FrontendApp(
         namespace=namespaces["app"],
         middlewares=[middlewares["security-headers"], middlewares["compression"]],
         traefik_crds=[platform.traefik_release],
+        monitoring_crds=monitoring_crds,
     ),
 )
 backend = LaravelBackend(
@@ -81,6 +100,7 @@ backend = LaravelBackend(
         mail=edge.mail,
         traefik_crds=[platform.traefik_release],
         keda_crds=[platform.keda_release],
+        monitoring_crds=monitoring_crds,
     ),
 )
 
@@ -92,6 +112,7 @@ pulumi.export("clusterIssuer", platform.cluster_issuer)
 if platform.admin_password is not None:
     pulumi.export("adminPassword", platform.admin_password)  # secret output: `pulumi stack output --show-secrets`
 pulumi.export("frontendUrl", frontend.url)
+pulumi.export("grafanaUrl", monitoring.grafana_url)
 pulumi.export("apiUrl", backend.url)
 pulumi.export("migrationJobs", backend.migration_jobs)
 pulumi.export(
@@ -141,6 +162,7 @@ pulumi.export(
 )
 pulumi.export("dnsZoneId", edge.zone_id)
 pulumi.export("dns01Solver", edge.dns01_solver)
+pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)
 pulumi.export("mariadbPassword", data.mariadb.password)
 pulumi.export("redisPassword", data.redis.password)
 pulumi.export("rabbitmqUrl", data.rabbitmq.connection_url)

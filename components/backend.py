@@ -310,10 +310,11 @@ class LaravelBackend(pulumi.ComponentResource):
         replicas: int | None = None,
         labels: Mapping[str, str] | None = None,
         pod_labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> k8s.apps.v1.Deployment:
         return k8s.apps.v1.Deployment(
             name,
-            metadata=kube.metadata(name, component, self._args.namespace, app=APP, labels=labels),
+            metadata=kube.metadata(name, component, self._args.namespace, app=APP, labels=labels, annotations=annotations),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
@@ -493,7 +494,13 @@ class LaravelBackend(pulumi.ComponentResource):
             [container], selector=selector, volumes=self._php_volumes(self._php_files.metadata.name), termination_grace_seconds=30
         )
         self._deployment(
-            "backend-reverb", "websockets", selector, pod, opts, replicas=replicas, pod_labels={INGRESS_LABEL: INGRESS_VALUE}
+            "backend-reverb", "websockets", selector, pod, opts, replicas=replicas,
+            pod_labels={INGRESS_LABEL: INGRESS_VALUE},
+            annotations=kube.policy_exemption(
+                ["app-workloads-scraped"],
+                "Reverb serves no Prometheus endpoint; its pods are watched through kube-state-metrics "
+                "and its traffic through Traefik's metrics for the /app route",
+            ),
         )
         if replicas >= 2:
             kube.disruption_budget("backend-reverb", "websockets", a.namespace, selector, app=APP, opts=self._child)
@@ -578,7 +585,14 @@ class LaravelBackend(pulumi.ComponentResource):
             # SIGTERM lets queue:work finish the current job; give the longest one time to end.
             termination_grace_seconds=backend.jobTimeout + 30,
         )
-        deployment = self._deployment("backend-worker", "worker", selector, pod, opts)
+        deployment = self._deployment(
+            "backend-worker", "worker", selector, pod, opts,
+            annotations=kube.policy_exemption(
+                ["app-workloads-scraped"],
+                "queue:work serves no metrics endpoint; its backlog is watched through redis_exporter "
+                "(queue length alerts) and its pods through kube-state-metrics",
+            ),
+        )
         auth = k8s.apiextensions.CustomResource(
             "backend-redis-auth",
             api_version="keda.sh/v1alpha1",
@@ -637,6 +651,11 @@ class LaravelBackend(pulumi.ComponentResource):
         self._deployment(
             "backend-scheduler", "scheduler", selector, pod, opts,
             replicas=1, strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),
+            annotations=kube.policy_exemption(
+                ["app-workloads-scraped"],
+                "schedule:work serves no metrics endpoint; a missing or crash-looping scheduler pod "
+                "fires the kube-state-metrics based alerts",
+            ),
         )
 
     # ---------------------------------------------------------------- monitoring and network

@@ -343,7 +343,10 @@ SECRET_KEYS: dict[str, str] = {
     "minioAccessKey": "access key of the existing MinIO (objectStorage.engine: minio)",
     "minioSecretKey": "secret key of the existing MinIO (objectStorage.engine: minio)",
     "cloudflareDns01Token": "Cloudflare API token for cert-manager's DNS-01 solver (edge.dns: cloudflare)",
+    "alertWebhookUrl": "optional https:// webhook (Slack or generic) Alertmanager notifies",
 }
+# Secret keys a stack may set whatever the rest of its configuration says.
+OPTIONAL_SECRET_KEYS = {"alertWebhookUrl"}
 
 
 # ---- edge: DNS, CDN/WAF and mail (components/edge_dns.py) ----------------------------------
@@ -354,7 +357,7 @@ _CLOUDFLARE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _IPV4_RE = re.compile(r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_EMAIL_RE = re.compile(r"^[a-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def ingress_record_type(address: str) -> Literal["A", "AAAA", "CNAME"]:
@@ -383,7 +386,7 @@ def _ingress_address(value: str) -> str:
 
 def _email(value: str) -> str:
     if not _EMAIL_RE.match(value):
-        raise ValueError(f"'{value}' is not a lowercase e-mail address such as ops@example.com")
+        raise ValueError(f"'{value}' is not an e-mail address such as ops@example.com")
     return value
 
 
@@ -471,12 +474,10 @@ class EdgeSection(_Strict):
         return None if value is None else _ingress_address(value)
 
 
-# The secret keys of the namespace: read with `require_secret`/`get_secret`, never as plain text.
 # --------------------------------------------------------------------------------------------
 # ClusterPlatform: ingress, TLS and network isolation (issue 3)
 # --------------------------------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def _cidr(value: str) -> str:
@@ -544,10 +545,12 @@ class NetworkSection(_Strict):
     # Where controllers reach the Kubernetes API (ports 443 and 6443). The API server is not a
     # pod, so NetworkPolicies can only name it by address: narrow this to your control plane.
     apiServerCidrs: list[Cidr] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"], min_length=1)
-# Data layer (issue 4): MariaDB and Redis sizing, backups, restore
+
+
+# --------------------------------------------------------------------------------------------
+# Data layer, part 1: MariaDB and Redis sizing, backups, restore (issue 4): MariaDB and Redis sizing, backups, restore
 # --------------------------------------------------------------------------------------------
 
-_QUANTITY_RE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
 _CRON_FIELD_RE = re.compile(r"^[0-9*/,-]+$")
 _DURATION_RE = re.compile(r"^[1-9][0-9]*h$")
 _RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -629,6 +632,98 @@ class DataSection(_Strict):
     backups: BackupsSection = BackupsSection()
 
 
+# --------------------------------------------------------------------------------------------
+# Monitoring (issue 9): Prometheus, Alertmanager, Grafana, Graylog + Fluent Bit
+# --------------------------------------------------------------------------------------------
+
+# Prometheus duration as its `--storage.tsdb.retention.time` flag accepts it (one unit).
+_RETENTION_RE = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
+
+
+def _duration(value: str) -> str:
+    if not _RETENTION_RE.match(value):
+        raise ValueError(f"'{value}' is not a retention such as 15d (a whole number of h, d, w or y)")
+    return value
+
+
+Retention = Annotated[str, AfterValidator(_duration)]
+
+
+class PrometheusSection(_Strict):
+    """`monitoring.prometheus`: how long and how much Prometheus keeps (defaults per environment)."""
+
+    retention: Retention | None = None
+    storage: StorageSize | None = None
+
+
+class LogsSection(_Strict):
+    """`monitoring.logs`: Graylog (DataNode + MongoDB) and Fluent Bit. Off in development."""
+
+    enabled: bool | None = None
+    storage: StorageSize | None = None
+
+
+class AlertsSection(_Strict):
+    """`monitoring.alerts`: who gets the email Alertmanager sends (when a mail relay exists)."""
+
+    emailTo: list[Email] | None = Field(default=None, min_length=1)
+
+
+class MonitoringSection(_Strict):
+    prometheus: PrometheusSection = PrometheusSection()
+    logs: LogsSection = LogsSection()
+    alerts: AlertsSection = AlertsSection()
+    nodeExporter: bool | None = None
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """Resolved monitoring numbers for one environment (explicit config wins over defaults).
+
+    retention / storage: Prometheus TSDB retention and PVC size.
+    prometheus_replicas / alertmanager_replicas: 2 where the environment is highly available.
+    logs_enabled / logs_storage: Graylog + Fluent Bit on or off, DataNode PVC size.
+    node_exporter: run node-exporter (host access) in the logging namespace.
+    alert_email_to: recipients of the email receiver.
+    """
+
+    retention: str
+    storage: str
+    prometheus_replicas: int
+    alertmanager_replicas: int
+    logs_enabled: bool
+    logs_storage: str
+    node_exporter: bool
+    alert_email_to: tuple[str, ...]
+
+
+# environment -> (retention, Prometheus storage, DataNode storage)
+MONITORING_DEFAULTS: Mapping[Environment, tuple[str, str, str]] = {
+    "development": ("2d", "5Gi", "5Gi"),
+    "staging": ("7d", "20Gi", "20Gi"),
+    "production": ("15d", "50Gi", "100Gi"),
+}
+
+
+def resolve_monitoring(raw: "RawConfig") -> MonitoringSettings:
+    section = raw.monitoring
+    retention, storage, logs_storage = MONITORING_DEFAULTS[raw.environment]
+    highly_available = raw.environment != "development"
+    # Development runs on a laptop: no Graylog (it alone wants ~8 GiB) and no node-exporter
+    # (host mounts; Docker Desktop's root is not a shared mount and node-exporter fails there).
+    default_on = raw.environment != "development"
+    return MonitoringSettings(
+        retention=section.prometheus.retention or retention,
+        storage=section.prometheus.storage or storage,
+        prometheus_replicas=2 if raw.environment == "production" else 1,
+        alertmanager_replicas=2 if highly_available else 1,
+        logs_enabled=default_on if section.logs.enabled is None else section.logs.enabled,
+        logs_storage=section.logs.storage or logs_storage,
+        node_exporter=default_on if section.nodeExporter is None else section.nodeExporter,
+        alert_email_to=tuple(section.alerts.emailTo or (f"ops@{raw.domain}",)),
+    )
+
+
 class RawConfig(_Strict):
     """The `saas-platform:` namespace exactly as written in Pulumi.<stack>.yaml."""
 
@@ -644,6 +739,7 @@ class RawConfig(_Strict):
     tls: TlsSection = TlsSection()
     network: NetworkSection = NetworkSection()
     data: DataSection = DataSection()
+    monitoring: MonitoringSection = MonitoringSection()
 
     @field_validator("domain")
     @classmethod
@@ -756,8 +852,14 @@ class StackConfig:
     replicas: Replicas
     sizes: Sizes
     data: DataConfig
+    monitoring: MonitoringSettings
     # Secret config values by key (see SECRET_KEYS), as secret Outputs; only the keys set.
     secrets: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    # Secret config (pulumi.Output marked secret), None when the key is not set.
+    alert_webhook_url: pulumi.Output[str] | None = None
+    # "slack" for a Slack incoming webhook (hooks.slack.com), else "webhook" (generic JSON):
+    # the kind of receiver Alertmanager needs; derived from the URL's host, not secret itself.
+    alert_webhook_kind: Literal["slack", "webhook"] | None = None
 
     @property
     def domain(self) -> str:
@@ -803,7 +905,9 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
         database_replicas=tier.database_replicas,
     )
     sizes = Sizes(frontend=tier.frontend_size, backend=tier.backend_size)
-    return StackConfig(stack=stack, raw=raw, replicas=replicas, sizes=sizes, data=_resolve_data(raw))
+    return StackConfig(
+        stack=stack, raw=raw, replicas=replicas, sizes=sizes, data=_resolve_data(raw), monitoring=resolve_monitoring(raw)
+    )
 
 
 # Per-tier defaults of the data stores: (storage, memory limit, cpu request).
@@ -846,7 +950,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring"}
 
 _MESSAGES = {
     "missing": "is required",
@@ -923,7 +1027,7 @@ def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
     ]
     problems += [
         f"{NAMESPACE}:{key}: is set but unused ({SECRET_KEYS[key]}); remove it"
-        for key in sorted(present - needed)
+        for key in sorted(present - needed - OPTIONAL_SECRET_KEYS)
     ]
     return problems
 
@@ -945,6 +1049,7 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
             # in the stack file and in the state.
             if not runtime_config.is_config_secret(full_key):
                 problems.append(f"{NAMESPACE}:{key}: must be set as a secret (pulumi config set --secret {key} ...)")
+            problems += _secret_shape_problems(key)
             continue
         text = config.get(key)
         if text is None:
@@ -970,7 +1075,30 @@ def load() -> StackConfig:
     if problems:
         raise ConfigError(sorted(dict.fromkeys(problems)))
     config = pulumi.Config(NAMESPACE)
-    return replace(resolved, secrets={key: config.require_secret(key) for key in sorted(present)})
+    secrets = {key: config.require_secret(key) for key in sorted(present)}
+    return replace(resolved, secrets=secrets, alert_webhook_url=secrets.get("alertWebhookUrl"), alert_webhook_kind=_webhook_kind())
+
+
+def _secret_shape_problems(key: str) -> list[str]:
+    """Check a secret key's shape without ever putting its value into a message."""
+    from pulumi.runtime import config as runtime_config
+
+    plain = runtime_config.get_config(f"{NAMESPACE}:{key}")
+    # Offline synth cannot decrypt `secure:` values and hands a placeholder instead.
+    if plain is not None and plain.startswith("synth-placeholder-"):
+        return []
+    if key == "alertWebhookUrl" and plain is not None and not re.match(r"^https://[^\s/]+(/\S*)?$", plain):
+        return [f"{NAMESPACE}:{key}: expected an https:// webhook URL (the value is secret and not shown)"]
+    return []
+
+
+def _webhook_kind() -> Literal["slack", "webhook"] | None:
+    from pulumi.runtime import config as runtime_config
+
+    plain = runtime_config.get_config(f"{NAMESPACE}:alertWebhookUrl")
+    if plain is None:
+        return None
+    return "slack" if plain.startswith("https://hooks.slack.com/") else "webhook"
 
 
 def _secret_keys_set() -> set[str]:

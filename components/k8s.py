@@ -38,6 +38,15 @@ def selector_labels(name: str, component: str) -> dict[str, str]:
     }
 
 
+EXEMPT_ANNOTATION = "policy.saas-platform.io/exempt"
+
+
+def policy_exemption(rules: Sequence[str], reason: str) -> dict[str, str]:
+    """The annotation that exempts one object from named policy rules, with the reason a
+    reviewer reads in the manifest (see `policies/saas_policies/common.py`)."""
+    return {EXEMPT_ANNOTATION: f"{','.join(rules)}: {reason}"}
+
+
 def metadata(
     name: str,
     component: str,

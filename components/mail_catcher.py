@@ -97,7 +97,14 @@ class MailCatcher(pulumi.ComponentResource):
         )
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=kube.metadata(NAME, COMPONENT, args.namespace),
+            metadata=kube.metadata(
+                NAME,
+                COMPONENT,
+                args.namespace,
+                annotations=kube.policy_exemption(
+                    ["app-workloads-scraped"], "a development-only mail catcher: nothing to alert on"
+                ),
+            ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=1,  # a catcher keeps its mail in memory/emptyDir: one copy, not a cluster
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(type="Recreate"),

@@ -4,6 +4,7 @@ gets a fresh runtime and a timeout)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class Synth:
     resources: list[dict[str, Any]] = field(default_factory=list)
     findings: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    _manifests: list[tuple[Path, dict[str, Any]]] | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, stack: str, out: Path, proc: subprocess.CompletedProcess[str]) -> "Synth":
@@ -60,8 +62,14 @@ class Synth:
         return [r for r in self.resources if r["type"] == type_]
 
     def manifests(self) -> Iterator[tuple[Path, dict[str, Any]]]:
-        for path in sorted((self.out / "manifests").glob("**/*.yaml")):
-            yield path, yaml.safe_load(path.read_text())
+        """Every manifest file and its object, parsed once per synthesis (tests read them often)."""
+        if self._manifests is None:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            self._manifests = [
+                (path, yaml.load(path.read_text(), Loader=loader))  # noqa: S506 - a safe loader
+                for path in sorted((self.out / "manifests").glob("**/*.yaml"))
+            ]
+        yield from ((path, copy.deepcopy(manifest)) for path, manifest in self._manifests)
 
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         return [

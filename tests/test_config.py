@@ -159,13 +159,25 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("route53 apex to a host name", {"edge": {"dns": "route53", "ingressAddress": "lb.example.net"}}, f"{NS}:edge.ingressAddress: Route53 cannot point the apex at a host name"),
     ("route53 zone name invalid", {"edge": {"dns": "route53", "route53": {"zoneName": "Example.com."}}}, f"{NS}:edge.route53.zoneName: 'Example.com.' is not a lowercase DNS zone name"),
     ("mail from another domain", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply@other.com"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply@other.com' must be an address of the domain staging.example.com"),
-    ("mail from not an address", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply' is not a lowercase e-mail address"),
+    ("mail from not an address", {"edge": {**EDGE, "mail": {"fromAddress": "no-reply"}}}, f"{NS}:edge.mail.fromAddress: 'no-reply' is not an e-mail address"),
     ("dmarc policy unknown", {"edge": {**EDGE, "mail": {"dmarcPolicy": "strict"}}}, f"{NS}:edge.mail.dmarcPolicy: input should be 'none', 'quarantine' or 'reject'"),
     ("bounce endpoint plain http", {"edge": {**EDGE, "mail": {"bounceEndpoint": "http://hooks.example.com"}}}, f"{NS}:edge.mail.bounceEndpoint: 'http://hooks.example.com' is neither an https:// URL nor an e-mail address"),
     ("mail from subdomain dotted", {"edge": {**EDGE, "mail": {"mailFromSubdomain": "mail.bounce"}}}, f"{NS}:edge.mail.mailFromSubdomain: 'mail.bounce' is not a single lowercase DNS label"),
     ("spf include invalid", {"edge": {**EDGE, "mail": {"spfIncludes": ["-all"]}}}, f"{NS}:edge.mail.spfIncludes: '-all' is not a domain to include in SPF"),
     ("smtp key rotation zero", {"edge": {**EDGE, "mail": {"smtpKeyRotation": 0}}}, f"{NS}:edge.mail.smtpKeyRotation: input should be greater than or equal to 1"),
     ("edge key typo", {"edge": {**EDGE, "cloudfare": {}}}, f"{NS}:edge.cloudfare: unknown key (known keys: cloudflare, dns, ingressAddress, mail, route53)"),
+    # monitoring (issue 9)
+    ("monitoring not an object", {"monitoring": "on"}, f"{NS}:monitoring: expected an object"),
+    ("prometheus retention with spaces", {"monitoring": {"prometheus": {"retention": "15 days"}}}, f"{NS}:monitoring.prometheus.retention: '15 days' is not a retention such as 15d"),
+    ("prometheus retention mixed units", {"monitoring": {"prometheus": {"retention": "1d12h"}}}, f"{NS}:monitoring.prometheus.retention: '1d12h' is not a retention"),
+    ("prometheus storage decimal unit", {"monitoring": {"prometheus": {"storage": "50GB"}}}, f"{NS}:monitoring.prometheus.storage: '50GB' is not a storage size such as 10Gi"),
+    ("prometheus key typo", {"monitoring": {"prometheus": {"retension": "7d"}}}, f"{NS}:monitoring.prometheus.retension: unknown key (known keys: retention, storage)"),
+    ("logs enabled not a boolean", {"monitoring": {"logs": {"enabled": "sometimes"}}}, f"{NS}:monitoring.logs.enabled: input should be a valid boolean"),
+    ("logs storage bad", {"monitoring": {"logs": {"storage": "lots"}}}, f"{NS}:monitoring.logs.storage: 'lots' is not a storage size"),
+    ("alert email not an address", {"monitoring": {"alerts": {"emailTo": ["ops"]}}}, f"{NS}:monitoring.alerts.emailTo.0: 'ops' is not an e-mail address"),
+    ("alert email list empty", {"monitoring": {"alerts": {"emailTo": []}}}, f"{NS}:monitoring.alerts.emailTo: list should have at least 1 item"),
+    ("node exporter not a boolean", {"monitoring": {"nodeExporter": "maybe"}}, f"{NS}:monitoring.nodeExporter: input should be a valid boolean"),
+    ("alert webhook not https", {"alertWebhookUrl": "http://hooks.example.com/T000/B000"}, f"{NS}:alertWebhookUrl: expected an https:// webhook URL (the value is secret and not shown)"),
 ]
 
 
@@ -202,6 +214,32 @@ def test_bad_config_is_rejected_with_its_key_path(bad_runs: dict[str, Any], name
     assert "Traceback" not in proc.stderr
     assert "no resource was registered" in proc.stderr
     assert not (out / "resources.json").exists()
+
+
+def test_secret_webhook_value_is_never_printed(bad_runs: dict[str, Any]) -> None:
+    proc, _ = bad_runs["alert webhook not https"]
+    assert "hooks.example.com" not in proc.stderr + proc.stdout
+
+
+def test_monitoring_defaults_per_environment() -> None:
+    dev = parse_config(values(environment="development", edge={"dns": "none"}), "dev").monitoring
+    staging = parse_config(values(), "staging").monitoring
+    prod = parse_config(values(environment="production", size="medium"), "prod").monitoring
+    assert (dev.logs_enabled, dev.node_exporter, dev.prometheus_replicas) == (False, False, 1)
+    assert (staging.logs_enabled, staging.node_exporter, staging.alertmanager_replicas) == (True, True, 2)
+    assert (prod.retention, prod.storage, prod.prometheus_replicas) == ("15d", "50Gi", 2)
+    assert staging.alert_email_to == ("ops@staging.example.com",)
+
+
+def test_monitoring_overrides_win() -> None:
+    raw = values(
+        environment="development",
+        edge={"dns": "none"},
+        monitoring={"prometheus": {"retention": "30d", "storage": "200Gi"}, "logs": {"enabled": True}, "alerts": {"emailTo": ["oncall@example.com"]}},
+    )
+    settings = parse_config(raw, "dev").monitoring
+    assert (settings.retention, settings.storage, settings.logs_enabled) == ("30d", "200Gi", True)
+    assert settings.alert_email_to == ("oncall@example.com",)
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:

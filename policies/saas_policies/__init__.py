@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, edge, kubernetes, platform, storage, workloads
+from saas_policies import data, edge, kubernetes, monitoring, platform, storage, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -15,4 +15,5 @@ POLICIES: list[Policy] = [
     *data.POLICIES,
     *storage.POLICIES,
     *edge.POLICIES,
+    *monitoring.POLICIES,
 ]

@@ -120,3 +120,18 @@ def pod_labels(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, str
     if resource_type == "kubernetes:core/v1:Pod":
         return get(props, "metadata", "labels", default={})
     return get(props, "spec", "template", "metadata", "labels", default={})
+
+
+# A documented, per-object exception: `policy.saas-platform.io/exempt: "rule-a,rule-b: why"`.
+# The reason is mandatory (and shows in the manifest and the diff); without one the object is
+# judged like any other.
+EXEMPT_ANNOTATION = "policy.saas-platform.io/exempt"
+MIN_REASON_LENGTH = 20
+
+
+def exempt(props: Mapping[str, Any], rule: str) -> bool:
+    """Whether the object carries a reasoned exemption from `rule`."""
+    value = get(props, "metadata", "annotations", EXEMPT_ANNOTATION, default="")
+    rules, _, reason = str(value).partition(":")
+    named = {r.strip() for r in rules.split(",")}
+    return rule in named and len(reason.strip()) >= MIN_REASON_LENGTH

@@ -19,6 +19,7 @@ from saas_policies.common import (
     ENVIRONMENT_SCHEMA,
     containers,
     environment,
+    exempt,
     get,
     labels_match,
     pod_labels,
@@ -55,7 +56,7 @@ def _probes(args: ResourceValidationArgs) -> Iterator[str]:
 
 def _restricted(args: ResourceValidationArgs) -> Iterator[str]:
     spec = pod_spec(args.resource_type, args.props)
-    if spec is None:
+    if spec is None or exempt(args.props, "k8s-restricted-security-context"):
         return
     pod = spec.get("securityContext") or {}
     for container in containers(spec):

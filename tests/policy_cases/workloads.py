@@ -105,3 +105,25 @@ CASES: list[Case] = [
     ("k8s-single-autoscaler", [web(), hpa(2, 5)], [web(), hpa(2, 5), scaled_object()]),
     ("k8s-single-autoscaler", [web(), scaled_object()], [with_replicas(web(), 2), scaled_object()]),
 ]
+
+
+def exempted(resource: dict[str, Any], value: str) -> dict[str, Any]:
+    resource = copy.deepcopy(resource)
+    resource["inputs"]["metadata"]["annotations"] = {"policy.saas-platform.io/exempt": value}
+    return resource
+
+
+PRIVILEGED = web(securityContext={**RESTRICTED, "privileged": True})
+CASES += [
+    # A reasoned exemption is honoured; one without a reason, or for another rule, is not.
+    (
+        "k8s-restricted-security-context",
+        [exempted(PRIVILEGED, "k8s-restricted-security-context: raises a kernel sysctl DataNode needs")],
+        [exempted(PRIVILEGED, "k8s-restricted-security-context: because")],
+    ),
+    (
+        "k8s-restricted-security-context",
+        [web()],
+        [exempted(PRIVILEGED, "k8s-probes: probes are done by the sidecar next to it")],
+    ),
+]
