@@ -18,6 +18,7 @@ from saas_policies import POLICIES  # noqa: E402
 from saas_policies.offline import evaluate  # noqa: E402
 
 from tests.policy_cases import CASES, deployment  # noqa: E402
+from synth.__main__ import policy_config  # noqa: E402
 
 def findings_of(policy: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in evaluate(records) if f["policy"] == policy]
@@ -62,6 +63,8 @@ def test_pack_over_grpc_catches_a_bad_resource(pack: PolicyClient) -> None:
 
 
 def test_no_mandatory_finding_in_any_stack_over_grpc(pack: PolicyClient, stack: Synth) -> None:
+    # The same per-environment config the CLI gets from `--policy-pack-config` and synth reads.
+    pack.configure(policy_config(stack.outputs["environment"]))
     diagnostics = []
     for record in stack.resources:
         if record["custom"]:
