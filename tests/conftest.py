@@ -84,3 +84,12 @@ def stack(request: pytest.FixtureRequest, synthesized: dict[str, Synth]) -> Synt
     synth = synthesized[request.param]
     assert synth.returncode == 0, f"synth {synth.stack} failed:\n{synth.stdout}\n{synth.stderr}"
     return synth
+
+
+# Lines a test wants in the final summary of the run (e.g. how long the checkov scans took).
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in REPORT:
+        terminalreporter.write_line(line)

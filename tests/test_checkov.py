@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, STACKS, Synth, run_synth
+from tests.conftest import REPORT, ROOT, STACKS, Synth, run_synth
 
 CHECKOV_VENV = ROOT / ".venv-checkov"
 CHECKOV = CHECKOV_VENV / "bin" / "checkov"
@@ -152,8 +152,8 @@ def scans(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactor
         for batch in pool.map(lambda b: _run_checkov(*b), batches):
             results.update(batch)
     wall = time.monotonic() - started
-    print(f"\ncheckov: {len(batches)} runs in parallel, {wall:.1f} s wall: "
-          + ", ".join(f"{s.name} {s.files} files {s.seconds:.1f} s" for s in results.values()))
+    REPORT.append(f"checkov: {len(batches)} runs in parallel, {wall:.1f} s wall ("
+                  + ", ".join(f"{s.name}: {s.files} manifests" for s in results.values()) + ")")
     return results
 
 

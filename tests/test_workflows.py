@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -242,3 +243,50 @@ def test_path_check_catches_a_missing_script(tmp_path: Path, monkeypatch: pytest
     named = {n for n in _named_paths(bogus) if not _is_generated(n)}
     missing = {n for n in named if not (ROOT / n).exists()}
     assert missing == {"scripts/no-such-script.sh", "policies/config/nowhere.json"}
+
+
+# ------------------------------------------------------------------------------------------
+# The offline plan the preview workflow runs
+# ------------------------------------------------------------------------------------------
+
+PLAN_SCRIPT = ROOT / "scripts" / "offline-plan.sh"
+PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "Pulumi.yaml", "Pulumi.dev.yaml")
+
+
+def _run_plan(base: Path, out: Path, summary: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLAN_STACKS": "dev"}
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    if summary:
+        env["GITHUB_STEP_SUMMARY"] = str(summary)
+    return subprocess.run([str(PLAN_SCRIPT), str(base), str(out)], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_offline_plan_diffs_the_base_and_writes_the_summary(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    for part in PROGRAM_PARTS:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, base / part, ignore=shutil.ignore_patterns("venv", "__pycache__"))
+        else:
+            base.mkdir(exist_ok=True)
+            shutil.copy(source, base / part)
+    # The base branch had one more namespace: the change removes it (and its two policies).
+    platform = base / "components" / "platform.py"
+    platform.write_text(platform.read_text().replace(
+        'NamespaceSpec("saas-data", "data"),', 'NamespaceSpec("saas-data", "data"),\n    NamespaceSpec("saas-old", "old"),'))
+    summary = tmp_path / "step-summary.md"
+    proc = _run_plan(base, tmp_path / "plan", summary)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    plan = (tmp_path / "plan" / "dev.plan").read_text()
+    assert "0 to add, 0 to change, 3 to remove" in plan
+    assert "- urn:pulumi:dev::saas-platform::saas-platform:index:ClusterPlatform$kubernetes:core/v1:Namespace::saas-old" in plan
+    text = summary.read_text()
+    assert "### dev (synth ok)" in text and "3 to remove" in text
+    assert (tmp_path / "plan" / "head" / "dev" / "manifests").is_dir()
+
+
+def test_offline_plan_without_a_usable_base_shows_everything_added(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = _run_plan(tmp_path / "empty", tmp_path / "plan")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"\b[1-9]\d* to add, 0 to change, 0 to remove", proc.stdout), proc.stdout
