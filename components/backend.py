@@ -58,7 +58,6 @@ CPU_TARGET, MEMORY_TARGET = 70, 80
 NGINX_IMAGE = "nginxinc/nginx-unprivileged:1.28.0-alpine"
 NGINX_EXPORTER_IMAGE = "nginx/nginx-prometheus-exporter:1.4.2"
 FPM_EXPORTER_IMAGE = "hipages/php-fpm_exporter:2.2.0"
-NGINX_UID = 101  # the user nginx-unprivileged runs as
 # Laravel prefixes every Redis key; fixing the prefix makes the queue keys KEDA watches known.
 REDIS_PREFIX = "saas_"
 SIDECAR_SIZE = ContainerSize("20m", "32Mi", "64Mi")
@@ -386,6 +385,7 @@ class LaravelBackend(pulumi.ComponentResource):
             liveness_probe=k8s.core.v1.ProbeArgs(
                 tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="fastcgi"), period_seconds=10, failure_threshold=3
             ),
+            readiness_probe=k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="fastcgi"), period_seconds=5),
             # php-fpm's image stop signal is SIGQUIT (graceful): finish requests, then exit.
             lifecycle=kube.drain_before_stop(10),
         )
@@ -394,7 +394,9 @@ class LaravelBackend(pulumi.ComponentResource):
             image=NGINX_IMAGE,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=WEB_PORT)],
             resources=kube.resources(NGINX_SIZE),
-            security_context=kube.container_security_context(NGINX_UID),
+            # nginx-unprivileged runs under any UID (its writable paths are group-0 writable,
+            # and ours are emptyDirs): the pod's high UID, not the image's 101.
+            security_context=kube.container_security_context(),
             # Readiness goes through nginx and php-fpm into Laravel's /up health route.
             startup_probe=kube.startup_probe("/up", "http", budget_seconds=90),
             readiness_probe=kube.http_probe("/up", "http", period=5),
@@ -420,6 +422,7 @@ class LaravelBackend(pulumi.ComponentResource):
                 resources=kube.resources(SIDECAR_SIZE),
                 security_context=kube.container_security_context(),
                 liveness_probe=kube.http_probe("/metrics", "nginx-metrics", period=30),
+                readiness_probe=kube.http_probe("/metrics", "nginx-metrics", period=30),
             ),
             k8s.core.v1.ContainerArgs(
                 name="php-fpm-exporter",
@@ -429,6 +432,7 @@ class LaravelBackend(pulumi.ComponentResource):
                 resources=kube.resources(SIDECAR_SIZE),
                 security_context=kube.container_security_context(),
                 liveness_probe=kube.http_probe("/metrics", "fpm-metrics", period=30),
+                readiness_probe=kube.http_probe("/metrics", "fpm-metrics", period=30),
             ),
         ]
         volumes = [*self._php_volumes(self._php_files.metadata.name), kube.tmp_volume("public", "512Mi")]

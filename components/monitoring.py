@@ -1019,7 +1019,7 @@ def _gelf_input_job(
             *secret_env,
         ],
         volume_mounts=[k8s.core.v1.VolumeMountArgs(name="scripts", mount_path="/scripts", read_only=True)],
-        security_context=kube.container_security_context(100),
+        security_context=kube.container_security_context(),  # curl runs under any UID
         resources=kube.resources(ContainerSize("10m", "32Mi", "32Mi")),
     )
     spec = kube.pod_spec(

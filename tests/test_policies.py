@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT / "policies"))
 from saas_policies import POLICIES  # noqa: E402
 from saas_policies.offline import evaluate  # noqa: E402
 
-from synth.__main__ import policy_config  # noqa: E402
 from tests.policy_cases import CASES, deployment  # noqa: E402
 from tests.policy_cases.workloads import web  # noqa: E402
+from synth.__main__ import policy_config  # noqa: E402
 
 def findings_of(policy: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f for f in evaluate(records) if f["policy"] == policy]
