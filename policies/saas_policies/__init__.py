@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, edge, kubernetes, monitoring, platform, storage, workloads
+from saas_policies import data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
 
 PACK_NAME = "saas-platform"
 
 POLICIES: list[Policy] = [
     *kubernetes.POLICIES,
     *workloads.POLICIES,
+    *wiring.POLICIES,
     *platform.POLICIES,
     *data.POLICIES,
     *storage.POLICIES,

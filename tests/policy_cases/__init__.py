@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import data, edge, kubernetes, monitoring, platform, storage, workloads
+from tests.policy_cases import data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
 CASES: list[Case] = [
     *kubernetes.CASES,
     *workloads.CASES,
+    *wiring.CASES,
     *platform.CASES,
     *data.CASES,
     *storage.CASES,

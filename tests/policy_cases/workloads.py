@@ -30,6 +30,7 @@ def web(**overrides: Any) -> dict[str, Any]:
     }
     resource = deployment(**container)
     resource["inputs"]["spec"]["template"]["spec"]["automountServiceAccountToken"] = False
+    resource["inputs"]["spec"]["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0}}
     return resource
 
 
