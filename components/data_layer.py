@@ -17,6 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
+from components import scraping
 from components.platform.network import isolated_namespace
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
@@ -103,6 +104,12 @@ class DataLayer(pulumi.ComponentResource):
             opts=child,
         )
         data_network_policies(args, operators.metadata.name, child)
+        if args.monitoring_crds:
+            # The redis-exporter sidecars (the operator names their port `redis-exporter`).
+            scraping.pod_monitor(
+                "redis", args.namespace, component="redis", selector={"app": redis_store.NAME},
+                port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
+            )
 
         self.mariadb = database.endpoints
         self.redis = cache.endpoints

@@ -46,6 +46,7 @@ from components import scraping
 from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MiddlewareRef
 from components.platform.network import isolated_namespace
+from components.platform.traefik import TRAEFIK_ROLE
 
 TYPE = "saas-platform:index:Monitoring"
 
@@ -397,6 +398,13 @@ class Monitoring(pulumi.ComponentResource):
             "http://", PROMETHEUS_RELEASE, "-alertmanager.", namespace, ".svc.cluster.local:9093"
         )
         self.grafana_url = pulumi.Output.from_input(f"https://{grafana_host}")
+
+        # Traefik's metrics entry point (request rates, 5xx, latency for the alert rules): the
+        # platform precedes this component, so its monitor lives here, next to the CRDs.
+        scraping.pod_monitor(
+            "traefik", args.ingress_namespace, component="traefik", selector=TRAEFIK_ROLE, port="metrics",
+            crds=self.prometheus_stack, parent=self,
+        )
 
         # ---- logs -------------------------------------------------------------------------------------
         self.gelf_endpoint = None

@@ -618,3 +618,23 @@ def test_scraping_helpers_satisfy_the_scrape_policy(tmp_path: Path, monitored: b
     for record in monitors:
         assert crd_errors(record["inputs"]) == []
         assert release["urn"] in record["dependencies"]
+
+
+def test_platform_and_data_exporters_are_scraped(stack: Synth) -> None:
+    """Traefik (the 5xx/latency alerts), the backend exporters, RabbitMQ, MariaDB and Redis."""
+    traefik = stack.object("PodMonitor", "traefik", "saas-ingress")["spec"]
+    assert traefik["selector"]["matchLabels"] == {"networking.saas-platform.io/role": "traefik"}
+    assert traefik["podMetricsEndpoints"][0]["port"] == "metrics"
+    redis = stack.object("PodMonitor", "redis", "saas-data")["spec"]
+    assert redis["podMetricsEndpoints"][0]["port"] == "redis-exporter"
+    assert stack.object("ServiceMonitor", "rabbitmq", "saas-data")
+    assert {e["port"] for e in stack.object("ServiceMonitor", "backend-web", "saas-app")["spec"]["endpoints"]} == {
+        "nginx-metrics", "fpm-metrics"
+    }
+    # mariadb-operator creates the MariaDB ServiceMonitor from the CR's metrics section.
+    metrics = stack.object("MariaDB", "mariadb", "saas-data")["spec"]["metrics"]
+    assert metrics["enabled"] is True and "serviceMonitor" in metrics
+    crds = next(r["urn"] for r in stack.of_type(RELEASE) if r["inputs"]["name"] == monitoring.PROMETHEUS_RELEASE)
+    for record in stack.resources:
+        if record["type"].startswith("kubernetes:monitoring.coreos.com/v1:"):
+            assert crds in record["dependencies"], f"{record['urn']} must wait for the monitoring CRDs"
