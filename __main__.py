@@ -98,6 +98,7 @@ backend = LaravelBackend(
         queue_url=data.rabbitmq.connection_url,
         storage=storage.access["uploads"],
         mail=edge.mail,
+        integrations=settings.integration_secrets,
         traefik_crds=[platform.traefik_release],
         keda_crds=[platform.keda_release],
         monitoring_crds=monitoring_crds,

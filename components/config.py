@@ -344,9 +344,22 @@ SECRET_KEYS: dict[str, str] = {
     "minioSecretKey": "secret key of the existing MinIO (objectStorage.engine: minio)",
     "cloudflareDns01Token": "Cloudflare API token for cert-manager's DNS-01 solver (edge.dns: cloudflare)",
     "alertWebhookUrl": "optional https:// webhook (Slack or generic) Alertmanager notifies",
+    "stripeSecret": "Stripe secret API key for the backend (STRIPE_SECRET)",
+    "stripeWebhookSecret": "Stripe webhook signing secret (STRIPE_WEBHOOK_SECRET)",
+    "twilioAuthToken": "Twilio auth token (TWILIO_AUTH_TOKEN)",
+    "googleMapsKey": "Google Maps API key (GOOGLE_MAPS_API_KEY)",
+    "exchangeRatesKey": "exchange-rate API key (EXCHANGE_RATES_API_KEY)",
+}
+# Integration secrets the backend receives, by config key -> environment variable.
+INTEGRATION_SECRETS: Mapping[str, str] = {
+    "stripeSecret": "STRIPE_SECRET",
+    "stripeWebhookSecret": "STRIPE_WEBHOOK_SECRET",
+    "twilioAuthToken": "TWILIO_AUTH_TOKEN",
+    "googleMapsKey": "GOOGLE_MAPS_API_KEY",
+    "exchangeRatesKey": "EXCHANGE_RATES_API_KEY",
 }
 # Secret keys a stack may set whatever the rest of its configuration says.
-OPTIONAL_SECRET_KEYS = {"alertWebhookUrl"}
+OPTIONAL_SECRET_KEYS = {"alertWebhookUrl", *INTEGRATION_SECRETS}
 
 
 # ---- edge: DNS, CDN/WAF and mail (components/edge_dns.py) ----------------------------------
@@ -885,6 +898,11 @@ class StackConfig:
     @property
     def edge(self) -> EdgeSection:
         return self.raw.edge
+
+    @property
+    def integration_secrets(self) -> dict[str, pulumi.Output[str]]:
+        """The integration secrets the stack sets, by the environment variable the app reads."""
+        return {env: self.secrets[key] for key, env in INTEGRATION_SECRETS.items() if key in self.secrets}
 
     def secret(self, key: str) -> pulumi.Output[str]:
         """A secret config value (`SECRET_KEYS`); KeyError when the stack does not set it."""

@@ -186,3 +186,25 @@ def test_backend_is_wired_to_the_data_layer(stack: Synth) -> None:
     assert settings["REDIS_SENTINEL_SERVICE"] == "mymaster"
     assert settings["REDIS_CLIENT"] == "predis"
     assert settings["SESSION_DRIVER"] == settings["CACHE_STORE"] == "redis"
+
+
+def test_integration_secrets_reach_the_backend_secret(tmp_path: Any) -> None:
+    """Stripe/Twilio/Maps/exchange-rate keys come from secret config into backend-secrets only."""
+    document = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    document["config"]["saas-platform:stripeSecret"] = {"secure": "AAABAHN0cmlwZQ=="}
+    document["config"]["saas-platform:googleMapsKey"] = {"secure": "AAABAG1hcHM="}
+    stack_file = tmp_path / "Pulumi.integrations.yaml"
+    stack_file.write_text(yaml.safe_dump(document))
+    synth = Synth.load("dev", tmp_path / "out", run_synth("dev", tmp_path / "out", "--stack-file", str(stack_file)))
+    assert synth.returncode == 0, synth.stderr
+    secret = synth.object("Secret", "backend-secrets", "saas-app")["stringData"]
+    assert secret["STRIPE_SECRET"] == secret["GOOGLE_MAPS_API_KEY"] == "[secret]"
+    assert "TWILIO_AUTH_TOKEN" not in secret
+    settings = synth.object("ConfigMap", "backend-config", "saas-app")["data"]
+    assert not [k for k in settings if k.startswith(("STRIPE", "GOOGLE", "TWILIO"))]
+    plain = document["config"]["saas-platform:stripeSecret"]
+    document["config"]["saas-platform:stripeSecret"] = "sk_live_plain"
+    stack_file.write_text(yaml.safe_dump(document))
+    proc = run_synth("dev", tmp_path / "plain", "--stack-file", str(stack_file))
+    assert proc.returncode == 1 and "saas-platform:stripeSecret: must be set as a secret" in proc.stderr
+    assert "sk_live_plain" not in proc.stderr and plain
