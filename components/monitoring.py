@@ -45,6 +45,7 @@ from components import k8s as kube
 from components import scraping
 from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MiddlewareRef
+from components.platform.charts import ChartPin
 from components.platform.network import isolated_namespace
 from components.platform.traefik import TRAEFIK_ROLE
 
@@ -56,20 +57,11 @@ DASHBOARDS_DIR = FILES / "dashboards"
 GELF_INPUT_SCRIPT = FILES / "graylog" / "create-gelf-input.sh"
 
 
-@dataclass(frozen=True)
-class Chart:
-    """An upstream chart pinned to the version whose values we validate against."""
-
-    name: str
-    version: str
-    repo: str
-
-
-KUBE_PROMETHEUS_STACK = Chart("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
-GRAYLOG = Chart("graylog", "1.0.0", "https://graylog2.github.io/graylog-helm")
-FLUENT_BIT = Chart("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts")
+KUBE_PROMETHEUS_STACK = ChartPin("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
+GRAYLOG = ChartPin("graylog", "1.0.0", "https://graylog2.github.io/graylog-helm")
+FLUENT_BIT = ChartPin("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts")
 # The Graylog chart's MongoDBCommunity resource needs this operator (chart README, "Requirements").
-MONGODB_OPERATOR = Chart("mongodb-kubernetes", "1.6.1", "https://mongodb.github.io/helm-charts")
+MONGODB_OPERATOR = ChartPin("mongodb-kubernetes", "1.6.1", "https://mongodb.github.io/helm-charts")
 
 # Release names decide the object names the charts render.
 PROMETHEUS_RELEASE = "kps"  # with fullnameOverride: kps-prometheus, kps-alertmanager, kps-operator
@@ -341,7 +333,7 @@ class Monitoring(pulumi.ComponentResource):
         self.prometheus_stack = k8s.helm.v3.Release(
             "kube-prometheus-stack",
             name=PROMETHEUS_RELEASE,
-            chart=KUBE_PROMETHEUS_STACK.name,
+            chart=KUBE_PROMETHEUS_STACK.chart,
             version=KUBE_PROMETHEUS_STACK.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=KUBE_PROMETHEUS_STACK.repo),
             namespace=namespace,
@@ -437,7 +429,7 @@ class Monitoring(pulumi.ComponentResource):
         mongodb_operator = k8s.helm.v3.Release(
             "mongodb-operator",
             name="mongodb-operator",
-            chart=MONGODB_OPERATOR.name,
+            chart=MONGODB_OPERATOR.chart,
             version=MONGODB_OPERATOR.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=MONGODB_OPERATOR.repo),
             namespace=logging_ns,
@@ -450,7 +442,7 @@ class Monitoring(pulumi.ComponentResource):
         graylog = k8s.helm.v3.Release(
             "graylog",
             name=GRAYLOG_RELEASE,
-            chart=GRAYLOG.name,
+            chart=GRAYLOG.chart,
             version=GRAYLOG.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=GRAYLOG.repo),
             namespace=logging_ns,
@@ -470,7 +462,7 @@ class Monitoring(pulumi.ComponentResource):
         k8s.helm.v3.Release(
             "fluent-bit",
             name="fluent-bit",
-            chart=FLUENT_BIT.name,
+            chart=FLUENT_BIT.chart,
             version=FLUENT_BIT.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=FLUENT_BIT.repo),
             namespace=logging_ns,

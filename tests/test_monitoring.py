@@ -64,13 +64,13 @@ def logs_on(stack: Synth) -> bool:
     [(monitoring.KUBE_PROMETHEUS_STACK, "kps"), (monitoring.GRAYLOG, "graylog"), (monitoring.FLUENT_BIT, "fluent-bit")],
 )
 def test_charts_are_pinned_to_the_upstream_version_we_validate_against(stack: Synth, chart: Any, release: str) -> None:
-    assert chart.version == chart_version(chart.name)
+    assert chart.version == chart_version(chart.chart)
     found = releases(stack).get(release)
     if release != "kps" and not logs_on(stack):
         assert found is None, "logs are off in dev"
         return
     assert found is not None
-    assert (found["chart"], found["version"], found["repositoryOpts"]["repo"]) == (chart.name, chart.version, chart.repo)
+    assert (found["chart"], found["version"], found["repositoryOpts"]["repo"]) == (chart.chart, chart.version, chart.repo)
 
 
 def test_kube_prometheus_stack_values_exist_upstream(stack: Synth) -> None:
