@@ -29,6 +29,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import k8s as kube
+from components.platform import charts
+from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig
 from components.contracts import MariaDBEndpoints, S3Access
 from components.data.common import DATA_STORE_LABEL, service_host
@@ -40,6 +42,8 @@ TYPE = "saas-platform:index:MariaDB"
 
 OPERATOR_CHART_REPO = "https://helm.mariadb.com/mariadb-operator"
 OPERATOR_VERSION = "26.6.0"
+CRDS_CHART = ChartPin("mariadb-operator-crds", OPERATOR_VERSION, OPERATOR_CHART_REPO)
+OPERATOR_CHART = ChartPin("mariadb-operator", OPERATOR_VERSION, OPERATOR_CHART_REPO)
 API_VERSION = "k8s.mariadb.com/v1alpha1"
 # MariaDB 11.8 LTS, the operator's default; ≥ 10.8 is needed for point-in-time recovery.
 IMAGE = "docker-registry1.mariadb.com/library/mariadb:11.8.8"
@@ -132,31 +136,12 @@ class MariaDB(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True)
 
-        crds = k8s.helm.v3.Release(
-            "mariadb-operator-crds",
-            k8s.helm.v3.ReleaseArgs(
-                name="mariadb-operator-crds",
-                chart="mariadb-operator-crds",
-                version=OPERATOR_VERSION,
-                namespace=args.operator_namespace,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=OPERATOR_CHART_REPO),
-                values={},
-            ),
-            # This chart templates the CRDs, so uninstalling it would delete every MariaDB and
-            # backup object: keep the release when it leaves the program, protect it in prod.
-            opts=stateful,
-        )
-        operator = k8s.helm.v3.Release(
-            "mariadb-operator",
-            k8s.helm.v3.ReleaseArgs(
-                name="mariadb-operator",
-                chart="mariadb-operator",
-                version=OPERATOR_VERSION,
-                namespace=args.operator_namespace,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=OPERATOR_CHART_REPO),
-                values=operator_values(cfg),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[crds]),
+        # This chart templates the CRDs, so uninstalling it would delete every MariaDB and
+        # backup object: keep the release when it leaves the program, protect it in prod.
+        crds = charts.release("mariadb-operator-crds", CRDS_CHART, args.operator_namespace, {}, stateful)
+        operator = charts.release(
+            "mariadb-operator", OPERATOR_CHART, args.operator_namespace, operator_values(cfg),
+            pulumi.ResourceOptions(parent=self, depends_on=[crds]),
         )
         after_operator = pulumi.ResourceOptions(parent=self, depends_on=[operator])
 

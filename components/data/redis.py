@@ -21,6 +21,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import k8s as kube
+from components.platform import charts
+from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig
 from components.contracts import RedisEndpoints
 from components.data.common import DATA_STORE_LABEL, service_host
@@ -29,6 +31,7 @@ TYPE = "saas-platform:index:Redis"
 
 OPERATOR_CHART_REPO = "https://ot-container-kit.github.io/helm-charts"
 OPERATOR_CHART_VERSION = "0.26.1"
+OPERATOR_CHART = ChartPin("redis-operator", OPERATOR_CHART_VERSION, OPERATOR_CHART_REPO)
 OPERATOR_IMAGE_TAG = "v0.26.0"
 API_VERSION = "redis.redis.opstreelabs.in/v1beta2"
 # Pinned: the upstream examples use :latest, and failover bugs were fixed between tags.
@@ -85,18 +88,7 @@ class Redis(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         # The chart ships the CRDs in `crds/`; Helm never deletes those, so uninstalling the
         # release cannot take the RedisReplication (and its volumes) with it.
-        operator = k8s.helm.v3.Release(
-            "redis-operator",
-            k8s.helm.v3.ReleaseArgs(
-                name="redis-operator",
-                chart="redis-operator",
-                version=OPERATOR_CHART_VERSION,
-                namespace=args.operator_namespace,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=OPERATOR_CHART_REPO),
-                values=operator_values(cfg),
-            ),
-            opts=child,
-        )
+        operator = charts.release("redis-operator", OPERATOR_CHART, args.operator_namespace, operator_values(cfg), child)
 
         password = random.RandomPassword("redis-password", length=32, special=False, opts=child)
         secret = k8s.core.v1.Secret(
