@@ -1,7 +1,7 @@
 """Validation against upstream data: CRD schemas and Helm chart values of the pinned versions.
 
-The files live in `../shared/upstream/` (present in CI and on our machines, absent in a user's
-clone). Every check here skips with a visible reason when that folder is missing.
+The files are vendored in `upstream/` (see its README and `sources.json`: source URL, tag, commit
+and license per file), so every check runs on a user's clone too: none skips.
 
 - `crd_errors(obj)`: validate a custom resource against its CRD's openAPIV3Schema, with every
   object schema that lists `properties` closed to unknown fields (unless it says
@@ -22,18 +22,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import jsonschema
-import pytest
 import yaml
 
 from tests.conftest import ROOT
 
-UPSTREAM = (ROOT.parent / "shared" / "upstream").resolve()
-SKIP_REASON = f"upstream CRDs and chart values not present at {UPSTREAM} (they exist in CI and on dev machines)"
+UPSTREAM = ROOT / "upstream"
+SOURCES: list[dict[str, str]] = json.loads((UPSTREAM / "sources.json").read_text())
 
 
 def require_upstream() -> None:
-    if not UPSTREAM.is_dir():
-        pytest.skip(SKIP_REASON)
+    """The vendored data is part of the repository: its absence is a failure, never a skip."""
+    assert UPSTREAM.is_dir(), f"vendored upstream data missing at {UPSTREAM}"
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -171,13 +170,9 @@ def chart_version(chart: str) -> str:
     version = str(load_yaml(chart_dir(chart) / "Chart.yaml")["version"])
     if version not in _PLACEHOLDER_VERSIONS:
         return version
-    row = re.search(
-        rf"^\| `charts/{re.escape(chart)}/Chart\.yaml` \| [^|]+ \| [^|]+ \| `([^`]+)` \|",
-        (UPSTREAM / "README.md").read_text(),
-        re.MULTILINE,
-    )
-    assert row, f"{chart}: Chart.yaml has placeholder version {version} and the upstream README names no tag"
-    return row.group(1)
+    refs = [e["ref"] for e in SOURCES if e["path"] == f"charts/{chart}/Chart.yaml"]
+    assert refs, f"{chart}: Chart.yaml has placeholder version {version} and upstream/sources.json names no tag"
+    return refs[0]
 
 
 def _merge(base: Any, override: Any) -> Any:

@@ -20,7 +20,7 @@ class ChartPin:
     repo: str
 
 
-# Versions from DESIGN.md "Pinned versions"; the tests compare them with ../shared/upstream.
+# Pinned versions; the tests compare them with the vendored upstream data in upstream/.
 TRAEFIK = ChartPin("traefik", "41.3.0", "https://traefik.github.io/charts")
 CERT_MANAGER = ChartPin("cert-manager", "v1.21.1", "https://charts.jetstack.io")
 KEDA = ChartPin("keda", "2.20.2", "https://kedacore.github.io/charts")
