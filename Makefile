@@ -14,11 +14,12 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-stamp
 LINT_DIR   := tools/workflow-lint
 LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
 
-.PHONY: help venv checkov-venv workflow-lint system-deps preview synth test bench clean
+.PHONY: help venv checkov-venv workflow-lint system-deps preview synth rehearse test bench clean
 
 help:
 	@echo "make preview           synthesize the dev stack offline: component tree + policy summary"
 	@echo "make synth STACK=prod  synthesize one stack into build/STACK"
+	@echo "make rehearse STACK=dev  synthesize one stack and run every behaviour judge on it"
 	@echo "make test              set up everything and run the whole test suite"
 	@echo "make bench             median synth time per stack against its import floor"
 
@@ -51,6 +52,10 @@ preview: $(STAMP)
 
 synth: $(STAMP)
 	$(PY) -m synth $(STACK)
+
+rehearse: $(STAMP)
+	$(PY) -m synth $(STACK)
+	$(PY) -m rehearsal all build/$(STACK)
 
 test: $(STAMP) $(CHECKOV_STAMP) system-deps $(LINT_STAMP)
 	$(PY) -m pytest

@@ -1,0 +1,7 @@
+"""The judges by name. Each entry is `module:function`; the function takes a `Build` and returns a
+`Verdict` (or raises `JudgeUnavailable`). Imported lazily so one judge's tools never slow another."""
+
+from __future__ import annotations
+
+# Order matters for `all`: cheap, model-based judges first, then those that start real programs.
+JUDGES: dict[str, str] = {}
