@@ -262,11 +262,12 @@ class LaravelBackend(pulumi.ComponentResource):
             "RABBITMQ_USER": a.broker.username,
             "RABBITMQ_QUEUE": a.broker.queues[0],
             "BROADCAST_CONNECTION": "reverb",
-            # The app publishes broadcasts to Reverb's HTTP API in the cluster (laravel/laravel
-            # 12.x config/broadcasting.php `reverb.options.host/port/scheme`): a public name
-            # would hairpin through Cloudflare's and Traefik's per-IP limits, and does not
-            # resolve inside a dev cluster (*.localhost). Browsers get the public route
-            # (`reverb` output -> frontend).
+            # The app publishes broadcasts to Reverb's HTTP API in the cluster: the
+            # config/broadcasting.php that `install:broadcasting` publishes (laravel/framework
+            # 12.x) reads `reverb.options.host/port/scheme` from these. A public name would
+            # hairpin through Cloudflare's and Traefik's per-IP limits, and does not resolve
+            # inside a dev cluster (*.localhost). Browsers get the public route (`reverb`
+            # output -> frontend).
             "REVERB_HOST": pulumi.Output.concat("backend-reverb.", a.namespace, ".svc.cluster.local"),
             "REVERB_PORT": str(REVERB_PORT),
             "REVERB_SCHEME": "http",
