@@ -400,21 +400,23 @@ def test_a_changed_setting_or_credential_rolls_the_pods(synthesized: dict[str, S
 
 
 def test_config_checksum_hides_no_secret_and_tracks_every_value() -> None:
-    import asyncio
-
     import pulumi
 
     from components.backend import config_checksum
+    from tests.conftest import run_in_fresh_loop
 
-    async def value(settings: dict[str, str], key: str) -> tuple[str, bool]:
-        out = config_checksum(settings, {"KEY": pulumi.Output.secret(key)})
-        return await out.future(), await out.is_secret()
+    def value(settings: dict[str, str], key: str) -> tuple[str, bool]:
+        async def run() -> tuple[str, bool]:
+            out = config_checksum(settings, {"KEY": pulumi.Output.secret(key)})
+            return await out.future(), await out.is_secret()
 
-    first, secret = asyncio.run(value({"A": "1"}, "k1"))
+        return run_in_fresh_loop(run)
+
+    first, secret = value({"A": "1"}, "k1")
     assert not secret and "k1" not in first
-    assert asyncio.run(value({"A": "1"}, "k2"))[0] != first
-    assert asyncio.run(value({"A": "2"}, "k1"))[0] != first
-    assert asyncio.run(value({"A": "1"}, "k1"))[0] == first
+    assert value({"A": "1"}, "k2")[0] != first
+    assert value({"A": "2"}, "k1")[0] != first
+    assert value({"A": "1"}, "k1")[0] == first
 
 
 def test_queue_retry_after_outlasts_the_worker_timeout(stack: Synth) -> None:
@@ -494,11 +496,14 @@ def test_broadcasts_and_ssr_stay_inside_the_cluster(stack: Synth) -> None:
         and r["ports"] == [{"protocol": "TCP", "port": 8080}]
         for r in egress
     )
-    ingress = stack.object("NetworkPolicy", "backend-internal-ingress", "saas-app")["spec"]["ingress"]
-    sources = {json.dumps(r["from"], sort_keys=True): r["ports"] for r in ingress}
-    assert sources[json.dumps([{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "backend"}}}], sort_keys=True)] == [{"protocol": "TCP", "port": 8080}]
-    frontend = [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "frontend", "app.kubernetes.io/name": "frontend"}}}]
-    assert sources[json.dumps(frontend, sort_keys=True)] == [{"protocol": "TCP", "port": 8080}]
+    reverb = stack.object("NetworkPolicy", "backend-reverb-ingress", "saas-app")["spec"]
+    assert reverb["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "backend", "app.kubernetes.io/component": "websockets"}
+    assert reverb["ingress"] == [{"from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "backend"}}}],
+                                  "ports": [{"protocol": "TCP", "port": 8080}]}]
+    web = stack.object("NetworkPolicy", "backend-web-ingress", "saas-app")["spec"]
+    assert web["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "backend", "app.kubernetes.io/component": "backend-web"}
+    frontend = [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "frontend", "app.kubernetes.io/component": "frontend"}}}]
+    assert web["ingress"] == [{"from": frontend, "ports": [{"protocol": "TCP", "port": 8080}]}]
     frontend_egress = stack.object("NetworkPolicy", "frontend-egress", "saas-app")["spec"]["egress"]
     assert any(r.get("ports") == [{"protocol": "TCP", "port": 8080}] for r in frontend_egress)
 
