@@ -36,6 +36,7 @@ import pulumi_random as random
 from components import k8s as kube
 from components.config import ContainerSize, StackConfig
 from components.contracts import S3Access
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD
 
 TYPE = "saas-platform:index:ObjectStorage"
 COMPONENT = "object-storage"
@@ -371,14 +372,21 @@ def seaweedfs_values(
     common = {"podSecurityContext": pod_security, "containerSecurityContext": container_security}
     logs = {"type": "emptyDir"}
     extra_ingress = []
+    # Only the backend workloads reach S3, only Prometheus the metrics.
     if "app" in peers:
         extra_ingress.append({
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["app"]}}}],
+            "from": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["app"]}},
+                "podSelector": {"matchLabels": dict(DATA_CLIENT)},
+            }],
             "ports": [{"protocol": "TCP", "port": SEAWEEDFS_S3_PORT}],
         })
     if "monitoring" in peers:
         extra_ingress.append({
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["monitoring"]}}}],
+            "from": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["monitoring"]}},
+                "podSelector": {"matchLabels": dict(PROMETHEUS_POD)},
+            }],
             "ports": [{"protocol": "TCP", "port": SEAWEEDFS_METRICS_PORT}],
         })
     return {
