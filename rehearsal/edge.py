@@ -217,14 +217,15 @@ class Edge:
         finally:
             conn.close()
 
-    def load(self, build: Build, overrides: Mapping[tuple[str, str], str] | None = None) -> Loaded:
-        """Serve `build`. `overrides` maps (namespace, Service) to an address the caller plays."""
+    def load(self, build: Build, overrides: Mapping[tuple[str, str, str], str] | None = None) -> Loaded:
+        """Serve `build`. `overrides` maps (namespace, Service, port) to an address the caller plays."""
         overrides = dict(overrides or {})
         domain = str(build.outputs.get("domain") or "example.invalid")
         cert_file, key_file = certificate(self.workdir, [domain, f"*.{domain}"])
 
         def address_of(backend: Backend) -> str:
-            return overrides.get((backend.namespace, backend.service)) or self.stand_ins.address(backend)
+            key = (backend.namespace, backend.service, backend.port)
+            return overrides.get(key) or self.stand_ins.address(backend)
 
         translation = translate_dynamic(
             build, address_of, cert_file, key_file, basic_auth_users=[htpasswd_sha(TEST_USER, TEST_PASSWORD)]
