@@ -44,6 +44,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 NEXT_APP = FIXTURES / "next-app"
 LARAVEL = FIXTURES / "laravel-image"
 CACHE = ROOT / "build" / "rehearsal"
+KEEP_BUILDS = 8
 _NEXT_SOURCES = ("package.json", "package-lock.json", "next.config.mjs", "app", "public")
 # What the browser needs to reach Reverb (laravel/reverb + Laravel Echo's `reverb` broadcaster options).
 REVERB_SETTINGS = ("REVERB_APP_KEY", "REVERB_HOST", "REVERB_PORT", "REVERB_SCHEME")
@@ -99,6 +100,7 @@ def next_image(asset_prefix: str) -> Path:
     with open(CACHE / "next.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "server.js").is_file():
+            os.utime(target)
             return target
         env = {k: v for k, v in os.environ.items() if not k.startswith(("NEXT_", "ASSET_"))}
         env.update(NEXT_TELEMETRY_DISABLED="1", ASSET_PREFIX=asset_prefix)
@@ -118,6 +120,10 @@ def next_image(asset_prefix: str) -> Path:
         if target.exists():
             shutil.rmtree(target)
         tmp.rename(target)
+        # Keep the few most recent builds (one per asset prefix in use), not every one ever made.
+        builds = sorted(CACHE.glob("next-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in builds[KEEP_BUILDS:]:
+            shutil.rmtree(stale, ignore_errors=True)
         return target
 
 
