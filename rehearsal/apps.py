@@ -274,8 +274,9 @@ def _frontend_checks(build: Build, checks: _Checks, frontend: K8sObject, backend
     match = _SETTINGS.search(html)
     settings = json.loads(match.group(1)) if match else {}
     api = settings.get("API_URL", "")
-    checks.check("frontend settings", api.startswith("https://") or ".svc" in api,
-                 f"the frontend pod's API_URL is {api!r}, not a URL of the API")  # fmt: skip
+    checks.check("frontend settings", _is_api(build, api, backend),
+                 f"the frontend pod's API_URL is {api!r}: neither the public API host nor a Service of the "
+                 "Laravel web pods on one of its ports")  # fmt: skip
     if backend is not None and _deployment(build, "backend", "websockets") is not None:
         missing = [k for k in REVERB_SETTINGS if not settings.get(k)]
         checks.check(
@@ -291,6 +292,22 @@ def _frontend_checks(build: Build, checks: _Checks, frontend: K8sObject, backend
             backend_answer = ws.backend or {}
             checks.check("frontend settings", ws.status == 101 and "reverb" in backend_answer.get("service", ""),
                          f"the browser's Reverb socket {settings['REVERB_HOST']}/app/<key> answers {ws.status}")  # fmt: skip
+
+
+def _is_api(build: Build, url: str, backend: K8sObject | None) -> bool:
+    """A public https URL on the API host (the routing judge follows it), or an in-cluster URL
+    `http://<service>.<namespace>.svc[.cluster.local]:<port>` of a Service port selecting the web pods."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return parts.hostname == urlsplit(str(build.outputs.get("apiUrl") or "")).hostname
+    labels = part = (parts.hostname or "").split(".")
+    if backend is None or len(part) < 3 or part[2] != "svc":
+        return False
+    svc = build.find("Service", labels[1], labels[0])
+    pod_labels = _labels(backend)
+    selector = (svc.spec.get("selector") or {}) if svc else {}
+    ports = {int(p["port"]) for p in (svc.spec.get("ports") or [])} if svc else set()
+    return bool(selector) and all(pod_labels.get(k) == v for k, v in selector.items()) and (parts.port or 80) in ports
 
 
 def _backend_checks(build: Build, checks: _Checks, backend: K8sObject, get: Any) -> None:

@@ -339,6 +339,38 @@ def request(
         conn.close()
 
 
+def burst(port: int, host: str, path: str, count: int, *, cert_file: str, source: str, workers: int = 8) -> list[int]:
+    """`count` GETs as fast as this machine allows (keep-alive connections in parallel), stopping
+    at the first 429; the statuses seen."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        context = ssl.create_default_context(cafile=cert_file)
+        conn = _SNIConnection(host, "127.0.0.1", port, context=context, timeout=10, source_address=(source, 0))
+        try:
+            while True:
+                with lock:
+                    if len(statuses) >= count or 429 in statuses:
+                        return
+                    statuses.append(0)
+                    index = len(statuses) - 1
+                conn.request("GET", path, headers={"Host": host})
+                response = conn.getresponse()
+                response.read()
+                with lock:
+                    statuses[index] = response.status
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
 class _SNIConnection(http.client.HTTPSConnection):
     """HTTPS to 127.0.0.1 with the server name (SNI, certificate check) of `server_name`."""
 

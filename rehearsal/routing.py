@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 from rehearsal.base import Build, Verdict
-from rehearsal.edge import TEST_PASSWORD, TEST_USER, Answer, Loaded, request, shared_edge
+from rehearsal.edge import TEST_PASSWORD, TEST_USER, Answer, Loaded, burst, request, shared_edge
 
 ADMIN_LABELS = ("grafana", "rabbitmq", "graylog")
 # Asset paths an ASSET_URL / ASSET_PREFIX host must serve (Next.js `/_next/static`, Laravel Vite `/build`).
@@ -305,11 +305,7 @@ class _Matrix:
             # Past the burst plus one period's refill a client must be refused; a limit the judge
             # cannot reach within RATE_BUDGET requests protects nothing at this scale either.
             budget = min(int(limit.get("burst", 1)) + int(limit.get("average", 1)) + 20, RATE_BUDGET)
-            statuses = []
-            for _ in range(budget):
-                statuses.append(self.get(hosts[0], path, source=SOURCE_RATE).status)
-                if statuses[-1] == 429:
-                    break
+            statuses = burst(self.secure, hosts[0], path, budget, cert_file=self.loaded.cert_file, source=SOURCE_RATE)
             self.check(
                 "rate limit 429",
                 429 in statuses,
@@ -390,6 +386,11 @@ def judge(build: Build) -> Verdict:
             matrix.admin(host)
         if host.websocket:
             matrix.websocket(host)
+    # Where the edge publishes records, a host the stack routes or calls must be among them.
+    if any("DNS record" in h.why for h in hosts.values()):
+        for host in sorted(hosts.values(), key=lambda h: h.name):
+            matrix.check("published", "DNS record" in host.why,
+                         f"{host.name} ({host.reason()}) has no DNS record: clients cannot resolve it")  # fmt: skip
     matrix.unknown_host()
     matrix.weighted()
     matrix.rate_limits()  # last: it spends the rate-limit budget

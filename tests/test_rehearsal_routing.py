@@ -96,6 +96,13 @@ def test_baseline_reports_the_unrouted_static_host(stack: str) -> None:
     assert any("/_next/static/" in f and "ASSET_PREFIX" in f for f in verdict.findings)
 
 
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_baseline_reports_the_admin_host_without_dns_record(stack: str) -> None:
+    """Graylog has an IngressRoute but EdgeDNS publishes no record for it (app review 31)."""
+    findings = judge(Build(BASELINE / stack)).findings
+    assert f"graylog.{DOMAINS[stack]} (IngressRoute saas-logging/graylog) has no DNS record: clients cannot resolve it" in findings
+
+
 def test_the_judge_passes_on_the_stack(stack: Synth) -> None:
     verdict = judge(Build(stack.out))
     assert verdict.findings == [], verdict.summary
