@@ -35,7 +35,7 @@ from typing import Any
 
 from rehearsal.base import Build, JudgeUnavailable, K8sObject
 
-PROBE_PERIOD = 0.1
+PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
 START_BUDGET = 20.0
 

@@ -12,24 +12,17 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import yaml
 
 from rehearsal.apps import judge
 from rehearsal.base import Build
-from rehearsal.edge import close_shared_edge
 from tests.conftest import ROOT, STACKS, Synth
 
 BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
 STORAGE_DIRS = "storage/framework/views storage/framework/cache/data storage/framework/sessions storage/logs"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _traefik() -> Iterator[None]:
-    yield
-    close_shared_edge()
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -136,17 +129,6 @@ def test_mutation_dropping_the_bootstrap_cache_mount(repaired: Path, tmp_path: P
 
     findings = _mutate(repaired, tmp_path, lambda m: _edit(_web(m), unmount))
     assert any("bootstrap/cache directory must be present and writable" in f for f in findings), findings
-
-
-def test_mutation_dropping_the_nginx_config_mount(repaired: Path, tmp_path: Path) -> None:
-    """Without the pod's nginx.conf, nginx serves the machine's default site: no PHP, no /up."""
-
-    def unmount(body: dict[str, Any]) -> None:
-        nginx = _container(body, "nginx")
-        nginx["volumeMounts"] = [m for m in nginx["volumeMounts"] if m.get("subPath") != "nginx.conf"]
-
-    findings = _mutate(repaired, tmp_path, lambda m: _edit(_web(m), unmount))
-    assert any("container nginx" in f and "Probe fails" in f for f in findings), findings
 
 
 def test_mutation_a_frontend_probe_path_the_app_does_not_serve(repaired: Path, tmp_path: Path) -> None:

@@ -8,27 +8,21 @@ weighted TraefikServices) without starting Traefik; the judge tests start it onc
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
 from rehearsal.base import Build
-from rehearsal.edge import close_shared_edge
 from rehearsal.routing import judge, stack_hosts
 from rehearsal.traefik_config import Backend, translate_dynamic, translate_static
 from tests.conftest import ROOT, STACKS, Synth, run_synth
 
 BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
 DOMAINS = {"dev": "saas.localhost", "staging": "staging.example.com", "prod": "example.com"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _traefik() -> Iterator[None]:
-    yield
-    close_shared_edge()
 
 
 def _translate(build: Build) -> Any:
@@ -86,10 +80,16 @@ def test_weighted_traefik_service_translates_with_its_weights(release_variant: B
 
 
 # -- the judge ------------------------------------------------------------------------------------
+# One Traefik serves the whole session (rehearsal.edge.shared_edge, stopped at exit).
+@functools.lru_cache(maxsize=None)
+def _baseline(stack: str) -> Any:
+    return judge(Build(BASELINE / stack))
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_baseline_reports_the_unrouted_static_host(stack: str) -> None:
     """Today's main publishes static.<domain> and points ASSET_URL/ASSET_PREFIX at it: no route."""
-    verdict = judge(Build(BASELINE / stack))
+    verdict = _baseline(stack)
     assert verdict.exit_code == 1
     static = f"https://static.{DOMAINS[stack]}/"
     assert any(f.startswith(static) and "is not routed: Traefik answers 404" in f for f in verdict.findings)
@@ -99,7 +99,7 @@ def test_baseline_reports_the_unrouted_static_host(stack: str) -> None:
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_baseline_reports_the_admin_host_without_dns_record(stack: str) -> None:
     """Graylog has an IngressRoute but EdgeDNS publishes no record for it (app review 31)."""
-    findings = judge(Build(BASELINE / stack)).findings
+    findings = _baseline(stack).findings
     assert f"graylog.{DOMAINS[stack]} (IngressRoute saas-logging/graylog) has no DNS record: clients cannot resolve it" in findings
 
 
