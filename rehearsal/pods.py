@@ -88,9 +88,23 @@ class Image:
     user: tuple[int, int] = (65534, 65534)
 
 
+_NAMESPACES_OK: bool | None = None
+
+
 def require_root() -> None:
-    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("nsenter"):
-        raise JudgeUnavailable("playing pods needs root with unshare/nsenter (util-linux), as in CI")
+    """Root that may create network and mount namespaces (CI's machine; a container needs
+    `--privileged`), with util-linux's unshare/nsenter and iproute2's ip."""
+    global _NAMESPACES_OK
+    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "nsenter", "ip")):
+        raise JudgeUnavailable("playing pods needs root with unshare/nsenter (util-linux) and ip (iproute2), as in CI")
+    if _NAMESPACES_OK is None:
+        probe = subprocess.run(
+            ["unshare", "--net", "--mount", "sh", "-c", "ip link set lo up && mount -t tmpfs tmpfs /mnt"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        _NAMESPACES_OK = probe.returncode == 0
+    if not _NAMESPACES_OK:
+        raise JudgeUnavailable("cannot create network/mount namespaces here (in a container: run it --privileged)")
 
 
 @dataclass
