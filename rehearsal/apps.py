@@ -300,10 +300,10 @@ def _is_api(build: Build, url: str, backend: K8sObject | None) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https":
         return parts.hostname == urlsplit(str(build.outputs.get("apiUrl") or "")).hostname
-    labels = part = (parts.hostname or "").split(".")
-    if backend is None or len(part) < 3 or part[2] != "svc":
+    name = (parts.hostname or "").split(".")
+    if backend is None or len(name) < 3 or name[2] != "svc":
         return False
-    svc = build.find("Service", labels[1], labels[0])
+    svc = build.find("Service", name[1], name[0])
     pod_labels = _labels(backend)
     selector = (svc.spec.get("selector") or {}) if svc else {}
     ports = {int(p["port"]) for p in (svc.spec.get("ports") or [])} if svc else set()

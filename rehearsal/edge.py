@@ -269,14 +269,37 @@ class Edge:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-_SHARED: Edge | None = None
+class EdgePool:
+    """One Traefik per distinct static configuration (entry points differ between stacks, e.g.
+    trusted forwarded-header sources), each kept running and reloaded per build."""
+
+    def __init__(self) -> None:
+        self.edges: dict[str, Edge] = {}
+
+    def load(self, build: Build, overrides: Mapping[tuple[str, str, str], str] | None = None) -> Loaded:
+        shape = translate_static(build, "", lambda _: 0, 0).config
+        key = json.dumps(shape, sort_keys=True)
+        if key not in self.edges:
+            self.edges[key] = Edge()
+        return self.edges[key].load(build, overrides)
+
+    def version(self) -> str:
+        return next(iter(self.edges.values())).version() if self.edges else "?"
+
+    def close(self) -> None:
+        for edge in self.edges.values():
+            edge.close()
+        self.edges.clear()
 
 
-def shared_edge() -> Edge:
-    """The process's Traefik (started on first use, stopped at exit)."""
+_SHARED: EdgePool | None = None
+
+
+def shared_edge() -> EdgePool:
+    """The process's Traefik processes (started on first use, stopped at exit)."""
     global _SHARED
     if _SHARED is None:
-        _SHARED = Edge()
+        _SHARED = EdgePool()
         atexit.register(close_shared_edge)
     return _SHARED
 

@@ -19,6 +19,7 @@ that answers with its name and port. The request matrix comes from the stack its
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -37,7 +38,7 @@ CANARY_TOLERANCE = 6
 RATE_BUDGET = 250
 # Source addresses (all loopback) so that one check's rate-limit bucket never throttles another's.
 SOURCE_DEFAULT, SOURCE_CANARY, SOURCE_RATE = "127.0.0.1", "127.0.0.3", "127.0.0.4"
-_AUTH = "Basic " + __import__("base64").b64encode(f"{TEST_USER}:{TEST_PASSWORD}".encode()).decode()
+_AUTH = "Basic " + base64.b64encode(f"{TEST_USER}:{TEST_PASSWORD}".encode()).decode()
 _HOST_RULE = re.compile(r"Host\(`([^`]+)`\)")
 _PREFIX_RULE = re.compile(r"PathPrefix\(`([^`]+)`\)")
 _WEBSOCKET = {
@@ -330,9 +331,8 @@ class _Matrix:
                 counts[key] = counts.get(key, 0) + 1
             total_weight = sum(m["weight"] for m in members) or 1
             for member in members:
-                lb = http["services"][member["name"]]["loadBalancer"]["servers"][0]["url"]
-                svc = next((b.service for b in self.loaded.translation.backends
-                            if member["name"].startswith(b.id)), lb)  # fmt: skip
+                backend = self.loaded.translation.service_backends.get(member["name"])
+                svc = backend.service if backend else member["name"]
                 share = 100 * counts.get(svc, 0) / CANARY_REQUESTS
                 expected = 100 * member["weight"] / total_weight
                 ok = share == 0 if expected == 0 else abs(share - expected) <= CANARY_TOLERANCE

@@ -65,6 +65,8 @@ class Translation:
 
     dynamic: dict[str, Any]
     backends: set[Backend] = field(default_factory=set)
+    # `http.services` load balancer name -> the Service port it stands for
+    service_backends: dict[str, Backend] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     # router name -> the IngressRoute (and route index) it came from, for findings
     origins: dict[str, str] = field(default_factory=dict)
@@ -117,6 +119,7 @@ class _Translator:
             lb["sticky"] = ref["sticky"]
         service_name = f"{backend.id}" + (f"-{lb['serversTransport']}" if "serversTransport" in lb else "")
         self.out.dynamic["http"]["services"][service_name] = {"loadBalancer": lb}
+        self.out.service_backends[service_name] = backend
         return service_name
 
     def route_service(self, namespace: str, ref: dict[str, Any]) -> str | None:
