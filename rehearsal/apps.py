@@ -56,12 +56,18 @@ def _labels(obj: K8sObject) -> dict[str, str]:
     return dict(obj.spec.get("template", {}).get("metadata", {}).get("labels") or {})
 
 
-def _deployment(build: Build, name: str, component: str) -> K8sObject | None:
+def _tracks(build: Build, name: str, component: str) -> list[K8sObject]:
+    """The Deployments of a component, one per release track (canary and blue-green run two)."""
     found = [
         d for d in build.of_kind("Deployment")
         if _labels(d).get("app.kubernetes.io/name") == name and _labels(d).get("app.kubernetes.io/component") == component
     ]  # fmt: skip
-    return sorted(found, key=lambda d: d.name)[0] if found else None
+    return sorted(found, key=lambda d: d.name)
+
+
+def _deployment(build: Build, name: str, component: str) -> K8sObject | None:
+    tracks = _tracks(build, name, component)
+    return tracks[0] if tracks else None
 
 
 def _container_env(build: Build, workload: K8sObject, key: str) -> str | None:
@@ -127,9 +133,9 @@ def next_image(asset_prefix: str) -> Path:
         return target
 
 
-def _images(build: Build, frontend: K8sObject | None, backend: K8sObject | None) -> dict[str, Image]:
+def _images(build: Build, frontends: list[K8sObject], backends: list[K8sObject]) -> dict[str, Image]:
     images: dict[str, Image] = {}
-    for workload in filter(None, (frontend, backend)):
+    for workload in [*frontends, *backends]:
         pod = workload.spec["template"]["spec"]
         for container in [*(pod.get("initContainers") or []), *pod["containers"]]:
             ref = container["image"]
@@ -139,7 +145,7 @@ def _images(build: Build, frontend: K8sObject | None, backend: K8sObject | None)
             if repo.endswith("nginx-unprivileged") or repo.split("/")[-1] == "nginx":
                 # nginxinc/nginx-unprivileged: CMD nginx -g 'daemon off;', USER 101.
                 images[ref] = Image(None, "/", ["nginx", "-g", "daemon off;"], user=(101, 101))
-            elif workload is frontend:
+            elif workload in frontends:
                 prefix = _container_env(build, workload, "ASSET_PREFIX") or ""
                 # Next.js with-docker example: WORKDIR /app, USER nextjs (1001), CMD node server.js.
                 images[ref] = Image(next_image(prefix), "/app", ["node", "server.js"], "/app", user=(1001, 1001))
@@ -210,13 +216,16 @@ def _probe_all(checks: _Checks, pod: Pod, workload: K8sObject) -> bool:
 def judge(build: Build) -> Verdict:
     require_root()
     checks = _Checks()
-    frontend = _deployment(build, "frontend", "frontend")
-    backend = _deployment(build, "backend", "backend-web")
-    images = _images(build, frontend, backend)
+    frontends = _tracks(build, "frontend", "frontend")
+    backends = _tracks(build, "backend", "backend-web")
+    frontend = frontends[0] if frontends else None
+    backend = backends[0] if backends else None
+    images = _images(build, frontends, backends)
     workdir = Path(tempfile.mkdtemp(prefix="rehearsal-apps-"))
     pods: list[tuple[Pod, K8sObject]] = []
     try:
-        for workload in filter(None, (frontend, backend)):
+        # Every track: a weighted route sends requests to each of them.
+        for workload in [*frontends, *backends]:
             pod = Pod(build, workload, images, workdir)
             pods.append((pod, workload))
             started = pod.start()
@@ -240,9 +249,9 @@ def judge(build: Build) -> Verdict:
             return request(secure, parts.hostname or "", path + (f"?{parts.query}" if parts.query else ""),
                            cert_file=loaded.cert_file, **kw)  # fmt: skip
 
-        if frontend is not None and ready.get(frontend.name):
+        if frontend is not None and all(ready.get(w.name) for w in frontends):
             _frontend_checks(build, checks, frontend, backend, get)
-        if backend is not None and ready.get(backend.name):
+        if backend is not None and all(ready.get(w.name) for w in backends):
             _backend_checks(build, checks, backend, get)
     finally:
         for pod, _ in pods:

@@ -20,6 +20,7 @@ import yaml
 from rehearsal.apps import judge
 from rehearsal.base import Build
 from tests.conftest import ROOT, STACKS, Synth
+from tests.test_rehearsal_routing import release_variant  # noqa: F401 - a session fixture shared with the routing tests
 
 BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
 STORAGE_DIRS = "storage/framework/views storage/framework/cache/data storage/framework/sessions storage/logs"
@@ -142,3 +143,10 @@ def test_mutation_a_frontend_probe_path_the_app_does_not_serve(repaired: Path, t
 def test_mutation_dropping_the_frontend_route(repaired: Path, tmp_path: Path) -> None:
     findings = _mutate(repaired, tmp_path, lambda m: (m / "saas-app" / "IngressRoute-frontend.yaml").unlink())
     assert any(f.startswith("the frontend page https://saas.localhost answers 404") for f in findings), findings
+
+
+def test_every_release_track_is_played(release_variant: Build) -> None:
+    """Canary and blue-green: the weighted routes reach each track's own played pod."""
+    verdict = judge(release_variant)
+    assert verdict.findings == [], verdict.findings
+    assert "played frontend, frontend-canary, backend-web, backend-web-green" in verdict.summary
