@@ -217,3 +217,28 @@ def release_variant(tmp_path_factory: pytest.TempPathFactory) -> Build:
     proc = run_synth("dev", base / "out", "--stack-file", str(stack_file))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return Build(base / "out")
+
+
+def _allow_list(dev: Synth, tmp_path: Path, source_range: list[str]) -> Any:
+    """dev with an ipAllowList in front of Grafana's basicAuth."""
+    build_dir = _copy(dev.out, tmp_path)
+    manifests = build_dir / "manifests"
+    guard = yaml.safe_load((manifests / "saas-ingress" / "Middleware-admin-guard.yaml").read_text())
+    guard["metadata"]["name"] = "admin-allow-list"
+    guard["spec"] = {"ipAllowList": {"sourceRange": source_range}}
+    (manifests / "saas-ingress" / "Middleware-admin-allow-list.yaml").write_text(yaml.safe_dump(guard))
+    _edit(manifests / "saas-monitoring" / "IngressRoute-grafana.yaml",
+          lambda b: b["spec"]["routes"][0]["middlewares"].insert(0, {"name": "admin-allow-list",
+                                                                     "namespace": "saas-ingress"}))  # fmt: skip
+    return judge(Build(build_dir))
+
+
+def test_an_allow_list_refuses_outside_and_admits_inside(dev: Synth, tmp_path: Path) -> None:
+    verdict = _allow_list(dev, tmp_path, ["10.0.0.0/8"])
+    assert not [f for f in verdict.findings if "grafana" in f], verdict.findings
+    assert "admin guarded 3/3" in verdict.summary  # no credentials, outside the list, inside with them
+
+
+def test_mutation_an_allow_list_open_to_everyone(dev: Synth, tmp_path: Path) -> None:
+    verdict = _allow_list(dev, tmp_path, ["0.0.0.0/0"])
+    assert any("outside its allow list" in f for f in verdict.findings), verdict.findings
