@@ -12,7 +12,8 @@ is a read-only overlay of this machine's root (its programs: nginx, php-fpm8.2, 
 Init containers run in order, each to completion; then the containers start with the manifest's
 command/args (else the image's), env (`envFrom`, then `env`), working directory and user. Each
 container port is forwarded from a loopback port of this machine (a stand-in for the pod IP).
-Probes are the kubelet's (httpGet with `kube-probe` and `Accept: */*`, tcpSocket), time
+Probes are the kubelet's (httpGet with `kube-probe` and `Accept: */*`, tcpSocket, exec in the
+container), time
 compressed: periods become PROBE_PERIOD seconds.
 
 Needs root (namespaces, mounts, changing user), as CI has; otherwise the judge cannot run.
@@ -133,6 +134,7 @@ class Pod:
         self.forwarders: list[subprocess.Popen[bytes]] = []
         self.ports: dict[int, int] = {}  # container port -> loopback port here
         self.port_names: dict[str, int] = {}
+        self.enter: dict[str, tuple[str, str]] = {}  # container -> (chroot command template, workdir)
         self.problems: list[str] = []
         self.skipped: list[str] = []
 
@@ -281,12 +283,20 @@ class Pod:
             command = (list(container["command"]) if container.get("command") else image.command[:1]) + list(container["args"])
         workdir = container.get("workingDir") or image.workdir
         env_args = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
-        run = " ".join(shlex.quote(c) for c in command)
-        lines.append(
-            f"exec chroot --userspec={uid}:{gid} --groups={groups} \"$R\" /usr/bin/env -i {env_args} "
-            f"/bin/sh -c {shlex.quote(f'cd {shlex.quote(workdir)} && exec {run}')}"
+        # How to run a command as this container (its start command, an exec probe).
+        self.enter[container["name"]] = (
+            f"chroot --userspec={uid}:{gid} --groups={groups} {shlex.quote(str(root))} /usr/bin/env -i {env_args} "
+            f"/bin/sh -c {{}}",
+            workdir,
         )
+        lines.append("exec " + self.as_container(container["name"], command))
         return "\n".join(lines) + "\n"
+
+    def as_container(self, name: str, command: list[str]) -> str:
+        """A shell command running `command` as container `name` (inside its mount namespace)."""
+        template, workdir = self.enter[name]
+        run = " ".join(shlex.quote(c) for c in command)
+        return template.format(shlex.quote(f"cd {shlex.quote(workdir)} && exec {run}"))
 
     def _run(self, container: dict[str, Any], volumes: dict[str, Path]) -> ContainerRun | None:
         image = self.images.get(container["image"])
@@ -360,7 +370,7 @@ class Pod:
         return self.ports.get(number) if number is not None else None
 
     # -- probes --------------------------------------------------------------------------------
-    def _probe_once(self, probe: dict[str, Any]) -> tuple[bool, str]:
+    def _probe_once(self, probe: dict[str, Any], container: str = "") -> tuple[bool, str]:
         if "httpGet" in probe:
             get = probe["httpGet"]
             port = self.port(get["port"])
@@ -397,7 +407,16 @@ class Pod:
                     return (False, "connection closed (nothing listens)") if closed else (True, "connected")
             except OSError as exc:
                 return False, str(exc)
-        return True, "not played (exec probe)"
+        if "exec" in probe and container in self.containers:
+            run = self.containers[container]
+            proc = subprocess.run(
+                ["nsenter", "-t", str(run.process.pid), "-m", "-n", "--", "sh", "-c",
+                 self.as_container(container, list(probe["exec"]["command"]))],
+                capture_output=True, text=True, timeout=float(probe.get("timeoutSeconds", 1)) + 5, check=False,
+            )  # fmt: skip
+            detail = (proc.stdout + proc.stderr).strip()[:80]
+            return proc.returncode == 0, f"exit {proc.returncode} {detail!r}"
+        return False, f"probe handler not played: {sorted(probe)}"
 
     def probe(self, container: dict[str, Any], kind: str) -> tuple[bool, str]:
         """Run a probe as the kubelet would until it succeeds or fails `failureThreshold` times.
@@ -414,10 +433,10 @@ class Pod:
         while time.monotonic() < deadline:
             if run is not None and run.process.poll() is not None:
                 return False, f"container exited {run.process.returncode}: {run.tail()}"
-            ok, last = self._probe_once(probe)
+            ok, last = self._probe_once(probe, container["name"])
             if ok:
                 return True, last
-            if last.startswith("HTTP "):  # the server answers: count failures as the kubelet does
+            if last.startswith(("HTTP ", "exit ")):  # an answer: count failures as the kubelet does
                 failures += 1
                 if failures >= threshold:
                     return False, last
