@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -195,21 +196,33 @@ class _Checks:
         return ok
 
 
-def _probe_all(checks: _Checks, pod: Pod, workload: K8sObject) -> bool:
-    ready = True
-    for container in workload.spec["template"]["spec"]["containers"]:
-        if container["name"] not in pod.containers:
-            continue
-        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
-            ok, detail = pod.probe(container, kind)
-            if not ok and detail.startswith("HTTP 5"):
-                detail += pod.errors()
-            ready &= checks.check(
-                "probes", ok, f"{workload.ref()} container {container['name']}: {kind} fails: {detail}"
-                + ("; the pod never gets Ready" if kind != "livenessProbe" else "")
-            )  # fmt: skip
-            if not ok:
-                break
+def _probe_container(pod: Pod, workload: K8sObject, container: dict[str, Any]) -> list[tuple[bool, str]]:
+    """The kubelet's probes of one container in order (startup, then readiness and liveness)."""
+    results = []
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        ok, detail = pod.probe(container, kind)
+        if not ok and detail.startswith("HTTP 5"):
+            detail += pod.errors()
+        never = "; the pod never gets Ready" if kind != "livenessProbe" else ""
+        results.append((ok, f"{workload.ref()} container {container['name']}: {kind} fails: {detail}{never}"))
+        if not ok:
+            break
+    return results
+
+
+def _probe_all(checks: _Checks, pods: list[tuple[Pod, K8sObject]]) -> dict[str, bool]:
+    """Probe every played container at once (the kubelet probes each on its own); Ready per workload."""
+    jobs = [
+        (pod, workload, container)
+        for pod, workload in pods if not pod.problems
+        for container in workload.spec["template"]["spec"]["containers"] if container["name"] in pod.containers
+    ]  # fmt: skip
+    with ThreadPoolExecutor(max_workers=max(len(jobs), 1)) as pool:
+        results = list(pool.map(lambda job: _probe_container(*job), jobs))
+    ready = {workload.name: True for pod, workload in pods if not pod.problems}
+    for (_, workload, _), outcome in zip(jobs, results):
+        for ok, finding in outcome:
+            ready[workload.name] &= checks.check("probes", ok, finding)
     return ready
 
 
@@ -233,7 +246,7 @@ def judge(build: Build) -> Verdict:
                 checks.check("pods start", False, f"{workload.ref()}: {problem}")
             if started:
                 checks.check("pods start", True, "")
-        ready = {w.name: _probe_all(checks, p, w) for p, w in pods if not p.problems}
+        ready = _probe_all(checks, pods)
         overrides: dict[tuple[str, str, str], str] = {}
         for pod, workload in pods:
             if ready.get(workload.name):
