@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import atexit
 import base64
+import ctypes
 import hashlib
 import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -39,6 +41,12 @@ TEST_USER = "rehearsal"
 TEST_PASSWORD = "rehearsal-" + hashlib.sha256(b"saas-platform rehearsal").hexdigest()[:16]
 # Stand-in bodies are padded past the compression middleware's minimum (1024 bytes by default).
 _PADDING = "x" * 2048
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child is killed when the judge's process dies (even by SIGKILL), so an
+    interrupted test run leaves no Traefik or played pod behind (prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -191,7 +199,8 @@ class Edge:
         path.write_text(yaml.safe_dump(static.config))
         log = open(self.workdir / "traefik.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
-            [self.binary, f"--configFile={path}"], stdout=log, stderr=log, start_new_session=True
+            [self.binary, f"--configFile={path}"], stdout=log, stderr=log, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self.static = static.config
         deadline = time.monotonic() + 20

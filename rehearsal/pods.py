@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.base import Build, JudgeUnavailable, K8sObject
+from rehearsal.edge import die_with_parent
 
 PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
@@ -314,7 +315,7 @@ class Pod:
         process = subprocess.Popen(
             ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--", "unshare", "--mount",
              "--propagation", "private", "--", "sh", str(script)],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         return ContainerRun(container["name"], process, log)
 
@@ -323,8 +324,9 @@ class Pod:
         require_root()
         volumes = self._volumes()
         self.holder = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 86400"], start_new_session=True
-        )
+            ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 86400"],
+            start_new_session=True, preexec_fn=die_with_parent,
+        )  # fmt: skip
         time.sleep(0.05)
         for init in self.spec.get("initContainers") or []:
             run = self._run(init, volumes)
@@ -358,7 +360,7 @@ class Pod:
         process = subprocess.Popen(
             ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--", sys.executable, "-c", _FORWARDER,
              str(listener.fileno()), str(container_port)],
-            pass_fds=(listener.fileno(),), start_new_session=True,
+            pass_fds=(listener.fileno(),), start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         self.ports[container_port] = int(listener.getsockname()[1])
         listener.close()
