@@ -11,7 +11,10 @@ renders a *new* MariaDB `mariadb-r<digits>` bootstrapped from the point-in-time 
 instance in service (`data.mariadb.instance`); the endpoints move to it while the old instance
 stays rendered, untouched, so nothing protected is removed and its application user is never
 dropped. Finishing the restore is `data.mariadb.instance: mariadb-r<digits>` without `restore`;
-a second restore then reads the archive of the restored instance, not the original one.
+a second restore then reads the archive of the restored instance, not the original one. The
+old instance then leaves the program: in production it stays in the cluster (`protect` +
+`retainOnDelete`, unprotected on purpose); elsewhere the object goes but its volumes stay
+(`pvcRetentionPolicy: Retain`), and its archive in S3 is untouched.
 
 Why the numbers (RPO 1 h, docs/operations.md "RPO and RTO"): only closed binlogs are archived
 (every 10 min, by the primary's agent), so a CronJob closes the binlog every
@@ -27,7 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -53,6 +56,15 @@ API_VERSION = "k8s.mariadb.com/v1alpha1"
 # MariaDB 11.8 LTS, the operator's default; ≥ 10.8 is needed for point-in-time recovery.
 IMAGE = "docker-registry1.mariadb.com/library/mariadb:11.8.8"
 EXPORTER_IMAGE = "prom/mysqld-exporter:v0.15.1"
+# The operator's own image, as its chart renders it (`image.repository` + the chart's
+# appVersion, mariadb-operator v26.6.0 deploy/charts/mariadb-operator/templates/_helpers.tpl
+# "image"): the replication init container runs it. Setting any field of
+# `replication.initContainer` turns off the operator's defaulting of the image
+# (api/v1alpha1/mariadb_replication_types.go SetDefaults, v26.6.0), so it is named here.
+OPERATOR_IMAGE = f"ghcr.io/mariadb-operator/mariadb-operator:{OPERATOR_VERSION}"
+# Label value of the operator-created mysqld-exporter pods (a separate Deployment
+# `<mariadb>-metrics`), so the data namespace's NetworkPolicy admits Prometheus to them.
+EXPORTER_STORE = "mariadb-exporter"
 BASE_NAME = "mariadb"
 PORT = 3306
 EXPORTER_PORT = 9104
@@ -145,12 +157,15 @@ class MariaDBArgs:
     namespace: the data namespace the database runs in.
     operator_namespace: where the operator and its CRDs' chart are installed.
     backups: S3 bucket, endpoint and credentials for physical backups and binlogs.
+    backup_dependencies: what serves that bucket (the in-cluster object storage release and its
+        bucket hook): the first, immediate backup would otherwise fail against a missing bucket.
     """
 
     config: StackConfig
     namespace: pulumi.Input[str]
     operator_namespace: pulumi.Input[str]
     backups: S3Access
+    backup_dependencies: Sequence[pulumi.Resource] = ()
 
 
 def instance_name(restore_target: str | None, serving: str = BASE_NAME) -> str:
@@ -191,11 +206,20 @@ class MariaDB(pulumi.ComponentResource):
         data = cfg.data
         ns = args.namespace
         child = pulumi.ResourceOptions(parent=self)
+        # Retained on delete exactly where protected (production). Elsewhere `pulumi destroy`
+        # deletes these objects while their operator still runs, so it can clear its finalizers
+        # (database/user/grant.k8s.mariadb.com/finalizer, mariadb-operator v26.6.0
+        # internal/controller/*_controller_finalizer.go); a retained object would keep them
+        # after the operator is uninstalled and leave the data namespace stuck Terminating.
+        stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.protect)
+        self._stateful = stateful
 
         # This chart templates the CRDs, so uninstalling it would delete every MariaDB and
         # backup object: keep the release when it leaves the program, protect it in prod.
-        stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True)
-        crds = charts.release("mariadb-operator-crds", CRDS_CHART, args.operator_namespace, {}, stateful)
+        crds = charts.release(
+            "mariadb-operator-crds", CRDS_CHART, args.operator_namespace, {},
+            pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True),
+        )
         operator = charts.release(
             "mariadb-operator", OPERATOR_CHART, args.operator_namespace, operator_values(cfg),
             pulumi.ResourceOptions(parent=self, depends_on=[crds]),
@@ -234,6 +258,7 @@ class MariaDB(pulumi.ComponentResource):
                 return s3_storage(args.backups, s3_secret.metadata.name, prefix)
 
             self._storage = storage
+            self._after_storage = list(args.backup_dependencies)
 
         serving = data.instance
         name = instance_name(data.restore_target, serving)
@@ -250,7 +275,7 @@ class MariaDB(pulumi.ComponentResource):
         bootstrap = None
         if data.restore_target:
             bootstrap = {
-                "pointInTimeRecoveryRef": {"name": f"{serving}-pitr"},
+                "pointInTimeRecoveryRef": {"name": pitr_name_of(serving)},
                 "targetRecoveryTime": data.restore_target,
                 **self._staging(cfg),
             }
@@ -293,11 +318,11 @@ class MariaDB(pulumi.ComponentResource):
     ) -> None:
         """One MariaDB with its schema, user and grant; `backups`: its own backup pair and the
         jobs that keep its point-in-time window moving."""
-        stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True)
+        stateful = self._stateful
         backup_objects: list[pulumi.Resource] = []
         pitr_name: str | None = None
         if self._storage:
-            pitr_name = f"{name}-pitr"
+            pitr_name = pitr_name_of(name)
             if backups:
                 backup_objects = self._backup_pair(name, ns, cfg, suspended=False)
         spec = mariadb_spec(cfg, name, self._secret_name, pitr_name)
@@ -333,10 +358,10 @@ class MariaDB(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[mariadb])),
         )
-        # User and Grant: `cleanupPolicy: Skip` and retained, so removing them from the program
-        # (finishing a restore) never runs DROP USER under pods still connected as that user
-        # (v26.6.0 internal/controller/user_controller_finalizer.go:53 drops on Delete).
-        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=True, depends_on=[mariadb])
+        # User and Grant: `cleanupPolicy: Skip`, so removing them from the program (finishing
+        # a restore) never runs DROP USER under pods still connected as that user (v26.6.0
+        # internal/controller/user_controller_finalizer.go:53 drops only on Delete).
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=cfg.protect, depends_on=[mariadb])
         user = k8s.apiextensions.CustomResource(
             f"{name}-user-app",
             api_version=API_VERSION,
@@ -391,13 +416,14 @@ class MariaDB(pulumi.ComponentResource):
         storage = self._storage
         data = cfg.data
         stateful = pulumi.ResourceOptions(
-            parent=self, protect=cfg.protect, retain_on_delete=True, depends_on=[self._operator]
+            parent=self, protect=cfg.protect, retain_on_delete=cfg.protect,
+            depends_on=[self._operator, *self._after_storage],
         )
         backup = k8s.apiextensions.CustomResource(
-            f"{name}-physical",
+            physical_backup_name(name),
             api_version=API_VERSION,
             kind="PhysicalBackup",
-            metadata=kube.metadata(f"{name}-physical", "mariadb-backup", ns, app=BASE_NAME),
+            metadata=kube.metadata(physical_backup_name(name), "mariadb-backup", ns, app=BASE_NAME),
             spec={
                 # Not `waitForIt`: that pauses every backup while the MariaDB is not Ready (any
                 # pod down, an archival error, a resize: v26.6.0
@@ -421,12 +447,12 @@ class MariaDB(pulumi.ComponentResource):
             opts=stateful,
         )
         pitr = k8s.apiextensions.CustomResource(
-            f"{name}-pitr",
+            pitr_name_of(name),
             api_version=API_VERSION,
             kind="PointInTimeRecovery",
-            metadata=kube.metadata(f"{name}-pitr", "mariadb-backup", ns, app=BASE_NAME),
+            metadata=kube.metadata(pitr_name_of(name), "mariadb-backup", ns, app=BASE_NAME),
             spec={
-                "physicalBackupRef": {"name": f"{name}-physical"},
+                "physicalBackupRef": {"name": physical_backup_name(name)},
                 "storage": {"s3": storage(f"{name}/binlogs")},
                 "compression": "gzip",
                 "archiveTimeout": "30m",
@@ -437,6 +463,17 @@ class MariaDB(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[backup])),
         )
         return [backup, pitr]
+
+
+def physical_backup_name(instance: str) -> str:
+    """The scheduled PhysicalBackup of an instance; its Jobs are `<this>-<timestamp>`
+    (mariadb-operator v26.6.0 internal/controller/physicalbackup_controller.go getObjectName),
+    which the MariaDBBackupTooOld alert matches."""
+    return f"{instance}-physical"
+
+
+def pitr_name_of(instance: str) -> str:
+    return f"{instance}-pitr"
 
 
 def s3_storage(access: S3Access, secret_name: pulumi.Input[str], prefix: str) -> dict[str, object]:
@@ -494,6 +531,11 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
                 "resources": kube.resource_values(ContainerSize("50m", "64Mi", "64Mi")),
                 "podSecurityContext": kube.restricted_pod_security(),
                 "securityContext": kube.restricted_container_security(),
+                # The exporter is its own Deployment, labelled from inheritMetadata + this
+                # (mariadb-operator v26.6.0 pkg/builder/deployment_builder.go
+                # BuildExporterDeployment): without the store label the data namespace's
+                # default-deny drops Prometheus' scrapes.
+                "podMetadata": {"labels": {**kube.recommended_labels("mariadb", "mariadb"), DATA_STORE_LABEL: EXPORTER_STORE}},
             },
             "serviceMonitor": {"interval": "30s", "scrapeTimeout": "25s"},
         },
@@ -504,11 +546,26 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
         # thresholds are ours; see READINESS_FAILURES and LIVENESS_FAILURES for why.
         spec["readinessProbe"] = {"periodSeconds": PROBE_PERIOD_SECONDS, "failureThreshold": READINESS_FAILURES}
         spec["livenessProbe"] = {"periodSeconds": LIVENESS_PERIOD_SECONDS, "failureThreshold": LIVENESS_FAILURES}
+        replica: dict[str, object] = {"maxLagSeconds": 60}
+        if pitr_name:
+            # New and failed replicas are seeded from a physical backup taken from a healthy
+            # pod, made from the scheduled PhysicalBackup as a template (the operator replaces
+            # its schedule and target: v26.6.0 pkg/builder/physicalbackup_builder.go). The
+            # operator's webhook rejects `recovery` without `bootstrapFrom`
+            # (api/v1alpha1/mariadb_replication_types.go ReplicaReplication.Validate, v26.6.0);
+            # without backups there is no template, so no recovery either.
+            replica["bootstrapFrom"] = {"physicalBackupTemplateRef": {"name": physical_backup_name(name)}}
+            replica["recovery"] = {"enabled": True}
         spec["replication"] = {
             "enabled": True,
             "primary": {"autoFailover": True, "autoFailoverDelay": AUTO_FAILOVER_DELAY},
-            "replica": {"maxLagSeconds": 60, "recovery": {"enabled": True}},
+            "replica": replica,
             "gtidStrictMode": True,
+            # Semi-sync waits for a replica's ACK on every commit (on by default,
+            # mariadb_replication_types.go IsSemiSyncEnabled, v26.6.0): with no replica pod
+            # (a single instance replicated only for binlog archiving) every commit would
+            # wait for the ACK timeout before falling back to async.
+            "semiSyncEnabled": replicas > 1,
             # A transaction becomes visible only once a replica has it (AfterSync), so a
             # failover cannot lose what other sessions already read (v26.6.0
             # api/v1alpha1/mariadb_replication_types.go:271-286; the default is AfterCommit).
@@ -516,6 +573,16 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
             # MariaDB's own default, stated: past it the primary falls back to async (alerted:
             # MariaDBSemiSyncOff) rather than stop taking writes while a replica is away.
             "semiSyncAckTimeout": "10s",
+            # The operator's init container in every replicated pod takes its security
+            # context only from this template (pkg/builder/container_builder.go
+            # dataPlaneInitContainer + securitycontext_builder.go, v26.6.0): without it the
+            # pod violates the data namespace's `restricted` Pod Security.
+            "initContainer": {
+                "image": OPERATOR_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "resources": kube.resource_values(ContainerSize("10m", "32Mi", "128Mi")),
+                "securityContext": kube.restricted_container_security(MYSQL_UID),
+            },
             "agent": {
                 "resources": kube.resource_values(ContainerSize("50m", "64Mi", "256Mi")),
                 "securityContext": kube.restricted_container_security(MYSQL_UID),
@@ -637,14 +704,14 @@ def primary_watch_script(name: str) -> str:
             "set -eu",
             f"primary=$(kubectl get mariadb {name} -o jsonpath='{{.status.currentPrimary}}')",
             '[ -n "$primary" ] || { echo "no current primary yet"; exit 0; }',
-            f"last=$(kubectl get physicalbackup {name}-physical -o json | jq -r '.metadata.annotations[\"{annotation}\"] // \"\"')",
+            f"last=$(kubectl get physicalbackup {physical_backup_name(name)} -o json | jq -r '.metadata.annotations[\"{annotation}\"] // \"\"')",
             '[ "$primary" = "$last" ] && exit 0',
             'if [ -n "$last" ]; then',
             '  echo "primary changed from $last to $primary: new base backup"',
-            f"  kubectl patch physicalbackup {name}-physical --type merge "
+            f"  kubectl patch physicalbackup {physical_backup_name(name)} --type merge "
             '-p "{\"spec\":{\"schedule\":{\"onDemand\":\"$primary-$(date -u +%Y%m%d%H%M%S)\"}}}"',
             "fi",
-            f'kubectl annotate --overwrite physicalbackup {name}-physical "{annotation}=$primary"',
+            f'kubectl annotate --overwrite physicalbackup {physical_backup_name(name)} "{annotation}=$primary"',
         ]
     )
 
@@ -681,7 +748,7 @@ def pitr_guard(name: str, ns: pulumi.Input[str], cfg: StackConfig, secret_name: 
             {"apiGroups": ["k8s.mariadb.com"], "resources": ["mariadbs"], "resourceNames": [name], "verbs": ["get"]},
             {
                 "apiGroups": ["k8s.mariadb.com"], "resources": ["physicalbackups"],
-                "resourceNames": [f"{name}-physical"], "verbs": ["get", "patch"],
+                "resourceNames": [physical_backup_name(name)], "verbs": ["get", "patch"],
             },
         ],
         opts=opts,
