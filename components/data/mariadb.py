@@ -264,14 +264,16 @@ class MariaDB(pulumi.ComponentResource):
         name = instance_name(data.restore_target, serving)
         if data.restore_target:
             # The instance in service until now: its archive is what the restore reads. On the
-            # same cluster it stays rendered exactly as it was (nothing protected is removed,
-            # its application user is never dropped under pods still connected to it); on a
-            # rebuilt cluster only its archive is rendered, suspended, so nothing writes into
-            # its prefixes (docs/operations.md, "Cluster loss").
-            if self._storage:
-                self._backup_pair(serving, ns, cfg, suspended=True)
-            if not data.restore_new_cluster:
-                self._instance(serving, ns, cfg, bootstrap=None, backups=False)
+            # same cluster it stays rendered exactly as it was, backups included (no diff:
+            # nothing protected is removed, its application user is never dropped under pods
+            # still connected to it, stray writes to it are still archived). On a rebuilt
+            # cluster only its archive is rendered, suspended, so nothing writes into its
+            # prefixes (docs/operations.md, "Cluster loss").
+            if data.restore_new_cluster:
+                if self._storage:
+                    self._backup_pair(serving, ns, cfg, suspended=True)
+            else:
+                self._instance(serving, ns, cfg, bootstrap=None, backups=True)
         bootstrap = None
         if data.restore_target:
             bootstrap = {
