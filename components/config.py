@@ -830,6 +830,19 @@ class RawConfig(_Strict):
             )
         if self.environment == "production" and self.edge.dns == "none":
             raise ValueError("edge.dns: production needs a DNS provider (cloudflare or route53), not none")
+        # Bucket names must never follow a domain or default change (data-safety review #12):
+        # a new name is a new, empty bucket that the app and the backups would silently use.
+        if self.environment != "development" and not self.objectStorage.bucketPrefix:
+            raise ValueError(
+                "objectStorage.bucketPrefix: set it explicitly outside development (bucket names must not "
+                f"follow the domain); the buckets this stack uses today have the prefix '{self.domain.replace('.', '-')}'"
+            )
+        # Production backups leave the cluster: in-cluster SeaweedFS shares the database's
+        # namespace, cluster and failure domain (review #8).
+        if self.environment == "production" and self.objectStorage.engine == "seaweedfs":
+            raise ValueError(
+                "objectStorage.engine: production keeps its backups outside the cluster: use s3 or minio, not seaweedfs"
+            )
         if self.environment != "development" and self.data.backups.enabled is False:
             raise ValueError(f"data.backups.enabled: {self.environment} must keep database backups on (RPO 1 h)")
         schedule = self.data.backups.schedule

@@ -404,7 +404,13 @@ def seaweedfs_values(
         },
         "filer": {
             **common,
-            "replicas": 1,
+            # Each chunk's cipher key lives in the filer's metadata (`encryptVolumeData`;
+            # SeaweedFS 4.44 weed/pb/filer.proto FileChunk.cipher_key): one filer on one volume
+            # would make every object unreadable with that volume. Filers with their own
+            # embedded store subscribe to each other's metadata changes and keep a full copy
+            # each, a new one bootstrapping from a peer (SeaweedFS 4.44
+            # weed/filer/meta_aggregator.go:345-400), so two survive the loss of one.
+            "replicas": 2 if ha else 1,
             "data": pvc("10Gi"),
             "logs": logs,
             "encryptVolumeData": True,
@@ -417,7 +423,14 @@ def seaweedfs_values(
             "enableAuth": True,
             "existingConfigSecret": SEAWEEDFS_CONFIG_SECRET,
             # Documented in the chart's values.yaml (commented example), read by its bucket hook.
-            "createBuckets": [{"name": names[b], "versioning": "Enabled"} for b in BUCKETS],
+            # Versioning for the application's buckets only. mariadb-operator prunes expired
+            # backups with a plain RemoveObject (v26.6.0 pkg/minio/minio.go:256), which on a
+            # versioned bucket only adds a delete marker (SeaweedFS 4.44
+            # weed/s3api/s3api_object_handlers_delete.go:151-159) and keeps every byte:
+            # the backups bucket must not be versioned here (there is no lifecycle expiry).
+            "createBuckets": [
+                {"name": names[b], **({} if b == "backups" else {"versioning": "Enabled"})} for b in BUCKETS
+            ],
             "createBucketsHook": {"resources": resources("50m", "128Mi")},
             "logs": logs,
             "resources": resources("100m", "256Mi"),

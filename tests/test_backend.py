@@ -127,7 +127,7 @@ def test_workers_scale_on_queue_length_within_tier(stack: Synth) -> None:
     assert not [h for h in stack.objects("HorizontalPodAutoscaler", "saas-app") if h["spec"]["scaleTargetRef"]["name"] == "backend-worker"]
     worker = container(pod(stack, "backend-worker"), "worker")
     assert worker["command"][:4] == ["php", "artisan", "queue:work", "redis"]
-    assert {"--max-time=3600", "--tries=3", "--backoff=10,60,300", "--timeout=300"} <= set(worker["command"])
+    assert {"--max-time=3600", "--tries=6", "--backoff=30,120,300,600,1200", "--timeout=300"} <= set(worker["command"])
     assert pod(stack, "backend-worker")["terminationGracePeriodSeconds"] > 300
 
 

@@ -102,6 +102,10 @@ LIVENESS_PERIOD_SECONDS = 30
 LIVENESS_FAILURES = (BACKUP_TIMEOUT_MINUTES * 60) // LIVENESS_PERIOD_SECONDS + 10
 # kubectl + sh + jq for the primary-change watcher (community image, pinned).
 KUBECTL_IMAGE = "docker.io/alpine/k8s:1.34.5"
+# The AWS CLI for pruning archived binlogs (works against any S3 API with --endpoint-url).
+AWS_CLI_IMAGE = "docker.io/amazon/aws-cli:2.32.8"
+# Archived binlogs are kept this much longer than the full backups they replay onto.
+BINLOG_RETENTION_MARGIN_HOURS = 24
 # Headroom of the backup/restore staging volume over the database volume (the uncompressed
 # mariadb-backup stream lands there before it is compressed: v26.6.0 pkg/builder/batch_builder.go).
 STAGING_FACTOR = 1.2
@@ -242,6 +246,7 @@ class MariaDB(pulumi.ComponentResource):
         self._secret_name = credentials.metadata.name
         self._credentials = credentials
         self._storage: StorageFor | None = None
+        self._backups: S3Access | None = None
         if data.backups_enabled:
             s3_secret = k8s.core.v1.Secret(
                 "mariadb-backup-s3",
@@ -258,6 +263,8 @@ class MariaDB(pulumi.ComponentResource):
                 return s3_storage(args.backups, s3_secret.metadata.name, prefix)
 
             self._storage = storage
+            self._backups = args.backups
+            self._s3_secret_name = s3_secret.metadata.name
             self._after_storage = list(args.backup_dependencies)
 
         serving = data.instance
@@ -341,7 +348,10 @@ class MariaDB(pulumi.ComponentResource):
             ),
         )
         if backups and self._storage:
-            pitr_guard(name, ns, cfg, self._secret_name, pulumi.ResourceOptions(parent=self, depends_on=[mariadb]))
+            guard = pulumi.ResourceOptions(parent=self, depends_on=[mariadb])
+            pitr_guard(name, ns, cfg, self._secret_name, guard)
+            assert self._backups is not None
+            binlog_pruner(name, ns, cfg, self._backups, self._s3_secret_name, guard)
 
         # ---- the application's schema, user and grant ----------------------------------
         ref = {"name": name, "waitForIt": True}
@@ -771,4 +781,66 @@ def pitr_guard(name: str, ns: pulumi.Input[str], cfg: StackConfig, secret_name: 
             "env": [{"name": "HOME", "value": "/tmp"}],
         }, service_account=watch),
         opts,
+    )
+
+
+def prune_binlogs_script(prefix: str, retention_hours: int) -> str:
+    """Delete archived binlogs older than `retention_hours` under `prefix` of $BUCKET.
+
+    mariadb-operator v26.6.0 never deletes archived binlogs (pkg/binlog/archiver.go uploads
+    only), while PhysicalBackup `maxRetention` prunes full backups: past the oldest kept full
+    backup no restore can use a binlog, and on in-cluster storage they would fill the volumes."""
+    return "\n".join(
+        [
+            "set -eu",
+            f'cutoff=$(date -u -d "@$(( $(date +%s) - {retention_hours * 3600} ))" +%Y-%m-%dT%H:%M:%S)',
+            'echo "deleting binlogs archived before $cutoff"',
+            f'aws s3api list-objects-v2 --endpoint-url "$S3_ENDPOINT" --bucket "$BUCKET" --prefix "{prefix}/" '
+            "--query \"Contents[?LastModified<'$cutoff'].Key\" --output text | tr '\\t' '\\n' |",
+            "while read -r key; do",
+            '  [ -z "$key" ] || [ "$key" = None ] && continue',
+            '  aws s3api delete-object --endpoint-url "$S3_ENDPOINT" --bucket "$BUCKET" --key "$key"',
+            "done",
+        ]
+    )
+
+
+def binlog_pruner(
+    name: str,
+    ns: pulumi.Input[str],
+    cfg: StackConfig,
+    backups: S3Access,
+    s3_secret: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """A daily CronJob deleting instance `name`'s archived binlogs older than the backup
+    retention plus a day (data-safety review #8)."""
+    retention = int(cfg.data.backup_retention.rstrip("h")) + BINLOG_RETENTION_MARGIN_HOURS
+    job = f"{name}-prune-binlogs"
+    secret = {"name": s3_secret}
+    k8s.batch.v1.CronJob(
+        job,
+        metadata=kube.metadata(job, "mariadb-backup", ns),
+        spec={
+            "schedule": "30 4 * * *",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {**_job_pod(job, {
+                "name": "prune",
+                "image": AWS_CLI_IMAGE,
+                "command": ["/bin/sh", "-c", prune_binlogs_script(f"{name}/binlogs", retention)],
+                "env": [
+                    {"name": "HOME", "value": "/tmp"},
+                    {"name": "S3_ENDPOINT", "value": backups.endpoint},
+                    {"name": "BUCKET", "value": backups.bucket},
+                    {"name": "AWS_DEFAULT_REGION", "value": backups.region},
+                    {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {**secret, "key": "access-key-id"}}},
+                    {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {**secret, "key": "secret-access-key"}}},
+                ],
+                "resources": kube.resource_values(ContainerSize("10m", "64Mi", "256Mi")),
+            }), "activeDeadlineSeconds": 1800}},
+        },
+        opts=opts,
     )
