@@ -137,7 +137,8 @@ def test_exactly_one_scheduler(stack: Synth) -> None:
     assert scheduler["spec"]["replicas"] == 1
     assert scheduler["spec"]["strategy"] == {"type": "Recreate"}
     assert container(scheduler["spec"]["template"]["spec"], "scheduler")["command"] == ["php", "artisan", "schedule:work"]
-    assert not stack.objects("CronJob")
+    # No CronJob scheduler in the app (the data namespace's CronJobs are the PITR guard's).
+    assert not stack.objects("CronJob", "saas-app")
     assert not [h for h in stack.objects("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == "backend-scheduler"]
 
 

@@ -404,7 +404,7 @@ def test_cluster_loss_restore_writes_nothing_into_the_live_prefixes(scenarios: d
 
 
 def test_restore_to_the_instance_in_service_is_refused() -> None:
-    with pytest.raises(config.ConfigError, match=r"data\.mariadb.*already the restore"):
+    with pytest.raises(config.ConfigError, match=r"data\.mariadb\.restore\.targetTime.*already the restore"):
         _cfg("prod", data={"mariadb": {"instance": RESTORED_1, "restore": {"targetTime": TARGET_1}}})
 
 
