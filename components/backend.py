@@ -595,7 +595,7 @@ class LaravelBackend(pulumi.ComponentResource):
         # supportsAsyncSignals); without it every rollout kills jobs mid-run (review #21).
         require_pcntl = self._php_container(
             "require-pcntl", track.image,
-            ["php", "-r", "exit(extension_loaded('pcntl') ? 0 : (fwrite(STDERR, 'queue:work needs the pcntl extension\\n') && 1));"],
+            ["php", "-r", "if (!extension_loaded('pcntl')) { fwrite(STDERR, 'queue:work needs the pcntl extension'.PHP_EOL); exit(1); }"],
         )
         pod = kube.pod_spec(
             [container],

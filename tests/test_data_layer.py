@@ -480,7 +480,7 @@ def test_redis_config_is_accepted_by_redis_server(tmp_path: Path) -> None:
             sock.sendall(b"SHUTDOWN NOSAVE\r\n")
         assert replies.startswith(b"+OK\r\n+PONG\r\n"), replies
         assert b"appendonly\r\n$3\r\nyes" in replies
-        assert b"volatile-lru" in replies
+        assert b"noeviction" in replies  # data-safety review #9
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:

@@ -411,3 +411,202 @@ def test_restore_to_the_instance_in_service_is_refused() -> None:
 def test_unknown_instance_name_is_refused() -> None:
     with pytest.raises(config.ConfigError, match=r"data\.mariadb\.instance"):
         _cfg("prod", data={"mariadb": {"instance": "postgres"}})
+
+
+# ---- 9 / 15: Redis never evicts the queue, refuses writes it would lose ----------------------
+
+
+def _redis(tmp_path: Path, conf: str, *extra: str) -> tuple[Any, int]:
+    """redis-server on loopback with the rendered conf (plus test-only lines)."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    path = tmp_path / f"redis-{port}.conf"
+    path.write_text("\n".join([conf, f"port {port}", "bind 127.0.0.1", f"dir {tmp_path}", "appendonly no", *extra]) + "\n")
+    proc = subprocess.Popen(["redis-server", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while _cli(port, "PING") != "PONG":
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return proc, port
+
+
+def _cli(port: int, *command: str) -> str:
+    import subprocess
+
+    proc = subprocess.run(["redis-cli", "-p", str(port), *command], capture_output=True, text=True, timeout=10)
+    return proc.stdout.strip()
+
+
+def test_queue_backlog_never_evicts_sessions_or_jobs(tmp_path: Path) -> None:
+    """The review's §E.3 on redis-server 7.0 with the rendered conf: a backlog at maxmemory
+    evicted the session and lost pushes silently from the app's point of view. Now nothing
+    is evicted; a push beyond maxmemory is refused with an error the dispatcher sees."""
+    import subprocess
+
+    from components.data import redis as redis_store
+
+    proc, port = _redis(tmp_path, redis_store.render_redis_conf(_cfg("dev")), "maxmemory 3mb")
+    try:
+        _cli(port, "SET", "saas_session:1", "x", "EX", "3600")
+        payload = "j" * 600
+        script = "".join(f"RPUSH saas_queues:default {payload}\n" for _ in range(6000))
+        pushes = subprocess.run(["redis-cli", "-p", str(port)], input=script, capture_output=True, text=True, timeout=60)
+        replies = pushes.stdout.splitlines()
+        accepted = [r for r in replies if r.isdigit()]
+        refused = [r for r in replies if "OOM" in r]
+        assert refused, "the backlog never reached maxmemory: the test proves nothing"
+        assert _cli(port, "EXISTS", "saas_session:1") == "1"
+        assert "evicted_keys:0" in _cli(port, "INFO", "stats")
+        # Every push Redis acknowledged is in the queue.
+        assert int(_cli(port, "LLEN", "saas_queues:default")) == len(accepted)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_isolated_master_refuses_writes(tmp_path: Path) -> None:
+    """`min-replicas-to-write 1` (staging, production): a master without a replica (a
+    partitioned zone, or an old master back as a standalone master while the operator races
+    Sentinel: redis-operator v0.26.0 redisreplication_controller.go:391-470) refuses writes."""
+    from components.data import redis as redis_store
+
+    conf = redis_store.render_redis_conf(_cfg("staging"))
+    assert "min-replicas-to-write 1" in conf
+    proc, port = _redis(tmp_path, conf)
+    try:
+        assert "NOREPLICAS" in _cli(port, "RPUSH", "saas_queues:default", "job")
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ha_redis_runs_three_pods(stack: Synth) -> None:
+    """With two pods the new master has no replica once the old one returns, and the operator
+    falls back to its stale Status.MasterNode (v0.26.0 redisreplication_controller.go:418-430)."""
+    size = stack.object("RedisReplication", "redis", DATA_NS)["spec"]["clusterSize"]
+    assert size == (1 if stack.stack == "dev" else 3)
+
+
+# ---- 16: a rotated Redis password reaches every pod -----------------------------------------
+
+
+def test_redis_pods_roll_when_the_password_changes(stack: Synth) -> None:
+    """redis-operator v0.26.0 puts no hash of the Secret on the pod template
+    (internal/k8sutils/statefulset.go:866-872, 1056-1062): the digest env var does."""
+    for kind in ("RedisReplication", "RedisSentinel"):
+        env = {e["name"]: e["value"] for e in stack.object(kind, "redis", DATA_NS)["spec"]["env"]}
+        assert len(env["REDIS_PASSWORD_REVISION"]) == 16
+
+
+def test_password_revision_follows_the_password() -> None:
+    import pulumi
+
+    from components.data import redis as redis_store
+
+    seen: list[str] = []
+
+    @pulumi.runtime.test
+    def check() -> pulumi.Output[Any]:
+        a = redis_store.password_revision("first-password")
+        b = redis_store.password_revision("second-password")
+        return pulumi.Output.all(a, b).apply(lambda values: seen.extend(values))
+
+    check()
+    assert len(seen) == 2 and seen[0] != seen[1] and "password" not in "".join(seen)
+
+
+# ---- 10 / 21: Laravel workers outlast an RTO and stop gracefully ---------------------------
+
+
+def _worker(stack: Synth) -> dict[str, Any]:
+    return stack.object("Deployment", "backend-worker", "saas-app")["spec"]["template"]["spec"]
+
+
+def test_worker_retries_outlast_the_rto(stack: Synth) -> None:
+    """A job failing its last try is deleted before failed_jobs is written, into the database
+    that is down (laravel/framework src/Illuminate/Queue/Jobs/Job.php fail())."""
+    command = next(c for c in _worker(stack)["containers"] if c["name"] == "worker")["command"]
+    tries = int(next(a for a in command if a.startswith("--tries=")).split("=")[1])
+    backoff = [int(b) for b in next(a for a in command if a.startswith("--backoff=")).split("=")[1].split(",")]
+    # The waits between the tries (the last value repeats when there are more tries).
+    waits = [backoff[min(i, len(backoff) - 1)] for i in range(tries - 1)]
+    assert sum(waits) >= 2 * 15 * 60
+
+
+def test_workers_refuse_to_start_without_pcntl(stack: Synth) -> None:
+    """queue:work handles SIGTERM and --timeout only with pcntl (laravel/framework
+    src/Illuminate/Queue/Worker.php supportsAsyncSignals)."""
+    import subprocess
+
+    (init,) = [c for c in _worker(stack)["initContainers"] if c["name"] == "require-pcntl"]
+    assert init["command"][:2] == ["php", "-r"]
+    code = init["command"][2]
+    assert subprocess.run(["php8.2", "-r", code], capture_output=True, timeout=10).returncode == 0
+    missing = subprocess.run(["php8.2", "-r", code.replace("'pcntl'", "'no_such_extension'")], capture_output=True, text=True, timeout=10)
+    assert missing.returncode == 1 and "pcntl" in missing.stderr
+
+
+# ---- 11: RabbitMQ quorum survives a node drain ----------------------------------------------
+
+
+def test_rabbitmq_brokers_never_share_a_node_and_drain_one_at_a_time(stack: Synth) -> None:
+    """cluster-operator v2.22.3 sets only a ScheduleAnyway zone spread and no PDB
+    (internal/resource/statefulset.go:1245-1263)."""
+    cluster = stack.object("RabbitmqCluster", "rabbitmq", DATA_NS)["spec"]
+    assert "quorum_queue.continuous_membership_reconciliation.enabled = true" in cluster["rabbitmq"]["additionalConfig"]
+    if stack.stack == "dev":
+        assert "affinity" not in cluster
+        return
+    (term,) = cluster["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"]["app.kubernetes.io/name"] == "rabbitmq"
+    pdb = stack.object("PodDisruptionBudget", "rabbitmq-brokers", DATA_NS)["spec"]
+    assert pdb["maxUnavailable"] == 1 and pdb["selector"]["matchLabels"] == term["labelSelector"]["matchLabels"]
+    assert cluster["replicas"] - pdb["maxUnavailable"] >= cluster["replicas"] // 2 + 1  # a quorum stays
+
+
+# ---- 8: archived binlogs are pruned --------------------------------------------------------
+
+
+def test_binlog_pruner_deletes_only_what_no_backup_needs(stack: Synth, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    if stack.stack == "dev":
+        return
+    cron = stack.object("CronJob", "mariadb-prune-binlogs", DATA_NS)
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    script = container["command"][-1]
+    retention_hours = int(stack.object("PhysicalBackup", "mariadb-physical", DATA_NS)["spec"]["maxRetention"].rstrip("h"))
+    assert f"- {(retention_hours + mariadb_store.BINLOG_RETENTION_MARGIN_HOURS) * 3600} " in script
+    assert '--prefix "mariadb/binlogs/"' in script
+    # Played against a fake `aws`: the listed old keys are deleted, nothing else.
+    calls = tmp_path / "calls"
+    fake = tmp_path / "aws"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {calls}\n'
+        'case "$2" in list-objects-v2) printf "mariadb/binlogs/a.gz\\tmariadb/binlogs/b.gz\\n";; esac\n'
+    )
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "S3_ENDPOINT": "http://s3", "BUCKET": "b"}
+    proc = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    deleted = [line for line in calls.read_text().splitlines() if "delete-object" in line]
+    assert [line.split("--key ")[1] for line in deleted] == ["mariadb/binlogs/a.gz", "mariadb/binlogs/b.gz"]
+
+
+# ---- 12: bucket names never follow the domain -----------------------------------------------
+
+
+def test_a_domain_change_keeps_the_bucket_names() -> None:
+    from components import object_storage
+
+    cfg = _cfg("staging")
+    moved = _cfg("staging", domain="other.example.org")
+    assert object_storage.name_prefix(cfg) == object_storage.name_prefix(moved) == "staging-example-com"
