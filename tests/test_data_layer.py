@@ -31,7 +31,9 @@ OPERATOR_GROUPS = ("k8s.mariadb.com/", "redis.redis.opstreelabs.in/")
 # staging is the small tier (single database, still replicated for binlog archiving); prod medium.
 # Staging: the small tier's single database runs two pods, because replication (which PITR
 # needs) with one pod is rejected by the operator's webhook (data-safety review C1).
-TOPOLOGY = {"dev": (1, False, 1, 1), "staging": (2, True, 2, 3), "prod": (2, True, 2, 3)}
+# Redis: three pods wherever it is replicated, so a failed-over master keeps a replica
+# (data-safety review #15).
+TOPOLOGY = {"dev": (1, False, 1, 1), "staging": (2, True, 3, 3), "prod": (2, True, 3, 3)}
 
 
 def _staging(**data: Any) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def test_topology_per_stack(stack: Synth) -> None:
     assert sentinel["redisSentinelConfig"]["masterGroupName"] == "mymaster"
 
 
-@pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 2, 2), ("medium", 2, 2), ("large", 3, 3)])
+@pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 2, 3), ("medium", 2, 3), ("large", 3, 3)])
 def test_topology_follows_the_tier(size: str, db_pods: int, redis_pods: int) -> None:
     cfg = parse_config({**_staging(), "size": size}, "staging")
     spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")

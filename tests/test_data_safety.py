@@ -386,7 +386,10 @@ def test_the_runbook_names_every_protected_urn_finishing_removes(scenarios: dict
     assert removed, "finishing a restore retires the old instance"
     runbook = (ROOT / "docs" / "operations.md").read_text()
     for urn in sorted(removed):
-        assert urn.replace("prod::", "<stack>::") in runbook or urn.split("::")[-1] in runbook, urn
+        # The runbook writes them for any instance: `...::<old>`, `...::<old>-database-app`.
+        name = urn.split("::")[-1]
+        template = urn.replace("urn:pulumi:prod::", "urn:pulumi:<stack>::")[: -len(name)] + name.replace("mariadb", "<old>", 1)
+        assert f"pulumi state unprotect '{template}'" in runbook, template
 
 
 def test_cluster_loss_restore_writes_nothing_into_the_live_prefixes(scenarios: dict[str, Synth]) -> None:
