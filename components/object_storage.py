@@ -66,6 +66,8 @@ def all_in_one(cfg: StackConfig) -> bool:
 def seaweedfs_s3_service(cfg: StackConfig) -> str:
     return f"{SEAWEEDFS_RELEASE}-all-in-one" if all_in_one(cfg) else f"{SEAWEEDFS_RELEASE}-s3"
 SEAWEEDFS_CONFIG_SECRET = "seaweedfs-s3-config"
+# Days each backup object version is immutable on the s3 engine (governance-mode Object Lock).
+BACKUP_LOCK_DAYS = 7
 # In-cluster engines sign with any region; us-east-1 is what S3 SDKs default to.
 IN_CLUSTER_REGION = "us-east-1"
 
@@ -317,6 +319,23 @@ class ObjectStorage(pulumi.ComponentResource):
                 # A lifecycle rule on noncurrent versions needs versioning to be on first.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[resource, versioning]),
             )
+            if bucket == "backups":
+                # Immutability (data-safety review #20): every backup and archived binlog version
+                # is locked for BACKUP_LOCK_DAYS in governance mode. The in-cluster backup key has
+                # neither s3:DeleteObjectVersion nor s3:BypassGovernanceRetention: whoever reads
+                # that Secret can hide current backups behind delete markers (the operator's own
+                # pruning does exactly that) but cannot destroy a version inside the window.
+                aws.s3.BucketObjectLockConfiguration(
+                    f"{name}-{bucket}-object-lock", bucket=bucket_id, region=region,
+                    object_lock_enabled="Enabled",
+                    rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                        default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                            mode="GOVERNANCE", days=BACKUP_LOCK_DAYS
+                        )
+                    ),
+                    # Object Lock needs versioning on first.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[resource, versioning]),
+                )
             aws.s3.BucketPolicy(
                 f"{name}-{bucket}-tls-only", bucket=bucket_id, region=region,
                 policy=resource.arn.apply(lambda arn: json.dumps(tls_only_policy(arn), sort_keys=True)),

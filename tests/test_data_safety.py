@@ -412,7 +412,7 @@ def test_restore_to_the_instance_in_service_is_refused() -> None:
 
 
 def test_unknown_instance_name_is_refused() -> None:
-    with pytest.raises(config.ConfigError, match=r"data\.mariadb\.instance"):
+    with pytest.raises(config.ConfigError, match=r"data\.mariadb\.instance: .postgres. is not a MariaDB instance of this stack"):
         _cfg("prod", data={"mariadb": {"instance": "postgres"}})
 
 
@@ -613,3 +613,19 @@ def test_a_domain_change_keeps_the_bucket_names() -> None:
     cfg = _cfg("staging")
     moved = _cfg("staging", domain="other.example.org")
     assert object_storage.name_prefix(cfg) == object_storage.name_prefix(moved) == "staging-example-com"
+
+
+# ---- 20: backups cannot be destroyed with the in-cluster key -------------------------------
+
+
+def test_prod_backup_versions_are_locked(synthesized: dict[str, Synth]) -> None:
+    from components import object_storage
+
+    prod = synthesized["prod"]
+    (lock,) = prod.of_type("aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration")
+    assert lock["inputs"]["bucket"].endswith("-prod-backups")
+    retention = lock["inputs"]["rule"]["defaultRetention"]
+    assert (retention["mode"], retention["days"]) == ("GOVERNANCE", object_storage.BACKUP_LOCK_DAYS)
+    # No key in the cluster may delete a version or bypass the lock.
+    for action in ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:*"):
+        assert action not in object_storage.OBJECT_ACTIONS + object_storage.BUCKET_ACTIONS
