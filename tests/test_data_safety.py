@@ -641,3 +641,19 @@ def test_prod_backup_versions_are_locked(synthesized: dict[str, Synth]) -> None:
     # No key in the cluster may delete a version or bypass the lock.
     for action in ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:*"):
         assert action not in object_storage.OBJECT_ACTIONS + object_storage.BUCKET_ACTIONS
+
+
+def test_production_redis_and_sentinels_spread_strictly_over_zones(stack: Synth) -> None:
+    """Review #17: preferred anti-affinity alone lets a master with its replicas, or two of
+    three Sentinels, share a zone."""
+    for kind in ("RedisReplication", "RedisSentinel"):
+        spec = stack.object(kind, "redis", DATA_NS)["spec"]
+        constraints = spec.get("topologySpreadConstraints", [])
+        if stack.stack != "prod":
+            assert constraints == [], kind
+            continue
+        (zone,) = constraints
+        assert (zone["topologyKey"], zone["whenUnsatisfiable"], zone["maxSkew"]) == (
+            "topology.kubernetes.io/zone", "DoNotSchedule", 1,
+        )
+        assert zone["labelSelector"]["matchLabels"]["app.kubernetes.io/name"] == "redis"
