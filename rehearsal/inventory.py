@@ -284,7 +284,8 @@ def cluster(build: Build) -> Cluster:
             if target:
                 c.services.append(Service(ns, _fill(spec["name"], release), [target],
                                           {int(k): v for k, v in spec["ports"].items()}, target.origin,
-                                          labels=dict(target.labels)))
+                                          labels=dict(target.labels),
+                                          port_names={str(k): int(v) for k, v in (spec.get("port_names") or {}).items()}))
         for flow in entry.get("flows") or []:
             if flow["from"] in by_name and flow["to"] in by_name:
                 c.flows.append((by_name[flow["from"]], by_name[flow["to"]], int(flow["port"]), f"chart {release.get('chart')} ({entry.get('source')})"))

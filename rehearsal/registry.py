@@ -5,3 +5,6 @@ from __future__ import annotations
 
 # Order matters for `all`: cheap, model-based judges first, then those that start real programs.
 JUDGES: dict[str, str] = {}
+JUDGES["operators"] = "rehearsal.operators:judge"
+JUDGES["engine"] = "rehearsal.engine:judge"
+JUDGES["network"] = "rehearsal.network:judge"
