@@ -194,7 +194,8 @@ def redis_replication(cr: K8sObject) -> Modelled:
     """`RedisReplication` -> StatefulSet `<name>` (internal/k8sutils/statefulset.go; labels
     internal/controller/common/labels.go GetRedisLabels: app=<name>, redis_setup_type=replication,
     role=replication + the CR's labels), containers `redis` (+ `redis-exporter` on 9121 when
-    redisExporter.enabled) with kubernetesConfig/securityContext; Services `<name>`, `<name>-headless`,
+    redisExporter.enabled, its own securityContext) with spec.securityContext, spec.podSecurityContext;
+    an `init` init container when spec.initContainer.enabled; Services `<name>`, `<name>-headless`,
     `<name>-additional`, `<name>-master` (MasterService), `<name>-replica`
     (internal/k8sutils/redis-replication.go)."""
     spec, name, ns = cr.spec, cr.name, cr.namespace
@@ -204,9 +205,14 @@ def redis_replication(cr: K8sObject) -> Modelled:
     exporter = spec.get("redisExporter") or {}
     if exporter.get("enabled"):
         ports["redis-exporter"] = int(exporter.get("port") or 9121)
-        containers.append({"name": "redis-exporter", "securityContext": exporter.get("securityContext") or spec.get("securityContext")})
+        # statefulset.go:823 takes the exporter's own securityContext only (redis-replication.go:187)
+        containers.append({"name": "redis-exporter", "securityContext": exporter.get("securityContext")})
+    init_containers = []
+    init = spec.get("initContainer") or {}
+    if init.get("enabled"):  # redis-replication.go:233-241: the CR's initContainer.securityContext
+        init_containers.append({"name": "init", "securityContext": init.get("securityContext")})
     where = f"{cr.ref()} ({REDIS_SRC} internal/k8sutils/statefulset.go)"
-    pod = Pod(ns, name, labels, ports, where, containers, [], dict(spec.get("podSecurityContext") or {}),
+    pod = Pod(ns, name, labels, ports, where, containers, init_containers, dict(spec.get("podSecurityContext") or {}),
               traits={"family": "redis", "data": True, "replicas": _replicas(spec.get("clusterSize"))})
     services = [Service(ns, n, [pod], {6379: 6379}, where)
                 for n in (name, f"{name}-headless", f"{name}-additional", f"{name}-master", f"{name}-replica")]
