@@ -105,13 +105,21 @@ class Graph:
                 stack += self.children.get(u, [])
         return out
 
-    def waits_for(self, urn: str) -> set[str]:
-        """Everything the engine finishes before creating `urn`: dependencies, transitively; a
-        component dependency counts with all its descendants."""
-        if urn in self._closure:
-            return self._closure[urn]
+    def waits_for(self, urn: str, creating: bool = True) -> set[str]:
+        """Everything the engine finishes before creating `urn`: its dependencies, transitively (a
+        component dependency counts with all its descendants). When creating, also what its parents
+        wait for: the SDK registers a child only once its parent's URN resolves, and a component
+        registers only after its dependsOn resolved (pulumi sdk/python runtime/resource.py
+        prepare_resource). Deleting follows the recorded dependencies only."""
+        key = f"{urn}|{creating}"
+        if key in self._closure:
+            return self._closure[key]
         seen: set[str] = set()
         stack = list(self.by_urn.get(urn, {}).get("dependencies") or [])
+        parent = self.by_urn.get(urn, {}).get("parent")
+        while creating and parent:
+            stack += self.by_urn.get(parent, {}).get("dependencies") or []
+            parent = self.by_urn.get(parent, {}).get("parent")
         while stack:
             u = stack.pop()
             if u in seen or u not in self.by_urn:
@@ -120,8 +128,16 @@ class Graph:
             stack += self.by_urn[u].get("dependencies") or []
             if not self.by_urn[u].get("custom", True):
                 stack += list(self.descendants(u))
-        self._closure[urn] = seen
+        self._closure[key] = seen
         return seen
+
+    def configfile_of(self, urn: str) -> str | None:
+        parent = self.by_urn.get(urn, {}).get("parent")
+        while parent:
+            if self.by_urn.get(parent, {}).get("type") in CONFIGFILE:
+                return parent
+            parent = self.by_urn.get(parent, {}).get("parent")
+        return None
 
 
 def configfile_objects(resource: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
@@ -174,7 +190,9 @@ def judge(build: Build) -> Verdict:
     checks = 0
     releases = {r["urn"]: r for r in build.resources if r["type"] in HELM}
     configfiles = {r["urn"]: r for r in build.resources if r["type"] in CONFIGFILE}
-    expanded = {urn: configfile_objects(r) for urn, r in configfiles.items()}
+    # A ConfigFile whose children are registered (SDK-side yaml.ConfigFile) is read from its
+    # children; a provider-side one (yaml/v2) from the vendored file or the catalog.
+    expanded = {urn: configfile_objects(r) for urn, r in configfiles.items() if not graph.children.get(urn)}
 
     def chart(urn: str) -> str:
         return str(releases[urn]["inputs"].get("chart", ""))
@@ -217,6 +235,24 @@ def judge(build: Build) -> Verdict:
             installers.setdefault(group, set()).add(urn)
             controllers.setdefault(f"{group}/{kind}", set()).add(urn)
 
+    # CRDs, webhook configurations and operators registered as resources (children of ConfigFiles).
+    for r in build.resources:
+        if r["type"] == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
+            spec = r["inputs"].get("spec") or {}
+            owners = {r["urn"], *([graph.configfile_of(r["urn"])] if graph.configfile_of(r["urn"]) else [])}
+            installers.setdefault(str(spec.get("group")), set()).update(owners)
+            controllers.setdefault(f"{spec.get('group')}/{(spec.get('names') or {}).get('kind')}", set()).update(
+                {u for u in owners if u != r["urn"]})
+        if r["type"] in ("kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
+                         "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration"):
+            owner = graph.configfile_of(r["urn"]) or r["urn"]
+            for hook in r["inputs"].get("webhooks") or []:
+                if hook.get("failurePolicy", "Fail") == "Fail":
+                    for rule in hook.get("rules") or []:
+                        for group in rule.get("apiGroups") or []:
+                            for resource in rule.get("resources") or []:
+                                webhooks.setdefault((group, "@" + resource), set()).add(owner)
+
     # Every object the engine registers: (group, kind, namespace, name) -> who registers it.
     registered: dict[tuple[str, str, str, str], list[str]] = {}
     objects: list[tuple[str, str, str, str, str, set[str]]] = []  # group, kind, ns, name, owner, waits_for
@@ -255,7 +291,7 @@ def judge(build: Build) -> Verdict:
             findings.append(f"{what}: no CRD installer for {group} in this stack")
         elif not need & waits:
             findings.append(f"{what}: does not depend on the release installing the {group} CRDs ({_names(build, need)}): its create races the CRD on the first up")
-        servers = webhooks.get((group, kind), set()) | webhooks.get((group, None), set()) | webhooks.get((group, "@" + kind.lower() + "s"), set())
+        servers = webhooks.get((group, kind), set()) | webhooks.get((group, None), set()) | webhooks.get((group, "@" + _plural(kind)), set())
         if servers and not servers & waits:
             findings.append(f"{what}: an admission webhook of {_names(build, servers)} must approve it, but it does not depend on that release (webhook not serving yet on the first up)")
     for urn, r in releases.items():
@@ -273,7 +309,13 @@ def judge(build: Build) -> Verdict:
             elif not need & graph.waits_for(urn):
                 findings.append(f"helm release {r['name']} renders {group} objects ({path}) but does not depend on {_names(build, need)} which installs the CRDs: the release fails on the first up (Helm: no matches for kind)")
 
-    # 4. finalizers: retained, or deleted after their operator
+    # 4. finalizers: retained, or deleted after their operator. A retained object only blocks when
+    # destroy deletes its namespace: a protected or retained Namespace stays, and so does one holding
+    # a protected object (destroy refuses it and abandons the deletes it depends on).
+    kept = {str((r["inputs"].get("metadata") or {}).get("namespace")) for r in build.resources
+            if r["type"].startswith("kubernetes:") and r.get("protect")}
+    doomed_namespaces = {str((r["inputs"].get("metadata") or {}).get("name")) for r in build.resources
+                         if r["type"] == "kubernetes:core/v1:Namespace" and not r.get("protect") and not r.get("retainOnDelete")} - kept
     for r in build.resources:
         if not r["type"].startswith("kubernetes:") or r["type"] in HELM + CONFIGFILE:
             continue
@@ -282,10 +324,11 @@ def judge(build: Build) -> Verdict:
             continue
         checks += 1
         what = f"{kind} {(r['inputs'].get('metadata') or {}).get('namespace', '')}/{(r['inputs'].get('metadata') or {}).get('name', r['name'])}"
-        if r.get("retainOnDelete") and not r.get("protect"):
-            findings.append(f"{what}: retain_on_delete without protect: on destroy its operator is uninstalled while the object keeps its finalizer, so its namespace never finishes deleting")
+        namespace = str((r["inputs"].get("metadata") or {}).get("namespace") or "")
+        if r.get("retainOnDelete") and not r.get("protect") and namespace in doomed_namespaces:
+            findings.append(f"{what}: retain_on_delete without protect: on destroy its operator is uninstalled while the object keeps its finalizer, so its namespace (deleted by destroy) never finishes deleting")
         operators = controllers.get(group, set()) | controllers.get(f"{group}/{kind}", set())
-        if operators and not operators & graph.waits_for(r["urn"]):
+        if operators and not operators & graph.waits_for(r["urn"], creating=False):
             findings.append(f"{what}: does not depend on its operator ({_names(build, operators)}): destroy may remove the operator first and leave the finalizer")
 
     # 5. Jobs awaited longer than the engine waits
@@ -303,6 +346,14 @@ def judge(build: Build) -> Verdict:
                             "`pulumi up` fails while the Job may still succeed (pulumi-kubernetes Job await, default 10 min)")
     summary = f"engine: {len(registered)} objects, {len(releases)} releases, {len(configfiles)} ConfigFiles, {checks} checks, {len(findings)} findings"
     return Verdict("engine", summary, findings)
+
+
+def _plural(kind: str) -> str:
+    """The resource name of a kind, as webhook rules list it (Policy -> policies)."""
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def _await_seconds(resource: dict[str, Any]) -> int:
