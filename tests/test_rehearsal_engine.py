@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Synth
-from tests.rehearsal_helpers import baseline, cli, copy, has, verdict
+from tests.rehearsal_helpers import BASELINE, baseline, cli, copy, has, verdict
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
@@ -101,3 +101,26 @@ def test_passes_on_stack(stack: Synth) -> None:
     proc = cli("engine", stack.out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines()[-1].startswith("engine: ")
+
+
+def test_children_of_sdk_side_config_files_are_judged(tmp_path: Path) -> None:
+    """With the SDK-side `yaml.ConfigFile` the children are registered resources (FACTS: expanding
+    vendored manifests offline): two children with one Namespace name are a duplicate, and a CR
+    created by one ConfigFile waits for the CRD child of another only through a dependency."""
+    build = copy(BASELINE / "dev", tmp_path)
+    resources = _resources(build)
+    prefix = resources[0]["urn"].split("::")[0] + "::saas-platform::"
+    files = [r for r in resources if r["type"] == "kubernetes:yaml/v2:ConfigFile"]
+    for config_file in files:
+        config_file["type"], config_file["custom"] = "kubernetes:yaml:ConfigFile", False
+        resources.append({"type": "kubernetes:core/v1:Namespace", "name": f"{config_file['name']}-rabbitmq-system",
+                          "urn": prefix + f"kubernetes:core/v1:Namespace::{config_file['name']}-rabbitmq-system",
+                          "parent": config_file["urn"], "custom": True, "protect": False, "dependencies": [],
+                          "inputs": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "rabbitmq-system"}}})
+    (build / "resources.json").write_text(json.dumps(resources))
+    findings = verdict("engine", build).findings
+    assert has(findings, "duplicate object Namespace rabbitmq-system (core) registered 2 times", "core/v1:Namespace rabbitmq-cluster-operator-rabbitmq-system")
+    # no CRD child in this synthetic expansion: the RabbitMQ custom resources have no installer
+    assert has(findings, "RabbitmqCluster saas-data/rabbitmq: no CRD installer for rabbitmq.com")
+    # the catalog is not consulted for a ConfigFile whose children are registered
+    assert not has(findings, "of ConfigFile rabbitmq-cluster-operator")
