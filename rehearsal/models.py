@@ -165,7 +165,7 @@ def mariadb(cr: K8sObject) -> Modelled:
     return out
 
 
-def physical_backup(cr: K8sObject, build: Build) -> Modelled:
+def physical_backup(cr: K8sObject) -> Modelled:
     """`PhysicalBackup` -> backup Job pods (mariadb-operator v26.6.0 pkg/builder/batch_builder.go:
     labels `k8s.mariadb.com/physicalbackup: <name>` plus inheritMetadata; containers take
     spec.securityContext, the pod spec.podSecurityContext). They upload to spec.storage.s3.endpoint."""
@@ -176,13 +176,8 @@ def physical_backup(cr: K8sObject, build: Build) -> Modelled:
               [{"name": "mariadb", "securityContext": spec.get("securityContext")}],
               [{"name": "mariadb-backup", "securityContext": spec.get("securityContext")}],
               dict(spec.get("podSecurityContext") or {}),
-              traits={"family": "mariadb-backup", "s3": _endpoint(s3)})
+              traits={"family": "mariadb-backup", "s3": str(s3.get("endpoint") or "")})
     return Modelled(pods=[pod])
-
-
-def _endpoint(s3: dict[str, Any]) -> str:
-    endpoint = str(s3.get("endpoint") or "")
-    return endpoint
 
 
 # --- redis-operator v0.26.0 ------------------------------------------------------------------
@@ -280,7 +275,7 @@ def model(build: Build) -> Modelled:
     out = Modelled()
     for obj in build.objects:
         if obj.kind == "PhysicalBackup":
-            part = physical_backup(obj, build)
+            part = physical_backup(obj)
         elif obj.kind in BUILDERS and obj.api_version.split("/")[0] in (
             "k8s.mariadb.com", "redis.redis.opstreelabs.in", "rabbitmq.com"
         ):

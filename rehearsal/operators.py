@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from rehearsal.base import Build, Verdict
-from rehearsal.inventory import CLUSTER_HOST, Cluster, cluster, endpoints_in_text, selects, strings
+from rehearsal.inventory import CLUSTER_HOST, Cluster, cluster, selects, strings
 from rehearsal.models import Pod
 from rehearsal.network import scrape_targets
 
