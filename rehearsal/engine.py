@@ -25,7 +25,7 @@ from rehearsal.base import Build, Verdict
 from rehearsal.inventory import dig, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-JOB_AWAIT_SECONDS = 600  # pulumi-kubernetes v4.34.2 provider/pkg/await: Job await default 10 minutes
+JOB_AWAIT_SECONDS = 600  # pulumi-kubernetes provider/pkg/await/job.go: DefaultJobTimeoutMins = 10
 CONFIGFILE = ("kubernetes:yaml:ConfigFile", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml:ConfigGroup")
 HELM = ("kubernetes:helm.sh/v3:Release",)
 CORE_GROUPS = {"core", "apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "autoscaling",
