@@ -136,9 +136,7 @@ def required_flows(c: Cluster, build: Build) -> dict[tuple[str, str, int, str], 
     proxies = [p for p in c.pods if p.traits.get("ingress_proxy")]
     for route in build.of_kind("IngressRoute", "IngressRouteTCP"):
         for rule in route.spec.get("routes") or []:
-            for svc in rule.get("services") or []:
-                if svc.get("kind", "Service") != "Service" or "port" not in svc:
-                    continue
+            for svc in route_services(build, rule.get("services") or [], route.namespace):
                 service = c.service(svc.get("namespace") or route.namespace, str(svc["name"]))
                 port = svc["port"]
                 if service is None:
@@ -166,6 +164,24 @@ def required_flows(c: Cluster, build: Build) -> dict[tuple[str, str, int, str], 
 
 
 PEER = "-peer"
+
+
+def route_services(build: Build, services: list[dict[str, Any]], namespace: str, depth: int = 0) -> list[dict[str, Any]]:
+    """The Kubernetes Services behind a route: TraefikServices (weighted, mirroring) are followed."""
+    out = []
+    for svc in services:
+        if svc.get("kind", "Service") == "Service" and "port" in svc:
+            out.append(svc)
+        elif svc.get("kind") == "TraefikService" and depth < 5:
+            ns = svc.get("namespace") or namespace
+            ts = build.find("TraefikService", ns, str(svc.get("name")))
+            if ts is not None:
+                spec = ts.spec
+                nested = [*((spec.get("weighted") or {}).get("services") or []),
+                          *([spec["mirroring"]] if spec.get("mirroring") else []),
+                          *((spec.get("mirroring") or {}).get("mirrors") or [])]
+                out += route_services(build, [{**n, "namespace": n.get("namespace") or ns} for n in nested], ns, depth + 1)
+    return out
 
 
 def _self_or_peer(f: Flows, pod: Pod, peer: Pod, port: int, why: str) -> None:

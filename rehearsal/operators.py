@@ -17,7 +17,7 @@ from typing import Any
 from rehearsal.base import Build, Verdict
 from rehearsal.inventory import CLUSTER_HOST, Cluster, cluster, selects, strings
 from rehearsal.models import Pod
-from rehearsal.network import scrape_targets
+from rehearsal.network import route_services, scrape_targets
 
 PSS = "Pod Security Standards `restricted` (kubernetes.io/docs/concepts/security/pod-security-standards)"
 
@@ -86,12 +86,11 @@ def judge(build: Build) -> Verdict:
             findings.append(f"{where}: host {host} names no Service in the manifests, the charts or what the operators create")
     for route in build.of_kind("IngressRoute", "IngressRouteTCP"):
         for rule in route.spec.get("routes") or []:
-            for svc in rule.get("services") or []:
-                if svc.get("kind", "Service") == "Service":
-                    checks += 1
-                    ns = svc.get("namespace") or route.namespace
-                    if c.service(ns, str(svc["name"])) is None:
-                        findings.append(f"{route.ref()}: backend Service {ns}/{svc['name']} is not in the manifests, the charts or what the operators create")
+            for svc in route_services(build, rule.get("services") or [], route.namespace):
+                checks += 1
+                ns = svc.get("namespace") or route.namespace
+                if c.service(ns, str(svc["name"])) is None:
+                    findings.append(f"{route.ref()}: backend Service {ns}/{svc['name']} is not in the manifests, the charts or what the operators create")
     # 3. NetworkPolicy ports and monitors that miss the pods they are meant for
     for policy in build.of_kind("NetworkPolicy"):
         selected = [p for p in c.pods if p.namespace == policy.namespace and selects(policy.spec.get("podSelector"), p.labels)]
