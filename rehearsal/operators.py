@@ -6,8 +6,9 @@ resources (`rehearsal.models`, each builder citing its upstream file and tag), j
   container, init containers included);
 - every cluster host name the workloads and stack outputs are configured with resolves to a Service
   of the manifests, the chart catalog or the operator models; every IngressRoute backend exists;
-- every NetworkPolicy port opened for pods that do not listen on it while another pod in the
-  namespace does (a selector that misses an operator-made pod), and every monitor that selects nothing.
+- every NetworkPolicy port opened for pods that do not listen on it while a pod of the namespace
+  that a monitor scrapes on that port is left out (a selector that misses an operator-made pod),
+  and every monitor that selects nothing.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ def judge(build: Build) -> Verdict:
                 ns = svc.get("namespace") or route.namespace
                 if c.service(ns, str(svc["name"])) is None:
                     findings.append(f"{route.ref()}: backend Service {ns}/{svc['name']} is not in the manifests, the charts or what the operators create")
-    # 3. NetworkPolicy ports and monitors that miss the pods they are meant for
+    # 3. NetworkPolicy ports and monitors that miss the pods they are meant for: a port opened for
+    # pods that do not listen on it, while a pod of the namespace that a monitor scrapes on that
+    # port is left out (the selector misses an operator- or chart-made pod).
+    scraped = {(pod.ref, port) for pod, port, _ in scrape_targets(c, build)}
     for policy in build.of_kind("NetworkPolicy"):
         selected = [p for p in c.pods if p.namespace == policy.namespace and selects(policy.spec.get("podSelector"), p.labels)]
         others = [p for p in c.pods if p.namespace == policy.namespace and p not in selected]
@@ -103,11 +107,11 @@ def judge(build: Build) -> Verdict:
                 checks += 1
                 number = int(number)
                 if not any(number in p.ports.values() for p in selected):
-                    missed = [p for p in others if number in p.ports.values()]
+                    missed = [p for p in others if (p.ref, number) in scraped]
                     if missed:
                         findings.append(
                             f"NetworkPolicy {policy.namespace}/{policy.name}: opens port {number} on pods that do not listen on it; "
-                            + ", ".join(f"{p.ref} ({p.origin}) listens on {number} but its labels {sorted(p.labels.items())} do not match the podSelector" for p in missed))
+                            + ", ".join(f"{p.ref} ({p.origin}) is scraped on {number} but its labels {sorted(p.labels.items())} do not match the podSelector" for p in missed))
     hits = {why.split(" -> ")[0] for _, _, why in scrape_targets(c, build)}
     for monitor in build.of_kind("ServiceMonitor", "PodMonitor"):
         checks += 1
