@@ -68,7 +68,7 @@ def test_baseline_mailpit_and_acme_solver_reach_data_stores() -> None:
 def test_baseline_monitoring_pods_reach_scraped_pods_on_any_port(stack: str) -> None:
     findings = baseline("network", stack).findings
     assert has(findings, ALLOWED + "saas-monitoring/grafana -> saas-app/backend-web:", "monitoring pod other than Prometheus")
-    assert has(findings, ALLOWED + "saas-monitoring/prometheus -> saas-ingress/traefik:8000,8080,8443", "non-metrics port")
+    assert has(findings, ALLOWED + "saas-monitoring/prometheus -> saas-ingress/traefik:8080", "non-metrics port")
 
 
 def test_baseline_counts_line() -> None:
