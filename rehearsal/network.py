@@ -108,7 +108,12 @@ def required_flows(c: Cluster, build: Build) -> dict[tuple[str, str, int, str], 
             f.to_endpoint(pod, endpoint)
         relay = build.outputs.get("mailRelay") or {}
         if pod.traits.get("mailer") and relay.get("host"):
-            f.to_endpoint(pod, Endpoint(str(relay["host"]), int(relay["port"]), "Alertmanager email receiver (stack output mailRelay)"))
+            if f.c.is_cluster_host(str(relay["host"])):
+                f.to_endpoint(pod, Endpoint(str(relay["host"]), int(relay["port"]), "Alertmanager email receiver (stack output mailRelay)"))
+            else:
+                f.need(pod.ref, INTERNET, int(relay["port"]), f"email receiver: the mail relay {relay['host']}:{relay['port']} (stack output mailRelay)")
+        if pod.traits.get("internet"):
+            f.need(pod.ref, INTERNET, 443, f"{pod.origin}: HTTPS to the internet (ACME, DNS-01 provider APIs, webhooks)")
         for family in pod.traits.get("operates") or []:
             for target in f.family_pods(family):
                 for name in OPERATED_PORTS.get(family, ()):
