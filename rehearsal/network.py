@@ -125,7 +125,8 @@ def required_flows(c: Cluster, build: Build) -> dict[tuple[str, str, int, str], 
     for pod in c.pods:
         family = pod.traits.get("family")
         if pod.traits.get("data") and not pod.traits.get("exporter") and (pod.traits.get("replicas", 1) > 1 or pod.traits.get("sentinel")):
-            for peer in f.family_pods(family):
+            # replicas talk to each other; Sentinels also watch (and reconfigure) the Redis pods
+            for peer in f.family_pods(family) if pod.traits.get("sentinel") else [pod]:
                 for name in REPLICATION_PORTS.get(family, ()):
                     if name in peer.ports and (peer is not pod or pod.traits.get("replicas", 1) > 1):
                         _self_or_peer(f, pod, peer, peer.ports[name], f"{pod.origin}: {family} replication")
