@@ -289,12 +289,20 @@ def cluster(build: Build) -> Cluster:
         for flow in entry.get("flows") or []:
             if flow["from"] in by_name and flow["to"] in by_name:
                 c.flows.append((by_name[flow["from"]], by_name[flow["to"]], int(flow["port"]), f"chart {release.get('chart')} ({entry.get('source')})"))
-    for resource, entry in configfile_entries(build):
+    # Operator release manifests: when a ConfigFile's children are registered (SDK-side, vendored
+    # file), their Deployments are manifest pods already and only take the catalog's traits (api,
+    # webhook, operates); otherwise the catalog supplies the pods.
+    installed = {str(r["inputs"].get("file", "")).rsplit("/", 1)[-1] for r, _ in configfile_entries(build)}
+    for file_name, entry in load_catalog("manifests.yaml").items():
         for spec in entry.get("pods") or []:
             traits = {k: v for k, v in spec.items() if k not in ("name", "namespace", "labels", "ports")}
-            c.pods.append(Pod(spec["namespace"], spec["name"], dict(spec["labels"]),
-                              {str(k): int(v) for k, v in spec["ports"].items()},
-                              f"ConfigFile {resource['name']} ({entry.get('source')})", traits=traits))
+            existing = c.pod(spec["namespace"], spec["name"])
+            if existing is not None:
+                existing.traits.update(traits)
+            elif file_name in installed:
+                c.pods.append(Pod(spec["namespace"], spec["name"], dict(spec["labels"]),
+                                  {str(k): int(v) for k, v in spec["ports"].items()},
+                                  f"{file_name} ({entry.get('source')})", traits=traits))
     c.modelled = model(build)
     c.pods += c.modelled.pods
     c.services += c.modelled.services

@@ -241,8 +241,12 @@ def forbidden_flows(c: Cluster, required: dict[tuple[str, str, int, str], Flow])
     data_namespaces = {p.namespace for p in data}
     scrapers = [p for p in c.pods if p.traits.get("scraper")]
     monitoring_namespaces = {p.namespace for p in scrapers}
-    app = [p for p in c.pods if (p.origin.endswith("(manifest)") or p.traits.get("acme_solver"))
-           and p.namespace not in data_namespaces | monitoring_namespaces]
+    # The app side: the stack's app namespace (stack output namespaces.app), or failing that every
+    # manifest workload outside the data and monitoring namespaces; plus the ACME HTTP-01 solvers.
+    app_namespaces = {str((c.build.outputs.get("namespaces") or {}).get("app") or "")} - {""}
+    app = [p for p in c.pods if p.traits.get("acme_solver") or (
+        p.origin.endswith("(manifest)") and (p.namespace in app_namespaces if app_namespaces
+                                             else p.namespace not in data_namespaces | monitoring_namespaces))]
     proxies = [p for p in c.pods if p.traits.get("ingress_proxy")]
     out: list[Flow] = []
 
