@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import yaml
 
 from rehearsal.base import Build, JudgeUnavailable, Verdict
-from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, selects
+from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, load_catalog, selects
 from rehearsal.models import Pod
 
 API_SERVER = "10.0.0.1"  # a VPC address, like the EKS control-plane ENIs; k3s serves the API on the node
@@ -398,6 +398,11 @@ def judge(build: Build) -> Verdict:
     forbidden = forbidden_flows(c, required)
     conns = analyze(build, c, required)
     findings = []
+    catalog = load_catalog("charts.yaml")
+    for name, release in sorted(build.helm_releases.items()):
+        if str(release.get("chart")) not in catalog:
+            findings.append(f"helm release {name}: chart {release.get('chart')} has no entry in rehearsal/catalog/charts.yaml, "
+                            "so its pods are invisible to this judge (add its pods, labels and ports from the chart templates)")
     ok_required = 0
     for flow in sorted(required.values(), key=lambda f: (f.src, f.dst, f.port)):
         if allowed(conns, flow):

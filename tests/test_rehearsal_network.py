@@ -113,3 +113,10 @@ def test_passes_on_stack(stack: Synth) -> None:
     proc = cli("network", stack.out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines()[-1].startswith("network: ")
+
+
+def test_a_chart_missing_from_the_catalog_is_a_finding(tmp_path: Path) -> None:
+    build = copy(BASELINE / "dev", tmp_path)
+    release = build / "helm" / "keda.yaml"
+    release.write_text(release.read_text().replace("chart: keda", "chart: keda-fork"))
+    assert has(verdict("network", build).findings, "helm release keda: chart keda-fork has no entry in rehearsal/catalog/charts.yaml")
