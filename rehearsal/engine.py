@@ -235,23 +235,31 @@ def judge(build: Build) -> Verdict:
             installers.setdefault(group, set()).add(urn)
             controllers.setdefault(f"{group}/{kind}", set()).add(urn)
 
-    # CRDs, webhook configurations and operators registered as resources (children of ConfigFiles).
+    # CRDs, webhook configurations and operators registered as resources (children of an SDK-side
+    # ConfigFile). The operator is the ConfigFile or one of its Deployments: a dependency on either
+    # means the webhook is served and the controller runs (a Deployment create awaits its rollout).
+    def operator_of(urn: str) -> set[str]:
+        config_file = graph.configfile_of(urn)
+        if not config_file:
+            return {urn}
+        deployments = {u for u in graph.descendants(config_file) if build.by_urn[u]["type"] == "kubernetes:apps/v1:Deployment"}
+        return {config_file, *deployments}
+
     for r in build.resources:
         if r["type"] == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition":
             spec = r["inputs"].get("spec") or {}
-            owners = {r["urn"], *([graph.configfile_of(r["urn"])] if graph.configfile_of(r["urn"]) else [])}
-            installers.setdefault(str(spec.get("group")), set()).update(owners)
-            controllers.setdefault(f"{spec.get('group')}/{(spec.get('names') or {}).get('kind')}", set()).update(
-                {u for u in owners if u != r["urn"]})
+            installers.setdefault(str(spec.get("group")), set()).update({r["urn"], *operator_of(r["urn"])})
+            if graph.configfile_of(r["urn"]):
+                controllers.setdefault(f"{spec.get('group')}/{(spec.get('names') or {}).get('kind')}", set()).update(
+                    operator_of(r["urn"]))
         if r["type"] in ("kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration",
                          "kubernetes:admissionregistration.k8s.io/v1:MutatingWebhookConfiguration"):
-            owner = graph.configfile_of(r["urn"]) or r["urn"]
             for hook in r["inputs"].get("webhooks") or []:
                 if hook.get("failurePolicy", "Fail") == "Fail":
                     for rule in hook.get("rules") or []:
                         for group in rule.get("apiGroups") or []:
                             for resource in rule.get("resources") or []:
-                                webhooks.setdefault((group, "@" + resource), set()).add(owner)
+                                webhooks.setdefault((group, "@" + resource), set()).update(operator_of(r["urn"]))
 
     # Every object the engine registers: (group, kind, namespace, name) -> who registers it.
     registered: dict[tuple[str, str, str, str], list[str]] = {}

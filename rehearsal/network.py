@@ -255,7 +255,9 @@ def forbidden_flows(c: Cluster, required: dict[tuple[str, str, int, str], Flow])
     configured = {(p.ref, e.port) for p in c.pods for e in endpoints_in_env(p.env, p.secret_keys, c.build.outputs, "")}
 
     def forbid(src: str, dst: Pod, port: int, why: str) -> None:
-        public = {dst.ports.get(name) for name in dst.traits.get("public_ports") or []}
+        # Entry points are public by design; a webhook/APIService port must admit the API server,
+        # which a NetworkPolicy cannot name portably (host network on k3s, ENIs on EKS).
+        public = {dst.ports.get(name) for name in dst.traits.get("public_ports") or []} | {dst.traits.get("webhook")}
         if (src, dst.ref, port, "TCP") not in required and src != dst.ref and (src, port) not in configured and port not in public:
             out.append(Flow(src, dst.ref, port, "TCP", why))
 

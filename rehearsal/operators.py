@@ -107,7 +107,7 @@ def judge(build: Build) -> Verdict:
                 checks += 1
                 number = int(number)
                 if not any(number in p.ports.values() for p in selected):
-                    missed = [p for p in others if (p.ref, number) in scraped]
+                    missed = [p for p in others if (p.ref, number) in scraped and p in c.modelled.pods]
                     if missed:
                         findings.append(
                             f"NetworkPolicy {policy.namespace}/{policy.name}: opens port {number} on pods that do not listen on it; "
