@@ -200,10 +200,19 @@ def app_connection_demand(cfg: StackConfig) -> int:
     return max(50, demand + demand // 10)
 
 
+# pulumi-kubernetes >= 4.18 (v4.32.0 provider/pkg/metadata/overrides.go ReadyCondition): the
+# engine awaits the operator's Ready condition (mariadb-operator v26.6.0 CRDs print
+# `.status.conditions[?(@.type=="Ready")]`), so what depends on these CRs waits for a usable
+# database, schema, user and grant rather than for the objects to be accepted.
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
 class MariaDB(pulumi.ComponentResource):
     """mariadb-operator (CRDs + controller) and the application's replicated MariaDB."""
 
     endpoints: MariaDBEndpoints
+    ready: list[pulumi.Resource]
+    """The CRs that report readiness the engine awaits (MariaDB, Database, User, Grant)."""
     instance: pulumi.Output[str]
     """Name of the MariaDB object serving the application."""
 
@@ -291,12 +300,16 @@ class MariaDB(pulumi.ComponentResource):
                 "targetRecoveryTime": data.restore_target,
                 **self._staging(cfg),
             }
-        self._instance(name, ns, cfg, bootstrap=bootstrap, backups=True)
+        self.ready = self._instance(name, ns, cfg, bootstrap=bootstrap, backups=True)
 
         self.instance = pulumi.Output.from_input(name)
+        # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go reconcileService:
+        # the `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
+        # the `<name>` Service (reconcileDefaultService) in every topology.
+        primary, secondary = (f"{name}-primary", f"{name}-secondary") if is_replicated(cfg) else (name, name)
         self.endpoints = MariaDBEndpoints(
-            primary_host=service_host(f"{name}-primary", ns),
-            replica_host=service_host(f"{name}-secondary", ns),
+            primary_host=service_host(primary, ns),
+            replica_host=service_host(secondary, ns),
             port=PORT,
             database=APP_DATABASE,
             username=APP_USER,
@@ -327,9 +340,9 @@ class MariaDB(pulumi.ComponentResource):
         *,
         bootstrap: dict[str, object] | None,
         backups: bool,
-    ) -> None:
-        """One MariaDB with its schema, user and grant; `backups`: its own backup pair and the
-        jobs that keep its point-in-time window moving."""
+    ) -> list[pulumi.Resource]:
+        """One MariaDB with its schema, user and grant (returned: what the application waits
+        for); `backups`: its own backup pair and the jobs that keep its point-in-time window moving."""
         stateful = self._stateful
         backup_objects: list[pulumi.Resource] = []
         pitr_name: str | None = None
@@ -344,7 +357,7 @@ class MariaDB(pulumi.ComponentResource):
             name,
             api_version=API_VERSION,
             kind="MariaDB",
-            metadata=kube.metadata(name, "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(name, "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec=spec,
             opts=pulumi.ResourceOptions.merge(
                 stateful, pulumi.ResourceOptions(depends_on=[self._operator, self._credentials, *backup_objects])
@@ -362,7 +375,7 @@ class MariaDB(pulumi.ComponentResource):
             f"{name}-database-app",
             api_version=API_VERSION,
             kind="Database",
-            metadata=kube.metadata(f"{name}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(f"{name}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec={
                 "mariaDbRef": ref,
                 "name": APP_DATABASE,
@@ -381,7 +394,7 @@ class MariaDB(pulumi.ComponentResource):
             f"{name}-user-app",
             api_version=API_VERSION,
             kind="User",
-            metadata=kube.metadata(f"{name}-{APP_USER}", "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(f"{name}-{APP_USER}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec={
                 "mariaDbRef": ref,
                 "name": APP_USER,
@@ -393,11 +406,11 @@ class MariaDB(pulumi.ComponentResource):
             },
             opts=keep,
         )
-        k8s.apiextensions.CustomResource(
+        grant = k8s.apiextensions.CustomResource(
             f"{name}-grant-app",
             api_version=API_VERSION,
             kind="Grant",
-            metadata=kube.metadata(f"{name}-{APP_USER}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(f"{name}-{APP_USER}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec={
                 "mariaDbRef": ref,
                 # What Laravel migrations and the application need on their own schema; no
@@ -416,6 +429,8 @@ class MariaDB(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[database, user])),
         )
+
+        return [mariadb, database, user, grant]
 
     def _backup_pair(
         self,
@@ -505,6 +520,12 @@ def s3_storage(access: S3Access, secret_name: pulumi.Input[str], prefix: str) ->
     }
 
 
+def is_replicated(cfg: StackConfig) -> bool:
+    """Replication is what point-in-time recovery builds on (binlogs), so any stack with
+    backups runs the replication topology, even with a single instance."""
+    return cfg.data.backups_enabled or cfg.replicas.database_replicas > 0
+
+
 def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pitr_name: str | None) -> dict[str, object]:
     data = cfg.data
     replicas = 1 + cfg.replicas.database_replicas
@@ -512,7 +533,7 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
     # backups runs the replication topology; the operator's webhook rejects replication with
     # one pod ("Multiple replicas must be specified": v26.6.0
     # internal/webhook/v1alpha1/mariadb_webhook.go:96-111), so that is two pods at least.
-    replicated = data.backups_enabled or replicas > 1
+    replicated = is_replicated(cfg)
     if replicated:
         replicas = max(2, replicas)
     memory = data.mariadb.memory

@@ -140,7 +140,13 @@ def values(
         "service": {
             "enabled": True,
             "annotations": load_balancer_annotations(environment, service_annotations),
-            "spec": {"type": service_type, "externalTrafficPolicy": "Local"},
+            "spec": {
+                "type": service_type,
+                "externalTrafficPolicy": "Local",
+                # Behind Cloudflare the origin answers Cloudflare only: a request to the load
+                # balancer's address from anywhere else would skip the WAF and rate limits.
+                **({"loadBalancerSourceRanges": cloudflare_ranges()} if edge_dns == "cloudflare" else {}),
+            },
         },
         "log": {"format": "json", "level": "INFO"},
         "accessLog": {
