@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -365,12 +366,13 @@ def _plural(kind: str) -> str:
 
 
 def _await_seconds(resource: dict[str, Any]) -> int:
-    timeouts = resource.get("customTimeouts") or {}
-    value = str(timeouts.get("create") or "")
-    units = {"s": 1, "m": 60, "h": 3600}
-    if value and value[-1] in units and value[:-1].replace(".", "").isdigit():
-        return int(float(value[:-1]) * units[value[-1]])
-    return JOB_AWAIT_SECONDS
+    """The create await of a resource: its customTimeouts.create (a Go duration such as `20m`
+    or `1h30m`, recorded by synth) or the provider's default."""
+    value = str((resource.get("customTimeouts") or {}).get("create") or "")
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", value)
+    if not parts:
+        return JOB_AWAIT_SECONDS
+    return int(sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts))
 
 
 def _names(build: Build, urns: Iterable[str]) -> str:

@@ -271,7 +271,10 @@ def cluster(build: Build) -> Cluster:
             labels = {k: _fill(str(v), release) for k, v in (spec.get("labels") or {}).items()}
             for path in spec.get("values_labels") or []:
                 labels.update({str(k): str(v) for k, v in (dig(values, path) or {}).items()})
-            traits = {k: v for k, v in spec.items() if k not in ("name", "labels", "values_labels", "ports", "enabled", "enabled_default")}
+            traits = {k: v for k, v in spec.items() if k not in ("name", "labels", "values_labels", "ports", "enabled", "enabled_default", "scraped")}
+            scraped = spec.get("scraped")
+            if scraped and _enabled(scraped.get("when"), values, bool(scraped.get("default", False))):
+                traits["scraped_port"] = scraped["port"]
             traits["chart"] = release.get("chart")
             pod = Pod(ns, spec["name"], labels, {str(k): int(v) for k, v in (spec.get("ports") or {}).items()},
                       f"chart {release.get('chart')} release {release_name} ({entry.get('source')})", traits=traits)

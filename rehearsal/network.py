@@ -223,6 +223,10 @@ def scrape_targets(c: Cluster, build: Build) -> Iterable[tuple[Pod, int, str]]:
                     number = pod.ports.get(str(endpoint.get("port")))
                     if number:
                         yield pod, number, f"{monitor.ref()} -> {pod.ref}:{endpoint.get('port')}"
+    for pod in c.pods:
+        name = pod.traits.get("scraped_port")
+        if name and name in pod.ports:
+            yield pod, pod.ports[name], f"the monitor chart {pod.traits.get('chart')} renders -> {pod.ref}:{name}"
     for monitor in c.monitors:
         port = monitor.service.port_names.get(monitor.port)
         for target, number in c.target_port(monitor.service, port) if port else []:
@@ -284,6 +288,45 @@ def forbidden_flows(c: Cluster, required: dict[tuple[str, str, int, str], Flow])
     return out
 
 
+# --- NetworkPolicies that charts render ------------------------------------------------------------
+
+
+def chart_policies(build: Build, c: Cluster) -> list[dict[str, Any]]:
+    """The NetworkPolicies the SeaweedFS chart renders itself (seaweedfs 4.44
+    k8s/charts/seaweedfs/templates/shared/networkpolicy.yaml): one per workload, selecting it by
+    name/instance/component; ingress from the release's own pods on every port the workload
+    listens on, plus `networkPolicy.extraIngress`; with `egress.enabled` egress to the release's
+    pods, DNS when `egress.allowDNS`, plus `egress.extraEgress`."""
+    out: list[dict[str, Any]] = []
+    for name, release in build.helm_releases.items():
+        values = release.get("values") or {}
+        np = values.get("networkPolicy") or {}
+        if release.get("chart") != "seaweedfs" or not np.get("enabled"):
+            continue
+        own = {"app.kubernetes.io/name": "seaweedfs", "app.kubernetes.io/instance": str(release.get("name", name))}
+        egress_cfg = np.get("egress") or {}
+        for pod in c.pods:
+            if pod.traits.get("chart") != "seaweedfs" or pod.namespace != release.get("namespace"):
+                continue
+            component = pod.labels.get("app.kubernetes.io/component", "")
+            ingress = ([{"from": [{"podSelector": {"matchLabels": own}}],
+                         "ports": [{"protocol": "TCP", "port": p} for p in sorted(set(pod.ports.values()))]}]
+                       if pod.ports else []) + list(np.get("extraIngress") or [])
+            spec: dict[str, Any] = {"podSelector": {"matchLabels": {**own, "app.kubernetes.io/component": component}},
+                                    "policyTypes": ["Ingress"], "ingress": ingress}
+            if egress_cfg.get("enabled"):
+                spec["policyTypes"].append("Egress")
+                egress: list[dict[str, Any]] = [{"to": [{"podSelector": {"matchLabels": own}}]}]
+                if egress_cfg.get("allowDNS"):
+                    peer = {k: v for k, v in (("namespaceSelector", egress_cfg.get("dnsNamespaceSelector")),
+                                              ("podSelector", egress_cfg.get("dnsPodSelector"))) if v}
+                    egress.append({"to": [peer], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+                spec["egress"] = egress + list(egress_cfg.get("extraEgress") or [])
+            out.append({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                        "metadata": {"name": f"{release.get('name', name)}-{component}", "namespace": pod.namespace}, "spec": spec})
+    return out
+
+
 # --- the analyzer ----------------------------------------------------------------------------------
 
 
@@ -307,7 +350,7 @@ def analyze(build: Build, c: Cluster, required: dict[tuple[str, str, int, str], 
     with tempfile.TemporaryDirectory(prefix="rehearsal-network-") as tmp:
         root = Path(tmp)
         (root / "policies").mkdir()
-        policies = [o.body for o in build.of_kind("NetworkPolicy")]
+        policies = [o.body for o in build.of_kind("NetworkPolicy")] + chart_policies(build, c)
         for i, body in enumerate(policies):
             (root / "policies" / f"np-{i}.yaml").write_text(yaml.safe_dump(body))
         if not policies:
@@ -420,7 +463,7 @@ def judge(build: Build) -> Verdict:
     denied = len(forbidden) - sum(len(p) for p in leaks.values())
     summary = (f"network: {ok_required}/{len(required)} required flows allowed, "
                f"{denied}/{len(forbidden)} forbidden flows denied ({len(c.pods)} pods, "
-               f"{sum(1 for _ in build.of_kind('NetworkPolicy'))} NetworkPolicies)")
+               f"{sum(1 for _ in build.of_kind('NetworkPolicy'))} NetworkPolicies + {len(chart_policies(build, c))} from charts)")
     return Verdict("network", summary, findings)
 
 
