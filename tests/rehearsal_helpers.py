@@ -50,3 +50,23 @@ def edit_manifest(path: Path, change) -> None:  # type: ignore[no-untyped-def]
 def has(findings: list[str], *parts: str) -> bool:
     """Whether one finding line contains every part."""
     return any(all(part in line for part in parts) for line in findings)
+
+
+# Findings the judges still report on the merged, fixed stacks (issue-13, -14, -23 merged), each a
+# real defect left for its owner; the per-stack tests require exactly these, so a fix (or a new
+# defect) makes them fail until this list is updated. components/platform/network.py
+# isolated_namespace() gives every scrape-labelled pod one `allow-prometheus` policy with the
+# union of SCRAPE_PORTS (3000, 8080, 9100, 9113, 9253, 9402): Prometheus reaches the backend's
+# nginx port and Traefik's API/ping entry point, which no monitor scrapes.
+KNOWN_DEFECTS: dict[str, set[str]] = {
+    "network": {
+        "forbidden flow allowed: saas-monitoring/prometheus -> saas-app/backend-web:8080 (lateral: Prometheus to a non-metrics port of a scraped pod)",
+        "forbidden flow allowed: saas-monitoring/prometheus -> saas-ingress/traefik:8080 (lateral: Prometheus to a non-metrics port of a scraped pod)",
+    },
+}
+
+
+def findings_of(stdout: str, judge: str) -> set[str]:
+    """The finding lines a judge printed (`judge: ...`), without its counting last line."""
+    lines = [line.split(": ", 1)[1] for line in stdout.splitlines() if line.startswith(f"{judge}: ")]
+    return {line for line in lines if not line.rstrip().endswith(" s]")}
