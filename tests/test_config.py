@@ -157,7 +157,6 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("storage bucket prefix invalid", {"objectStorage": {"bucketPrefix": "Acme_Files"}}, f"{NS}:objectStorage.bucketPrefix: 'Acme_Files' is not a bucket prefix"),
     ("storage noncurrent days zero", {"objectStorage": {"noncurrentVersionDays": 0}}, f"{NS}:objectStorage.noncurrentVersionDays: input should be greater than or equal to 1"),
     ("storage size invalid", {"objectStorage": {"storage": "lots"}}, f"{NS}:objectStorage.storage: 'lots' is not a storage size"),
-    ("minio without credentials", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net", "bucketPrefix": "acme"}}, f"{NS}:minioAccessKey: is required with objectStorage.engine minio"),
     ("minio key in clear", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net", "bucketPrefix": "acme"}, "minioAccessKey": "AKIAPLAIN", "minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioAccessKey: must be set as a secret"),
     ("minio key unused", {"minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioSecretKey: is set but unused"),
     # edge (components/edge_dns.py)
@@ -307,7 +306,7 @@ def test_config_errors_are_clean_run_errors() -> None:
     [
         ({}, f"{NS}:cloudflareDns01Token: is required when edge.dns is cloudflare"),
         (
-            {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}},
+            {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net", "bucketPrefix": "acme"}},
             f"{NS}:minioAccessKey: is required with objectStorage.engine minio",
         ),
     ],
