@@ -27,7 +27,8 @@ def test_every_resource_sits_under_a_component_or_the_stack(stack: Synth) -> Non
         assert parent and (parent in urns or parent.split("::")[2] == "pulumi:pulumi:Stack"), record["urn"]
 
 
-# and the SDK-side yaml.ConfigFile that expands the vendored RabbitMQ operator manifests.
+# pulumi-kubernetes components allowed under ours: yaml.v2 ConfigFiles and the SDK-side
+# yaml.ConfigFile that expands the vendored RabbitMQ operator manifests.
 PROVIDER_COMPONENTS = {"kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"}
 
 
