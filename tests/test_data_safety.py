@@ -117,9 +117,12 @@ def test_quiet_primary_binlogs_are_closed_within_the_rpo(stack: Synth) -> None:
     (container,) = pod["containers"]
     assert "FLUSH BINARY LOGS" in container["command"][-1]
     assert "--host=mariadb-primary" in container["command"][-1]
-    # The root password comes from the Secret, never the command line.
-    (env,) = container["env"]
-    assert env["name"] == "MYSQL_PWD" and env["valueFrom"]["secretKeyRef"]["key"] == "root-password"
+    # The root password comes from the mounted Secret into an option file: never argv or env.
+    assert "env" not in container
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "secret"]
+    assert volume["secret"]["secretName"] == "mariadb-credentials"
+    assert f"{mariadb_store.SECRET_DIR}/root-password" in container["command"][-1]
+    assert "--defaults-extra-file=/tmp/client.cnf" in container["command"][-1]
     assert mariadb_store.BINLOG_FLUSH_MINUTES + mariadb_store.ARCHIVE_INTERVAL_MINUTES < 60
 
 
@@ -597,9 +600,18 @@ def test_binlog_pruner_deletes_only_what_no_backup_needs(stack: Synth, tmp_path:
         'case "$2" in list-objects-v2) printf "mariadb/binlogs/a.gz\\tmariadb/binlogs/b.gz\\n";; esac\n'
     )
     fake.chmod(0o755)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "access-key-id").write_text("AKIATEST")
+    (secrets / "secret-access-key").write_text("s3cr3t")
+    script = script.replace(mariadb_store.SECRET_DIR, str(secrets)).replace("/tmp/credentials", str(tmp_path / "credentials"))
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "S3_ENDPOINT": "http://s3", "BUCKET": "b"}
     proc = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True, timeout=10)
     assert proc.returncode == 0, proc.stderr
+    # The key reached the CLI's credentials file, readable by the pod's user only.
+    credentials = tmp_path / "credentials"
+    assert "aws_access_key_id = AKIATEST" in credentials.read_text()
+    assert credentials.stat().st_mode & 0o077 == 0
     deleted = [line for line in calls.read_text().splitlines() if "delete-object" in line]
     assert [line.split("--key ")[1] for line in deleted] == ["mariadb/binlogs/a.gz", "mariadb/binlogs/b.gz"]
 
@@ -629,3 +641,19 @@ def test_prod_backup_versions_are_locked(synthesized: dict[str, Synth]) -> None:
     # No key in the cluster may delete a version or bypass the lock.
     for action in ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:*"):
         assert action not in object_storage.OBJECT_ACTIONS + object_storage.BUCKET_ACTIONS
+
+
+def test_production_redis_and_sentinels_spread_strictly_over_zones(stack: Synth) -> None:
+    """Review #17: preferred anti-affinity alone lets a master with its replicas, or two of
+    three Sentinels, share a zone."""
+    for kind in ("RedisReplication", "RedisSentinel"):
+        spec = stack.object(kind, "redis", DATA_NS)["spec"]
+        constraints = spec.get("topologySpreadConstraints", [])
+        if stack.stack != "prod":
+            assert constraints == [], kind
+            continue
+        (zone,) = constraints
+        assert (zone["topologyKey"], zone["whenUnsatisfiable"], zone["maxSkew"]) == (
+            "topology.kubernetes.io/zone", "DoNotSchedule", 1,
+        )
+        assert zone["labelSelector"]["matchLabels"]["app.kubernetes.io/name"] == "redis"

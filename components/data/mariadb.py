@@ -680,6 +680,7 @@ def _job_pod(
     container: dict[str, object],
     *,
     service_account: str | None = None,
+    secret: pulumi.Input[str] | None = None,
 ) -> dict[str, object]:
     """A CronJob's job template around one restricted container (no overlap, short history)."""
     return {
@@ -692,15 +693,23 @@ def _job_pod(
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": service_account is not None,
                 **({"serviceAccountName": service_account} if service_account else {}),
-                "securityContext": kube.restricted_pod_security(MYSQL_UID),
+                # These pods touch no data files: the platform's high UID, not mysql's.
+                "securityContext": kube.restricted_pod_security(),
                 # kubectl keeps its discovery cache under $HOME: a writable emptyDir.
-                "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                # Credentials are files from the Secret (read-only; group-readable for the pod's fsGroup), never env vars.
+                "volumes": [
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    *([{"name": "secret", "secret": {"secretName": secret, "defaultMode": 0o440}}] if secret is not None else []),
+                ],
                 "containers": [
                     {
                         "imagePullPolicy": "IfNotPresent",
-                        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        "volumeMounts": [
+                            {"name": "tmp", "mountPath": "/tmp"},
+                            *([{"name": "secret", "mountPath": SECRET_DIR, "readOnly": True}] if secret is not None else []),
+                        ],
                         "resources": kube.resource_values(ContainerSize("10m", "32Mi", "64Mi")),
-                        "securityContext": kube.restricted_container_security(MYSQL_UID),
+                        "securityContext": kube.restricted_container_security(),
                         **container,
                     }
                 ],
@@ -725,9 +734,21 @@ def _cron_job(name: str, ns: pulumi.Input[str], minutes: int, job: dict[str, obj
     )
 
 
+SECRET_DIR = "/var/run/secrets/saas"
+
+
 def flush_binlogs_script(host: str) -> str:
-    """Close the primary's binary log so the agent archives it (MYSQL_PWD carries the password)."""
-    return f"exec mariadb --host={host} --user=root --connect-timeout=10 --execute='FLUSH BINARY LOGS'"
+    """Close the primary's binary log so the agent archives it. The root password goes from
+    the mounted Secret into an option file on the pod's emptyDir (not argv, not env)."""
+    return "\n".join(
+        [
+            "set -eu",
+            "umask 077",
+            f"printf '[client]\\npassword=%s\\n' \"$(cat {SECRET_DIR}/root-password)\" > /tmp/client.cnf",
+            f"exec mariadb --defaults-extra-file=/tmp/client.cnf --host={host} --user=root --connect-timeout=10 "
+            "--execute='FLUSH BINARY LOGS'",
+        ]
+    )
 
 
 def primary_watch_script(name: str) -> str:
@@ -771,8 +792,7 @@ def pitr_guard(name: str, ns: pulumi.Input[str], cfg: StackConfig, secret_name: 
             "name": "flush",
             "image": IMAGE,
             "command": ["/bin/sh", "-c", flush_binlogs_script(f"{name}-primary")],
-            "env": [{"name": "MYSQL_PWD", "valueFrom": {"secretKeyRef": {"name": secret_name, "key": "root-password"}}}],
-        }),
+        }, secret=secret_name),
         opts,
     )
     watch = f"{name}-backup-on-failover"
@@ -819,6 +839,11 @@ def prune_binlogs_script(prefix: str, retention_hours: int) -> str:
     return "\n".join(
         [
             "set -eu",
+            "umask 077",
+            # The backup key from the mounted Secret into the CLI's credentials file.
+            f"printf '[default]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\n' "
+            f'"$(cat {SECRET_DIR}/access-key-id)" "$(cat {SECRET_DIR}/secret-access-key)" > /tmp/credentials',
+            "export AWS_SHARED_CREDENTIALS_FILE=/tmp/credentials",
             f'cutoff=$(date -u -d "@$(( $(date +%s) - {retention_hours * 3600} ))" +%Y-%m-%dT%H:%M:%S)',
             'echo "deleting binlogs archived before $cutoff"',
             f'aws s3api list-objects-v2 --endpoint-url "$S3_ENDPOINT" --bucket "$BUCKET" --prefix "{prefix}/" '
@@ -843,7 +868,6 @@ def binlog_pruner(
     retention plus a day (data-safety review #8)."""
     retention = int(cfg.data.backup_retention.rstrip("h")) + BINLOG_RETENTION_MARGIN_HOURS
     job = f"{name}-prune-binlogs"
-    secret = {"name": s3_secret}
     k8s.batch.v1.CronJob(
         job,
         metadata=kube.metadata(job, "mariadb-backup", ns),
@@ -862,11 +886,9 @@ def binlog_pruner(
                     {"name": "S3_ENDPOINT", "value": backups.endpoint},
                     {"name": "BUCKET", "value": backups.bucket},
                     {"name": "AWS_DEFAULT_REGION", "value": backups.region},
-                    {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {**secret, "key": "access-key-id"}}},
-                    {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {**secret, "key": "secret-access-key"}}},
                 ],
                 "resources": kube.resource_values(ContainerSize("10m", "64Mi", "256Mi")),
-            }), "activeDeadlineSeconds": 1800}},
+            }, secret=s3_secret), "activeDeadlineSeconds": 1800}},
         },
         opts=opts,
     )
