@@ -52,18 +52,10 @@ def has(findings: list[str], *parts: str) -> bool:
     return any(all(part in line for part in parts) for line in findings)
 
 
-# Findings the judges still report on the merged, fixed stacks (issue-13, -14, -23 merged), each a
-# real defect left for its owner; the per-stack tests require exactly these, so a fix (or a new
-# defect) makes them fail until this list is updated. components/platform/network.py
-# isolated_namespace() gives every scrape-labelled pod one `allow-prometheus` policy with the
-# union of SCRAPE_PORTS (3000, 8080, 9100, 9113, 9253, 9402): Prometheus reaches the backend's
-# nginx port and Traefik's API/ping entry point, which no monitor scrapes.
-KNOWN_DEFECTS: dict[str, set[str]] = {
-    "network": {
-        "forbidden flow allowed: saas-monitoring/prometheus -> saas-app/backend-web:8080 (lateral: Prometheus to a non-metrics port of a scraped pod)",
-        "forbidden flow allowed: saas-monitoring/prometheus -> saas-ingress/traefik:8080 (lateral: Prometheus to a non-metrics port of a scraped pod)",
-    },
-}
+# Findings the judges may still report on the current stacks, each a real defect left for its
+# owner with the reason; the per-stack tests require exactly these, so a fix (or a new defect)
+# makes them fail until this list is updated. Empty: every judge passes on every stack.
+KNOWN_DEFECTS: dict[str, set[str]] = {}
 
 
 def findings_of(stdout: str, judge: str) -> set[str]:
