@@ -78,6 +78,12 @@ REDIS_PREFIX = "saas_"
 # more than twice the 15 min RTO of the database before a job is failed.
 WORKER_TRIES = 6
 WORKER_BACKOFF_SECONDS = (30, 120, 300, 600, 1200)
+# Whether php-fpm accepts on its loopback FastCGI address (laravel_files.FASTCGI_ADDRESS), run
+# in the php-fpm container by the kubelet: the php CLI is in every official php image.
+_FASTCGI_HOST, _FASTCGI_PORT = files.FASTCGI_ADDRESS.rsplit(":", 1)
+FASTCGI_CHECK = k8s.core.v1.ExecActionArgs(
+    command=["php", "-r", f"exit(@fsockopen('{_FASTCGI_HOST}', {_FASTCGI_PORT}, $e, $s, 2) ? 0 : 1);"]
+)
 SIDECAR_SIZE = ContainerSize("20m", "32Mi", "64Mi")
 NGINX_SIZE = ContainerSize("50m", "64Mi", "128Mi")
 # Hops in front of the pods: Traefik (pod network) and, with the Cloudflare edge, Cloudflare's
@@ -525,10 +531,11 @@ class LaravelBackend(pulumi.ComponentResource):
                 uploads,
             ],
             ports=[k8s.core.v1.ContainerPortArgs(name="fastcgi", container_port=9000)],
-            liveness_probe=k8s.core.v1.ProbeArgs(
-                tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="fastcgi"), period_seconds=10, failure_threshold=3
-            ),
-            readiness_probe=k8s.core.v1.ProbeArgs(tcp_socket=k8s.core.v1.TCPSocketActionArgs(port="fastcgi"), period_seconds=5),
+            # php-fpm listens on loopback only (FastCGI runs any script it is told to: never on
+            # the pod network), and a tcpSocket probe connects to the pod IP, where nothing
+            # listens: the kubelet's check runs inside the container instead.
+            liveness_probe=k8s.core.v1.ProbeArgs(exec_=FASTCGI_CHECK, period_seconds=10, timeout_seconds=3, failure_threshold=3),
+            readiness_probe=k8s.core.v1.ProbeArgs(exec_=FASTCGI_CHECK, period_seconds=5, timeout_seconds=3),
             # php-fpm's image stop signal is SIGQUIT (graceful): finish requests, then exit.
             lifecycle=kube.drain_before_stop(10),
         )

@@ -11,7 +11,8 @@ is a read-only overlay of this machine's root (its programs: nginx, php-fpm8.2, 
 
 Init containers run in order, each to completion; then the containers start with the manifest's
 command/args (else the image's), env (`envFrom`, then `env`), working directory and user. Each
-container port is forwarded from a loopback port of this machine (a stand-in for the pod IP).
+container port is forwarded from a loopback port of this machine to the pod's own address
+(`POD_IP`), from a peer address of the pod network (`PEER_IP`), as Traefik would connect.
 Probes are the kubelet's (httpGet with `kube-probe` and `Accept: */*`, tcpSocket, exec in the
 container), time
 compressed: periods become PROBE_PERIOD seconds.
@@ -41,6 +42,10 @@ PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
 START_BUDGET = 20.0
 
+# Stand-ins from a typical pod network (10.42.0.0/16, k3s' default cluster CIDR): the played
+# pod's IP and the address its forwarded clients come from.
+POD_IP = "10.42.0.10"
+PEER_IP = "10.42.0.1"
 _FORWARDER = r"""
 import socket, sys, threading
 listener = socket.socket(fileno=int(sys.argv[1]))
@@ -62,7 +67,7 @@ def pipe(a, b):
                 pass
 def serve(client):
     try:
-        upstream = socket.create_connection(("127.0.0.1", target), timeout=5)
+        upstream = socket.create_connection((sys.argv[3], target), timeout=5, source_address=(sys.argv[4], 0))
         upstream.settimeout(None)
     except OSError:
         client.close()
@@ -324,7 +329,12 @@ class Pod:
         require_root()
         volumes = self._volumes()
         self.holder = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 86400"],
+            # The pod's own address and its peer's (Traefik, a sibling pod) from the pod network,
+            # so a container sees a forwarded client as it would in a cluster: a private pod IP,
+            # not 127.0.0.1 (what TRUSTED_PROXIES and access rules are written against).
+            ["unshare", "--net", "sh", "-c",
+             f"ip link set lo up && ip addr add {POD_IP}/32 dev lo && ip addr add {PEER_IP}/32 dev lo"
+             " && exec sleep 86400"],
             start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         time.sleep(0.05)
@@ -359,7 +369,7 @@ class Pod:
         assert self.holder is not None
         process = subprocess.Popen(
             ["nsenter", f"--net=/proc/{self.holder.pid}/ns/net", "--", sys.executable, "-c", _FORWARDER,
-             str(listener.fileno()), str(container_port)],
+             str(listener.fileno()), str(container_port), POD_IP, PEER_IP],
             pass_fds=(listener.fileno(),), start_new_session=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         self.ports[container_port] = int(listener.getsockname()[1])

@@ -83,7 +83,8 @@ def test_the_judge_passes_on_the_stack(stack: Synth) -> None:
 @pytest.fixture(scope="module")
 def repaired(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Today's dev with the review's fixes applied by hand: the storage tree recreated by the init
-    container (without `cp -a`), no static.<domain> asset host, the Reverb settings for the browser."""
+    container (without `cp -a`), php-fpm probed inside its container, no static.<domain> asset
+    host, the Reverb settings for the browser."""
     build_dir = _copy(BASELINE / "dev", tmp_path_factory.mktemp("apps") / "repaired")
     manifests = build_dir / "manifests"
 
@@ -91,6 +92,11 @@ def repaired(tmp_path_factory: pytest.TempPathFactory) -> Path:
         init = _pod(body)["initContainers"][0]
         dirs = " ".join(f"/var/www/html/{d}" for d in STORAGE_DIRS.split())
         init["command"][-1] = f"cp -R /var/www/html/public/. /srv/public/ && mkdir -p {dirs}"
+        # php-fpm listens on loopback: its probes run in the container, not against the pod IP.
+        php = _container(body, "php-fpm")
+        check = {"exec": {"command": ["php", "-r", "exit(@fsockopen('127.0.0.1', 9000) ? 0 : 1);"]}}
+        php["readinessProbe"] = {**check, "periodSeconds": 5}
+        php["livenessProbe"] = {**check, "periodSeconds": 10, "failureThreshold": 3}
 
     _edit(_web(manifests), seed_storage)
     _edit(manifests / "saas-app" / "ConfigMap-backend-config.yaml", lambda b: b["data"].pop("ASSET_URL"))
@@ -138,6 +144,20 @@ def test_mutation_a_frontend_probe_path_the_app_does_not_serve(repaired: Path, t
 
     findings = _mutate(repaired, tmp_path, lambda m: _edit(m / "saas-app" / "Deployment-frontend.yaml", reprobe))
     assert any("Deployment saas-app/frontend" in f and "readinessProbe fails: HTTP 404" in f for f in findings)
+
+
+def test_mutation_a_tcp_probe_on_the_loopback_fastcgi_listener(repaired: Path, tmp_path: Path) -> None:
+    """php-fpm listens on 127.0.0.1:9000 only; the kubelet's tcpSocket probe dials the pod IP
+    (k8s.io/kubernetes pkg/probe/tcp: host defaults to the pod IP), so such a probe never passes:
+    the played pod connects from the pod network, as the kubelet does."""
+
+    def tcp_probes(body: dict[str, Any]) -> None:
+        php = _container(body, "php-fpm")
+        for probe in ("readinessProbe", "livenessProbe"):
+            php[probe] = {"tcpSocket": {"port": "fastcgi"}, "periodSeconds": 5}
+
+    findings = _mutate(repaired, tmp_path, lambda m: _edit(_web(m), tcp_probes))
+    assert any("container php-fpm" in f and "Probe fails" in f for f in findings), findings
 
 
 def test_mutation_dropping_the_frontend_route(repaired: Path, tmp_path: Path) -> None:
