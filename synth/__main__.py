@@ -28,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--list-sdk-imports", action="store_true", help="print the Pulumi SDK packages the program imported (JSON)"
     )
+    parser.add_argument(
+        "--list-imports",
+        action="store_true",
+        help="print every module the synthesis imported outside this project, in import order (JSON; make bench's floor)",
+    )
     options = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -73,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         import json
 
         print(json.dumps(synthesis.sdk_imports))
+    if options.list_imports:
+        import json
+
+        print(json.dumps(run.imported_modules()))
     return EXIT_POLICY if mandatory else EXIT_OK
 
 

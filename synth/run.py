@@ -83,6 +83,25 @@ def synthesize(
     return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports)
 
 
+def imported_modules() -> list[str]:
+    """Every module imported so far that is not the project's own, in import order: what a
+    synthesis cannot avoid loading, so `make bench` times a bare import of them as the floor.
+    Project modules (files under ROOT outside a virtualenv) are the work being measured;
+    modules without a spec (Cython's `_cython_3_x` shims) cannot be imported by name."""
+    root = ROOT.resolve()
+    names = []
+    for name, module in list(sys.modules.items()):
+        if name in ("__main__", "__mp_main__") or getattr(module, "__spec__", None) is None:
+            continue
+        origin = getattr(module, "__file__", None)
+        if origin:
+            path = Path(origin).resolve()
+            if path.is_relative_to(root) and "site-packages" not in path.parts:
+                continue
+        names.append(name)
+    return names
+
+
 def _check_unique(registrations: list[Registration]) -> None:
     urns = Counter(r.urn for r in registrations)
     duplicates = sorted(urn for urn, count in urns.items() if count > 1)
