@@ -8,10 +8,15 @@ child per request: each child is a clean process whose runtime is untouched (the
 synthesizes), which runs `python -m synth ARGV` and exits. Children import what they need
 beyond that as usual.
 
-Only third-party modules are preloaded, never the project's own (`components`, `synth`,
-`saas_policies`): a child imports those fresh from disk, so a test sees the code as it is now.
-The preloaded set grows with what children report they imported (a child's report names every
-non-project module it loaded), so the server needs no list to maintain.
+Third-party modules are preloaded, and of the project's own only the CLI and the config
+schema (`synth.__main__`, `synth.run`, `components.config`: pydantic builds the schema at
+import, which is most of a run that stops at a bad key). Neither reads Pulumi config or state
+at import. The components that register resources, the policies and the program are imported
+by each child, after synth has set the stack's config, as in a fresh `python -m synth`.
+The preloaded third-party set grows with what children report they imported (a child's report
+names every non-project module it loaded), so the server needs no list to maintain. The tests
+compare a fresh interpreter's output with a forked one's for every stack
+(tests/test_synth.py::test_synthesis_is_deterministic).
 
 Protocol: one request per connection, a JSON line `{"argv": [...], "timeout": seconds}`; the
 reply is `{"returncode": int, "stdout": str, "stderr": str}`, after which the connection
@@ -21,6 +26,7 @@ without a reply.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import io
 import json
@@ -34,11 +40,12 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Imported at start: the SDKs every stack or policy run needs. Anything else children load
-# (API groups of pulumi_kubernetes, pydantic internals) is learnt from their reports.
+# Imported at start: what every synthesis needs. Anything else children load (API groups of
+# pulumi_kubernetes, pulumi_aws and pulumi_cloudflare for stacks with the edge on) is learnt
+# from their reports, so a test file that never synthesizes such a stack never pays for it.
 PRELOAD = (
-    "pulumi", "pulumi.runtime", "pulumi_kubernetes", "pulumi_random", "pulumi_aws", "pulumi_cloudflare",
-    "pulumi_policy", "pydantic", "yaml", "grpc",
+    "pulumi", "pulumi.runtime", "pulumi_kubernetes", "pulumi_random",
+    "pulumi_policy", "pydantic", "yaml", "grpc", "synth.__main__", "synth.run", "components.config",
 )
 
 
@@ -109,6 +116,9 @@ def serve(path: str) -> None:
             connection.close()
             preload(names)
             continue
+        # Everything the server holds goes to the permanent generation: a child's collections
+        # then never walk (and so never copy-on-write) the parent's heap (gc.freeze docs).
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             listener.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -188,43 +188,18 @@ def _stack_file(directory: Path, overrides: dict[str, Any]) -> Path:
     return path
 
 
-def _synth_cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """`python -m synth ARGV` in a process of its own, forked from a parent that has already
-    imported the SDK (a fresh interpreter per case would spend ~0.8 s importing it again).
-    Returns what the CLI would: its exit code and its stdout/stderr."""
-    import contextlib
-    import io
-
-    from synth.__main__ import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse errors
-            code = int(exc.code or 0)
-    return subprocess.CompletedProcess(["python", "-m", "synth", *argv], code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture(scope="module")
 def bad_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import importlib
-    import multiprocessing
-
-    # Preload what a case imports, so each forked process starts warm.
-    for module in ("synth.__main__", "synth.run", "pulumi_kubernetes"):
-        importlib.import_module(module)
-
+    """Each bad configuration through the CLI, in a process of its own (forked from the
+    session's synth server, which has the SDKs imported: conftest.run_synth)."""
     base = tmp_path_factory.mktemp("bad")
     jobs = []
     for name, overrides, _ in BAD_CONFIGS:
         directory = base / name.replace(" ", "-")
         directory.mkdir()
-        argv = ["bad", "--out", str(directory / "out"), "--quiet", "--stack-file", str(_stack_file(directory, overrides))]
-        jobs.append((name, argv, directory / "out"))
-    # One process per case (maxtasksperchild=1): Pulumi's runtime state is process-global.
-    with multiprocessing.get_context("fork").Pool(2, maxtasksperchild=1) as pool:
-        results = pool.map(_synth_cli, [argv for _, argv, _ in jobs], chunksize=1)
+        jobs.append((name, _stack_file(directory, overrides), directory / "out"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda job: run_synth("bad", job[2], "--stack-file", str(job[1])), jobs))
     return {name: (proc, out) for (name, _, out), proc in zip(jobs, results)}
 
 
