@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -63,10 +64,20 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+@dataclass
+class Timing:
+    wall: float
+    cpu: float  # user + system seconds of the child: steadier than wall time on a busy machine
+
+
+def timed(command: list[str]) -> tuple[Timing, subprocess.CompletedProcess[str]]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=child_env())
-    return time.perf_counter() - start, proc
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Timing(wall, cpu), proc
 
 
 def check(proc: subprocess.CompletedProcess[str], what: str) -> None:
@@ -170,21 +181,22 @@ def critical_path(resources: list[dict[str, Any]]) -> CriticalPath:
 @dataclass
 class StackReport:
     stack: str
-    synth: list[float] = field(default_factory=list)
-    floor: list[float] = field(default_factory=list)
+    synth: list[Timing] = field(default_factory=list)
+    floor: list[Timing] = field(default_factory=list)
     modules: int = 0
     unimportable: list[str] = field(default_factory=list)
     resources: int = 0
     path: CriticalPath = field(default_factory=CriticalPath)
     judges: list[tuple[str, float, str]] = field(default_factory=list)
 
-    @property
-    def ratio(self) -> float:
-        return statistics.median(self.synth) / statistics.median(self.floor)
+    def median(self, which: str, measure: str = "wall") -> float:
+        return statistics.median(getattr(t, measure) for t in getattr(self, which))
 
-    @property
-    def paired_ratio(self) -> float:
-        return statistics.median(s / f for s, f in zip(self.synth, self.floor))
+    def ratio(self, measure: str = "wall") -> float:
+        return self.median("synth", measure) / self.median("floor", measure)
+
+    def paired_ratio(self, measure: str = "wall") -> float:
+        return statistics.median(getattr(s, measure) / getattr(f, measure) for s, f in zip(self.synth, self.floor))
 
 
 def registered_judges() -> list[str]:
@@ -214,20 +226,20 @@ def measure(stacks: list[str], runs: int, judges: bool, tmp: Path) -> list[Stack
 
     for run in range(runs):
         for stack in stacks:
-            seconds, proc = timed([sys.executable, "-m", "synth", stack, "--out", str(tmp / f"{stack}-{run}"), "--quiet"])
+            timing, proc = timed([sys.executable, "-m", "synth", stack, "--out", str(tmp / f"{stack}-{run}"), "--quiet"])
             check(proc, f"synth {stack}")
-            reports[stack].synth.append(seconds)
-            seconds, proc = timed([sys.executable, "-c", FLOOR_PROGRAM, str(module_lists[stack])])
+            reports[stack].synth.append(timing)
+            timing, proc = timed([sys.executable, "-c", FLOOR_PROGRAM, str(module_lists[stack])])
             check(proc, f"floor {stack}")
-            reports[stack].floor.append(seconds)
+            reports[stack].floor.append(timing)
             reports[stack].unimportable = json.loads(proc.stdout.strip().splitlines()[-1])
 
     if judges:
         for stack in stacks:
             for judge in registered_judges():
-                seconds, proc = timed([sys.executable, "-m", "rehearsal", judge, str(tmp / stack)])
+                timing, proc = timed([sys.executable, "-m", "rehearsal", judge, str(tmp / stack)])
                 status = JUDGE_STATUS.get(proc.returncode, f"exit {proc.returncode}")
-                reports[stack].judges.append((judge, seconds, status))
+                reports[stack].judges.append((judge, timing.wall, status))
     return list(reports.values())
 
 
@@ -236,19 +248,27 @@ def render(reports: list[StackReport], runs: int, judges: bool) -> str:
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; median of {runs}, synth and floor interleaved",
-        f"{'stack':<8} {'synth (s)':>9} {'floor (s)':>9} {'ratio':>6} {'paired':>6} {'modules':>8} {'resources':>9} "
-        f"{'critical path':>13} {'helm on it':>10}",
+        "wall = elapsed seconds; cpu = user+system seconds of the process (steadier when the machine is busy);",
+        "ratio = median synth / median floor; paired = median of the per-run synth/floor ratios",
+        f"{'stack':<8} {'synth':>6} {'floor':>6} {'ratio':>6} {'paired':>6} | {'cpu synth':>9} {'floor':>6} {'ratio':>6} "
+        f"| {'modules':>7} {'resources':>9} {'path':>4} {'helm':>4}",
     ]
     for r in reports:
         lines.append(
-            f"{r.stack:<8} {statistics.median(r.synth):>9.2f} {statistics.median(r.floor):>9.2f} {r.ratio:>6.2f} "
-            f"{r.paired_ratio:>6.2f} {r.modules:>8} {r.resources:>9} {len(r.path.members):>13} {r.path.helm_releases:>10}"
+            f"{r.stack:<8} {r.median('synth'):>6.2f} {r.median('floor'):>6.2f} {r.ratio():>6.2f} {r.paired_ratio():>6.2f} | "
+            f"{r.median('synth', 'cpu'):>9.2f} {r.median('floor', 'cpu'):>6.2f} {r.ratio('cpu'):>6.2f} | "
+            f"{r.modules:>7} {r.resources:>9} {len(r.path.members):>4} {r.path.helm_releases:>4}"
         )
     for r in reports:
-        lines.append(f"{r.stack} runs: synth {' '.join(f'{s:.2f}' for s in r.synth)}; floor {' '.join(f'{s:.2f}' for s in r.floor)}")
+        lines.append(
+            f"{r.stack} wall runs: synth {' '.join(f'{t.wall:.2f}' for t in r.synth)}; "
+            f"floor {' '.join(f'{t.wall:.2f}' for t in r.floor)}"
+        )
         if r.unimportable:
             lines.append(f"{r.stack} floor: {len(r.unimportable)} modules could not be imported alone: {'; '.join(r.unimportable)}")
-        lines.append(f"{r.stack} critical path ({len(r.path.members)} steps, {r.path.helm_releases} Helm releases): {r.path.describe()}")
+        lines.append(
+            f"{r.stack} critical path ({len(r.path.members)} steps, {r.path.helm_releases} Helm releases): {r.path.describe()}"
+        )
         if judges:
             timings = ", ".join(f"{name} {seconds:.1f} s ({status})" for name, seconds, status in r.judges)
             lines.append(f"{r.stack} judges: {timings or 'none registered in rehearsal/registry.py'}")
@@ -266,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         reports = measure(stacks, options.runs, not options.no_judges, Path(tmp))
     print(render(reports, options.runs, not options.no_judges))
-    over = [r.stack for r in reports if options.max_ratio and r.paired_ratio > options.max_ratio]
+    over = [r.stack for r in reports if options.max_ratio and r.paired_ratio() > options.max_ratio]
     if over:
         print(f"bench: above {options.max_ratio}x the floor: {', '.join(over)}")
         return 1
