@@ -90,6 +90,10 @@ class _SynthServer:
             self._send({"learn": result["modules"]}, 30)
         return subprocess.CompletedProcess(command, result["returncode"], result["stdout"], result["stderr"])
 
+    def warm(self, modules: list[str]) -> None:
+        """Import these modules in the server now (before forking the children that need them)."""
+        self._send({"learn": modules}, 120)
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             try:
@@ -164,6 +168,9 @@ class Synth:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
     base = tmp_path_factory.mktemp("synth")
+    server = _SERVER.get()
+    if server is not None:  # staging and prod need the cloud SDKs: import them once, not per child
+        server.warm(["pulumi_aws", "pulumi_cloudflare"])
     with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
         procs = dict(zip(STACKS, pool.map(lambda s: run_synth(s, base / s), STACKS)))
     return {stack: Synth.load(stack, base / stack, procs[stack]) for stack in STACKS}

@@ -50,14 +50,30 @@ PRELOAD = (
 
 
 def preload(names: list[str] | tuple[str, ...]) -> None:
+    """Import `names` as a child's own imports would have left them.
+
+    Importing a submodule by name binds it on its package, which can hide what the package
+    itself bound to that name: `pulumi_kubernetes.apiextensions` does
+    `from .CustomResource import *`, so its `CustomResource` is the class, but importing the
+    module `pulumi_kubernetes.apiextensions.CustomResource` by name afterwards (the package is
+    lazily loaded) rebinds it to the module. The package's own binding is put back."""
+    missing = object()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pulumi_cloudflare's DeprecationWarnings at import
         for name in names:
-            if name not in sys.modules:
-                try:
-                    importlib.import_module(name)
-                except Exception:  # noqa: BLE001 - a child imports it again and reports any error
-                    pass
+            if name in sys.modules:
+                continue
+            parent_name, _, child = name.rpartition(".")
+            try:
+                parent = importlib.import_module(parent_name) if parent_name else None
+                before = getattr(parent, child, missing) if parent is not None else missing
+                if name in sys.modules:  # the package imported it while loading
+                    continue
+                module = importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a child imports it again and reports any error
+                continue
+            if parent is not None and before is not missing and before is not module:
+                setattr(parent, child, before)
 
 
 def run_child(connection: socket.socket, request: dict) -> None:

@@ -172,3 +172,29 @@ def test_floor_imports_what_synthesis_imports_and_nothing_of_the_project(tmp_pat
     floor = subprocess.run([sys.executable, "-c", bench.FLOOR_PROGRAM, str(listing)], capture_output=True, text=True, timeout=120)
     assert floor.returncode == 0, floor.stderr
     assert json.loads(floor.stdout) == [], "modules the floor could not import"
+
+
+# --- the tests' synth fork server ------------------------------------------------------------
+
+_BINDING_CHECK = """
+import importlib, sys
+names = ["pulumi_kubernetes", "pulumi_kubernetes.apiextensions", "pulumi_kubernetes.apiextensions.CustomResource"]
+if sys.argv[1] == "server":
+    from tests.synth_server import preload
+    preload(names)
+else:
+    for name in names:
+        importlib.import_module(name)
+import pulumi_kubernetes as k8s
+print(isinstance(k8s.apiextensions.CustomResource, type))
+"""
+
+
+@pytest.mark.parametrize(("how", "is_class"), [("server", "True"), ("by name", "False")])
+def test_server_preload_keeps_what_a_package_binds(how: str, is_class: str) -> None:
+    """Importing `pulumi_kubernetes.apiextensions.CustomResource` by name rebinds the package's
+    `CustomResource` class to the module (the plain import shows it); the server's preload puts
+    the class back, so a forked synthesis sees what a fresh one sees."""
+    proc = subprocess.run([sys.executable, "-c", _BINDING_CHECK, how], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == is_class
