@@ -95,11 +95,29 @@ def _pinned_image(ref: str) -> str:
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 
 
+# The mandatory policy `k8s-hpa-bounds` (policies/saas_policies/workloads.py, MAX_HPA_REPLICAS)
+# rejects an autoscaler above 50 replicas; config refuses the same values up front, so a user
+# learns it from the key they wrote rather than from a policy finding on a generated HPA.
+MAX_REPLICAS = 50
+
+
+def _replica_count(value: int) -> int:
+    if value > MAX_REPLICAS:
+        raise ValueError(
+            f"{value} is above the maximum of {MAX_REPLICAS} replicas (the mandatory policy k8s-hpa-bounds "
+            "rejects more: a runaway scale-out exhausts the cluster and the database's connections)"
+        )
+    return value
+
+
+ReplicaCount = Annotated[int, Field(ge=1), AfterValidator(_replica_count)]
+
+
 class Bounds(_Strict):
     """Replica bounds of an autoscaled workload (HPA / KEDA minReplicas and maxReplicas)."""
 
-    min: int = Field(ge=1, le=200)
-    max: int = Field(ge=1, le=200)
+    min: ReplicaCount
+    max: ReplicaCount
 
     @model_validator(mode="after")
     def _ordered(self) -> "Bounds":
@@ -973,6 +991,11 @@ _OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ing
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "unknown key",
+    # pydantic says "a valid dictionary or instance of <ModelClass>": the class name is ours,
+    # not the user's vocabulary.
+    "model_type": "expected an object (a YAML mapping)",
+    "model_attributes_type": "expected an object (a YAML mapping)",
+    "dict_type": "expected an object (a YAML mapping)",
 }
 
 
@@ -1060,6 +1083,12 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
     config = pulumi.Config(NAMESPACE)
     for full_key in sorted(keys):
         namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE and _near_miss(namespace):
+            problems.append(
+                f"{full_key}: unknown config namespace '{namespace}' (did you mean {NAMESPACE}:{key}?); "
+                "the key would be ignored"
+            )
+            continue
         if namespace != NAMESPACE or not key:
             continue
         if key in SECRET_KEYS:
@@ -1080,6 +1109,24 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
         else:
             values[key] = text
     return values, problems
+
+
+# Namespaces other programs read from the same stack file (providers, the engine itself): never
+# mistaken for a typo of ours, however close they look.
+PROVIDER_NAMESPACES = {"pulumi", "kubernetes", "aws", "cloudflare", "random", "tls", "command"}
+
+
+def _near_miss(namespace: str) -> bool:
+    """A namespace that is almost `saas-platform` (`saas-platfrom`, `saas_platform`,
+    `saasplatform`): a typo whose keys would be silently ignored by every program."""
+    import difflib
+
+    if namespace in PROVIDER_NAMESPACES or not namespace:
+        return False
+    folded = re.sub(r"[^a-z0-9]", "", namespace.lower())
+    if folded == re.sub(r"[^a-z0-9]", "", NAMESPACE):
+        return True
+    return difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.8
 
 
 def load() -> StackConfig:
