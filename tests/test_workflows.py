@@ -166,12 +166,44 @@ def test_prod_deploys_only_from_a_tag_behind_the_production_environment() -> Non
     deploy = _workflow(WORKFLOWS / "deploy.yml")
     assert deploy["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
     production = deploy["jobs"]["production"]
-    assert production["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert _runs(production, ref="refs/tags/v1.2.0") and not _runs(production, ref="refs/heads/main")
     assert production["with"] == {"stack": "prod", "environment": "production"}
-    assert deploy["jobs"]["staging"]["if"] == "github.ref == 'refs/heads/main'"
+    staging = deploy["jobs"]["staging"]
+    assert _runs(staging, ref="refs/heads/main") and not _runs(staging, ref="refs/tags/v1.2.0")
     assert all(deploy["jobs"][j]["needs"] == "test" for j in ("staging", "production"))
     up = _workflow(WORKFLOWS / "pulumi-up.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.environment }}"
+
+
+def _runs(job: dict[str, Any], ref: str, deploy_enabled: str | None = "true") -> bool:
+    """Evaluate a job's `if:` the way Actions would for a push of `ref`, with the repository
+    variable PULUMI_DEPLOY_ENABLED set to `deploy_enabled` (None: not set, as on a fork).
+    Handles the expression subset our workflows use: ==, &&, ||, !, startsWith, literals."""
+    condition = job.get("if")
+    if condition is None:
+        return True
+    context = {"github.ref": ref, "vars.PULUMI_DEPLOY_ENABLED": deploy_enabled or ""}
+    unknown = set(re.findall(r"\b(?:github|vars|inputs|env|secrets)\.[A-Za-z_]+", condition)) - set(context)
+    assert not unknown, f"the test cannot evaluate {sorted(unknown)} in {condition!r}"
+    expression = re.sub(r"\b(github|vars)\.[A-Za-z_]+", lambda m: repr(context[m.group(0)]), condition)
+    expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ").replace(" not =", "!=")
+    return bool(eval(expression, {"__builtins__": {}}, {"startsWith": lambda a, b: a.startswith(b)}))  # noqa: S307
+
+
+def test_deploy_does_nothing_on_a_fork_without_deploy_settings() -> None:
+    """A fork (or a clone pushed to a new repository) has no PULUMI_DEPLOY_ENABLED variable:
+    no job of deploy.yml runs there, on main or on a tag; with it set, the gates above hold."""
+    jobs = _workflow(WORKFLOWS / "deploy.yml")["jobs"]
+    for ref in ("refs/heads/main", "refs/tags/v1.2.0"):
+        assert [name for name, job in jobs.items() if _runs(job, ref, deploy_enabled=None)] == [], ref
+        assert [name for name, job in jobs.items() if _runs(job, ref, deploy_enabled="false")] == [], ref
+    assert sorted(name for name, job in jobs.items() if _runs(job, "refs/heads/main")) == ["staging", "test"]
+    assert sorted(name for name, job in jobs.items() if _runs(job, "refs/tags/v1.2.0")) == ["production", "test"]
+
+
+def test_fork_check_catches_an_ungated_job() -> None:
+    assert _runs({"if": "github.ref == 'refs/heads/main'"}, "refs/heads/main", deploy_enabled=None)
+    assert not _runs({"if": "vars.PULUMI_DEPLOY_ENABLED == 'true' && github.ref == 'refs/heads/main'"}, "refs/heads/main", deploy_enabled=None)
 
 
 # ------------------------------------------------------------------------------------------
