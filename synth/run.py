@@ -6,7 +6,7 @@ import json
 import runpy
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class Synthesis:
     registrations: list[Registration]
     outputs: dict[str, Any]
     sdk_imports: list[str]
+    secret_keys: list[str] = field(default_factory=list)
 
     @property
     def environment(self) -> str:
@@ -70,7 +71,7 @@ def synthesize(
     # Which provider SDKs the program pulled in (a stack with the edge off must not pay for
     # pulumi_aws / pulumi_cloudflare); taken before synth imports the policy pack.
     sdk_imports = sorted({m.split(".")[0] for m in sys.modules if m.startswith("pulumi")})
-    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports)
+    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports, secret_keys)
 
 
 def _check_unique(registrations: list[Registration]) -> None:
@@ -143,7 +144,9 @@ def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> No
 
 
 def tree(synthesis: Synthesis) -> str:
-    """A short tree: each component with the counts of the resource types directly under it."""
+    """A short tree: each component with the counts of the resource types directly under it,
+    Helm releases by name, chart and version. Children are ordered by type and name, not by
+    registration (which varies with the async scheduling of a run), so the tree is stable."""
     by_parent: dict[str | None, list[Registration]] = {}
     for r in synthesis.registrations:
         by_parent.setdefault(r.parent, []).append(r)
@@ -151,14 +154,29 @@ def tree(synthesis: Synthesis) -> str:
     lines = [f"{PROJECT} / {synthesis.stack}: {len(synthesis.registrations)} resources"]
 
     def walk(parent: str | None, depth: int) -> None:
-        children = sorted(by_parent.get(parent, []), key=lambda r: r.order)
-        counts = Counter(r.type.split(":")[-1] for r in children if r.custom)
+        indent = "  " * depth
+        children = sorted(by_parent.get(parent, []), key=lambda r: (r.type, r.name))
+        releases = [r for r in children if r.type == _RELEASE]
+        counts = Counter(r.type.split(":")[-1] for r in children if r.custom and r.type != _RELEASE)
         if counts:
             summary = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in sorted(counts.items()))
-            lines.append("  " * depth + f"  {summary}")
+            lines.append(f"{indent}  {summary}")
+        for release in releases:
+            lines.append(f"{indent}  Release {release_label(release.inputs, release.name)}")
         for component in (r for r in children if not r.custom):
-            lines.append("  " * depth + f"- {component.type.split(':')[-1]} {component.name}")
+            lines.append(f"{indent}- {component.type.split(':')[-1]} {component.name}")
             walk(component.urn, depth + 1)
 
     walk(stack_urn, 0)
     return "\n".join(lines)
+
+
+_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def release_label(inputs: dict[str, Any], fallback: str) -> str:
+    """`kps: kube-prometheus-stack 88.5.3 in saas-monitoring`."""
+    name = inputs.get("name") or fallback
+    chart = str(inputs.get("chart") or "?").rsplit("/", 1)[-1]
+    where = f" in {inputs['namespace']}" if inputs.get("namespace") else ""
+    return f"{name}: {chart} {inputs.get('version') or '(unpinned)'}{where}"
