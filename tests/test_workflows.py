@@ -285,8 +285,8 @@ PLAN_SCRIPT = ROOT / "scripts" / "offline-plan.sh"
 PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "Pulumi.yaml", "Pulumi.dev.yaml")
 
 
-def _run_plan(base: Path, out: Path, summary: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PLAN_STACKS": "dev"}
+def _run_plan(base: Path, out: Path, summary: Path | None = None, synth_args: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLAN_STACKS": "dev", "PLAN_SYNTH_ARGS": synth_args}
     env.pop("GITHUB_STEP_SUMMARY", None)
     if summary:
         env["GITHUB_STEP_SUMMARY"] = str(summary)
@@ -322,3 +322,19 @@ def test_offline_plan_without_a_usable_base_shows_everything_added(tmp_path: Pat
     proc = _run_plan(tmp_path / "empty", tmp_path / "plan")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"\b[1-9]\d* to add, 0 to change, 0 to remove", proc.stdout), proc.stdout
+
+
+def test_offline_plan_summary_says_which_rule_failed_and_why(tmp_path: Path) -> None:
+    from tests.test_policies import BAD_PROGRAM
+
+    program = tmp_path / "careless.py"
+    program.write_text(BAD_PROGRAM)
+    (tmp_path / "empty").mkdir()
+    summary = tmp_path / "step-summary.md"
+    proc = _run_plan(tmp_path / "empty", tmp_path / "plan", summary, synth_args=f"--program {program}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    text = summary.read_text()
+    assert "### dev (synth FAILED, exit 2: a mandatory policy is violated)" in text
+    report = json.loads((tmp_path / "plan" / "head" / "dev" / "policy-report.json").read_text())
+    for finding in (f for f in report if f["level"] == "mandatory"):
+        assert f"- [mandatory] {finding['policy']} on Deployment careless: {finding['message']}" in text
