@@ -54,6 +54,18 @@ php_version() {
   echo "$candidate"
 }
 
+# The first of several package names this release has a candidate for (nginx-light was
+# dropped after Debian 12; plain nginx has the same `nginx -t`).
+first_available() {
+  local name
+  for name in "$@"; do
+    if apt-cache policy "$name" 2>/dev/null | grep -qE 'Candidate: [^(]'; then
+      echo "$name"; return
+    fi
+  done
+  echo "$1"
+}
+
 if [ "${1:-}" = "--functions-only" ]; then return 0; fi
 
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -61,7 +73,7 @@ php=$(php_version)
 
 # command -> Debian/Ubuntu package
 declare -A TOOLS=(
-  [nginx]=nginx-light                 # nginx -t on the generated server config
+  [nginx]="nginx-light|nginx"         # nginx -t on the generated server config
   ["php-fpm$php"]="php$php-fpm"       # php-fpm -t on the generated pool
   ["php$php"]="php$php-cli"           # php.ini overrides
   [promtool]=prometheus               # promtool check rules / test rules
@@ -74,7 +86,8 @@ declare -A TOOLS=(
 
 missing=()
 for tool in "${!TOOLS[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${TOOLS[$tool]}")
+  IFS='|' read -r -a choices <<<"${TOOLS[$tool]}"
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$(first_available "${choices[@]}")")
 done
 if [ "${1:-}" = "--print" ]; then
   echo "PHP $php; missing packages: ${missing[*]:-(none)}"

@@ -77,3 +77,8 @@ def test_system_deps_shows_progress() -> None:
     text = (ROOT / "scripts" / "system-deps.sh").read_text()
     apt_lines = [line for line in text.splitlines() if line.strip().startswith("apt-get ")]
     assert apt_lines and all("/dev/null" not in line and "-qq" not in line for line in apt_lines)
+
+
+def test_system_deps_falls_back_to_a_package_the_release_has() -> None:
+    proc = _deps("first_available no-such-package-here nginx-light")
+    assert proc.stdout.strip() == "nginx-light"
