@@ -57,9 +57,10 @@ php_version() {
 # The first of several package names this release has a candidate for (nginx-light was
 # dropped after Debian 12; plain nginx has the same `nginx -t`).
 first_available() {
-  local name
+  local name policy
   for name in "$@"; do
-    if apt-cache policy "$name" 2>/dev/null | grep -qE 'Candidate: [^(]'; then
+    policy=$(apt-cache policy "$name" 2>/dev/null || true)
+    if [ -n "$policy" ] && ! grep -q 'Candidate: (none)' <<<"$policy"; then
       echo "$name"; return
     fi
   done
