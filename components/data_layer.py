@@ -44,6 +44,7 @@ class DataLayerArgs:
     config: resolved stack config (tiers, data sizing, backups, restore target).
     namespace: the data namespace (`platform.namespaces["data"]`).
     backups: bucket, endpoint and credentials for database backups and binlog archives.
+    backup_dependencies: what serves the backups bucket (ObjectStorage.ready).
     clients_namespace: the namespace whose pods may connect (`platform.namespaces["app"]`).
     monitoring_namespace: the namespace whose Prometheus scrapes the exporters.
     admin_guard: the platform middleware in front of the RabbitMQ management UI.
@@ -63,6 +64,7 @@ class DataLayerArgs:
     queue_dependencies: Sequence[pulumi.Resource] = ()
     traefik_crds: Sequence[pulumi.Resource] = ()
     monitoring_crds: Sequence[pulumi.Resource] = ()
+    backup_dependencies: Sequence[pulumi.Resource] = ()
 
 
 class DataLayer(pulumi.ComponentResource):
@@ -86,7 +88,10 @@ class DataLayer(pulumi.ComponentResource):
         store_options = pulumi.ResourceOptions(parent=self, depends_on=[operators])
         database = MariaDB(
             "mariadb",
-            MariaDBArgs(args.config, args.namespace, operators.metadata.name, args.backups),
+            MariaDBArgs(
+                args.config, args.namespace, operators.metadata.name, args.backups,
+                backup_dependencies=args.backup_dependencies,
+            ),
             opts=store_options,
         )
         cache = Redis("redis", RedisArgs(args.config, args.namespace, operators.metadata.name), opts=store_options)
@@ -254,7 +259,9 @@ def data_network_policies(
         "allow-monitoring-to-exporters",
         ns,
         NP.NetworkPolicySpecArgs(
-            pod_selector=_stores("mariadb", "redis"),
+            # MariaDB's exporter is a separate Deployment (its own store label); Redis'
+            # exporter is a sidecar of the Redis pods.
+            pod_selector=_stores(mariadb_store.EXPORTER_STORE, "redis"),
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(

@@ -159,9 +159,13 @@ class ObjectStorage(pulumi.ComponentResource):
     """URL of the S3 API the consumers talk to."""
     buckets: dict[str, pulumi.Output[str]]
     access: dict[str, S3Access]
+    ready: list[pulumi.Resource]
+    """What must exist before a consumer's first request: the in-cluster release (its bucket
+    hook creates the buckets) or the AWS buckets; empty for an existing MinIO."""
 
     def __init__(self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
+        self.ready = []
         cfg = args.config
         section = cfg.raw.objectStorage
         names = {bucket: bucket_name(name_prefix(cfg), cfg.stack, bucket) for bucket in BUCKETS}
@@ -213,7 +217,7 @@ class ObjectStorage(pulumi.ComponentResource):
             string_data={"seaweedfs_s3_config": pulumi.Output.secret(identities)},
             opts=child,
         )
-        k8s.helm.v3.Release(
+        release = k8s.helm.v3.Release(
             f"{name}-seaweedfs",
             name=SEAWEEDFS_RELEASE,
             chart=SEAWEEDFS_CHART,
@@ -229,6 +233,7 @@ class ObjectStorage(pulumi.ComponentResource):
                 retain_on_delete=cfg.is_production,
             ),
         )
+        self.ready.append(release)
         endpoint = pulumi.Output.concat(
             "http://", SEAWEEDFS_RELEASE, "-s3.", args.namespace, f".svc.cluster.local:{SEAWEEDFS_S3_PORT}"
         )
@@ -299,6 +304,7 @@ class ObjectStorage(pulumi.ComponentResource):
                 opts=on_bucket,
             )
             arns[bucket] = resource.arn
+            self.ready.append(resource)
 
         keys: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {}
         for consumer in CONSUMERS:
