@@ -428,6 +428,9 @@ class CloudflareSection(_Strict):
     """`edge.cloudflare`: the zone the records, settings and rulesets live in."""
 
     zoneId: str | None = None
+    # The zone's apex (default: the stack's domain). A stack whose domain sits below the zone
+    # apex is refused: see RawConfig._cross_checks.
+    zoneName: str | None = None
     # Rate limit of the API (`app.<domain>/api/...`) and of the login paths, per client IP and
     # Cloudflare colo. Periods of 10 s or 60 s are what the Pro and Business plans allow.
     apiRequestsPerMinute: int = Field(default=600, ge=10, le=100_000)
@@ -438,6 +441,13 @@ class CloudflareSection(_Strict):
     def _zone_id(cls, value: str | None) -> str | None:
         if value is not None and not _CLOUDFLARE_ID_RE.match(value):
             raise ValueError(f"'{value}' is not a Cloudflare zone id (32 lowercase hex digits)")
+        return value
+
+    @field_validator("zoneName")
+    @classmethod
+    def _zone_name(cls, value: str | None) -> str | None:
+        if value is not None and not _DOMAIN_RE.match(value):
+            raise ValueError(f"'{value}' is not a lowercase DNS zone name such as example.com")
         return value
 
 
@@ -489,6 +499,23 @@ class MailSection(_Strict):
         if value is None or value.startswith("https://") or _EMAIL_RE.match(value):
             return value
         raise ValueError(f"'{value}' is neither an https:// URL nor an e-mail address")
+
+
+class KubernetesSection(_Strict):
+    """`kubernetes`: the cluster this stack writes to.
+
+    context: the kubeconfig context of the stack's explicit Kubernetes provider (every
+    Kubernetes resource goes through it). Required outside development, so `pulumi up -s dev`
+    with a production context active can never write into production."""
+
+    context: str | None = None
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} is not a kubeconfig context name (non-empty, no spaces)")
+        return value
 
 
 class EdgeSection(_Strict):
@@ -771,6 +798,7 @@ class RawConfig(_Strict):
     network: NetworkSection = NetworkSection()
     data: DataSection = DataSection()
     monitoring: MonitoringSection = MonitoringSection()
+    kubernetes: KubernetesSection = KubernetesSection()
 
     @field_validator("domain")
     @classmethod
@@ -808,6 +836,21 @@ class RawConfig(_Strict):
             raise ValueError("data.mariadb.restore: restoring needs data.backups.enabled (the point-in-time archive)")
         if self.edge.dns == "cloudflare" and not self.edge.cloudflare.zoneId:
             raise ValueError("edge.cloudflare.zoneId: is required when edge.dns is cloudflare")
+        zone = self.edge.cloudflare.zoneName
+        if self.edge.dns == "cloudflare" and zone and zone != self.domain:
+            # A zone has one entry-point ruleset per phase and one value per setting, so two
+            # stacks in one zone fight over them (pulumi-cloudflare#782); and Universal SSL
+            # covers the apex and one label below it, not app.<sub>.<zone>.
+            raise ValueError(
+                f"edge.cloudflare.zoneName: the domain {self.domain} is not the apex of the zone {zone}: its "
+                f"rulesets and zone settings would collide with the stack that owns {zone}, and hosts such as "
+                f"app.{self.domain} are beyond the zone's Universal SSL certificate; give this stack a zone of its own"
+            )
+        if self.environment != "development" and not self.kubernetes.context:
+            raise ValueError(
+                f"kubernetes.context: is required in {self.environment} (the kubeconfig context of this "
+                "stack's cluster), so a deploy never goes to whichever cluster is current"
+            )
         address = self.edge.ingressAddress
         if self.edge.dns == "route53" and address and ingress_record_type(address) == "CNAME":
             raise ValueError(
@@ -986,7 +1029,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes"}
 
 _MESSAGES = {
     "missing": "is required",
@@ -1053,14 +1096,20 @@ def parse(values: Mapping[str, Any], stack: str, secret_keys: Collection[str] = 
     return resolve(stack, raw)
 
 
-def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
-    """Secret keys must be set exactly when the configuration uses them."""
+def required_secret_keys(raw: RawConfig) -> dict[str, str]:
+    """The SECRET_KEYS this configuration uses, each with the reason it is needed."""
     needs: dict[str, str] = {}
     if raw.objectStorage.engine == "minio":
         needs |= {key: "with objectStorage.engine minio" for key in ("minioAccessKey", "minioSecretKey")}
     if raw.edge.dns == "cloudflare":
         # A token with Zone:DNS:Edit and Zone:Zone:Read on the zone.
         needs["cloudflareDns01Token"] = "when edge.dns is cloudflare"
+    return needs
+
+
+def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
+    """Secret keys must be set exactly when the configuration uses them."""
+    needs = required_secret_keys(raw)
     needed = set(needs)
     problems = [
         f"{NAMESPACE}:{key}: is required {needs[key]} (pulumi config set --secret {key} ...)"

@@ -77,6 +77,9 @@ class DataLayer(pulumi.ComponentResource):
     rabbitmq: RabbitMQ
     """The message broker: `connection_url` (secret), host, port, vhost, queues, dead-letter queue."""
     operators_namespace: pulumi.Output[str]
+    ready: list[pulumi.Resource]
+    """Custom resources whose readiness the engine awaits (MariaDB, its Database/User/Grant,
+    the RedisReplication) plus the RedisSentinel: what the migration Job depends on."""
 
     def __init__(self, name: str, args: DataLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -117,6 +120,7 @@ class DataLayer(pulumi.ComponentResource):
             )
 
         self.mariadb = database.endpoints
+        self.ready = [*database.ready, *cache.ready]
         self.redis = cache.endpoints
         self.operators_namespace = operators.metadata.name
         self.register_outputs(

@@ -46,6 +46,10 @@ def synthesize(
 ) -> Synthesis:
     """Run the program for `stack` in this process. Mocks are process-global: one call per process."""
     config, secret_keys = stackfile.load(stack_file or root / f"Pulumi.{stack}.yaml")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    for warning in stackfile.fill_required_secrets(config, secret_keys):
+        print(f"warning: {warning}", file=sys.stderr)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = SynthMocks()
     monitor = RecordingMonitor(mocks)
@@ -111,6 +115,7 @@ def resource_records(synthesis: Synthesis) -> list[dict[str, Any]]:
             "retainOnDelete": r.retain_on_delete,
             "dependencies": r.dependencies,
             "inputs": r.inputs,
+            "provider": r.provider,
         }
         for r in synthesis.registrations
     ]

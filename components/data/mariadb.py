@@ -134,10 +134,19 @@ def instance_name(restore_target: str | None) -> str:
     return f"{BASE_NAME}-r" + re.sub(r"[^0-9]", "", restore_target)
 
 
+# pulumi-kubernetes >= 4.18 (v4.32.0 provider/pkg/metadata/overrides.go ReadyCondition): the
+# engine awaits the operator's Ready condition (mariadb-operator v26.6.0 CRDs print
+# `.status.conditions[?(@.type=="Ready")]`), so what depends on these CRs waits for a usable
+# database, schema, user and grant rather than for the objects to be accepted.
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
 class MariaDB(pulumi.ComponentResource):
     """mariadb-operator (CRDs + controller) and the application's replicated MariaDB."""
 
     endpoints: MariaDBEndpoints
+    ready: list[pulumi.Resource]
+    """The CRs that report readiness the engine awaits (MariaDB, Database, User, Grant)."""
     instance: pulumi.Output[str]
     """Name of the MariaDB object serving the application."""
 
@@ -217,7 +226,7 @@ class MariaDB(pulumi.ComponentResource):
             name,
             api_version=API_VERSION,
             kind="MariaDB",
-            metadata=kube.metadata(name, "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(name, "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec=spec,
             opts=pulumi.ResourceOptions.merge(
                 stateful, pulumi.ResourceOptions(depends_on=[operator, credentials, *backup_objects])
@@ -231,7 +240,7 @@ class MariaDB(pulumi.ComponentResource):
             f"{name}-database-app",
             api_version=API_VERSION,
             kind="Database",
-            metadata=kube.metadata(f"{name}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(f"{name}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec={
                 "mariaDbRef": ref,
                 "name": APP_DATABASE,
@@ -246,7 +255,7 @@ class MariaDB(pulumi.ComponentResource):
             f"{name}-user-app",
             api_version=API_VERSION,
             kind="User",
-            metadata=kube.metadata(f"{name}-{APP_USER}", "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(f"{name}-{APP_USER}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec={
                 "mariaDbRef": ref,
                 "name": APP_USER,
@@ -257,11 +266,11 @@ class MariaDB(pulumi.ComponentResource):
             },
             opts=after_db,
         )
-        k8s.apiextensions.CustomResource(
+        grant = k8s.apiextensions.CustomResource(
             f"{name}-grant-app",
             api_version=API_VERSION,
             kind="Grant",
-            metadata=kube.metadata(f"{name}-{APP_USER}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME),
+            metadata=kube.metadata(f"{name}-{APP_USER}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec={
                 "mariaDbRef": ref,
                 # What Laravel migrations and the application need on their own schema; no
@@ -282,9 +291,14 @@ class MariaDB(pulumi.ComponentResource):
         )
 
         self.instance = pulumi.Output.from_input(name)
+        self.ready = [mariadb, database, user, grant]
+        # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go creates the
+        # `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
+        # the `<name>` Service exists in every topology.
+        primary, secondary = (f"{name}-primary", f"{name}-secondary") if is_replicated(cfg) else (name, name)
         self.endpoints = MariaDBEndpoints(
-            primary_host=service_host(f"{name}-primary", ns),
-            replica_host=service_host(f"{name}-secondary", ns),
+            primary_host=service_host(primary, ns),
+            replica_host=service_host(secondary, ns),
             port=PORT,
             database=APP_DATABASE,
             username=APP_USER,
@@ -370,12 +384,16 @@ def s3_storage(access: S3Access, secret_name: pulumi.Input[str], prefix: str) ->
     }
 
 
+def is_replicated(cfg: StackConfig) -> bool:
+    """Replication is what point-in-time recovery builds on (binlogs), so any stack with
+    backups runs the replication topology, even with a single instance."""
+    return cfg.data.backups_enabled or cfg.replicas.database_replicas > 0
+
+
 def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pitr_name: str | None) -> dict[str, object]:
     data = cfg.data
     replicas = 1 + cfg.replicas.database_replicas
-    # Replication is what point-in-time recovery builds on (binlogs), so any stack with
-    # backups runs the replication topology, even with a single instance.
-    replicated = data.backups_enabled or replicas > 1
+    replicated = is_replicated(cfg)
     memory = data.mariadb.memory
     selector = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": name}
     spec: dict[str, object] = {

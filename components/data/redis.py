@@ -81,6 +81,8 @@ class Redis(pulumi.ComponentResource):
     """redis-operator and the application's Redis with Sentinel."""
 
     endpoints: RedisEndpoints
+    ready: list[pulumi.Resource]
+    """The RedisReplication (awaited until it reports a master) and the RedisSentinel."""
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -120,11 +122,16 @@ class Redis(pulumi.ComponentResource):
             "redis-replication",
             api_version=API_VERSION,
             kind="RedisReplication",
-            metadata=kube.metadata(NAME, "redis", ns, labels={DATA_STORE_LABEL: "redis"}),
+            # redis-operator v0.26.0 reports the elected master in `.status.masterNode` (its
+            # CRD's printer column), the only readiness signal it gives; the engine awaits it.
+            metadata=kube.metadata(
+                NAME, "redis", ns, labels={DATA_STORE_LABEL: "redis"},
+                annotations={"pulumi.com/waitFor": "jsonpath={.status.masterNode}"},
+            ),
             spec=replication_spec(cfg, redis_pods, secret_ref, additional.metadata.name, labels),
             opts=stateful,
         )
-        k8s.apiextensions.CustomResource(
+        sentinel = k8s.apiextensions.CustomResource(
             "redis-sentinel",
             api_version=API_VERSION,
             kind="RedisSentinel",
@@ -135,6 +142,7 @@ class Redis(pulumi.ComponentResource):
             ),
         )
 
+        self.ready = [replication, sentinel]
         self.endpoints = RedisEndpoints(
             sentinel_host=service_host(f"{NAME}-sentinel", ns),
             sentinel_port=SENTINEL_PORT,

@@ -123,7 +123,16 @@ def values(*, environment: str, edge_dns: str, namespace: str, read_timeout_seco
             "metrics": {"port": METRICS_PORT, "expose": {"default": False}},
             "traefik": {"expose": {"default": False}},
         },
-        "service": {"enabled": True, "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}},
+        "service": {
+            "enabled": True,
+            "spec": {
+                "type": "LoadBalancer",
+                "externalTrafficPolicy": "Local",
+                # Behind Cloudflare the origin answers Cloudflare only: a request to the load
+                # balancer's address from anywhere else would skip the WAF and rate limits.
+                **({"loadBalancerSourceRanges": cloudflare_ranges()} if edge_dns == "cloudflare" else {}),
+            },
+        },
         "log": {"format": "json", "level": "INFO"},
         "accessLog": {
             "enabled": True,
