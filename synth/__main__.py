@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{finding['level']}] {finding['policy']} on {where}: {finding['message']}")
     if not options.quiet and footprint:
         print(capacity.render(footprint))
-    deploy_warnings = readiness.warnings(synthesis.stack, synthesis.config, synthesis.secret_keys)
+    deploy_warnings = synthesis.unset_secrets + readiness.warnings(synthesis.stack, synthesis.config, synthesis.secret_keys)
     for warning in deploy_warnings:
-        print(f"warning: before a real deploy: {warning}")
+        print(f"warning: before a real deploy: {warning}", file=sys.stderr)
     print(
         f"synth {options.stack}: {len(synthesis.registrations)} resources, "
         f"{len(mandatory)} mandatory and {len(findings) - len(mandatory)} advisory policy findings -> {_shown(out)}"

@@ -35,6 +35,8 @@ class Synthesis:
     outputs: dict[str, Any]
     sdk_imports: list[str]
     secret_keys: list[str] = field(default_factory=list)
+    # One line per required secret the stack file does not set (stackfile.fill_required_secrets).
+    unset_secrets: list[str] = field(default_factory=list)
 
     @property
     def environment(self) -> str:
@@ -48,8 +50,9 @@ def synthesize(
     config, secret_keys = stackfile.load(stack_file or root / f"Pulumi.{stack}.yaml")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    for warning in stackfile.fill_required_secrets(config, secret_keys):
-        print(f"warning: {warning}", file=sys.stderr)
+    # Secrets the config needs but the stack file leaves unset: placeholders here, and a line
+    # in the deploy-readiness warnings synth prints (synth/readiness.py).
+    unset_secrets = stackfile.fill_required_secrets(config, secret_keys)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = SynthMocks()
     monitor = RecordingMonitor(mocks)
@@ -75,7 +78,7 @@ def synthesize(
     # Which provider SDKs the program pulled in (a stack with the edge off must not pay for
     # pulumi_aws / pulumi_cloudflare); taken before synth imports the policy pack.
     sdk_imports = sorted({m.split(".")[0] for m in sys.modules if m.startswith("pulumi")})
-    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports, secret_keys)
+    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports, secret_keys, unset_secrets)
 
 
 def _check_unique(registrations: list[Registration]) -> None:
