@@ -139,7 +139,7 @@ def render(result: Mapping[str, Any]) -> str:
     if group:
         note = "" if group["largest_pod_fits"] else f" (the largest pod does not fit one {group['shape']['label']} node)"
         lines.append(
-            f"  node group: {group['nodes']} x {group['shape']['label']} nodes "
+            f"  node group: {group['nodes']} x {group['shape']['label']} node{'s' if group['nodes'] > 1 else ''} "
             f"({_cpu(group['allocatable_per_node']['cpu_m'])}, {_mem(group['allocatable_per_node']['memory_mi'])} "
             f"allocatable each) hold {_cpu(group['needed']['cpu_m'])}, {_mem(group['needed']['memory_mi'])} "
             f"at max replicas with the largest Job{note}"

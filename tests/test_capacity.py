@@ -247,7 +247,8 @@ def test_preview_prints_the_footprint_and_the_node_group(tmp_path: Path) -> None
     assert printed in full.stdout
     total = result["total"]["max"]["requests"]
     assert f"{total['cpu_m'] / 1000:.2f} vCPU" in printed
-    assert f"node group: {result['node_group']['nodes']} x 4 vCPU / 16 GiB nodes" in printed
+    nodes = result["node_group"]["nodes"]
+    assert f"node group: {nodes} x 4 vCPU / 16 GiB node{'s' if nodes > 1 else ''} (" in printed
 
 
 def test_diff_shows_the_footprint_change(synthesized: dict[str, Synth], tmp_path: Path) -> None:
