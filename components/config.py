@@ -1,6 +1,6 @@
 """Typed stack configuration: the one place that reads `pulumi.Config("saas-platform")`.
 
-Every key of the `saas-platform:` namespace is parsed here into pydantic v2 models, the seed's
+Every key of the `saas-platform:` namespace is parsed here into pydantic v2 models, the architecture overview's
 sizing tiers and the per-environment defaults are resolved into concrete numbers, and every
 problem is reported at once, one line per problem, naming the key path and what is expected:
 
@@ -127,7 +127,7 @@ class Bounds(_Strict):
 
 
 # --------------------------------------------------------------------------------------------
-# Sizing tiers (seed: "Resource Allocation" and "Horizontal Scaling")
+# Sizing tiers (architecture overview: "Resource Allocation" and "Horizontal Scaling")
 # --------------------------------------------------------------------------------------------
 
 
@@ -156,19 +156,19 @@ class Tier:
 
 
 TIERS: Mapping[Size, Tier] = {
-    # seed "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
+    # architecture overview "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
     "small": Tier(
         Bounds(min=2, max=3), Bounds(min=2, max=4), Bounds(min=1, max=3), 0,
         frontend_size=ContainerSize("100m", "256Mi", "512Mi"),
         backend_size=ContainerSize("200m", "384Mi", "512Mi"),
     ),
-    # seed "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
+    # architecture overview "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
     "medium": Tier(
         Bounds(min=3, max=5), Bounds(min=3, max=7), Bounds(min=2, max=10), 1,
         frontend_size=ContainerSize("250m", "384Mi", "768Mi"),
         backend_size=ContainerSize("500m", "768Mi", "1Gi"),
     ),
-    # seed "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
+    # architecture overview "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
     "large": Tier(
         Bounds(min=5, max=12), Bounds(min=5, max=15), Bounds(min=3, max=30), 2,
         frontend_size=ContainerSize("500m", "512Mi", "1Gi"),
@@ -905,7 +905,7 @@ class DataConfig:
     backup_retention: how long backups are kept in object storage (`maxRetention`).
     restore_target: when set, a new MariaDB is bootstrapped from point-in-time recovery at
         this UTC time (RFC 3339) and the endpoints move to it.
-    rpo_minutes: the recovery point objective the schedule must meet (seed: 1 hour).
+    rpo_minutes: the recovery point objective the schedule must meet (architecture overview: 1 hour).
     """
 
     mariadb: StoreSizing
@@ -1017,7 +1017,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size]),
         redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
         backups_enabled=backups_enabled,
-        # Hourly full physical backups meet the seed's RPO of 1 hour even when the binary log
+        # Hourly full physical backups meet the architecture overview's RPO of 1 hour even when the binary log
         # does not fill up (only closed binlogs are archived); binlog archiving narrows it.
         backup_schedule=data.backups.schedule or ("0 3 * * *" if development else "0 * * * *"),
         backup_retention=data.backups.retention or ("168h" if development else "720h"),

@@ -285,7 +285,12 @@ def test_namespace_typo_is_an_error_naming_the_right_key(tmp_path: Path, namespa
     config[f"{namespace}:domain"] = domain
     path = tmp_path / "Pulumi.typo.yaml"
     path.write_text(yaml.safe_dump({"config": config}))
-    proc = _synth_cli(["typo", "--out", str(tmp_path / "out"), "--quiet", "--stack-file", str(path)])
+    import multiprocessing
+
+    # In a forked process like the table above: the Pulumi runtime state synth sets up must not
+    # leak into this test process.
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        (proc,) = pool.map(_synth_cli, [["typo", "--out", str(tmp_path / "out"), "--quiet", "--stack-file", str(path)]])
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"{namespace}:domain: unknown config namespace '{namespace}' (did you mean {NS}:domain?)" in proc.stderr
 

@@ -97,6 +97,7 @@ def test_diff_into_its_own_base_shows_the_new_image_with_old_and_new_values(tmp_
     build = tmp_path / "build" / "prod"
     first = run_synth("prod", build)
     assert first.returncode == 0, first.stderr
+    shutil.copytree(build / "manifests" / "saas-app", tmp_path / "first")
     stack_file = tmp_path / "Pulumi.prod.yaml"
     text = (ROOT / "Pulumi.prod.yaml").read_text()
     assert PROD_IMAGE in text
@@ -107,10 +108,17 @@ def test_diff_into_its_own_base_shows_the_new_image_with_old_and_new_values(tmp_
     web = lines.index(next(line for line in lines if line.startswith("~ Deployment saas-app/backend-web  (")))
     changes = lines[web + 1 : next(i for i in range(web + 1, len(lines)) if not lines[i].startswith("    "))]
     assert '    spec.template.spec.containers[1].image: "ghcr.io/acme/api:2.3.0" -> "ghcr.io/acme/api:2.4.0"' in changes
-    for deployment in ("backend-worker", "backend-scheduler", "backend-reverb"):
-        assert any(line.startswith(f"~ Deployment saas-app/{deployment}  (") for line in lines), deployment
-    # A new image is a new migration Job (its pod template is immutable): one replaced.
-    assert "1 to add, 4 to change, 1 to remove" in lines
+    # Every Deployment running the backend image changes, and nothing else does; a new image is
+    # a new migration Job (its pod template is immutable): one added, one removed.
+    running = sorted(
+        f"saas-app/{path.stem.removeprefix('Deployment-')}"
+        for path in (tmp_path / "first").glob("Deployment-*.yaml")
+        if PROD_IMAGE in path.read_text()
+    )
+    assert "saas-app/backend-web" in running and len(running) >= 4
+    changed = sorted(line[len("~ Deployment ") :].split("  (")[0] for line in lines if line.startswith("~ "))
+    assert changed == running
+    assert f"1 to add, {len(running)} to change, 1 to remove" in lines
     # The folder now holds the new synthesis.
     assert "ghcr.io/acme/api:2.4.0" in (build / "manifests" / "saas-app" / "Deployment-backend-web.yaml").read_text()
     # Diffing against itself again: nothing left to do.
