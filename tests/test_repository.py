@@ -74,7 +74,8 @@ def test_docs_speak_the_readers_language() -> None:
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     for page in pages:
         text = page.read_text()
-        assert not re.search(r"\bseed\b", text, flags=re.I), page.name
+        # "the seed" (the maintainers' name for the architecture overview); `seed-cache` is a container.
+        assert not re.search(r"(?<![\w/-])seed(?![\w/-])", text, flags=re.I), page.name
         assert "DESIGN.md" not in text and "FACTS.md" not in text and "design notes" not in text, page.name
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
             assert (page.parent / target).exists(), f"{page.name} links to a missing {target}"
