@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components import k8s as kube
 from components import scraping
-from components.platform.network import isolated_namespace
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
 from components.data import mariadb as mariadb_store
@@ -118,6 +118,17 @@ class DataLayer(pulumi.ComponentResource):
                 "redis", args.namespace, component="redis", selector={"app": redis_store.NAME},
                 port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
             )
+            # The operators' own metrics (reconcile errors, work queues): port `metrics` in
+            # mariadb-operator 26.6.0 deploy/charts/mariadb-operator/templates/operator/deployment.yaml
+            # and redis-operator chart (0bc34813) templates/operator-deployment.yaml.
+            scraping.pod_monitor(
+                "mariadb-operator", operators.metadata.name, component="mariadb-operator",
+                selector=mariadb_store.OPERATOR_POD, port="metrics", crds=args.monitoring_crds[0], parent=self,
+            )
+            scraping.pod_monitor(
+                "redis-operator", operators.metadata.name, component="redis-operator",
+                selector=redis_store.OPERATOR_POD, port="metrics", crds=args.monitoring_crds[0], parent=self,
+            )
 
         self.mariadb = database.endpoints
         self.ready = [*database.ready, *cache.ready]
@@ -140,11 +151,15 @@ class DataLayer(pulumi.ComponentResource):
 NP = k8s.networking.v1
 
 
-def _namespace_peer(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _namespace_peer(
+    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
+) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Every pod of `namespace`, or only those labelled `pods`."""
     return NP.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(
             match_labels={"kubernetes.io/metadata.name": namespace}
-        )
+        ),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
     )
 
 
@@ -212,7 +227,7 @@ def operator_namespace(
                 # Admission webhooks are called by the API server, whose address is the cluster's.
                 NP.NetworkPolicyIngressRuleArgs(ports=_tcp(MARIADB_OPERATOR_WEBHOOK_PORT)),
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(monitoring_namespace)], ports=_tcp(OPERATOR_METRICS_PORT)
+                    from_=[_namespace_peer(monitoring_namespace, PROMETHEUS_POD)], ports=_tcp(OPERATOR_METRICS_PORT)
                 ),
             ],
         ),
@@ -236,7 +251,7 @@ def data_network_policies(
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace)], ports=_tcp(mariadb_store.PORT)
+                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)], ports=_tcp(mariadb_store.PORT)
                 )
             ],
         ),
@@ -251,7 +266,7 @@ def data_network_policies(
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace)],
+                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)],
                     ports=_tcp(redis_store.PORT, redis_store.SENTINEL_PORT),
                 )
             ],
@@ -269,7 +284,7 @@ def data_network_policies(
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.monitoring_namespace)],
+                    from_=[_namespace_peer(args.monitoring_namespace, PROMETHEUS_POD)],
                     ports=_tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT),
                 )
             ],
