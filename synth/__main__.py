@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print(capacity.render(footprint))
     deploy_warnings = synthesis.unset_secrets + readiness.warnings(synthesis.stack, synthesis.config, synthesis.secret_keys)
     for warning in deploy_warnings:
-        print(f"warning: before a real deploy: {warning}", file=sys.stderr)
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"synth {options.stack}: {len(synthesis.registrations)} resources, "
         f"{len(mandatory)} mandatory and {len(findings) - len(mandatory)} advisory policy findings -> {_shown(out)}"

@@ -14,7 +14,7 @@ import yaml
 from synth import readiness
 from tests.conftest import ROOT, Synth
 
-PREFIX = "warning: before a real deploy: "
+PREFIX = "warning: "
 
 
 def stack_config(name: str) -> dict[str, str]:
