@@ -14,13 +14,14 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-stamp
 LINT_DIR   := tools/workflow-lint
 LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
 
-.PHONY: help venv checkov-venv workflow-lint system-deps preview synth rehearse test bench clean
+.PHONY: help venv policy-venv checkov-venv workflow-lint system-deps preview synth rehearse test bench clean
 
 help:
-	@echo "make preview           synthesize the dev stack offline: component tree + policy summary"
+	@echo "make preview           the dev stack offline: component tree, policy findings, footprint, what to set"
 	@echo "make synth STACK=prod  synthesize one stack into build/STACK"
 	@echo "make rehearse STACK=dev  synthesize one stack and run every behaviour judge on it"
 	@echo "make test              set up everything and run the whole test suite"
+	@echo "make policy-venv       create policies/venv for pulumi preview/up --policy-pack policies"
 	@echo "make bench             median synth time per stack against its import floor"
 
 $(STAMP): $(REQS)
@@ -30,6 +31,16 @@ $(STAMP): $(REQS)
 	@touch $@
 
 venv: $(STAMP)
+
+# The virtualenv `pulumi ... --policy-pack policies` starts the pack with
+# (policies/PulumiPolicy.yaml `virtualenv: venv`); pulumi installs nothing into it itself.
+POLICY_VENV := policies/venv
+$(POLICY_VENV)/.requirements-stamp: policies/requirements.txt
+	@test -x $(POLICY_VENV)/bin/python || $(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --disable-pip-version-check --quiet -r policies/requirements.txt
+	@touch $@
+
+policy-venv: $(POLICY_VENV)/.requirements-stamp
 
 $(CHECKOV_STAMP): requirements-checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)

@@ -1,4 +1,4 @@
-"""saas-platform: the architecture of the seed, composed per stack.
+"""saas-platform: the architecture overview (README), composed per stack.
 
     Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
              -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)
@@ -10,13 +10,14 @@ Configuration is read and validated once, before any resource is registered.
 """
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components import config
 
 # Validate first, before importing the components (and their SDKs): a typo fails in a second.
 settings = config.load()
 
-from components.backend import LaravelBackend, LaravelBackendArgs  # noqa: E402
+from components.backend import LaravelBackend, LaravelBackendArgs, QueueBroker  # noqa: E402
 from components.data_layer import DataLayer, DataLayerArgs  # noqa: E402
 from components.edge_dns import EdgeDNS, EdgeDNSArgs  # noqa: E402
 from components.frontend import FrontendApp, FrontendAppArgs  # noqa: E402
@@ -24,8 +25,19 @@ from components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
 from components.object_storage import ObjectStorage, ObjectStorageArgs  # noqa: E402
 from components.platform import ClusterPlatform, ClusterPlatformArgs  # noqa: E402
 
+# Every Kubernetes object goes through this provider, bound to the stack's kubeconfig context
+# (`kubernetes.context`, required outside dev): a deploy of one stack can never land in the
+# cluster that happens to be current. Components pass it on to their children.
+cluster = k8s.Provider(
+    "kubernetes",
+    context=settings.raw.kubernetes.context,
+    # Server-side apply (the v4 default), stated: previews need `patch` rights (docs/operations.md).
+    enable_server_side_apply=True,
+)
+in_cluster = pulumi.ResourceOptions(providers=[cluster])
+
 # Cluster platform: namespaces, Traefik, cert-manager, KEDA, network isolation.
-platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings))
+platform = ClusterPlatform("platform", ClusterPlatformArgs(config=settings), opts=in_cluster)
 namespaces = platform.namespaces
 middlewares = platform.middlewares
 
@@ -40,6 +52,7 @@ edge = EdgeDNS(
         mail_catcher_namespace=namespaces["app"],
         mail_client_namespaces=[namespaces["app"], namespaces["monitoring"]],
     ),
+    opts=in_cluster,
 )
 
 # Monitoring first: its release installs the ServiceMonitor / PrometheusRule CRDs the others use.
@@ -52,13 +65,17 @@ monitoring = Monitoring(
         admin_guard=middlewares["admin-guard"],
         mail=edge.mail,
         ingress_dependencies=[platform.traefik_release],
+        controller_namespaces={"cert-manager": namespaces["cert-manager"], "keda": namespaces["keda"]},
     ),
+    opts=in_cluster,
 )
 monitoring_crds = [monitoring.prometheus_stack]
 
 # Data layer: object storage, then MariaDB (backed up into it), Redis and RabbitMQ.
 storage = ObjectStorage(
-    "object-storage", ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces)
+    "object-storage",
+    ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces, monitoring_crds=monitoring_crds),
+    opts=in_cluster,
 )
 data = DataLayer(
     "data",
@@ -66,6 +83,7 @@ data = DataLayer(
         config=settings,
         namespace=namespaces["data"],
         backups=storage.access["backups"],
+        backup_dependencies=storage.ready,
         clients_namespace=namespaces["app"],
         monitoring_namespace=namespaces["monitoring"],
         admin_guard=middlewares["admin-guard"],
@@ -74,19 +92,11 @@ data = DataLayer(
         traefik_crds=[platform.traefik_release],
         monitoring_crds=monitoring_crds,
     ),
+    opts=in_cluster,
 )
 
-# Applications behind Traefik.
-frontend = FrontendApp(
-    "frontend",
-    FrontendAppArgs(
-        config=settings,
-        namespace=namespaces["app"],
-        middlewares=[middlewares["security-headers"], middlewares["compression"]],
-        traefik_crds=[platform.traefik_release],
-        monitoring_crds=monitoring_crds,
-    ),
-)
+# Applications behind Traefik. The backend first: the frontend calls it in the cluster and
+# hands its Reverb settings to the browser.
 backend = LaravelBackend(
     "backend",
     LaravelBackendArgs(
@@ -95,14 +105,37 @@ backend = LaravelBackend(
         middlewares=[middlewares["security-headers"], middlewares["rate-limit"], middlewares["compression"]],
         database=data.mariadb,
         cache=data.redis,
-        queue_url=data.rabbitmq.connection_url,
+        broker=QueueBroker(
+            host=data.rabbitmq.host,
+            port=data.rabbitmq.port,
+            vhost=data.rabbitmq.vhost,
+            username=data.rabbitmq.username,
+            password=data.rabbitmq.password,
+            url=data.rabbitmq.connection_url,
+            queues=settings.raw.rabbitmq.queues,
+        ),
         storage=storage.access["uploads"],
         mail=edge.mail,
         integrations=settings.integration_secrets,
         traefik_crds=[platform.traefik_release],
         keda_crds=[platform.keda_release],
         monitoring_crds=monitoring_crds,
+        data_ready=data.ready,
     ),
+    opts=in_cluster,
+)
+frontend = FrontendApp(
+    "frontend",
+    FrontendAppArgs(
+        config=settings,
+        namespace=namespaces["app"],
+        middlewares=[middlewares["security-headers"], middlewares["compression"]],
+        api_internal_url=backend.internal_url,
+        reverb=backend.reverb,
+        traefik_crds=[platform.traefik_release],
+        monitoring_crds=monitoring_crds,
+    ),
+    opts=in_cluster,
 )
 
 pulumi.export("environment", settings.environment)

@@ -23,15 +23,28 @@ Pieces, all from the one application image:
   whenever the previous run overran; Recreate guarantees the old pod is gone before the new
   one starts, and `onOneServer()` (Redis lock) covers the rest.
 
+- **rabbitmq workers**: `queue:work rabbitmq` on the RabbitMQ quorum queues the data layer
+  declares (the `rabbitmq` connection of vyuldashev/laravel-queue-rabbitmq), scaled by KEDA's
+  `rabbitmq` trigger on queue length: jobs the app dispatches with `->onConnection('rabbitmq')`.
+
 Settings: non-secret values in the `backend-config` ConfigMap; credentials (APP_KEY, database,
 Redis, RabbitMQ, S3, SMTP, Reverb, integrations) in the `backend-secrets` Secret, both via
-`envFrom`. Sessions, cache and queues use Redis through Sentinel (predis,
-`replication: sentinel`; see README for the config/database.php snippet).
+`envFrom`. Every pod template carries a checksum of both (`saas-platform.io/config-checksum`):
+pulumi-kubernetes replaces a changed ConfigMap/Secret under the same name, which alone would
+never restart a pod, so a rotated SMTP key or a restored database's `DB_HOST` would not reach
+the running pods. Sessions, cache and queues use Redis through Sentinel (predis,
+`replication: sentinel`; see docs/components.md for the config/database.php snippet).
+
+Every PHP pod starts with the `prepare` init container: the `storage/` and `bootstrap/cache`
+emptyDirs hide the image's directories, so it seeds them from the image and creates what
+Laravel writes to (`storage/framework/{views,cache/data,sessions}`, `storage/logs`); without
+`storage/framework/views` Blade cannot compile and `/up` answers 500.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -45,6 +58,7 @@ from components import routing
 from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
+from components.platform.traefik import cloudflare_ranges
 
 TYPE = "saas-platform:index:LaravelBackend"
 APP = "backend"
@@ -62,6 +76,41 @@ FPM_EXPORTER_IMAGE = "hipages/php-fpm_exporter:2.2.0"
 REDIS_PREFIX = "saas_"
 SIDECAR_SIZE = ContainerSize("20m", "32Mi", "64Mi")
 NGINX_SIZE = ContainerSize("50m", "64Mi", "128Mi")
+# Hops in front of the pods: Traefik (pod network) and, with the Cloudflare edge, Cloudflare's
+# edge servers, whose address Traefik appends to X-Forwarded-For. Symfony's Request walks the
+# chain from the right, skipping trusted proxies, so both must be trusted to reach the client.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+CHECKSUM_ANNOTATION = "saas-platform.io/config-checksum"
+# Writable paths Laravel needs under storage/ (laravel/framework 12.x config/view.php compiles
+# Blade into storage/framework/views, realpath()'d; cache/data, sessions and logs are the
+# skeleton's file stores): created in the emptyDir before any PHP process starts.
+STORAGE_DIRS = ("framework/views", "framework/cache/data", "framework/sessions", "logs", "app/public")
+SEED_ROOT = "/seed"
+# Migrations: retries for a database that is still failing over, a deadline, and an await
+# budget beyond the deadline (pulumi-kubernetes' default Job await is 10 minutes).
+MIGRATION_BACKOFF_LIMIT = 6
+MIGRATION_DEADLINE_SECONDS = 900
+MIGRATION_AWAIT = "20m"
+# Bytes of nginx-buffered and PHP-spooled upload per concurrent request (nginx keeps the body,
+# PHP writes its own copy to upload_tmp_dir): the uploads volume holds that many per worker.
+UPLOAD_COPIES = 2
+
+
+@dataclass(frozen=True)
+class QueueBroker:
+    """The RabbitMQ connection the `rabbitmq` workers consume (from DataLayer's RabbitMQ).
+
+    host/port/vhost/username: where and as whom; password and url (amqp://, vhost encoded):
+    secret outputs; queues: the quorum queues the data layer declares.
+    """
+
+    host: pulumi.Input[str]
+    port: pulumi.Input[int]
+    vhost: pulumi.Input[str]
+    username: pulumi.Input[str]
+    password: pulumi.Output[str]
+    url: pulumi.Output[str]
+    queues: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -74,7 +123,10 @@ class LaravelBackendArgs:
     middlewares: shared Traefik middlewares for the API routes (security headers, rate
         limiting, compression), in order.
     database, cache: endpoints and credentials from DataLayer.
-    queue_url: RabbitMQ connection URL (secret) from DataLayer, for the `rabbitmq` connection.
+    broker: the RabbitMQ connection (from DataLayer) the `rabbitmq` workers consume.
+    data_ready: DataLayer's custom resources that carry a readiness condition the engine awaits
+        (`pulumi.com/waitFor`: MariaDB, Database, User, Grant, RedisReplication, RedisSentinel);
+        the migration Job depends on them so it never starts against a store still installing.
     storage: the app's S3 access (uploads, static assets) from ObjectStorage.
     mail: the SMTP relay from EdgeDNS (SES, or the dev catcher).
     integrations: secret integration keys from config (Stripe, Twilio, Maps, exchange rates),
@@ -87,13 +139,25 @@ class LaravelBackendArgs:
     middlewares: Sequence[MiddlewareRef]
     database: MariaDBEndpoints
     cache: RedisEndpoints
-    queue_url: pulumi.Output[str]
+    broker: QueueBroker
     storage: S3Access
     mail: MailRelay
     integrations: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
     traefik_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     monitoring_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     keda_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    data_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ReverbClient:
+    """What a browser client (Laravel Echo / pusher-js) needs to reach Reverb: the public app
+    key (secret output: generated here), host, port and scheme of the public route."""
+
+    key: pulumi.Output[str]
+    host: str
+    port: int
+    scheme: str
 
 
 class LaravelBackend(pulumi.ComponentResource):
@@ -101,6 +165,11 @@ class LaravelBackend(pulumi.ComponentResource):
 
     url: pulumi.Output[str]
     """Public URL of the API (`https://app.<domain>`)."""
+    internal_url: pulumi.Output[str]
+    """In-cluster URL of the API (the primary track's Service), for server-side callers such as
+    the frontend's SSR: no hairpin through Cloudflare and its per-IP rate limits."""
+    reverb: ReverbClient
+    """Public Reverb settings for browser clients (the frontend)."""
     migration_jobs: list[str]
     """Names of this release's migration Jobs, one per image (change exactly when an image changes)."""
     tracks: list[routing.Track]
@@ -115,6 +184,9 @@ class LaravelBackend(pulumi.ComponentResource):
         self._settings = self._config_map()
         self._secret = self._secrets()
         self._php_files = self._php_config()
+        # Any change of a setting or credential rolls every pod that reads them (and names a
+        # new pod template for the Job); the Secret's values enter only as a hash.
+        self._checksum = config_checksum(self._settings.data, self._secret.string_data)
 
         # One migration Job per image that will serve traffic (both tracks of a canary must
         # find the schema they expect; migrations are expected to be backwards compatible).
@@ -133,12 +205,14 @@ class LaravelBackend(pulumi.ComponentResource):
         reverb_service = self._reverb(stable, after_migrations)
         self._routes(target, reverb_service, crd_opts)
         self._workers(stable, after_migrations)
+        self._rabbitmq_workers(stable, after_migrations)
         self._scheduler(stable, after_migrations)
         self._monitoring()
         self._network_policies()
 
         self.url = pulumi.Output.from_input(f"https://app.{cfg.domain}")
-        self.register_outputs({"url": self.url, "tracks": [t.name for t in self.tracks]})
+        self.internal_url = pulumi.Output.concat("http://", services[0], ".", args.namespace, ".svc.cluster.local:", str(WEB_PORT))
+        self.register_outputs({"url": self.url, "internalUrl": self.internal_url, "tracks": [t.name for t in self.tracks]})
 
     # ---------------------------------------------------------------- settings and secrets
 
@@ -151,14 +225,16 @@ class LaravelBackend(pulumi.ComponentResource):
             "APP_DEBUG": "false",
             "APP_URL": f"https://app.{cfg.domain}",
             "FRONTEND_URL": f"https://{cfg.domain}",
-            "ASSET_URL": f"https://static.{cfg.domain}",
             "LOG_CHANNEL": "stderr",
             "LOG_LEVEL": "info" if cfg.is_production else "debug",
-            # Only Traefik reaches the pods (NetworkPolicy) and Traefik only trusts forwarded
-            # headers from Cloudflare, so the cluster's private ranges are the trusted hops.
-            "TRUSTED_PROXIES": "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16",
+            # Stock Laravel reads no env var for this: bootstrap/app.php must pass it to
+            # `$middleware->trustProxies(at: ...)` (docs/components.md). Only Traefik reaches
+            # the pods (NetworkPolicy); behind Cloudflare its edge is the next hop to skip.
+            "TRUSTED_PROXIES": ",".join(trusted_proxies(cfg.edge.dns == "cloudflare")),
             "DB_CONNECTION": "mariadb",
             "DB_HOST": a.database.primary_host,
+            # Read by the `read` host block of the mariadb connection (docs/components.md);
+            # stock config/database.php has no such variable.
             "DB_READ_HOST": a.database.replica_host,
             "DB_PORT": pulumi.Output.from_input(a.database.port).apply(str),
             "DB_DATABASE": a.database.database,
@@ -174,10 +250,26 @@ class LaravelBackend(pulumi.ComponentResource):
             "SESSION_DRIVER": "redis",
             "SESSION_SECURE_COOKIE": "true",
             "QUEUE_CONNECTION": "redis",
+            # laravel/laravel 12.x config/queue.php: the redis connection's retry_after. A job
+            # still running after it is handed to a second worker, so it must outlast the
+            # workers' --timeout (Laravel docs, "Job Expirations and Timeouts").
+            "REDIS_QUEUE_RETRY_AFTER": str(cfg.raw.backend.jobTimeout + 30),
+            # The `rabbitmq` connection (vyuldashev/laravel-queue-rabbitmq config/rabbitmq.php
+            # reads RABBITMQ_HOST/PORT/USER/PASSWORD/VHOST).
+            "RABBITMQ_HOST": a.broker.host,
+            "RABBITMQ_PORT": pulumi.Output.from_input(a.broker.port).apply(str),
+            "RABBITMQ_VHOST": a.broker.vhost,
+            "RABBITMQ_USER": a.broker.username,
+            "RABBITMQ_QUEUE": a.broker.queues[0],
             "BROADCAST_CONNECTION": "reverb",
-            "REVERB_HOST": f"app.{cfg.domain}",
-            "REVERB_PORT": "443",
-            "REVERB_SCHEME": "https",
+            # The app publishes broadcasts to Reverb's HTTP API in the cluster (laravel/laravel
+            # 12.x config/broadcasting.php `reverb.options.host/port/scheme`): a public name
+            # would hairpin through Cloudflare's and Traefik's per-IP limits, and does not
+            # resolve inside a dev cluster (*.localhost). Browsers get the public route
+            # (`reverb` output -> frontend).
+            "REVERB_HOST": pulumi.Output.concat("backend-reverb.", a.namespace, ".svc.cluster.local"),
+            "REVERB_PORT": str(REVERB_PORT),
+            "REVERB_SCHEME": "http",
             "REVERB_SERVER_HOST": "0.0.0.0",
             "REVERB_SERVER_PORT": str(REVERB_PORT),
             "REVERB_SCALING_ENABLED": "true",
@@ -207,12 +299,15 @@ class LaravelBackend(pulumi.ComponentResource):
         # accident (protected in production).
         app_key = random.RandomBytes("backend-app-key", length=32, opts=keep)
         reverb_key = random.RandomPassword("backend-reverb-key", length=32, special=False, opts=keep)
+        self.reverb = ReverbClient(key=pulumi.Output.secret(reverb_key.result), host=f"app.{cfg.domain}", port=443, scheme="https")
         reverb_secret = random.RandomPassword("backend-reverb-secret", length=48, special=False, opts=keep)
         data: dict[str, pulumi.Input[str]] = {
             "APP_KEY": pulumi.Output.concat("base64:", app_key.base64),
             "DB_PASSWORD": a.database.password,
             "REDIS_PASSWORD": a.cache.password,
-            "RABBITMQ_URL": a.queue_url,
+            "RABBITMQ_PASSWORD": a.broker.password,
+            # KEDA's rabbitmq trigger reads the whole amqp:// URL (TriggerAuthentication `host`).
+            "RABBITMQ_URL": a.broker.url,
             "AWS_ACCESS_KEY_ID": a.storage.access_key_id,
             "AWS_SECRET_ACCESS_KEY": a.storage.secret_access_key,
             "MAIL_USERNAME": a.mail.username,
@@ -297,6 +392,28 @@ class LaravelBackend(pulumi.ComponentResource):
             k8s.core.v1.VolumeArgs(name="php-config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=php_config)),
         ]
 
+    def _prepare(self, image: str, *, public: bool = False) -> k8s.core.v1.ContainerArgs:
+        """The init container that seeds the writable trees from the image.
+
+        It mounts the emptyDirs under SEED_ROOT, not over the app's paths, so the image's own
+        `storage/`, `bootstrap/cache` (packages/services manifests, a baked `config:cache`) and
+        `public/` stay visible to copy from."""
+        script = prepare_script(public=public)
+        mounts = [
+            k8s.core.v1.VolumeMountArgs(name="storage", mount_path=f"{SEED_ROOT}/storage"),
+            k8s.core.v1.VolumeMountArgs(name="bootstrap-cache", mount_path=f"{SEED_ROOT}/bootstrap-cache"),
+        ]
+        if public:
+            mounts.append(k8s.core.v1.VolumeMountArgs(name="public", mount_path=files.DOCUMENT_ROOT))
+        return k8s.core.v1.ContainerArgs(
+            name="prepare",
+            image=image,
+            command=["sh", "-c", script],
+            resources=kube.resources(SIDECAR_SIZE),
+            security_context=kube.container_security_context(),
+            volume_mounts=mounts,
+        )
+
     def _deployment(
         self,
         name: str,
@@ -322,8 +439,12 @@ class LaravelBackend(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={**kube.recommended_labels(APP, component), **selector, **(pod_labels or {})},
-                        # Roll the pods when the rendered PHP/nginx files change.
-                        annotations={"saas-platform.io/php-config": self._php_files.data.apply(_digest)},
+                        # Roll the pods when the rendered PHP/nginx files, a setting or a
+                        # credential change.
+                        annotations={
+                            "saas-platform.io/php-config": self._php_files.data.apply(_digest),
+                            CHECKSUM_ANNOTATION: self._checksum,
+                        },
                     ),
                     spec=pod,
                 ),
@@ -335,8 +456,14 @@ class LaravelBackend(pulumi.ComponentResource):
 
     def _migration(self, image: str) -> k8s.batch.v1.Job:
         name = migration_job_name(image)
+        # `migrate --isolated` needs the database and the Redis cache lock (through Sentinel,
+        # whose CR reports no status the engine could await): wait for both to answer.
+        wait = self._php_container(
+            "wait-for-stores", image, ["php", "-r", WAIT_FOR_STORES_PHP], resources=kube.resources(SIDECAR_SIZE)
+        )
         pod = kube.pod_spec(
             [self._php_container("migrate", image, ["php", "artisan", "migrate", "--force", "--isolated"])],
+            init_containers=[self._prepare(image), wait],
             selector=kube.selector_labels(APP, "migrations"),
             volumes=self._php_volumes(self._php_files.metadata.name),
             spread=False,
@@ -344,18 +471,33 @@ class LaravelBackend(pulumi.ComponentResource):
         )
         return k8s.batch.v1.Job(
             name,
-            metadata=kube.metadata(name, "migrations", self._args.namespace, app=APP, labels={"saas-platform.io/image": _label_value(image)}),
+            metadata=kube.metadata(
+                name, "migrations", self._args.namespace, app=APP,
+                labels={"saas-platform.io/image": _label_value(image)},
+                # pulumi-kubernetes v4.32.0 provider/pkg/provider/provider.go (Diff): a Job that
+                # is not Ready (failed) is replaced on the next `pulumi up` instead of blocking
+                # every later update under the same name.
+                annotations={"pulumi.com/replaceUnready": "true"},
+            ),
             spec=k8s.batch.v1.JobSpecArgs(
-                backoff_limit=1,
-                active_deadline_seconds=900,
+                backoff_limit=MIGRATION_BACKOFF_LIMIT,
+                active_deadline_seconds=MIGRATION_DEADLINE_SECONDS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={**kube.recommended_labels(APP, "migrations")}),
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels={**kube.recommended_labels(APP, "migrations")},
+                        annotations={CHECKSUM_ANNOTATION: self._checksum},
+                    ),
                     spec=pod,
                 ),
             ),
             # No ttlSecondsAfterFinished: a Job deleted by the cluster would be re-created (and
-            # re-run) by the next `pulumi up`.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self._secret, self._settings]),
+            # re-run) by the next `pulumi up`. The stores' readiness (`pulumi.com/waitFor` on
+            # their CRs) comes first; the await outlasts the Job's own deadline.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self._secret, self._settings, *self._args.data_ready],
+                custom_timeouts=pulumi.CustomTimeouts(create=MIGRATION_AWAIT, update=MIGRATION_AWAIT),
+            ),
         )
 
     # ---------------------------------------------------------------- web
@@ -363,15 +505,10 @@ class LaravelBackend(pulumi.ComponentResource):
     def _web(self, track: routing.Track, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
         a, cfg = self._args, self._args.config
         name = f"backend-web{track.suffix}"
-        selector = {**kube.selector_labels(APP, "backend-web"), "saas-platform.io/track": track.name}
+        selector = {**kube.selector_labels(APP, "backend-web"), "saas-platform.io/track": track.label}
         public = k8s.core.v1.VolumeMountArgs(name="public", mount_path=files.DOCUMENT_ROOT)
-        copy_public = self._php_container(
-            "copy-public",
-            track.image,
-            ["sh", "-c", f"cp -a {files.APP_ROOT}/public/. {files.DOCUMENT_ROOT}/"],
-            volume_mounts=[public],
-            resources=kube.resources(SIDECAR_SIZE),
-        )
+        uploads = k8s.core.v1.VolumeMountArgs(name="uploads", mount_path=files.UPLOAD_TMP_DIR)
+        prepare = self._prepare(track.image, public=True)
         php_fpm = self._php_container(
             "php-fpm",
             track.image,
@@ -379,7 +516,8 @@ class LaravelBackend(pulumi.ComponentResource):
             volume_mounts=[
                 k8s.core.v1.VolumeMountArgs(
                     name="php-config", mount_path="/usr/local/etc/php-fpm.conf", sub_path="php-fpm.conf", read_only=True
-                )
+                ),
+                uploads,
             ],
             ports=[k8s.core.v1.ContainerPortArgs(name="fastcgi", container_port=9000)],
             liveness_probe=k8s.core.v1.ProbeArgs(
@@ -407,6 +545,7 @@ class LaravelBackend(pulumi.ComponentResource):
             lifecycle=kube.drain_before_stop(10),
             volume_mounts=[
                 public,
+                uploads,
                 k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
                 k8s.core.v1.VolumeMountArgs(
                     name="php-config", mount_path="/etc/nginx/nginx.conf", sub_path="nginx.conf", read_only=True
@@ -435,17 +574,24 @@ class LaravelBackend(pulumi.ComponentResource):
                 readiness_probe=kube.http_probe("/metrics", "fpm-metrics", period=30),
             ),
         ]
-        volumes = [*self._php_volumes(self._php_files.metadata.name), kube.tmp_volume("public", "512Mi")]
+        volumes = [
+            *self._php_volumes(self._php_files.metadata.name),
+            kube.tmp_volume("public", "512Mi"),
+            # Request bodies nginx buffers and the upload temp files PHP writes, apart from
+            # /tmp: sized so every php-fpm worker can take a maximal upload at once without
+            # the kubelet evicting the pod for an overfull emptyDir.
+            kube.tmp_volume("uploads", f"{files.upload_volume_mb(self._php_settings(), UPLOAD_COPIES)}Mi"),
+        ]
         pod = kube.pod_spec(
             [nginx, php_fpm, *exporters],
-            init_containers=[copy_public],
+            init_containers=[prepare],
             selector=selector,
             volumes=volumes,
             termination_grace_seconds=self._web_grace(),
         )
         deployment = self._deployment(
             name, "backend-web", selector, pod, opts,
-            labels={"saas-platform.io/track": track.name},
+            labels={"saas-platform.io/track": track.label},
             pod_labels={INGRESS_LABEL: INGRESS_VALUE, SCRAPE_LABEL: "true"},
         )
         service = k8s.core.v1.Service(
@@ -495,7 +641,8 @@ class LaravelBackend(pulumi.ComponentResource):
             lifecycle=kube.drain_before_stop(5),
         )
         pod = kube.pod_spec(
-            [container], selector=selector, volumes=self._php_volumes(self._php_files.metadata.name), termination_grace_seconds=30
+            [container], init_containers=[self._prepare(track.image)], selector=selector,
+            volumes=self._php_volumes(self._php_files.metadata.name), termination_grace_seconds=30,
         )
         self._deployment(
             "backend-reverb", "websockets", selector, pod, opts, replicas=replicas,
@@ -566,37 +713,8 @@ class LaravelBackend(pulumi.ComponentResource):
     # ---------------------------------------------------------------- workers and scheduler
 
     def _workers(self, track: routing.Track, opts: pulumi.ResourceOptions) -> None:
-        a, cfg = self._args, self._args.config
-        backend = cfg.raw.backend
-        selector = kube.selector_labels(APP, "worker")
-        queues = ",".join(backend.queues)
-        command = [
-            "php", "artisan", "queue:work", "redis",
-            f"--queue={queues}",
-            "--max-time=3600",  # recycle workers hourly: releases memory, picks up new config
-            "--tries=3",
-            "--backoff=10,60,300",
-            f"--timeout={backend.jobTimeout}",
-            "--sleep=3",
-        ]
-        # No probes: a worker serves no port, and queue:work exits (and is restarted) on its
-        # own when a job overruns --timeout or memory; --max-time recycles it hourly.
-        container = self._php_container("worker", track.image, command)
-        pod = kube.pod_spec(
-            [container],
-            selector=selector,
-            volumes=self._php_volumes(self._php_files.metadata.name),
-            # SIGTERM lets queue:work finish the current job; give the longest one time to end.
-            termination_grace_seconds=backend.jobTimeout + 30,
-        )
-        deployment = self._deployment(
-            "backend-worker", "worker", selector, pod, opts,
-            annotations=kube.policy_exemption(
-                ["app-workloads-scraped"],
-                "queue:work serves no metrics endpoint; its backlog is watched through redis_exporter "
-                "(queue length alerts) and its pods through kube-state-metrics",
-            ),
-        )
+        """Redis queue workers (Laravel's default connection), scaled on the Redis lists."""
+        a, backend = self._args, self._args.config.raw.backend
         auth = k8s.apiextensions.CustomResource(
             "backend-redis-auth",
             api_version="keda.sh/v1alpha1",
@@ -611,44 +729,122 @@ class LaravelBackend(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.keda_crds)),
         )
-        bounds = cfg.replicas.workers
         sentinel = pulumi.Output.concat(a.cache.sentinel_host, ":", pulumi.Output.from_input(a.cache.sentinel_port).apply(str))
+        triggers = [
+            {
+                "type": "redis-sentinel",
+                "metadata": {
+                    "addresses": sentinel,
+                    "sentinelMaster": a.cache.master_name,
+                    # Laravel's Redis queue is a list named queues:<queue> under the prefix.
+                    "listName": f"{REDIS_PREFIX}queues:{queue}",
+                    "listLength": str(backend.jobsPerWorker),
+                },
+                "authenticationRef": {"name": "backend-redis"},
+            }
+            for queue in backend.queues
+        ]
+        self._queue_workers("backend-worker", "redis", backend.queues, triggers, auth, track, opts)
+
+    def _rabbitmq_workers(self, track: routing.Track, opts: pulumi.ResourceOptions) -> None:
+        """RabbitMQ queue workers (the `rabbitmq` connection), scaled on the quorum queues."""
+        a, backend = self._args, self._args.config.raw.backend
+        # KEDA 2.20 rabbitmq scaler: `host` (the amqp:// URL with credentials and vhost) comes
+        # from the TriggerAuthentication; QueueLength mode counts ready messages per queue.
+        auth = k8s.apiextensions.CustomResource(
+            "backend-rabbitmq-auth",
+            api_version="keda.sh/v1alpha1",
+            kind="TriggerAuthentication",
+            metadata=kube.metadata("backend-rabbitmq", "worker", a.namespace, app=APP),
+            spec={"secretTargetRef": [{"parameter": "host", "name": self._secret.metadata.name, "key": "RABBITMQ_URL"}]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.keda_crds)),
+        )
+        queues = list(a.broker.queues)
+        triggers = [
+            {
+                "type": "rabbitmq",
+                "metadata": {
+                    "protocol": "amqp",
+                    "queueName": queue,
+                    "mode": "QueueLength",
+                    "value": str(backend.jobsPerWorker),
+                },
+                "authenticationRef": {"name": "backend-rabbitmq"},
+            }
+            for queue in queues
+        ]
+        self._queue_workers("backend-worker-rabbitmq", "rabbitmq", queues, triggers, auth, track, opts)
+
+    def _queue_workers(
+        self,
+        name: str,
+        connection: str,
+        queues: Sequence[str],
+        triggers: list[dict[str, object]],
+        auth: pulumi.Resource,
+        track: routing.Track,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        """`queue:work <connection>` on `queues`, scaled by KEDA within the worker bounds."""
+        a, cfg = self._args, self._args.config
+        backend = cfg.raw.backend
+        component = "worker"
+        selector = {**kube.selector_labels(APP, component), "saas-platform.io/queue-connection": connection}
+        command = [
+            "php", "artisan", "queue:work", connection,
+            f"--queue={','.join(queues)}",
+            "--max-time=3600",  # recycle workers hourly: releases memory, picks up new config
+            "--tries=3",
+            "--backoff=10,60,300",
+            f"--timeout={backend.jobTimeout}",
+            "--sleep=3",
+        ]
+        # No probes: a worker serves no port, and queue:work exits (and is restarted) on its
+        # own when a job overruns --timeout or memory; --max-time recycles it hourly.
+        container = self._php_container("worker", track.image, command)
+        pod = kube.pod_spec(
+            [container],
+            init_containers=[self._prepare(track.image)],
+            selector=selector,
+            volumes=self._php_volumes(self._php_files.metadata.name),
+            # SIGTERM lets queue:work finish the current job; give the longest one time to end.
+            termination_grace_seconds=backend.jobTimeout + 30,
+        )
+        deployment = self._deployment(
+            name, component, selector, pod, opts,
+            labels={"saas-platform.io/queue-connection": connection},
+            pod_labels={"saas-platform.io/queue-connection": connection},
+            annotations=kube.policy_exemption(
+                ["app-workloads-scraped"],
+                "queue:work serves no metrics endpoint; its backlog is watched through the queue "
+                "length alerts and its pods through kube-state-metrics",
+            ),
+        )
+        bounds = cfg.replicas.workers
         k8s.apiextensions.CustomResource(
-            "backend-worker-scaler",
+            f"{name}-scaler",
             api_version="keda.sh/v1alpha1",
             kind="ScaledObject",
-            metadata=kube.metadata("backend-worker", "worker", a.namespace, app=APP),
+            metadata=kube.metadata(name, component, a.namespace, app=APP),
             spec={
                 "scaleTargetRef": {"name": deployment.metadata.name},
                 "minReplicaCount": bounds.min,
                 "maxReplicaCount": bounds.max,
                 "pollingInterval": 15,
                 "cooldownPeriod": 300,
-                "triggers": [
-                    {
-                        "type": "redis-sentinel",
-                        "metadata": {
-                            "addresses": sentinel,
-                            "sentinelMaster": a.cache.master_name,
-                            # Laravel's Redis queue is a list named queues:<queue> under the prefix.
-                            "listName": f"{REDIS_PREFIX}queues:{queue}",
-                            "listLength": str(backend.jobsPerWorker),
-                        },
-                        "authenticationRef": {"name": "backend-redis"},
-                    }
-                    for queue in backend.queues
-                ],
+                "triggers": triggers,
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*a.keda_crds, auth]),
         )
         if bounds.min >= 2:
-            kube.disruption_budget("backend-worker", "worker", a.namespace, selector, app=APP, opts=self._child)
+            kube.disruption_budget(name, component, a.namespace, selector, app=APP, opts=self._child)
 
     def _scheduler(self, track: routing.Track, opts: pulumi.ResourceOptions) -> None:
         selector = kube.selector_labels(APP, "scheduler")
         container = self._php_container("scheduler", track.image, ["php", "artisan", "schedule:work"])
         pod = kube.pod_spec(
-            [container], selector=selector, volumes=self._php_volumes(self._php_files.metadata.name),
+            [container], init_containers=[self._prepare(track.image)], selector=selector,
+            volumes=self._php_volumes(self._php_files.metadata.name),
             termination_grace_seconds=self._args.config.raw.backend.jobTimeout + 30, spread=False,
         )
         # Exactly one runner: Recreate never starts the new pod before the old one is gone.
@@ -683,22 +879,29 @@ class LaravelBackend(pulumi.ComponentResource):
 
     def _network_policies(self) -> None:
         """Outbound beyond the data layer (which the platform allows): SES SMTP (587), S3 and
-        third-party APIs (443), and the dev mail catcher in this namespace (1025)."""
+        third-party APIs (443), the dev mail catcher in this namespace (1025) and Reverb's HTTP
+        API (broadcasts stay in the cluster); inbound to Reverb from the PHP pods, and to the
+        web pods from the frontend's server-side rendering."""
         a = self._args
+        NP = k8s.networking.v1
 
         def port(number: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
-            return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=number)
+            return NP.NetworkPolicyPortArgs(protocol="TCP", port=number)
 
-        k8s.networking.v1.NetworkPolicy(
+        def pods(name: str, component: str | None = None) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+            labels = {"app.kubernetes.io/name": name, **({"app.kubernetes.io/component": component} if component else {})}
+            return NP.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels))
+
+        NP.NetworkPolicy(
             "backend-network",
             metadata=kube.metadata("backend-egress", "backend-web", a.namespace, app=APP),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            spec=NP.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": APP}),
                 policy_types=["Egress"],
                 egress=[
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                    NP.NetworkPolicyEgressRuleArgs(
                         to=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                            NP.NetworkPolicyPeerArgs(
                                 namespace_selector=k8s.meta.v1.LabelSelectorArgs(
                                     match_labels={"kubernetes.io/metadata.name": a.namespace}
                                 )
@@ -706,7 +909,23 @@ class LaravelBackend(pulumi.ComponentResource):
                         ],
                         ports=[port(1025)],
                     ),
-                    k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[port(443), port(587)]),
+                    NP.NetworkPolicyEgressRuleArgs(to=[pods(APP, "websockets")], ports=[port(REVERB_PORT)]),
+                    NP.NetworkPolicyEgressRuleArgs(ports=[port(443), port(587)]),
+                ],
+            ),
+            opts=self._child,
+        )
+        NP.NetworkPolicy(
+            "backend-internal-ingress",
+            metadata=kube.metadata("backend-internal-ingress", "backend-web", a.namespace, app=APP),
+            spec=NP.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": APP}),
+                policy_types=["Ingress"],
+                ingress=[
+                    # Broadcasts from the PHP pods to Reverb's HTTP API.
+                    NP.NetworkPolicyIngressRuleArgs(from_=[pods(APP)], ports=[port(REVERB_PORT)]),
+                    # Server-side rendering of the frontend calling the API in the cluster.
+                    NP.NetworkPolicyIngressRuleArgs(from_=[pods("frontend", "frontend")], ports=[port(WEB_PORT)]),
                 ],
             ),
             opts=self._child,
@@ -727,3 +946,55 @@ def _label_value(image: str) -> str:
     """An image reference squeezed into a label value (63 chars of [A-Za-z0-9._-])."""
     cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in image.rsplit("/", 1)[-1])
     return cleaned[:63].strip("._-") or "image"
+
+
+def trusted_proxies(behind_cloudflare: bool) -> list[str]:
+    """The proxies Laravel trusts: the pod network (Traefik) and, behind Cloudflare, its edge."""
+    return [*PRIVATE_RANGES, *(cloudflare_ranges() if behind_cloudflare else [])]
+
+
+def config_checksum(
+    settings: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None,
+    secrets: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None,
+) -> pulumi.Output[str]:
+    """A hash of a ConfigMap's data and a Secret's values for a pod template annotation.
+
+    The digest of a secret is not a secret (sha256, 16 hex digits of it), so it is unwrapped:
+    an annotation marked secret would hide the whole pod template from the plan."""
+
+    def digest(values: list[Mapping[str, str] | None]) -> str:
+        text = json.dumps([dict(v or {}) for v in values], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    return pulumi.Output.unsecret(pulumi.Output.all(settings, secrets).apply(digest))
+
+
+def prepare_script(*, public: bool) -> str:
+    """Shell run by the `prepare` init container (POSIX sh: the image may be Alpine's).
+
+    Copies the image's storage/ and bootstrap/cache into the emptyDirs mounted under SEED_ROOT
+    (when the image has them), creates the directories Laravel writes to, and for the web pod
+    copies public/ to nginx's document root."""
+    root = files.APP_ROOT
+    lines = [
+        "set -eu",
+        f"if [ -d {root}/storage ]; then cp -R {root}/storage/. {SEED_ROOT}/storage/; fi",
+        "mkdir -p " + " ".join(f"{SEED_ROOT}/storage/{d}" for d in STORAGE_DIRS),
+        f"if [ -d {root}/bootstrap/cache ]; then cp -R {root}/bootstrap/cache/. {SEED_ROOT}/bootstrap-cache/; fi",
+    ]
+    if public:
+        lines.append(f"cp -R {root}/public/. {files.DOCUMENT_ROOT}/")
+    return "\n".join(lines)
+
+
+# Waits (up to WAIT_SECONDS, default 600) until the database and the Redis Sentinel accept TCP
+# connections; the environment is the app's own (DB_HOST/DB_PORT, REDIS_SENTINEL_HOST/PORT).
+WAIT_FOR_STORES_PHP = (
+    '$deadline = time() + (int) (getenv("WAIT_SECONDS") ?: 600);'
+    ' foreach ([["DB_HOST", "DB_PORT"], ["REDIS_SENTINEL_HOST", "REDIS_SENTINEL_PORT"]] as [$h, $p]) {'
+    ' $host = (string) getenv($h); $port = (int) getenv($p);'
+    ' while (!($s = @fsockopen($host, $port, $code, $message, 3))) {'
+    ' if (time() >= $deadline) { fwrite(STDERR, "$host:$port not reachable: $message\\n"); exit(1); }'
+    ' fwrite(STDERR, "waiting for $host:$port\\n"); sleep(2); }'
+    ' fclose($s); }'
+)

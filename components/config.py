@@ -1,6 +1,6 @@
 """Typed stack configuration: the one place that reads `pulumi.Config("saas-platform")`.
 
-Every key of the `saas-platform:` namespace is parsed here into pydantic v2 models, the seed's
+Every key of the `saas-platform:` namespace is parsed here into pydantic v2 models, the architecture overview's
 sizing tiers and the per-environment defaults are resolved into concrete numbers, and every
 problem is reported at once, one line per problem, naming the key path and what is expected:
 
@@ -95,11 +95,29 @@ def _pinned_image(ref: str) -> str:
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 
 
+# The mandatory policy `k8s-hpa-bounds` (policies/saas_policies/workloads.py, MAX_HPA_REPLICAS)
+# rejects an autoscaler above 50 replicas; config refuses the same values up front, so a user
+# learns it from the key they wrote rather than from a policy finding on a generated HPA.
+MAX_REPLICAS = 50
+
+
+def _replica_count(value: int) -> int:
+    if value > MAX_REPLICAS:
+        raise ValueError(
+            f"{value} is above the maximum of {MAX_REPLICAS} replicas (the mandatory policy k8s-hpa-bounds "
+            "rejects more: a runaway scale-out exhausts the cluster and the database's connections)"
+        )
+    return value
+
+
+ReplicaCount = Annotated[int, Field(ge=1), AfterValidator(_replica_count)]
+
+
 class Bounds(_Strict):
     """Replica bounds of an autoscaled workload (HPA / KEDA minReplicas and maxReplicas)."""
 
-    min: int = Field(ge=1, le=200)
-    max: int = Field(ge=1, le=200)
+    min: ReplicaCount
+    max: ReplicaCount
 
     @model_validator(mode="after")
     def _ordered(self) -> "Bounds":
@@ -109,7 +127,7 @@ class Bounds(_Strict):
 
 
 # --------------------------------------------------------------------------------------------
-# Sizing tiers (seed: "Resource Allocation" and "Horizontal Scaling")
+# Sizing tiers (architecture overview: "Resource Allocation" and "Horizontal Scaling")
 # --------------------------------------------------------------------------------------------
 
 
@@ -138,19 +156,19 @@ class Tier:
 
 
 TIERS: Mapping[Size, Tier] = {
-    # seed "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
+    # architecture overview "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
     "small": Tier(
         Bounds(min=2, max=3), Bounds(min=2, max=4), Bounds(min=1, max=3), 0,
         frontend_size=ContainerSize("100m", "256Mi", "512Mi"),
         backend_size=ContainerSize("200m", "384Mi", "512Mi"),
     ),
-    # seed "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
+    # architecture overview "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
     "medium": Tier(
         Bounds(min=3, max=5), Bounds(min=3, max=7), Bounds(min=2, max=10), 1,
         frontend_size=ContainerSize("250m", "384Mi", "768Mi"),
         backend_size=ContainerSize("500m", "768Mi", "1Gi"),
     ),
-    # seed "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
+    # architecture overview "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
     "large": Tier(
         Bounds(min=5, max=12), Bounds(min=5, max=15), Bounds(min=3, max=30), 2,
         frontend_size=ContainerSize("500m", "512Mi", "1Gi"),
@@ -410,6 +428,9 @@ class CloudflareSection(_Strict):
     """`edge.cloudflare`: the zone the records, settings and rulesets live in."""
 
     zoneId: str | None = None
+    # The zone's apex (default: the stack's domain). A stack whose domain sits below the zone
+    # apex is refused: see RawConfig._cross_checks.
+    zoneName: str | None = None
     # Rate limit of the API (`app.<domain>/api/...`) and of the login paths, per client IP and
     # Cloudflare colo. Periods of 10 s or 60 s are what the Pro and Business plans allow.
     apiRequestsPerMinute: int = Field(default=600, ge=10, le=100_000)
@@ -420,6 +441,13 @@ class CloudflareSection(_Strict):
     def _zone_id(cls, value: str | None) -> str | None:
         if value is not None and not _CLOUDFLARE_ID_RE.match(value):
             raise ValueError(f"'{value}' is not a Cloudflare zone id (32 lowercase hex digits)")
+        return value
+
+    @field_validator("zoneName")
+    @classmethod
+    def _zone_name(cls, value: str | None) -> str | None:
+        if value is not None and not _DOMAIN_RE.match(value):
+            raise ValueError(f"'{value}' is not a lowercase DNS zone name such as example.com")
         return value
 
 
@@ -471,6 +499,23 @@ class MailSection(_Strict):
         if value is None or value.startswith("https://") or _EMAIL_RE.match(value):
             return value
         raise ValueError(f"'{value}' is neither an https:// URL nor an e-mail address")
+
+
+class KubernetesSection(_Strict):
+    """`kubernetes`: the cluster this stack writes to.
+
+    context: the kubeconfig context of the stack's explicit Kubernetes provider (every
+    Kubernetes resource goes through it). Required outside development, so `pulumi up -s dev`
+    with a production context active can never write into production."""
+
+    context: str | None = None
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} is not a kubeconfig context name (non-empty, no spaces)")
+        return value
 
 
 class EdgeSection(_Strict):
@@ -532,11 +577,30 @@ class AdminGuardSection(_Strict):
         return self
 
 
+class NodePortsSection(_Strict):
+    """Node ports of Traefik's entry points with `ingress.serviceType: NodePort`."""
+
+    http: int = Field(default=30080, ge=30000, le=32767)
+    https: int = Field(default=30443, ge=30000, le=32767)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "NodePortsSection":
+        if self.http == self.https:
+            raise ValueError(f"http and https must be different node ports (both {self.http})")
+        return self
+
+
 class IngressSection(_Strict):
     rateLimit: RateLimitSection = RateLimitSection()
     adminGuard: AdminGuardSection = AdminGuardSection()
     # Traefik's default entry point read timeout (60 s) cuts long uploads (traefik#11943).
     readTimeoutSeconds: int = Field(default=600, ge=30, le=3600)
+    # How Traefik is published: a LoadBalancer Service (clouds, k3d's ServiceLB, Docker
+    # Desktop, cloud-provider-kind), or NodePort for a cluster without a load balancer
+    # implementation (kind with extraPortMappings): Helm would otherwise wait for an address
+    # that never comes and roll the release back.
+    serviceType: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
+    nodePorts: NodePortsSection = NodePortsSection()
 
 
 class TlsSection(_Strict):
@@ -753,6 +817,7 @@ class RawConfig(_Strict):
     network: NetworkSection = NetworkSection()
     data: DataSection = DataSection()
     monitoring: MonitoringSection = MonitoringSection()
+    kubernetes: KubernetesSection = KubernetesSection()
 
     @field_validator("domain")
     @classmethod
@@ -773,6 +838,11 @@ class RawConfig(_Strict):
                 f"edge.dns: {self.environment} needs a DNS provider (cloudflare or route53), not none "
                 "(the wildcard certificate is issued over DNS-01)"
             )
+        if self.ingress.serviceType == "NodePort" and self.edge.dns != "none":
+            raise ValueError(
+                f"ingress.serviceType: NodePort publishes no load balancer address for edge.dns "
+                f"{self.edge.dns} to point at; use LoadBalancer (NodePort is for laptop clusters without one)"
+            )
         if self.environment == "production" and self.edge.dns == "none":
             raise ValueError("edge.dns: production needs a DNS provider (cloudflare or route53), not none")
         if self.environment != "development" and self.data.backups.enabled is False:
@@ -790,6 +860,21 @@ class RawConfig(_Strict):
             raise ValueError("data.mariadb.restore: restoring needs data.backups.enabled (the point-in-time archive)")
         if self.edge.dns == "cloudflare" and not self.edge.cloudflare.zoneId:
             raise ValueError("edge.cloudflare.zoneId: is required when edge.dns is cloudflare")
+        zone = self.edge.cloudflare.zoneName
+        if self.edge.dns == "cloudflare" and zone and zone != self.domain:
+            # A zone has one entry-point ruleset per phase and one value per setting, so two
+            # stacks in one zone fight over them (pulumi-cloudflare#782); and Universal SSL
+            # covers the apex and one label below it, not app.<sub>.<zone>.
+            raise ValueError(
+                f"edge.cloudflare.zoneName: the domain {self.domain} is not the apex of the zone {zone}: its "
+                f"rulesets and zone settings would collide with the stack that owns {zone}, and hosts such as "
+                f"app.{self.domain} are beyond the zone's Universal SSL certificate; give this stack a zone of its own"
+            )
+        if self.environment != "development" and not self.kubernetes.context:
+            raise ValueError(
+                f"kubernetes.context: is required in {self.environment} (the kubeconfig context of this "
+                "stack's cluster), so a deploy never goes to whichever cluster is current"
+            )
         address = self.edge.ingressAddress
         if self.edge.dns == "route53" and address and ingress_record_type(address) == "CNAME":
             raise ValueError(
@@ -844,7 +929,7 @@ class DataConfig:
     backup_retention: how long backups are kept in object storage (`maxRetention`).
     restore_target: when set, a new MariaDB is bootstrapped from point-in-time recovery at
         this UTC time (RFC 3339) and the endpoints move to it.
-    rpo_minutes: the recovery point objective the schedule must meet (seed: 1 hour).
+    rpo_minutes: the recovery point objective the schedule must meet (architecture overview: 1 hour).
     """
 
     mariadb: StoreSizing
@@ -956,7 +1041,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size]),
         redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
         backups_enabled=backups_enabled,
-        # Hourly full physical backups meet the seed's RPO of 1 hour even when the binary log
+        # Hourly full physical backups meet the architecture overview's RPO of 1 hour even when the binary log
         # does not fill up (only closed binlogs are archived); binlog archiving narrows it.
         backup_schedule=data.backups.schedule or ("0 3 * * *" if development else "0 * * * *"),
         backup_retention=data.backups.retention or ("168h" if development else "720h"),
@@ -968,11 +1053,16 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes"}
 
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "unknown key",
+    # pydantic says "a valid dictionary or instance of <ModelClass>": the class name is ours,
+    # not the user's vocabulary.
+    "model_type": "expected an object (a YAML mapping)",
+    "model_attributes_type": "expected an object (a YAML mapping)",
+    "dict_type": "expected an object (a YAML mapping)",
 }
 
 
@@ -1030,14 +1120,20 @@ def parse(values: Mapping[str, Any], stack: str, secret_keys: Collection[str] = 
     return resolve(stack, raw)
 
 
-def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
-    """Secret keys must be set exactly when the configuration uses them."""
+def required_secret_keys(raw: RawConfig) -> dict[str, str]:
+    """The SECRET_KEYS this configuration uses, each with the reason it is needed."""
     needs: dict[str, str] = {}
     if raw.objectStorage.engine == "minio":
         needs |= {key: "with objectStorage.engine minio" for key in ("minioAccessKey", "minioSecretKey")}
     if raw.edge.dns == "cloudflare":
         # A token with Zone:DNS:Edit and Zone:Zone:Read on the zone.
         needs["cloudflareDns01Token"] = "when edge.dns is cloudflare"
+    return needs
+
+
+def _secret_key_problems(raw: RawConfig, present: set[str]) -> list[str]:
+    """Secret keys must be set exactly when the configuration uses them."""
+    needs = required_secret_keys(raw)
     needed = set(needs)
     problems = [
         f"{NAMESPACE}:{key}: is required {needs[key]} (pulumi config set --secret {key} ...)"
@@ -1060,6 +1156,12 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
     config = pulumi.Config(NAMESPACE)
     for full_key in sorted(keys):
         namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE and _near_miss(namespace):
+            problems.append(
+                f"{full_key}: unknown config namespace '{namespace}' (did you mean {NAMESPACE}:{key}?); "
+                "the key would be ignored"
+            )
+            continue
         if namespace != NAMESPACE or not key:
             continue
         if key in SECRET_KEYS:
@@ -1080,6 +1182,24 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
         else:
             values[key] = text
     return values, problems
+
+
+# Namespaces other programs read from the same stack file (providers, the engine itself): never
+# mistaken for a typo of ours, however close they look.
+PROVIDER_NAMESPACES = {"pulumi", "kubernetes", "aws", "cloudflare", "random", "tls", "command"}
+
+
+def _near_miss(namespace: str) -> bool:
+    """A namespace that is almost `saas-platform` (`saas-platfrom`, `saas_platform`,
+    `saasplatform`): a typo whose keys would be silently ignored by every program."""
+    import difflib
+
+    if namespace in PROVIDER_NAMESPACES or not namespace:
+        return False
+    folded = re.sub(r"[^a-z0-9]", "", namespace.lower())
+    if folded == re.sub(r"[^a-z0-9]", "", NAMESPACE):
+        return True
+    return difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.8
 
 
 def load() -> StackConfig:

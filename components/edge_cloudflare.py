@@ -21,7 +21,7 @@ import pulumi
 import pulumi_cloudflare as cloudflare
 
 from components.config import StackConfig
-from components.edge_dns import DnsRecordSpec
+from components.edge_dns import ADMIN_HOSTS, DnsRecordSpec
 
 AUTO_TTL = 1  # Cloudflare's "automatic", the only TTL a proxied record may have
 MAIL_TTL = 3600
@@ -31,7 +31,8 @@ ZONE_SETTINGS: dict[str, Any] = {
     "always_use_https": "on",
     "min_tls_version": "1.2",
     "tls_1_3": "on",
-    "brotli": "on",
+    # No `brotli`: Cloudflare's API deprecated that setting (end of life 2024-06-14,
+    # developers.cloudflare.com/fundamentals/api/reference/deprecations); Brotli is always on.
     "automatic_https_rewrites": "on",
     "security_header": {
         "strict_transport_security": {
@@ -72,7 +73,7 @@ def _in(values: tuple[str, ...]) -> str:
 
 def firewall_rules(domain: str) -> list[cloudflare.RulesetRuleArgs]:
     exploit = " or ".join(f'starts_with(http.request.uri.path, "{p}")' for p in EXPLOIT_PATHS)
-    admin_hosts = _in((f"grafana.{domain}", f"rabbitmq.{domain}"))
+    admin_hosts = _in(tuple(f"{label}.{domain}" for label in ADMIN_HOSTS))
     return [
         cloudflare.RulesetRuleArgs(
             ref="block_exploit_paths",
@@ -83,7 +84,7 @@ def firewall_rules(domain: str) -> list[cloudflare.RulesetRuleArgs]:
         ),
         cloudflare.RulesetRuleArgs(
             ref="challenge_admin_hosts",
-            description="Managed challenge in front of the admin UIs (Grafana, RabbitMQ)",
+            description="Managed challenge in front of the admin UIs (Grafana, Graylog, RabbitMQ)",
             expression=f"(http.host in {admin_hosts})",
             action="managed_challenge",
             enabled=True,
@@ -131,18 +132,6 @@ def cache_rules(domain: str) -> list[cloudflare.RulesetRuleArgs]:
     frontend_hosts = _in((domain, f"www.{domain}"))
     return [
         cloudflare.RulesetRuleArgs(
-            ref="cache_static_host",
-            description="Cache object storage assets on static.<domain>, honouring origin headers",
-            expression=f'(http.host eq "static.{domain}")',
-            action="set_cache_settings",
-            action_parameters=cloudflare.RulesetRuleActionParametersArgs(
-                cache=True,
-                edge_ttl=cloudflare.RulesetRuleActionParametersEdgeTtlArgs(mode="respect_origin"),
-                browser_ttl=cloudflare.RulesetRuleActionParametersBrowserTtlArgs(mode="respect_origin"),
-            ),
-            enabled=True,
-        ),
-        cloudflare.RulesetRuleArgs(
             ref="cache_next_static",
             description="Next.js build assets are content-hashed: cache them at the edge for a year",
             expression=f'(http.host in {frontend_hosts} and starts_with(http.request.uri.path, "/_next/static/"))',
@@ -171,7 +160,7 @@ def publish(name: str, cfg: StackConfig, records: list[DnsRecordSpec], *, parent
             zone_id=zone_id,
             name=spec.name,
             type=spec.type,
-            content=_txt(spec.content) if spec.type == "TXT" else spec.content,
+            content=_txt(spec.content) if spec.purpose == "mail" and spec.type == "TXT" else spec.content,
             priority=spec.priority,
             proxied=spec.proxied,
             ttl=AUTO_TTL if spec.proxied else MAIL_TTL,

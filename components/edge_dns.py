@@ -2,14 +2,16 @@
 
 With `edge.dns: cloudflare` or `route53` this component
 - publishes the web hosts (apex and `www` for the frontend, `app` for the API and WebSockets,
-  `static` for object storage behind the CDN, `grafana` and `rabbitmq` for the admin UIs), all
-  pointing at the Traefik load balancer; proxied through Cloudflare, DNS-only on Route53;
+  `grafana`, `graylog` and `rabbitmq` for the admin UIs), all pointing at the Traefik load
+  balancer (an A/AAAA record for an IP, a CNAME for a load balancer host name, decided from the
+  address the platform reports); proxied through Cloudflare, DNS-only on Route53. No `static`
+  host: nothing serves one (both apps serve their own assets);
 - sets up AWS SES (`components/edge_ses.py`): domain identity with Easy DKIM, SPF, DMARC, a
   custom MAIL FROM domain, bounce/complaint events to SNS, and an IAM user whose access key
   yields the SMTP credentials of the `mail` relay; the mail records go into the same zone and
   are never proxied;
 - hardens the Cloudflare zone (`components/edge_cloudflare.py`: strict TLS, HTTPS only, TLS
-  1.2+, HSTS, Brotli, rate limits, WAF custom rules, cache rules), or looks up the Route53 zone
+  1.2+, HSTS, rate limits, WAF custom rules, cache rules), or looks up the Route53 zone
   (`components/edge_route53.py`);
 - writes the Secret cert-manager's DNS-01 solver reads (`dns01_secret`), and publishes the
   matching solver block (`dns01_solver`) for the platform's ClusterIssuer.
@@ -25,7 +27,7 @@ either SDK.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,6 +35,9 @@ import pulumi_kubernetes as k8s
 from components import contracts
 from components import k8s as kube
 from components.config import StackConfig, ingress_record_type
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TYPE = "saas-platform:index:EdgeDNS"
 
@@ -44,10 +49,12 @@ WEB_HOSTS: dict[str, str] = {
     "": "frontend (Next.js)",
     "www": "frontend (Next.js)",
     "app": "backend API and WebSockets (Laravel, Reverb)",
-    "static": "object storage / CDN",
     "grafana": "Grafana (admin)",
+    "graylog": "Graylog (admin)",
     "rabbitmq": "RabbitMQ management UI (admin)",
 }
+# The admin UIs among them (challenged at the Cloudflare edge).
+ADMIN_HOSTS = ("grafana", "graylog", "rabbitmq")
 
 # Keys of the DNS-01 Secret, per provider: what cert-manager's solver references.
 CLOUDFLARE_TOKEN_KEY = "api-token"
@@ -70,25 +77,41 @@ class DnsRecordSpec:
 
     key: str
     name: pulumi.Input[str]
-    type: str
+    type: pulumi.Input[str]
     content: pulumi.Input[str]
     purpose: RecordPurpose
     priority: int | None = None
 
     @property
     def proxied(self) -> bool:
-        """Only web records of the address types go through the CDN/WAF."""
-        return self.purpose == "web" and self.type in ("A", "AAAA", "CNAME")
+        """Only web records (always A, AAAA or CNAME at the ingress) go through the CDN/WAF."""
+        return self.purpose == "web"
 
 
-def web_records(domain: str, address: pulumi.Input[str], record_type: str) -> list[DnsRecordSpec]:
-    """The web hosts of WEB_HOSTS as records pointing at the ingress address."""
+def checked_address(address: str) -> str:
+    """The ingress address, refused when the load balancer has not reported one yet."""
+    if not address:
+        raise pulumi.RunError(
+            "EdgeDNS: Traefik's load balancer reports no address yet (status.loadBalancer.ingress is empty), "
+            "so the web records would be empty; wait for the cloud load balancer, or set "
+            "saas-platform:edge.ingressAddress to the address of an external one"
+        )
+    return address
+
+
+def web_records(
+    domain: str, address: pulumi.Input[str], record_type: "Callable[[str], str]" = ingress_record_type
+) -> list[DnsRecordSpec]:
+    """The web hosts of WEB_HOSTS as records pointing at the ingress address, whose record
+    type follows the resolved address: A for IPv4, AAAA for IPv6, CNAME for a host name (an
+    AWS load balancer reports `hostname`, never `ip`)."""
+    resolved = pulumi.Output.from_input(address).apply(checked_address)
     return [
         DnsRecordSpec(
             key=label or "apex",
             name=f"{label}.{domain}" if label else domain,
-            type=record_type,
-            content=address,
+            type=resolved.apply(record_type),
+            content=resolved,
             purpose="web",
         )
         for label in WEB_HOSTS
@@ -102,9 +125,7 @@ class EdgeDNSArgs:
     config: the resolved stack configuration (its `edge` section and the secret
         `cloudflareDns01Token`).
     ingress_address: the Traefik load balancer address (IPv4, IPv6 or a host name); the stack
-        key `edge.ingressAddress` overrides it.
-    ingress_record_type: record type for `ingress_address` when it is not overridden (A for an
-        IP address, AAAA, or CNAME for a load balancer host name).
+        key `edge.ingressAddress` overrides it. The record type follows the resolved value.
     dns01_secret: (namespace, name) of the Secret cert-manager's DNS-01 solver reads; EdgeDNS
         creates it when a DNS provider is configured.
     mail_catcher_namespace: where Mailpit runs when the edge is off (the app namespace).
@@ -117,7 +138,6 @@ class EdgeDNSArgs:
     dns01_secret: tuple[pulumi.Input[str], str]
     mail_catcher_namespace: pulumi.Input[str]
     mail_client_namespaces: list[pulumi.Input[str]] = field(default_factory=list)
-    ingress_record_type: Literal["A", "AAAA", "CNAME"] = "A"
 
 
 class EdgeDNS(pulumi.ComponentResource):
@@ -134,7 +154,7 @@ class EdgeDNS(pulumi.ComponentResource):
     None when the edge is off (development uses a self-signed CA)."""
 
     hostnames: dict[str, str]
-    """Published web host names by label (`apex`, `www`, `app`, `static`, `grafana`, `rabbitmq`);
+    """Published web host names by label (`apex`, `www`, `app`, `grafana`, `graylog`, `rabbitmq`);
     empty when the edge is off."""
 
     def __init__(self, name: str, args: EdgeDNSArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -163,10 +183,7 @@ class EdgeDNS(pulumi.ComponentResource):
             return
 
         address: pulumi.Input[str] = edge.ingressAddress or args.ingress_address
-        record_type = ingress_record_type(edge.ingressAddress) if edge.ingressAddress else args.ingress_record_type
-        if edge.dns == "route53" and record_type == "CNAME":
-            # config.py rejects a host name in edge.ingressAddress already; this guards the wiring.
-            raise pulumi.RunError("EdgeDNS: Route53 cannot point the apex at a host name (CNAME)")
+        record_type = route53_record_type if edge.dns == "route53" else ingress_record_type
         records = web_records(cfg.domain, address, record_type)
         self.hostnames = {r.key: str(r.name) for r in records}
 
@@ -225,3 +242,15 @@ class EdgeDNS(pulumi.ComponentResource):
                 "hostnames": self.hostnames,
             }
         )
+
+
+def route53_record_type(address: str) -> str:
+    """Route53 cannot put a CNAME at the apex: refuse a host name there with what to do."""
+    kind = ingress_record_type(address)
+    if kind == "CNAME":
+        raise pulumi.RunError(
+            f"EdgeDNS: the load balancer reports the host name {address}; Route53 cannot point the apex at a "
+            "host name (CNAME). Set saas-platform:edge.ingressAddress to its IP address, or use Cloudflare "
+            "(which flattens an apex CNAME)"
+        )
+    return kind

@@ -20,6 +20,9 @@ FASTCGI_ADDRESS = "127.0.0.1:9000"
 APP_ROOT = "/var/www/html"
 # nginx serves the public directory the init container copied out of the app image.
 DOCUMENT_ROOT = "/srv/public"
+# Request bodies nginx buffers and the upload temp files PHP writes: a volume of their own
+# (mounted in both containers), so large uploads cannot fill /tmp and get the pod evicted.
+UPLOAD_TMP_DIR = "/var/tmp/uploads"
 OPCACHE_MB = 128
 # Memory for the fpm master, OPcache's shared segment and slack, kept out of the worker budget.
 RESERVED_MB = OPCACHE_MB + 64
@@ -47,6 +50,12 @@ class PhpSettings:
         return max(2, (self.memory_limit_mb - RESERVED_MB) // self.worker_mb)
 
 
+def upload_volume_mb(settings: PhpSettings, copies: int) -> int:
+    """Room for every php-fpm worker handling a maximal upload at once, `copies` times over
+    (nginx's buffered body plus PHP's temp file), plus 64 MiB of slack."""
+    return settings.max_children * (settings.upload_max_mb + 8) * copies + 64
+
+
 def render(template: str, **values: object) -> str:
     """Fill `{{ name }}` placeholders; every placeholder must be given and every value used."""
     text = (FILES / template).read_text()
@@ -66,6 +75,7 @@ def nginx_conf(settings: PhpSettings) -> str:
         app_root=APP_ROOT,
         fastcgi_address=FASTCGI_ADDRESS,
         request_timeout=settings.request_timeout,
+        upload_tmp_dir=UPLOAD_TMP_DIR,
     )
 
 
@@ -94,6 +104,7 @@ def php_ini(settings: PhpSettings) -> str:
         post_max_mb=settings.upload_max_mb + 8,
         request_timeout=settings.request_timeout,
         opcache_mb=OPCACHE_MB,
+        upload_tmp_dir=UPLOAD_TMP_DIR,
     )
 
 

@@ -11,11 +11,19 @@ behave the same everywhere, driven by one config section (`<app>.release`):
 
 Promoting is a config change: set `image` to the candidate and go back to `rolling` (canary),
 or flip `active` (blue-green). Switching back is the same one-value change.
+
+A strategy change is a real rollout, not a swap of objects: the track that runs `image` (the
+*primary*: rolling's only track, canary's `stable`, blue-green's `blue`) keeps the plain object
+names (`frontend`, `backend-web`) and the selector label `saas-platform.io/track: stable` in
+every strategy, so switching rolling -> canary -> rolling keeps its Deployment, Service, PDB
+and HPA (and the replica count the HPA reached); promoting rolls it to the new image pod by
+pod. Only the second track's objects come and go; a new one starts at the HPA's minimum.
+Several tracks behind one host get a sticky cookie, so a browser stays on one build (a Server
+Action posted to another build fails with "Failed to find Server Action").
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -33,19 +41,25 @@ class Track:
     """One running version of a workload.
 
     name: `stable`, `canary`, `blue` or `green`; suffix: appended to object names ("" for the
-    only track of a rolling release, so its names stay the plain ones); image: what it runs;
-    weight: share of requests in percent.
+    primary track, so its names stay the plain ones in every strategy); image: what it runs;
+    weight: share of requests in percent; label: the `saas-platform.io/track` selector value
+    (`stable` for the primary track in every strategy: a Deployment's selector is immutable).
     """
 
     name: str
     suffix: str
     image: str
     weight: int
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     @property
-    def deployment_id(self) -> str:
-        """A stable id per image: Next.js `deploymentId` / cache-busting for version skew."""
-        return hashlib.sha256(self.image.encode()).hexdigest()[:12]
+    def primary(self) -> bool:
+        return self.suffix == ""
+
 
 
 def tracks(image: str, release: ReleaseSection) -> list[Track]:
@@ -56,14 +70,18 @@ def tracks(image: str, release: ReleaseSection) -> list[Track]:
     assert candidate is not None  # enforced by ReleaseSection
     if release.strategy == "canary":
         return [
-            Track("stable", "-stable", image, 100 - release.weight),
+            Track("stable", "", image, 100 - release.weight),
             Track("canary", "-canary", candidate, release.weight),
         ]
     blue_weight = 100 if release.active == "blue" else 0
     return [
-        Track("blue", "-blue", image, blue_weight),
+        Track("blue", "", image, blue_weight, label=PRIMARY_LABEL),
         Track("green", "-green", candidate, 100 - blue_weight),
     ]
+
+
+PRIMARY_LABEL = "stable"
+STICKY_COOKIE = "saas_track"
 
 
 @dataclass(frozen=True)
@@ -100,7 +118,13 @@ def route_target(
                 "services": [
                     {"name": service, "port": port, "weight": track.weight}
                     for track, service in zip(release_tracks, service_names)
-                ]
+                ],
+                # Traefik v3.7 weighted round robin (traefik.io_traefikservices.yaml
+                # `weighted.sticky.cookie`): the first answer sets a cookie naming the track,
+                # later requests of that browser go to the same track.
+                "sticky": {
+                    "cookie": {"name": f"{STICKY_COOKIE}_{name.replace('-', '_')}", "secure": True, "httpOnly": True, "sameSite": "lax"}
+                },
             }
         },
         opts=opts,

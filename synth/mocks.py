@@ -35,6 +35,8 @@ class Registration:
     dependencies: list[str]
     inputs: dict[str, Any]
     order: int = field(default=0)
+    # The explicit provider reference (`<provider urn>::<id>`), None for a default provider.
+    provider: str | None = None
 
 
 def _digest(*parts: str, length: int = 16) -> str:
@@ -214,6 +216,7 @@ class RecordingMonitor(MockMonitor):
                     dependencies=sorted(set(request.dependencies)),
                     inputs=normalize(redact(_wire(inputs))),
                     order=len(self.registrations),
+                    provider=request.provider or None,
                 )
             )
         return response

@@ -6,7 +6,7 @@ import json
 import runpy
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class Synthesis:
     registrations: list[Registration]
     outputs: dict[str, Any]
     sdk_imports: list[str]
+    secret_keys: list[str] = field(default_factory=list)
+    # One line per required secret the stack file does not set (stackfile.fill_required_secrets).
+    unset_secrets: list[str] = field(default_factory=list)
 
     @property
     def environment(self) -> str:
@@ -55,6 +58,11 @@ def synthesize(
 ) -> Synthesis:
     """Run the program for `stack` in this process. Mocks are process-global: one call per process."""
     config, secret_keys = stackfile.load(stack_file or root / f"Pulumi.{stack}.yaml")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    # Secrets the config needs but the stack file leaves unset: placeholders here, and a line
+    # in the deploy-readiness warnings synth prints (synth/readiness.py).
+    unset_secrets = stackfile.fill_required_secrets(config, secret_keys)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = SynthMocks()
     monitor = RecordingMonitor(mocks)
@@ -80,7 +88,7 @@ def synthesize(
     # Which provider SDKs the program pulled in (a stack with the edge off must not pay for
     # pulumi_aws / pulumi_cloudflare); taken before synth imports the policy pack.
     sdk_imports = sorted({m.split(".")[0] for m in sys.modules if m.startswith("pulumi")})
-    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports)
+    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports, secret_keys, unset_secrets)
 
 
 def imported_modules() -> list[str]:
@@ -139,6 +147,7 @@ def resource_records(synthesis: Synthesis) -> list[dict[str, Any]]:
             "retainOnDelete": r.retain_on_delete,
             "dependencies": r.dependencies,
             "inputs": r.inputs,
+            "provider": r.provider,
         }
         for r in synthesis.registrations
     ]
@@ -181,7 +190,9 @@ def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> No
 
 
 def tree(synthesis: Synthesis) -> str:
-    """A short tree: each component with the counts of the resource types directly under it."""
+    """A short tree: each component with the counts of the resource types directly under it,
+    Helm releases by name, chart and version. Children are ordered by type and name, not by
+    registration (which varies with the async scheduling of a run), so the tree is stable."""
     by_parent: dict[str | None, list[Registration]] = {}
     for r in synthesis.registrations:
         by_parent.setdefault(r.parent, []).append(r)
@@ -189,14 +200,29 @@ def tree(synthesis: Synthesis) -> str:
     lines = [f"{PROJECT} / {synthesis.stack}: {len(synthesis.registrations)} resources"]
 
     def walk(parent: str | None, depth: int) -> None:
-        children = sorted(by_parent.get(parent, []), key=lambda r: r.order)
-        counts = Counter(r.type.split(":")[-1] for r in children if r.custom)
+        indent = "  " * depth
+        children = sorted(by_parent.get(parent, []), key=lambda r: (r.type, r.name))
+        releases = [r for r in children if r.type == _RELEASE]
+        counts = Counter(r.type.split(":")[-1] for r in children if r.custom and r.type != _RELEASE)
         if counts:
             summary = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in sorted(counts.items()))
-            lines.append("  " * depth + f"  {summary}")
+            lines.append(f"{indent}  {summary}")
+        for release in releases:
+            lines.append(f"{indent}  Release {release_label(release.inputs, release.name)}")
         for component in (r for r in children if not r.custom):
-            lines.append("  " * depth + f"- {component.type.split(':')[-1]} {component.name}")
+            lines.append(f"{indent}- {component.type.split(':')[-1]} {component.name}")
             walk(component.urn, depth + 1)
 
     walk(stack_urn, 0)
     return "\n".join(lines)
+
+
+_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def release_label(inputs: dict[str, Any], fallback: str) -> str:
+    """`kps: kube-prometheus-stack 88.5.3 in saas-monitoring`."""
+    name = inputs.get("name") or fallback
+    chart = str(inputs.get("chart") or "?").rsplit("/", 1)[-1]
+    where = f" in {inputs['namespace']}" if inputs.get("namespace") else ""
+    return f"{name}: {chart} {inputs.get('version') or '(unpinned)'}{where}"

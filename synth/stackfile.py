@@ -77,3 +77,43 @@ def load(path: Path) -> tuple[dict[str, str], list[str]]:
         if is_secret:
             secret_keys.append(full_key)
     return config, sorted(secret_keys)
+
+
+def fill_required_secrets(config: dict[str, str], secret_keys: list[str]) -> list[str]:
+    """Give every secret the configuration requires but the stack file does not set a
+    placeholder (marked secret, as `secure:` values get), and return a warning per key.
+
+    The committed stack files carry no ciphertext (no secrets provider could open it); a user
+    sets these with `pulumi config set --secret` before a real deploy. An invalid configuration
+    is left alone: the program reports it."""
+    from components import config as program_config
+
+    values: dict[str, Any] = {}
+    prefix = f"{PROJECT}:"
+    for key, text in config.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        try:
+            values[name] = json.loads(text) if name in program_config._OBJECT_KEYS else text
+        except json.JSONDecodeError:
+            return []
+    if any(name in program_config.SECRET_KEYS for name in values):
+        values = {k: v for k, v in values.items() if k not in program_config.SECRET_KEYS}
+    try:
+        raw = program_config.RawConfig.model_validate(values)
+    except Exception:  # noqa: BLE001 - invalid config: the program's own check reports it
+        return []
+    warnings = []
+    for name, reason in sorted(program_config.required_secret_keys(raw).items()):
+        key = prefix + name
+        if key in config:
+            continue
+        config[key] = _placeholder(key)
+        secret_keys.append(key)
+        warnings.append(
+            f"{key} is not set (required {reason}); offline synth uses a placeholder. Before `pulumi up`: "
+            f"pulumi config set --secret {name} <value>"
+        )
+    secret_keys.sort()
+    return warnings

@@ -17,7 +17,8 @@ from tests.upstream import crd_errors
 STAGING = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
 NS = "saas-platform"
 REGION = "eu-west-1"  # aws:region of the staging and prod stack files
-WEB_LABELS = ("", "www", "app", "static", "grafana", "rabbitmq")
+# No `static`: nothing serves such a host (review finding 7); graylog's IngressRoute exists.
+WEB_LABELS = ("", "www", "app", "grafana", "graylog", "rabbitmq")
 CF_RECORD = "cloudflare:index/dnsRecord:DnsRecord"
 R53_RECORD = "aws:route53/record:Record"
 
@@ -26,7 +27,7 @@ def _variant(directory: Path, name: str, **edge: Any) -> Path:
     cfg = json.loads(json.dumps(STAGING))
     cfg[f"{NS}:edge"] = {**cfg[f"{NS}:edge"], **edge}
     if cfg[f"{NS}:edge"]["dns"] != "cloudflare":
-        del cfg[f"{NS}:cloudflareDns01Token"]  # a secret nothing would use is a config error
+        cfg.pop(f"{NS}:cloudflareDns01Token", None)  # a secret nothing would use is a config error
     path = directory / f"Pulumi.{name}.yaml"
     path.write_text(yaml.safe_dump({"config": cfg}))
     return path
@@ -37,7 +38,7 @@ def route53(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     """Staging with Route53 instead of Cloudflare, records in the parent zone, a rotated SMTP key."""
     base = tmp_path_factory.mktemp("route53")
     stack_file = _variant(
-        base, "staging", dns="route53", route53={"zoneName": "example.com"},
+        base, "staging", dns="route53", route53={"zoneName": "example.net"},
         mail={**STAGING[f"{NS}:edge"]["mail"], "smtpKeyRotation": 2},
     )
     proc = run_synth("staging", base / "out", "--stack-file", str(stack_file))
@@ -106,7 +107,8 @@ def test_cloudflare_publishes_exactly_the_record_set(cloudflare: Synth) -> None:
         # Proxied records must use automatic TTL; DNS-only ones a real TTL.
         assert record["ttl"] == (1 if record["proxied"] else 3600), record["name"]
         if record["type"] == "A":
-            assert record["content"] == {"staging": "203.0.113.10", "prod": "203.0.113.20"}[cloudflare.stack]
+            # No committed override: the address Traefik's LoadBalancer reports (the mocks' IP).
+            assert record["content"] == "203.0.113.10"
 
 
 def test_route53_publishes_the_same_names_without_a_proxy(route53: Synth) -> None:
@@ -141,7 +143,7 @@ def test_ses_dkim_spf_dmarc_and_mail_from_records(edge_stack: Synth) -> None:
         assert answers[(f"{token}._domainkey.{domain}", "CNAME")] == [f"{token}.dkim.amazonses.com"]
     assert answers[(domain, "TXT")] == ["v=spf1 include:amazonses.com ~all"]
     assert answers[(f"_dmarc.{domain}", "TXT")] == [
-        "v=DMARC1; p=quarantine; sp=quarantine; adkim=s; aspf=r; fo=1; rua=mailto:dmarc@example.com"
+        "v=DMARC1; p=quarantine; sp=quarantine; adkim=s; aspf=r; fo=1; rua=mailto:dmarc@example.net"
     ]
     assert answers[(f"bounce.{domain}", "MX")] == [f"10 feedback-smtp.{REGION}.amazonses.com"]
     assert answers[(f"bounce.{domain}", "TXT")] == ["v=spf1 include:amazonses.com ~all"]
@@ -166,7 +168,7 @@ def test_ses_identity_sends_events_to_sns(edge_stack: Synth) -> None:
     topic_arn = destination["eventDestination"]["snsDestination"]["topicArn"]
     assert topic_arn.endswith(":" + topic["inputs"]["name"])
     subscription = one(edge_stack, "aws:sns/topicSubscription:TopicSubscription")["inputs"]
-    assert (subscription["protocol"], subscription["endpoint"], subscription["topic"]) == ("email", "ops@example.com", topic_arn)
+    assert (subscription["protocol"], subscription["endpoint"], subscription["topic"]) == ("email", "ops@example.net", topic_arn)
     publish = json.loads(one(edge_stack, "aws:sns/topicPolicy:TopicPolicy")["inputs"]["policy"])
     (statement,) = publish["Statement"]
     assert statement["Principal"] == {"Service": "ses.amazonaws.com"}
@@ -233,7 +235,7 @@ def test_key_rotation_counter_replaces_the_smtp_key(synthesized: dict[str, Synth
 
 def test_mail_relay_is_ses_with_secret_credentials(edge_stack: Synth) -> None:
     relay = edge_stack.outputs["mailRelay"]
-    assert relay == {"host": f"email-smtp.{REGION}.amazonaws.com", "port": 587, "tls": True, "from": "no-reply@staging.example.com"}
+    assert relay == {"host": f"email-smtp.{REGION}.amazonaws.com", "port": 587, "tls": True, "from": "no-reply@example.net"}
     assert edge_stack.outputs["mailRelayCredentials"] == "[secret]"
 
 
@@ -322,7 +324,10 @@ def test_zone_settings_are_strict_and_protected_in_prod(cloudflare: Synth) -> No
     settings = {r["inputs"]["settingId"]: r for r in cloudflare.of_type("cloudflare:index/zoneSetting:ZoneSetting")}
     values = {key: r["inputs"]["value"] for key, r in settings.items()}
     assert values["ssl"] == "strict" and values["always_use_https"] == "on"
-    assert values["min_tls_version"] == "1.2" and values["tls_1_3"] == "on" and values["brotli"] == "on"
+    assert values["min_tls_version"] == "1.2" and values["tls_1_3"] == "on"
+    # Cloudflare API v4 deprecations: the `brotli` setting reached end of life on 2024-06-14
+    # (developers.cloudflare.com/fundamentals/api/reference/deprecations); never managed.
+    assert "brotli" not in values
     hsts = values["security_header"]["strict_transport_security"]
     assert hsts["enabled"] is True and hsts["max_age"] >= 15552000 and hsts["include_subdomains"] is True
     production = cloudflare.stack == "prod"
@@ -347,8 +352,13 @@ def test_rulesets_limit_rates_block_exploits_and_cache_assets(cloudflare: Synth)
     assert waf["block_exploit_paths"]["action"] == "block"
     for path in ("/.env", "/.git/", "/_ignition/", "/vendor/phpunit/"):
         assert f'"{path}"' in waf["block_exploit_paths"]["expression"]
+    domain = domain_of(cloudflare)
+    admin = waf["challenge_admin_hosts"]["expression"]
+    assert all(f'"{label}.{domain}"' in admin for label in ("grafana", "graylog", "rabbitmq")), admin
     cache = {rule["ref"]: rule for rule in rulesets["http_request_cache_settings"]["rules"]}
-    assert cache["cache_static_host"]["expression"] == f'(http.host eq "static.{domain_of(cloudflare)}")'
+    # Only hosts that exist are cached: no rule for a `static.` host nothing serves.
+    assert set(cache) == {"cache_next_static"}
+    assert "static." not in json.dumps(rulesets)
     assert all(rule["actionParameters"]["cache"] is True for rule in cache.values())
 
 
@@ -380,3 +390,61 @@ def test_dev_registers_no_cloud_resource_and_runs_mailpit(synthesized: dict[str,
 
 def test_edge_stacks_run_no_mailpit(cloudflare: Synth) -> None:
     assert [d for d in cloudflare.objects("Deployment") if d["metadata"]["name"] == "mailpit"] == []
+
+
+# ---- the record type follows the load balancer's answer (review finding 11) ------------------
+
+
+def _resolve(address: str, *record_type: Any) -> list[tuple[str, str]]:
+    """(type, content) of every web record for `address`, resolved in an event loop."""
+    import asyncio
+
+    import pulumi
+
+    from components.edge_dns import web_records
+
+    async def run() -> list[tuple[str, str]]:
+        records = web_records("example.com", pulumi.Output.from_input(address), *record_type)
+        assert {r.key for r in records} == {"apex", "www", "app", "grafana", "graylog", "rabbitmq"}
+        assert all(r.proxied for r in records)
+        return [(await r.type.future(), await r.content.future()) for r in records]
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [("198.51.100.7", "A"), ("2001:db8::7", "AAAA"), ("a1b2-123.elb.eu-west-1.amazonaws.com", "CNAME")],
+)
+def test_web_record_type_follows_the_reported_address(address: str, expected: str) -> None:
+    """An AWS load balancer reports `status.loadBalancer.ingress[0].hostname`, never `ip`: a
+    host name published as an A record is rejected by the DNS API."""
+    assert set(_resolve(address)) == {(expected, address)}
+
+
+def test_an_empty_load_balancer_address_is_a_clear_error() -> None:
+    import pulumi
+
+    with pytest.raises(pulumi.RunError, match="reports no address yet"):
+        _resolve("")
+
+
+def test_route53_refuses_a_host_name_at_the_apex() -> None:
+    import pulumi
+
+    from components.edge_dns import route53_record_type
+
+    with pytest.raises(pulumi.RunError, match="Route53 cannot point the apex at a host name"):
+        _resolve("lb.example.net", route53_record_type)
+    assert set(_resolve("198.51.100.7", route53_record_type)) == {("A", "198.51.100.7")}
+
+
+def test_origin_answers_only_cloudflare(synthesized: dict[str, Synth]) -> None:
+    """Review finding 25: behind Cloudflare the Traefik load balancer admits only Cloudflare's
+    ranges, so nobody reaches the origin around the WAF and rate limits."""
+    from components.platform.traefik import cloudflare_ranges
+
+    for stack in ("staging", "prod"):
+        service = synthesized[stack].release("traefik")["values"]["service"]["spec"]
+        assert service["loadBalancerSourceRanges"] == cloudflare_ranges()
+    assert "loadBalancerSourceRanges" not in synthesized["dev"].release("traefik")["values"]["service"]["spec"]

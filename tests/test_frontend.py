@@ -64,8 +64,19 @@ def test_pod_runs_restricted_with_writable_scratch_only(stack: Synth) -> None:
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"] == {"drop": ["ALL"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert mounts == {"/tmp": "tmp", "/app/.next/cache": "next-cache"}
+    # Next.js v15 packages/next/src/server/lib/incremental-cache/file-system-cache.ts writes
+    # APP_PAGE/APP_ROUTE entries under `.next/server/app` (pages under `.next/server/pages`),
+    # only the fetch and image caches under `.next/cache` (review finding 15).
+    assert mounts == {
+        "/tmp": "tmp", "/app/.next/cache": "next-cache",
+        "/app/.next/server/app": "isr-app", "/app/.next/server/pages": "isr-pages",
+    }
     assert all("emptyDir" in v for v in pod["volumes"])
+    # The build's prerendered output is copied into the ISR volumes before the server starts.
+    (seed,) = pod["initContainers"]
+    assert seed["image"] == container["image"] and seed["securityContext"]["readOnlyRootFilesystem"] is True
+    seeded = {m["name"]: m["mountPath"] for m in seed["volumeMounts"]}
+    assert set(seeded) == {"isr-app", "isr-pages"} and all(p.startswith("/seed/") for p in seeded.values())
     resources = container["resources"]
     assert resources["requests"]["cpu"] and resources["requests"]["memory"] and resources["limits"]["memory"]
 
@@ -73,10 +84,21 @@ def test_pod_runs_restricted_with_writable_scratch_only(stack: Synth) -> None:
 def test_settings_in_configmap_and_key_in_secret(stack: Synth) -> None:
     settings = stack.object("ConfigMap", "frontend-config", "saas-app")["data"]
     domain = stack.outputs["domain"]
-    assert settings["ASSET_PREFIX"] == f"https://static.{domain}"
+    # No asset host: nothing serves static.<domain> (review finding 7); the server's own
+    # /_next/static/ is what the edge caches.
+    assert not any("ASSET" in k for k in settings)
+    assert not any("static." in str(v) for v in settings.values())
     assert not any("KEY" in k or "SECRET" in k for k in settings)
+    # Server-side calls stay in the cluster (finding 22/23), the browser gets the public URL.
+    assert settings["API_URL"] == "http://backend-web.saas-app.svc.cluster.local:8080"
+    assert settings["PUBLIC_API_URL"] == f"https://app.{domain}"
+    # Laravel Echo needs Reverb's public key, host, port and scheme at run time (finding 21).
+    assert (settings["REVERB_HOST"], settings["REVERB_PORT"], settings["REVERB_SCHEME"]) == (f"app.{domain}", "443", "https")
     secret = stack.object("Secret", "frontend-secrets", "saas-app")
-    assert secret["stringData"] == {"NEXT_SERVER_ACTIONS_ENCRYPTION_KEY": "[secret]"}
+    assert secret["stringData"] == {"NEXT_SERVER_ACTIONS_ENCRYPTION_KEY": "[secret]", "REVERB_APP_KEY": "[secret]"}
+    # The key is the backend's: one RandomPassword feeds both Secrets.
+    (frontend_secret,) = [r for r in stack.of_type("kubernetes:core/v1:Secret") if r["name"] == "frontend-secrets"]
+    assert any(d.endswith("RandomPassword::backend-reverb-key") for d in frontend_secret["dependencies"])
     (key,) = [r for r in stack.of_type("random:index/randomBytes:RandomBytes") if r["name"] == "frontend-server-actions-key"]
     assert key["inputs"]["length"] == 32
     assert key["protect"] == (stack.stack == "prod")
@@ -142,22 +164,51 @@ def images(synth: Synth) -> dict[str, str]:
 
 def test_canary_runs_two_tracks_with_the_configured_weight(releases: dict[str, Synth]) -> None:
     synth = releases["canary"]
-    assert weights(synth) == {"frontend-stable": 75, "frontend-canary": 25}
-    assert images(synth) == {"frontend-stable": "ghcr.io/acme/web:1.4.2", "frontend-canary": CANDIDATE}
+    # The stable track keeps the rolling release's object names (review finding 28).
+    assert weights(synth) == {"frontend": 75, "frontend-canary": 25}
+    assert images(synth) == {"frontend": "ghcr.io/acme/web:1.4.2", "frontend-canary": CANDIDATE}
     route = synth.object("IngressRoute", "frontend", "saas-app")["spec"]["routes"][0]
     assert route["services"] == [{"name": "frontend-weighted", "kind": "TraefikService"}]
-    ids = {d["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] for d in frontend_deployments(synth)}
-    assert len(ids) == 2, "each track needs its own deployment id (version skew protection)"
+    # Next.js inlines deploymentId at build time (v15 packages/next/src/build/define-env.ts):
+    # a pod env var would never reach the bundles (finding 14), so none is set.
+    for deployment in frontend_deployments(synth):
+        assert "env" not in deployment["spec"]["template"]["spec"]["containers"][0]
 
 
 def test_blue_green_switch_moves_all_traffic_and_back(releases: dict[str, Synth]) -> None:
-    assert weights(releases["blue"]) == {"frontend-blue": 100, "frontend-green": 0}
-    assert weights(releases["green"]) == {"frontend-blue": 0, "frontend-green": 100}
+    assert weights(releases["blue"]) == {"frontend": 100, "frontend-green": 0}
+    assert weights(releases["green"]) == {"frontend": 0, "frontend-green": 100}
     # Both colours keep running in both states, so switching back is instant.
     assert images(releases["blue"]) == images(releases["green"]) == {
-        "frontend-blue": "ghcr.io/acme/web:1.4.2",
+        "frontend": "ghcr.io/acme/web:1.4.2",
         "frontend-green": CANDIDATE,
     }
+
+
+def test_several_tracks_keep_a_browser_on_one_build(releases: dict[str, Synth]) -> None:
+    """Traefik v3.7 `weighted.sticky.cookie` (traefik.io_traefikservices.yaml): without it a
+    browser alternates between builds and a Server Action posted to the other build fails."""
+    for name in ("canary", "blue"):
+        sticky = releases[name].object("TraefikService", "frontend-weighted", "saas-app")["spec"]["weighted"]["sticky"]
+        assert sticky["cookie"]["name"] and sticky["cookie"]["secure"] is True and sticky["cookie"]["httpOnly"] is True
+
+
+def test_a_strategy_change_keeps_the_stable_track(synthesized: dict[str, Synth], releases: dict[str, Synth]) -> None:
+    """Rolling -> canary (and back) keeps the stable Deployment, Service, HPA and PDB with the
+    same names and the same immutable selector: the plan adds the canary's objects and never
+    replaces the stable ones (which would restart at one pod). Review finding 28."""
+    from synth.diff import diff
+
+    plan = diff(synthesized["staging"].out, releases["canary"].out)
+    assert not any(urn.endswith(("::frontend", "::frontend-stable")) for urn in plan["removed"]), plan["removed"]
+    rolling = synthesized["staging"].object("Deployment", "frontend", "saas-app")
+    canary = releases["canary"].object("Deployment", "frontend", "saas-app")
+    assert rolling["spec"]["selector"] == canary["spec"]["selector"]
+    for kind in ("Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
+        assert releases["canary"].object(kind, "frontend", "saas-app")
+    # The canary's pods never match the stable selector (no two PDBs over one pod).
+    canary_pods = releases["canary"].object("Deployment", "frontend-canary", "saas-app")["spec"]["template"]["metadata"]["labels"]
+    assert not all(canary_pods.get(k) == v for k, v in rolling["spec"]["selector"]["matchLabels"].items())
 
 
 def test_switching_colour_changes_only_the_weights(releases: dict[str, Synth], tmp_path: Path) -> None:
@@ -169,3 +220,31 @@ def test_switching_colour_changes_only_the_weights(releases: dict[str, Synth], t
     urn, keys = changed
     assert urn.endswith("TraefikService::frontend-weighted")
     assert keys == ["inputs.spec.weighted.services[0].weight", "inputs.spec.weighted.services[1].weight"]
+
+
+def test_a_changed_setting_or_key_rolls_the_frontend(stack: Synth) -> None:
+    """Review finding 9: the pod template carries a checksum of frontend-config and
+    frontend-secrets (pulumi-kubernetes replaces them under the same name, which alone
+    restarts no pod)."""
+    for deployment in frontend_deployments(stack):
+        checksum = deployment["spec"]["template"]["metadata"]["annotations"]["saas-platform.io/config-checksum"]
+        assert len(checksum) == 16 and checksum != "[secret]"
+
+
+def test_seed_cache_script_copies_the_prerendered_output(tmp_path: Path) -> None:
+    """Run the init container's real shell script against a standalone-build-shaped tree:
+    the app router's output is copied, a missing pages router is no error."""
+    import subprocess
+
+    from components.frontend import seed_cache_script
+
+    image, seed = tmp_path / "app", tmp_path / "seed"
+    (image / ".next" / "server" / "app").mkdir(parents=True)
+    (image / ".next" / "server" / "app" / "index.html").write_text("<html>")
+    for volume in ("isr-app", "isr-pages"):
+        (seed / volume).mkdir(parents=True)
+    script = seed_cache_script().replace("/app/.next", f"{image}/.next").replace("/seed/", f"{seed}/")
+    proc = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert (seed / "isr-app" / "index.html").read_text() == "<html>"
+    assert list((seed / "isr-pages").iterdir()) == []

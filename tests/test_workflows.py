@@ -166,12 +166,45 @@ def test_prod_deploys_only_from_a_tag_behind_the_production_environment() -> Non
     deploy = _workflow(WORKFLOWS / "deploy.yml")
     assert deploy["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
     production = deploy["jobs"]["production"]
-    assert production["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert _runs(production, ref="refs/tags/v1.2.0") and not _runs(production, ref="refs/heads/main")
     assert production["with"] == {"stack": "prod", "environment": "production"}
-    assert deploy["jobs"]["staging"]["if"] == "github.ref == 'refs/heads/main'"
+    staging = deploy["jobs"]["staging"]
+    assert _runs(staging, ref="refs/heads/main") and not _runs(staging, ref="refs/tags/v1.2.0")
     assert all(deploy["jobs"][j]["needs"] == "test" for j in ("staging", "production"))
     up = _workflow(WORKFLOWS / "pulumi-up.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.environment }}"
+
+
+def _runs(job: dict[str, Any], ref: str, deploy_enabled: str | None = "true") -> bool:
+    """Evaluate a job's `if:` the way Actions would for a push of `ref`, with the repository
+    variable PULUMI_DEPLOY_ENABLED set to `deploy_enabled` (None: not set, as on a fork).
+    Handles the expression subset our workflows use: ==, &&, ||, !, startsWith, literals."""
+    condition = job.get("if")
+    if condition is None:
+        return True
+    context = {"github.ref": ref, "vars.PULUMI_DEPLOY_ENABLED": deploy_enabled or ""}
+    unknown = set(re.findall(r"\b(?:github|vars|inputs|env|secrets)\.[A-Za-z_]+", condition)) - set(context)
+    assert not unknown, f"the test cannot evaluate {sorted(unknown)} in {condition!r}"
+    expression = re.sub(r"\b(github|vars)\.[A-Za-z_]+", lambda m: repr(context[m.group(0)]), condition)
+    expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ").replace(" not =", "!=")
+    return bool(eval(expression, {"__builtins__": {}}, {"startsWith": lambda a, b: a.startswith(b)}))  # noqa: S307
+
+
+def test_deploy_does_nothing_on_a_fork_without_deploy_settings() -> None:
+    """A fork (or a clone pushed to a new repository) has no PULUMI_DEPLOY_ENABLED variable:
+    no deploy job of deploy.yml runs there, on main or on a tag; with it set, the gates above hold."""
+    jobs = _workflow(WORKFLOWS / "deploy.yml")["jobs"]
+    for ref in ("refs/heads/main", "refs/tags/v1.2.0"):
+        # The tests still run there (test.yml leaves main to deploy.yml); no deploy does.
+        assert [name for name, job in jobs.items() if _runs(job, ref, deploy_enabled=None)] == ["test"], ref
+        assert [name for name, job in jobs.items() if _runs(job, ref, deploy_enabled="false")] == ["test"], ref
+    assert sorted(name for name, job in jobs.items() if _runs(job, "refs/heads/main")) == ["staging", "test"]
+    assert sorted(name for name, job in jobs.items() if _runs(job, "refs/tags/v1.2.0")) == ["production", "test"]
+
+
+def test_fork_check_catches_an_ungated_job() -> None:
+    assert _runs({"if": "github.ref == 'refs/heads/main'"}, "refs/heads/main", deploy_enabled=None)
+    assert not _runs({"if": "vars.PULUMI_DEPLOY_ENABLED == 'true' && github.ref == 'refs/heads/main'"}, "refs/heads/main", deploy_enabled=None)
 
 
 # ------------------------------------------------------------------------------------------
@@ -217,9 +250,14 @@ def _named_paths(path: Path) -> Iterator[str]:
                             yield token
 
 
+# ...and the policy pack's virtualenv, created by the workflow before pulumi runs.
+GENERATED_PATHS = ("policies/venv",)
+
+
 def _is_generated(named: str) -> bool:
-    first = named.removeprefix("./").split("/")[0]
-    return first in GENERATED or "$" in named
+    relative = named.removeprefix("./")
+    first = relative.split("/")[0]
+    return first in GENERATED or "$" in named or relative.startswith(GENERATED_PATHS)
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -253,8 +291,8 @@ PLAN_SCRIPT = ROOT / "scripts" / "offline-plan.sh"
 PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "Pulumi.yaml", "Pulumi.dev.yaml")
 
 
-def _run_plan(base: Path, out: Path, summary: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PLAN_STACKS": "dev"}
+def _run_plan(base: Path, out: Path, summary: Path | None = None, synth_args: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLAN_STACKS": "dev", "PLAN_SYNTH_ARGS": synth_args}
     env.pop("GITHUB_STEP_SUMMARY", None)
     if summary:
         env["GITHUB_STEP_SUMMARY"] = str(summary)
@@ -290,3 +328,87 @@ def test_offline_plan_without_a_usable_base_shows_everything_added(tmp_path: Pat
     proc = _run_plan(tmp_path / "empty", tmp_path / "plan")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"\b[1-9]\d* to add, 0 to change, 0 to remove", proc.stdout), proc.stdout
+
+
+def test_offline_plan_summary_says_which_rule_failed_and_why(tmp_path: Path) -> None:
+    from tests.test_policies import BAD_PROGRAM
+
+    program = tmp_path / "careless.py"
+    program.write_text(BAD_PROGRAM)
+    (tmp_path / "empty").mkdir()
+    summary = tmp_path / "step-summary.md"
+    proc = _run_plan(tmp_path / "empty", tmp_path / "plan", summary, synth_args=f"--program {program}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    text = summary.read_text()
+    assert "### dev (synth FAILED, exit 2: a mandatory policy is violated)" in text
+    report = json.loads((tmp_path / "plan" / "head" / "dev" / "policy-report.json").read_text())
+    for finding in (f for f in report if f["level"] == "mandatory"):
+        assert f"- [mandatory] {finding['policy']} on Deployment careless: {finding['message']}" in text
+
+
+# ------------------------------------------------------------------------------------------
+# First real runs (review findings 5, 6, 26, 31)
+# ------------------------------------------------------------------------------------------
+
+
+def test_policy_pack_virtualenv_exists_before_every_pulumi_run() -> None:
+    """pulumi loads a local pack without installing anything (pulumi/pulumi
+    pkg/engine/update.go LoadLocalPolicyPackAnalyzers -> loadPolicyAnalyzer) and the Python host
+    execs `<pack>/<virtualenv>/bin/python` (sdk/python/toolchain/pip.go): the workflow must
+    create `policies/venv` from policies/requirements.txt before the pulumi step."""
+    virtualenv = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    jobs = list(_jobs_using("pulumi/actions"))
+    assert jobs
+    for name, job_name, workflow, step in jobs:
+        steps = workflow["jobs"][job_name]["steps"]
+        before = " ".join(str(s.get("run", "")) for s in steps[: steps.index(step)])
+        pack = step["with"]["policyPacks"]
+        assert f"python -m venv {pack}/{virtualenv}" in before, f"{name}:{job_name}"
+        assert f"{pack}/{virtualenv}/bin/pip install --quiet -r {pack}/requirements.txt" in before, f"{name}:{job_name}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"policies/{virtualenv}" in makefile and "policy-venv:" in makefile
+
+
+def test_pull_requests_never_preview_prod_nor_hold_an_organization_token() -> None:
+    """Review finding 26: a pull request runs its own program; with prod's stack it would
+    decrypt prod's secrets, with an organization token it could reach every stack."""
+    preview = _workflow(WORKFLOWS / "preview.yml")["jobs"]["preview"]
+    stacks = [m["stack"] for m in _matrix_values(preview)]
+    assert stacks == ["staging"]
+    auth = next(s for s in preview["steps"] if str(s.get("uses", "")).startswith("pulumi/auth-actions@"))
+    assert auth["with"]["requested-token-type"] == "urn:pulumi:token-type:access_token:team"
+    assert auth["with"]["scope"].startswith("team:")
+    assert "organization" not in auth["with"]["requested-token-type"]
+
+
+def test_each_deploy_writes_only_to_its_stacks_cluster_context() -> None:
+    """Issue item 14: CI names the kubeconfig context after the stack, and each stack file
+    binds its explicit Kubernetes provider to that context."""
+    for workflow, stack_expr in (("preview.yml", "matrix.stack"), ("pulumi-up.yml", "inputs.stack")):
+        for job in _workflow(WORKFLOWS / workflow)["jobs"].values():
+            for step in job.get("steps", []):
+                if "update-kubeconfig" in str(step.get("run", "")):
+                    assert '--alias "saas-$STACK"' in step["run"], workflow
+                    assert step["env"]["STACK"] == f"${{{{ {stack_expr} }}}}", workflow
+    for stack in ("staging", "prod"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert config["saas-platform:kubernetes"]["context"] == f"saas-{stack}"
+
+
+def test_main_is_tested_once_per_push() -> None:
+    """Review finding 31: deploy.yml calls test.yml for main and tags; test.yml's own push
+    trigger must not fire for them again."""
+    on = _workflow(WORKFLOWS / "test.yml")["on"]
+    assert on["push"] == {"branches-ignore": ["main"]}
+    assert "workflow_call" in on and "pull_request" in on
+
+
+def test_preview_identity_rights_are_documented_truthfully() -> None:
+    """Review finding 6: server-side apply previews send `patch` with dryRun=All, which the API
+    server authorizes like a real patch (pulumi-kubernetes#2213): a read-only identity fails."""
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    assert "read-only roles for previews" not in operations
+    section = operations.split("### Preview identity", 1)[1].split("\n## ", 1)[0]
+    assert "patch" in section and "dryRun" in section
+    for workflow in WORKFLOW_FILES:
+        assert "A read-only role" not in workflow.read_text(), workflow.name

@@ -40,6 +40,8 @@ import pulumi_random as random
 from components import contracts
 from components import k8s as kube
 from components.config import ContainerSize, DEAD_LETTER_QUEUE, RabbitMQSection, StackConfig
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD
+from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:RabbitMQ"
 
@@ -155,7 +157,8 @@ class RabbitMQArgs:
     admin_guard: the Traefik middleware that guards admin UIs (staging and production).
     peers: namespace per concern (`app`, `ingress`, `monitoring`) for the NetworkPolicies:
         the app connects over AMQP, the ingress reaches the UI, monitoring scrapes metrics.
-    depends_on: what must exist before the topology operator (cert-manager and its issuers).
+    depends_on: what must exist before the operators (cert-manager: both release manifests
+        carry cert-manager Issuers and Certificates for their webhooks since cluster-operator v2.22).
     traefik_crds / monitoring_crds: the releases installing the IngressRoute and
         ServiceMonitor CRDs.
     """
@@ -194,8 +197,12 @@ class RabbitMQ(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.is_production)
 
+        # Since v2.22.0 the cluster operator's manifest carries its own cert-manager Issuer and
+        # Certificates for its webhooks (cluster-operator v2.22.3 config/installation/
+        # kustomization.yaml includes ../webhook and ../certmanager): cert-manager first.
         cluster_operator = k8s.yaml.v2.ConfigFile(
-            f"{name}-cluster-operator", file=CLUSTER_OPERATOR_MANIFEST, opts=child
+            f"{name}-cluster-operator", file=CLUSTER_OPERATOR_MANIFEST,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         topology_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-topology-operator",
@@ -277,6 +284,11 @@ class RabbitMQ(pulumi.ComponentResource):
                 name, cfg.domain, namespace, args.admin_guard,
                 pulumi.ResourceOptions(parent=self, depends_on=list(args.traefik_crds)),
             )
+            if "ingress" in args.peers:
+                allow_traefik_to(
+                    f"{name}-traefik-to-management", "traefik-to-rabbitmq-management", args.peers["ingress"],
+                    namespace, dict(CLUSTER_POD_LABELS), MANAGEMENT_PORT, child,
+                )
         _network_policies(name, namespace, args.peers, child)
 
         self.host = pulumi.Output.concat(CLUSTER_NAME, ".", namespace, ".svc.cluster.local")
@@ -324,7 +336,8 @@ class RabbitMQ(pulumi.ComponentResource):
 
 def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
     highly_available = cfg.highly_available
-    size = ContainerSize("1", "2Gi", "2Gi") if highly_available else ContainerSize("250m", "1Gi", "1Gi")
+    # Development fits a laptop: one small node (quorum queues and the management UI still run).
+    size = ContainerSize("1", "2Gi", "2Gi") if highly_available else ContainerSize("100m", "512Mi", "512Mi")
     return {
         # Quorum queues tolerate the loss of a minority: three nodes survive one failure.
         "replicas": 3 if highly_available else 1,
@@ -371,9 +384,12 @@ def _management_route(
     )
 
 
-def _from_namespace(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _from_namespace(
+    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
+) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace})
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
     )
 
 
@@ -394,12 +410,13 @@ def _network_policies(
         # The topology operator declares vhosts, users and queues through the management API.
         rule(from_=[_from_namespace(OPERATOR_NAMESPACE)], ports=_tcp(MANAGEMENT_PORT)),
     ]
+    # Only the backend workloads, Traefik and Prometheus: not every pod of those namespaces.
     if "app" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["app"])], ports=_tcp(AMQP_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["app"], DATA_CLIENT)], ports=_tcp(AMQP_PORT)))
     if "ingress" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["ingress"])], ports=_tcp(MANAGEMENT_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["ingress"], TRAEFIK_ROLE)], ports=_tcp(MANAGEMENT_PORT)))
     if "monitoring" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["monitoring"])], ports=_tcp(PROMETHEUS_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["monitoring"], PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT)))
     selector = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CLUSTER_POD_LABELS))
     k8s.networking.v1.NetworkPolicy(
         f"{name}-allow-ingress",
