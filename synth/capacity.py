@@ -56,8 +56,9 @@ NODE = NodeShape(cpu_m=4000, memory_mi=16 * 1024)
 def compute(folder: Path) -> dict[str, Any]:
     """footprint.json's content for one synthesis folder: synth/footprint.py's totals plus the
     node group."""
-    one = fp.footprint(folder, nodes=1)
-    two = fp.footprint(folder, nodes=2)
+    objects = fp._load_manifests(folder)  # read once for both counts
+    one = fp.footprint(folder, nodes=1, objects=objects)
+    two = fp.footprint(folder, nodes=2, objects=objects)
     # DaemonSet pods run once per node: what each further node adds.
     per_node = {
         key: two["total"]["max"]["requests"][key] - one["total"]["max"]["requests"][key] for key in ("cpu_m", "memory_mi")
