@@ -407,6 +407,8 @@ def test_committed_stacks_keep_their_zones_and_regions_apart() -> None:
     assert len(zones) == len(set(zones)) >= 2
     domains = [c[f"{NS}:domain"] for c in stacks.values()]
     assert len(domains) == len(set(domains))
+    # No stack's domain sits below another's (it would live in the other's zone).
+    assert not [(a, b) for a in domains for b in domains if a != b and a.endswith("." + b)]
     prod = stacks["Pulumi.prod.yaml"]
     assert prod[f"{NS}:objectStorage"]["engine"] == "s3"
     assert prod[f"{NS}:objectStorage"]["region"] == prod["aws:region"]
