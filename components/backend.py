@@ -262,11 +262,12 @@ class LaravelBackend(pulumi.ComponentResource):
             "RABBITMQ_USER": a.broker.username,
             "RABBITMQ_QUEUE": a.broker.queues[0],
             "BROADCAST_CONNECTION": "reverb",
-            # The app publishes broadcasts to Reverb's HTTP API in the cluster (laravel/laravel
-            # 12.x config/broadcasting.php `reverb.options.host/port/scheme`): a public name
-            # would hairpin through Cloudflare's and Traefik's per-IP limits, and does not
-            # resolve inside a dev cluster (*.localhost). Browsers get the public route
-            # (`reverb` output -> frontend).
+            # The app publishes broadcasts to Reverb's HTTP API in the cluster: the
+            # config/broadcasting.php that `install:broadcasting` publishes (laravel/framework
+            # 12.x) reads `reverb.options.host/port/scheme` from these. A public name would
+            # hairpin through Cloudflare's and Traefik's per-IP limits, and does not resolve
+            # inside a dev cluster (*.localhost). Browsers get the public route (`reverb`
+            # output -> frontend).
             "REVERB_HOST": pulumi.Output.concat("backend-reverb.", a.namespace, ".svc.cluster.local"),
             "REVERB_PORT": str(REVERB_PORT),
             "REVERB_SCHEME": "http",
@@ -715,20 +716,8 @@ class LaravelBackend(pulumi.ComponentResource):
     def _workers(self, track: routing.Track, opts: pulumi.ResourceOptions) -> None:
         """Redis queue workers (Laravel's default connection), scaled on the Redis lists."""
         a, backend = self._args, self._args.config.raw.backend
-        auth = k8s.apiextensions.CustomResource(
-            "backend-redis-auth",
-            api_version="keda.sh/v1alpha1",
-            kind="TriggerAuthentication",
-            metadata=kube.metadata("backend-redis", "worker", a.namespace, app=APP),
-            # Redis and Sentinel share one password.
-            spec={
-                "secretTargetRef": [
-                    {"parameter": parameter, "name": self._secret.metadata.name, "key": "REDIS_PASSWORD"}
-                    for parameter in ("password", "sentinelPassword")
-                ]
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.keda_crds)),
-        )
+        # Redis and Sentinel share one password.
+        auth = self._trigger_auth("backend-redis", {"password": "REDIS_PASSWORD", "sentinelPassword": "REDIS_PASSWORD"})
         sentinel = pulumi.Output.concat(a.cache.sentinel_host, ":", pulumi.Output.from_input(a.cache.sentinel_port).apply(str))
         triggers = [
             {
@@ -751,14 +740,7 @@ class LaravelBackend(pulumi.ComponentResource):
         a, backend = self._args, self._args.config.raw.backend
         # KEDA 2.20 rabbitmq scaler: `host` (the amqp:// URL with credentials and vhost) comes
         # from the TriggerAuthentication; QueueLength mode counts ready messages per queue.
-        auth = k8s.apiextensions.CustomResource(
-            "backend-rabbitmq-auth",
-            api_version="keda.sh/v1alpha1",
-            kind="TriggerAuthentication",
-            metadata=kube.metadata("backend-rabbitmq", "worker", a.namespace, app=APP),
-            spec={"secretTargetRef": [{"parameter": "host", "name": self._secret.metadata.name, "key": "RABBITMQ_URL"}]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.keda_crds)),
-        )
+        auth = self._trigger_auth("backend-rabbitmq", {"host": "RABBITMQ_URL"})
         queues = list(a.broker.queues)
         triggers = [
             {
@@ -774,6 +756,22 @@ class LaravelBackend(pulumi.ComponentResource):
             for queue in queues
         ]
         self._queue_workers("backend-worker-rabbitmq", "rabbitmq", queues, triggers, auth, track, opts)
+
+    def _trigger_auth(self, name: str, parameters: Mapping[str, str]) -> pulumi.Resource:
+        """A KEDA TriggerAuthentication reading trigger parameters from `backend-secrets` keys."""
+        return k8s.apiextensions.CustomResource(
+            f"{name}-auth",
+            api_version="keda.sh/v1alpha1",
+            kind="TriggerAuthentication",
+            metadata=kube.metadata(name, "worker", self._args.namespace, app=APP),
+            spec={
+                "secretTargetRef": [
+                    {"parameter": parameter, "name": self._secret.metadata.name, "key": key}
+                    for parameter, key in parameters.items()
+                ]
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(self._args.keda_crds)),
+        )
 
     def _queue_workers(
         self,
@@ -915,21 +913,25 @@ class LaravelBackend(pulumi.ComponentResource):
             ),
             opts=self._child,
         )
-        NP.NetworkPolicy(
-            "backend-internal-ingress",
-            metadata=kube.metadata("backend-internal-ingress", "backend-web", a.namespace, app=APP),
-            spec=NP.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app.kubernetes.io/name": APP}),
-                policy_types=["Ingress"],
-                ingress=[
-                    # Broadcasts from the PHP pods to Reverb's HTTP API.
-                    NP.NetworkPolicyIngressRuleArgs(from_=[pods(APP)], ports=[port(REVERB_PORT)]),
-                    # Server-side rendering of the frontend calling the API in the cluster.
-                    NP.NetworkPolicyIngressRuleArgs(from_=[pods("frontend", "frontend")], ports=[port(WEB_PORT)]),
-                ],
-            ),
-            opts=self._child,
-        )
+        # In the cluster: broadcasts from the PHP pods to Reverb's HTTP API, and server-side
+        # rendering of the frontend calling the API's web pods.
+        internal = {
+            "backend-reverb-ingress": ("websockets", pods(APP), REVERB_PORT),
+            "backend-web-ingress": ("backend-web", pods("frontend", "frontend"), WEB_PORT),
+        }
+        for name, (component, source, number) in internal.items():
+            NP.NetworkPolicy(
+                name,
+                metadata=kube.metadata(name, component, a.namespace, app=APP),
+                spec=NP.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"app.kubernetes.io/name": APP, "app.kubernetes.io/component": component}
+                    ),
+                    policy_types=["Ingress"],
+                    ingress=[NP.NetworkPolicyIngressRuleArgs(from_=[source], ports=[port(number)])],
+                ),
+                opts=self._child,
+            )
 
 
 def migration_job_name(image: str) -> str:

@@ -424,6 +424,12 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 
 
+def _zone_name(value: str | None) -> str | None:
+    if value is not None and not _DOMAIN_RE.match(value):
+        raise ValueError(f"'{value}' is not a lowercase DNS zone name such as example.com")
+    return value
+
+
 class CloudflareSection(_Strict):
     """`edge.cloudflare`: the zone the records, settings and rulesets live in."""
 
@@ -446,9 +452,7 @@ class CloudflareSection(_Strict):
     @field_validator("zoneName")
     @classmethod
     def _zone_name(cls, value: str | None) -> str | None:
-        if value is not None and not _DOMAIN_RE.match(value):
-            raise ValueError(f"'{value}' is not a lowercase DNS zone name such as example.com")
-        return value
+        return _zone_name(value)
 
 
 class Route53Section(_Strict):
@@ -459,9 +463,7 @@ class Route53Section(_Strict):
     @field_validator("zoneName")
     @classmethod
     def _zone_name(cls, value: str | None) -> str | None:
-        if value is not None and not _DOMAIN_RE.match(value):
-            raise ValueError(f"'{value}' is not a lowercase DNS zone name such as example.com")
-        return value
+        return _zone_name(value)
 
 
 class MailSection(_Strict):
@@ -601,6 +603,12 @@ class IngressSection(_Strict):
     # that never comes and roll the release back.
     serviceType: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
     nodePorts: NodePortsSection = NodePortsSection()
+    # Annotations of Traefik's Service (the cloud's load balancer settings). Unset: outside
+    # development an AWS Network Load Balancer (`service.beta.kubernetes.io/aws-load-balancer-type:
+    # nlb`), which passes client addresses through (externalTrafficPolicy Local), where EKS'
+    # default Classic ELB would hide them behind its own (per-IP rate limit and X-Forwarded-For
+    # then see a handful of ELB addresses). `{}` sets none.
+    serviceAnnotations: dict[str, str] | None = None
 
 
 class TlsSection(_Strict):

@@ -65,8 +65,9 @@ class MariaDBEndpoints:
     """How the application reaches its MariaDB (read/write split through the operator's Services).
 
     primary_host: FQDN of the `<name>-primary` Service: writes and reads that must see them.
-    replica_host: FQDN of the `<name>-secondary` Service: read-only traffic (replicas; on a
-        single instance the operator points it at the primary).
+    replica_host: FQDN of the `<name>-secondary` Service: read-only traffic (replicas). Without
+        replication the operator creates neither Service, and both hosts are the `<name>`
+        Service (mariadb-operator v26.6.0 creates them only when IsHAEnabled()).
     port: MariaDB port (3306).
     database: the application's schema.
     username: the application's user (privileges on `database` only).

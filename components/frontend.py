@@ -261,6 +261,18 @@ class FrontendApp(pulumi.ComponentResource):
             },
             opts=opts,
         )
+        # The metrics and health routes are for Prometheus and the kubelet, which reach the pods
+        # directly: through the edge they answer 403 (an allow-list nobody matches).
+        internal_only = k8s.apiextensions.CustomResource(
+            "frontend-internal-only",
+            api_version=routing.TRAEFIK_API,
+            kind="Middleware",
+            metadata=kube.metadata("frontend-internal-only", COMPONENT, args.namespace, app=APP),
+            spec={"ipAllowList": {"sourceRange": ["127.0.0.1/32"]}},
+            opts=opts,
+        )
+        section = args.config.raw.frontend
+        internal_paths = f"(Path(`{section.metricsPath}`) || Path(`{section.healthPath}`))"
         shared = [m.as_route_ref() for m in args.middlewares]
         k8s.apiextensions.CustomResource(
             "frontend",
@@ -282,11 +294,18 @@ class FrontendApp(pulumi.ComponentResource):
                         "middlewares": [{"name": "frontend-www-redirect", "namespace": args.namespace}, *shared],
                         "services": target.refs,
                     },
+                    {
+                        "kind": "Rule",
+                        "match": f"(Host(`{domain}`) || Host(`www.{domain}`)) && {internal_paths}",
+                        "priority": 1000,
+                        "middlewares": [{"name": "frontend-internal-only", "namespace": args.namespace}],
+                        "services": target.refs,
+                    },
                 ],
                 # The platform's wildcard certificate is Traefik's default (TLSStore `default`).
                 "tls": {},
             },
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[redirect])),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[redirect, internal_only])),
         )
 
     def _observability_and_network(self, args: FrontendAppArgs, opts: pulumi.ResourceOptions) -> None:

@@ -230,3 +230,18 @@ REPORT: list[str] = []
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     for line in REPORT:
         terminalreporter.write_line(line)
+
+
+def run_in_fresh_loop(make_coroutine: Any) -> Any:
+    """Run `make_coroutine()` (which may create Pulumi Outputs) in an event loop of its own, and
+    leave a fresh current loop behind: `asyncio.run` would leave none, and a synth forked from
+    this process later (tests/test_config.py) needs one to register its root stack."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return loop.run_until_complete(make_coroutine())
+    finally:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        loop.close()

@@ -57,7 +57,8 @@ def test_rabbitmq_connection_url_is_secret_and_well_formed(contracts: dict[str, 
 
 @pytest.mark.parametrize(("stack", "endpoint", "path_style"), [
     ("dev", "http://seaweedfs-s3.saas-data.svc.cluster.local:8333", True),
-    ("prod", "https://s3.us-east-1.amazonaws.com", False),
+    # prod's buckets live in prod's AWS region (Pulumi.prod.yaml objectStorage.region = aws:region).
+    ("prod", "https://s3.eu-west-1.amazonaws.com", False),
 ])
 def test_object_storage_access_per_bucket(contracts: dict[str, dict[str, Any]], stack: str, endpoint: str, path_style: bool) -> None:
     outputs = contracts[stack]

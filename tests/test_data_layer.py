@@ -334,9 +334,13 @@ def test_application_credentials_are_referenced_not_inlined(stack: Synth) -> Non
 
 def test_endpoints_point_at_the_operator_services(stack: Synth) -> None:
     db, cache = stack.outputs["mariadb"], stack.outputs["redis"]
+    # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go creates -primary and
+    # -secondary only when IsHAEnabled() (replication or Galera); dev runs neither, and its
+    # `mariadb` Service is the one that exists.
+    primary, replica = ("mariadb", "mariadb") if stack.stack == "dev" else ("mariadb-primary", "mariadb-secondary")
     assert db == {
-        "primaryHost": "mariadb-primary.saas-data.svc.cluster.local",
-        "replicaHost": "mariadb-secondary.saas-data.svc.cluster.local",
+        "primaryHost": f"{primary}.saas-data.svc.cluster.local",
+        "replicaHost": f"{replica}.saas-data.svc.cluster.local",
         "port": 3306,
         "database": "app",
         "username": "app",

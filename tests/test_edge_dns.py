@@ -397,11 +397,10 @@ def test_edge_stacks_run_no_mailpit(cloudflare: Synth) -> None:
 
 def _resolve(address: str, *record_type: Any) -> list[tuple[str, str]]:
     """(type, content) of every web record for `address`, resolved in an event loop."""
-    import asyncio
-
     import pulumi
 
     from components.edge_dns import web_records
+    from tests.conftest import run_in_fresh_loop
 
     async def run() -> list[tuple[str, str]]:
         records = web_records("example.com", pulumi.Output.from_input(address), *record_type)
@@ -409,7 +408,7 @@ def _resolve(address: str, *record_type: Any) -> list[tuple[str, str]]:
         assert all(r.proxied for r in records)
         return [(await r.type.future(), await r.content.future()) for r in records]
 
-    return asyncio.run(run())
+    return run_in_fresh_loop(run)
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,14 @@ def test_ingress_route_serves_apex_and_redirects_www(stack: Synth) -> None:
     route = stack.object("IngressRoute", "frontend", "saas-app")["spec"]
     assert route["entryPoints"] == ["websecure"] and route["tls"] == {}
     matches = [r["match"] for r in route["routes"]]
-    assert matches == [f"Host(`{domain}`)", f"Host(`www.{domain}`)"]
+    assert matches[:2] == [f"Host(`{domain}`)", f"Host(`www.{domain}`)"]
+    # Review finding 31: /api/metrics and /api/health are not served through the edge: a more
+    # specific route with a higher priority puts an allow-list nobody matches in front.
+    internal = route["routes"][2]
+    assert internal["match"] == f"(Host(`{domain}`) || Host(`www.{domain}`)) && (Path(`/api/metrics`) || Path(`/api/health`))"
+    assert internal["priority"] > len(matches[0]) and internal["middlewares"][0]["name"] == "frontend-internal-only"
+    guard = stack.object("Middleware", "frontend-internal-only", "saas-app")["spec"]
+    assert guard == {"ipAllowList": {"sourceRange": ["127.0.0.1/32"]}}
     names = [m["name"] for m in route["routes"][0]["middlewares"]]
     assert names == ["security-headers", "compression"]
     assert route["routes"][1]["middlewares"][0]["name"] == "frontend-www-redirect"

@@ -230,3 +230,20 @@ def test_unknown_stack_is_a_clean_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "known stacks: dev, prod, staging" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+CONTEXTS = {"dev": "k3d-saas", "staging": "saas-staging", "prod": "saas-prod"}
+
+
+def test_every_kubernetes_object_goes_through_the_stacks_provider(stack: Synth) -> None:
+    """Issue item 14 / review finding 31: one explicit Kubernetes provider per stack, bound to
+    the stack's kubeconfig context, and every Kubernetes resource (charts included) uses it, so
+    `pulumi up -s dev` with a prod context active still writes only to the dev cluster. The
+    synth records each registration's provider reference (`<urn>::<id>`)."""
+    (provider,) = stack.of_type("pulumi:providers:kubernetes")
+    assert provider["inputs"]["context"] == CONTEXTS[stack.stack]
+    assert provider["name"] == "kubernetes"
+    kubernetes = [r for r in stack.resources if r["custom"] and r["type"].startswith("kubernetes:")]
+    assert len(kubernetes) > 50
+    strays = [r["urn"] for r in kubernetes if not str(r.get("provider") or "").startswith(provider["urn"] + "::")]
+    assert strays == []
