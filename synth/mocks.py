@@ -16,6 +16,8 @@ import pulumi
 import yaml
 from pulumi.runtime.mocks import MockMonitor
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 # The marker Pulumi's wire format uses for secret values (`rpc._special_sig_key`).
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
@@ -113,8 +115,10 @@ class SynthMocks(pulumi.runtime.Mocks):
         token = args.token
         if token == "kubernetes:yaml:decode":
             # What the provider answers for yaml.ConfigFile (v1): the file's objects, so the
-            # vendored operator manifests expand into one resource per object offline.
-            return {"result": [doc for doc in yaml.safe_load_all(str(args.args["text"])) if doc]}
+            # vendored operator manifests expand into one resource per object offline. libyaml's
+            # parser (same objects, same constructor): the RabbitMQ operators' 450 kB of CRDs
+            # took ~0.35 s of every synthesis with the pure-Python one.
+            return {"result": [doc for doc in yaml.load_all(str(args.args["text"]), Loader=_LOADER) if doc]}
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": AWS_ACCOUNT, "arn": f"arn:aws:iam::{AWS_ACCOUNT}:user/synth", "userId": "synth"}
         if token == "aws:index/getRegion:getRegion":
