@@ -38,13 +38,14 @@ bench = _bench()
 # --- libyaml's emitter, PyYAML's bytes -----------------------------------------------------
 
 # The two places where libyaml's emitter and PyYAML's pure-Python one write different bytes
-# (PyYAML 6.0 emitter.py write_double_quoted / check_simple_key; libyaml 0.2.5 emitter.c
+# (PyYAML 6.0.4 yaml/emitter.py write_double_quoted / check_simple_key; libyaml 0.2.6 src/emitter.c
 # yaml_emitter_write_double_quoted / yaml_emitter_check_simple_key): a long double-quoted
 # scalar is wrapped after escapes by PyYAML only, and a 123..128-character key is simple for
 # libyaml but not for PyYAML (which counts the implicit `!!str` tag).
 DIVERGENT = {
     "long double-quoted": {"data": {"nginx.conf": "server {\n    listen 8080;\n" + "    location /x { return 404; }\n" * 4}},
     "key of 125 characters": {"k" * 125: "v"},
+    "double-quoted complex key": {"outer": {"a" * 90 + "- item" + "a" * 90 + " \n  b" + "a" * 40 + '"q"\t*': "v"}},
 }
 
 
@@ -55,6 +56,18 @@ def test_dump_keeps_pyyaml_bytes_where_libyaml_differs(case: str) -> None:
     fast = yaml.dump(value, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
     assert fast != pure, "libyaml and PyYAML agree here: the case no longer shows a divergence"
     assert dump_yaml(value) == pure
+
+
+def test_dump_takes_the_fast_path_for_long_unquoted_lines() -> None:
+    """A line over 80 columns that holds no double-quoted scalar and no long key (a long URL in
+    plain text) is written the same by both emitters and does not force the slow path."""
+    from synth import run
+
+    value = {"url": "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"}
+    fast = yaml.dump(value, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
+    assert max(len(line) for line in fast.splitlines()) > 80
+    assert not any(run._diverges(line) for line in fast.splitlines())
+    assert dump_yaml(value) == fast == yaml.dump(value, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
 
 
 def test_dump_matches_pyyaml_on_generated_documents() -> None:
