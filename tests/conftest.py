@@ -25,14 +25,16 @@ STACKS = ("dev", "staging", "prod")
 SYNTH_TIMEOUT = 180
 
 
-def run_synth(stack: str, out: Path, *extra: str, fresh: bool = False) -> subprocess.CompletedProcess[str]:
-    """`python -m synth STACK --out OUT --quiet EXTRA...`, each in a process of its own.
+def run_synth(
+    stack: str, out: Path, *extra: str, fresh: bool = False, quiet: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`python -m synth STACK --out OUT [--quiet] EXTRA...`, each in a process of its own.
 
     By default the process is forked from the session's synth server (tests/synth_server.py),
     which has the SDKs imported already: the same CLI, exit code and output, without paying
     the imports again (they are most of a synthesis). `fresh=True` starts a new interpreter;
     the import listings always do, since they report what a fresh process imports."""
-    argv = [stack, "--out", str(out), "--quiet", *extra]
+    argv = [stack, "--out", str(out), *(["--quiet"] if quiet else []), *extra]
     server = None if fresh or {"--list-sdk-imports", "--list-imports"} & set(extra) else _SERVER.get()
     if server is None:
         return subprocess.run(

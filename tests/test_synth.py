@@ -5,8 +5,6 @@ from __future__ import annotations
 import filecmp
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -180,8 +178,7 @@ def _tree_lines(stdout: str) -> list[str]:
 
 
 def test_tree_is_stable_and_names_each_release(tmp_path: Path) -> None:
-    runs = [subprocess.run([sys.executable, "-m", "synth", "staging", "--out", str(tmp_path / str(n))],
-                           cwd=ROOT, capture_output=True, text=True, timeout=180) for n in range(2)]
+    runs = [run_synth("staging", tmp_path / str(n), quiet=False) for n in range(2)]
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
     first, second = (_tree_lines(r.stdout) for r in runs)
     assert first == second
