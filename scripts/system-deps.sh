@@ -2,7 +2,7 @@
 # Install the real programs the tests use to validate generated files, when they are missing.
 # Runs as root on a fresh Debian or Ubuntu machine (CI); otherwise prints the one command to run.
 #
-# Supported: Debian 12 (what CI runs), Debian 13, Ubuntu 22.04 and 24.04. PHP differs per
+# Tested on Debian 12 (CI); written for Debian 13 and Ubuntu 22.04 and 24.04 too. PHP differs per
 # release (Debian 12: 8.2, Debian 13: 8.4, Ubuntu 22.04: 8.1, Ubuntu 24.04: 8.3): the script
 # takes the php-fpm the distribution ships, and the tests use whichever php-fpm<version> is
 # installed (tests/validators.py).
