@@ -295,9 +295,9 @@ class MariaDB(pulumi.ComponentResource):
 
         self.instance = pulumi.Output.from_input(name)
         self.ready = [mariadb, database, user, grant]
-        # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go creates the
-        # `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
-        # the `<name>` Service exists in every topology.
+        # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go reconcileService:
+        # the `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
+        # the `<name>` Service (reconcileDefaultService) in every topology.
         primary, secondary = (f"{name}-primary", f"{name}-secondary") if is_replicated(cfg) else (name, name)
         self.endpoints = MariaDBEndpoints(
             primary_host=service_host(primary, ns),
