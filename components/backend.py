@@ -74,6 +74,10 @@ NGINX_EXPORTER_IMAGE = "nginx/nginx-prometheus-exporter:1.4.2"
 FPM_EXPORTER_IMAGE = "hipages/php-fpm_exporter:2.2.0"
 # Laravel prefixes every Redis key; fixing the prefix makes the queue keys KEDA watches known.
 REDIS_PREFIX = "saas_"
+# Worker retries (data-safety review #10): 6 tries, waits 30 s .. 20 min, 37.5 min in all,
+# more than twice the 15 min RTO of the database before a job is failed.
+WORKER_TRIES = 6
+WORKER_BACKOFF_SECONDS = (30, 120, 300, 600, 1200)
 SIDECAR_SIZE = ContainerSize("20m", "32Mi", "64Mi")
 NGINX_SIZE = ContainerSize("50m", "64Mi", "128Mi")
 # Hops in front of the pods: Traefik (pod network) and, with the Cloudflare edge, Cloudflare's
@@ -792,17 +796,28 @@ class LaravelBackend(pulumi.ComponentResource):
             "php", "artisan", "queue:work", connection,
             f"--queue={','.join(queues)}",
             "--max-time=3600",  # recycle workers hourly: releases memory, picks up new config
-            "--tries=3",
-            "--backoff=10,60,300",
+            # Retries outlast a database outage well beyond the 15 min RTO (data-safety review
+            # #10): a job failing its last try is deleted from the queue *before* Laravel writes
+            # it to failed_jobs in that same database (laravel/framework
+            # src/Illuminate/Queue/Jobs/Job.php fail(): delete(), then the JobFailed event).
+            f"--tries={WORKER_TRIES}",
+            "--backoff=" + ",".join(str(b) for b in WORKER_BACKOFF_SECONDS),
             f"--timeout={backend.jobTimeout}",
             "--sleep=3",
         ]
         # No probes: a worker serves no port, and queue:work exits (and is restarted) on its
         # own when a job overruns --timeout or memory; --max-time recycles it hourly.
         container = self._php_container("worker", track.image, command)
+        # queue:work handles SIGTERM (finish the job, then exit) and enforces --timeout only
+        # with the pcntl extension (laravel/framework src/Illuminate/Queue/Worker.php
+        # supportsAsyncSignals); without it every rollout kills jobs mid-run (review #21).
+        require_pcntl = self._php_container(
+            "require-pcntl", track.image,
+            ["php", "-r", "if (!extension_loaded('pcntl')) { fwrite(STDERR, 'queue:work needs the pcntl extension'.PHP_EOL); exit(1); }"],
+        )
         pod = kube.pod_spec(
             [container],
-            init_containers=[self._prepare(track.image)],
+            init_containers=[require_pcntl, self._prepare(track.image)],
             selector=selector,
             volumes=self._php_volumes(self._php_files.metadata.name),
             # SIGTERM lets queue:work finish the current job; give the longest one time to end.

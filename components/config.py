@@ -687,16 +687,70 @@ StorageClassName = Annotated[str, AfterValidator(_storage_class)]
 
 
 class RestoreSection(_Strict):
-    """Bootstrap a new MariaDB from point-in-time recovery: a restore is a `pulumi up`."""
+    """Bootstrap a new MariaDB from point-in-time recovery: a restore is a `pulumi up`.
+
+    targetTime: the UTC point to recover; the new instance is `mariadb-r<digits of the time>`.
+    newCluster: the cluster the instance in service ran on is gone (cluster-loss runbook):
+        the program then renders only that instance's archive (suspended, read-only) and not
+        the instance itself, so nothing new writes into its backup prefixes.
+    """
 
     targetTime: UtcTime
+    newCluster: bool = False
+
+
+# `mariadb`, or `mariadb-r<14 digits>` (an instance restored to that UTC time).
+_INSTANCE_RE = re.compile(r"^mariadb(-r[0-9]{14})?$")
+
+
+def _instance(value: str) -> str:
+    if not _INSTANCE_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not a MariaDB instance of this stack: 'mariadb' or 'mariadb-r<YYYYMMDDhhmmss>' "
+            "(the name a restore gave it)"
+        )
+    return value
 
 
 class MariaDBSection(_Strict):
     storageClass: StorageClassName | None = None
     storage: Quantity | None = None
     memory: Quantity | None = None
+    # The MariaDB in service; after a restore, set it to the restored instance's name (and
+    # remove `restore`) to finish the restore (docs/operations.md, "Restore").
+    instance: Annotated[str, AfterValidator(_instance)] = "mariadb"
     restore: RestoreSection | None = None
+
+    @model_validator(mode="after")
+    def _restore_target_is_new(self) -> "MariaDBSection":
+        if self.restore and restore_instance_name(self.restore.targetTime) == self.instance:
+            raise ValueError(
+                f"restore.targetTime: instance {self.instance} is already the restore to that time; "
+                "remove data.mariadb.restore to finish the restore"
+            )
+        return self
+
+
+def restore_instance_name(target_time: str) -> str:
+    """The MariaDB a restore to `target_time` creates: `mariadb-r<digits of the time>`."""
+    return "mariadb-r" + re.sub(r"[^0-9]", "", target_time)
+
+
+def _provisioner(value: str) -> str:
+    if not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[a-z0-9-]+)?$", value) or len(value) > 253:
+        raise ValueError(f"'{value}' is not a CSI provisioner name such as ebs.csi.aws.com")
+    return value
+
+
+class VolumesSection(_Strict):
+    """`data.volumes:` the StorageClass the program creates for the data stores' volumes
+    (staging and production, unless a store names its own `storageClass`): volume expansion
+    on, so a size increase is an online resize instead of a database stuck "resizing"."""
+
+    # Whether the program creates the `saas-data` StorageClass (default: outside development).
+    managed: bool | None = None
+    provisioner: Annotated[str, AfterValidator(_provisioner)] = "ebs.csi.aws.com"
+    parameters: dict[str, str] = Field(default_factory=lambda: {"type": "gp3"})
 
 
 class RedisSection(_Strict):
@@ -715,6 +769,7 @@ class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
     redis: RedisSection = RedisSection()
     backups: BackupsSection = BackupsSection()
+    volumes: VolumesSection = VolumesSection()
 
 
 # --------------------------------------------------------------------------------------------
@@ -853,6 +908,19 @@ class RawConfig(_Strict):
             )
         if self.environment == "production" and self.edge.dns == "none":
             raise ValueError("edge.dns: production needs a DNS provider (cloudflare or route53), not none")
+        # Bucket names must never follow a domain or default change (data-safety review #12):
+        # a new name is a new, empty bucket that the app and the backups would silently use.
+        if self.environment != "development" and not self.objectStorage.bucketPrefix:
+            raise ValueError(
+                "objectStorage.bucketPrefix: set it explicitly outside development (bucket names must not "
+                f"follow the domain); the buckets this stack uses today have the prefix '{self.domain.replace('.', '-')}'"
+            )
+        # Production backups leave the cluster: in-cluster SeaweedFS shares the database's
+        # namespace, cluster and failure domain (review #8).
+        if self.environment == "production" and self.objectStorage.engine == "seaweedfs":
+            raise ValueError(
+                "objectStorage.engine: production keeps its backups outside the cluster: use s3 or minio, not seaweedfs"
+            )
         if self.environment != "development" and self.data.backups.enabled is False:
             raise ValueError(f"data.backups.enabled: {self.environment} must keep database backups on (RPO 1 h)")
         schedule = self.data.backups.schedule
@@ -928,6 +996,15 @@ class StoreSizing:
 
 
 @dataclass(frozen=True)
+class VolumeClass:
+    """The `saas-data` StorageClass: provisioner and its parameters (expansion on, Retain)."""
+
+    name: str
+    provisioner: str
+    parameters: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """The data layer, resolved: sizing per store, backup schedule and the optional restore.
 
@@ -947,6 +1024,12 @@ class DataConfig:
     backup_retention: str
     restore_target: str | None
     rpo_minutes: int = 60
+    # The MariaDB in service (`data.mariadb.instance`) and, during a restore onto a rebuilt
+    # cluster, whether that instance is gone (only its archive is rendered).
+    instance: str = "mariadb"
+    restore_new_cluster: bool = False
+    # The program-owned expandable StorageClass for the stores' volumes, when it is created.
+    volume_class: "VolumeClass | None" = None
 
 
 @dataclass(frozen=True)
@@ -1036,25 +1119,35 @@ _DEVELOPMENT_MARIADB = ("2Gi", "512Mi", "100m")
 _DEVELOPMENT_REDIS = ("1Gi", "128Mi", "50m")
 
 
-def _sizing(section: MariaDBSection | RedisSection, default: tuple[str, str, str]) -> StoreSizing:
+def _sizing(section: MariaDBSection | RedisSection, default: tuple[str, str, str], volume_class: str | None) -> StoreSizing:
     storage, memory, cpu = default
-    return StoreSizing(section.storageClass, section.storage or storage, section.memory or memory, cpu)
+    return StoreSizing(section.storageClass or volume_class, section.storage or storage, section.memory or memory, cpu)
 
 
 def _resolve_data(raw: RawConfig) -> DataConfig:
     development = raw.environment == "development"
     data = raw.data
     backups_enabled = data.backups.enabled if data.backups.enabled is not None else not development
+    managed = data.volumes.managed if data.volumes.managed is not None else not development
+    volume_class = VolumeClass(DATA_STORAGE_CLASS, data.volumes.provisioner, dict(data.volumes.parameters)) if managed else None
+    class_name = volume_class.name if volume_class else None
     return DataConfig(
-        mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size]),
-        redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
+        mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size], class_name),
+        redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size], class_name),
         backups_enabled=backups_enabled,
         # Hourly full physical backups meet the architecture overview's RPO of 1 hour even when the binary log
         # does not fill up (only closed binlogs are archived); binlog archiving narrows it.
         backup_schedule=data.backups.schedule or ("0 3 * * *" if development else "0 * * * *"),
         backup_retention=data.backups.retention or ("168h" if development else "720h"),
         restore_target=data.mariadb.restore.targetTime if data.mariadb.restore else None,
+        instance=data.mariadb.instance,
+        restore_new_cluster=bool(data.mariadb.restore and data.mariadb.restore.newCluster),
+        volume_class=volume_class,
     )
+
+
+# The StorageClass the program creates for the data stores (see VolumesSection).
+DATA_STORAGE_CLASS = "saas-data"
 
 
 # --------------------------------------------------------------------------------------------

@@ -88,7 +88,10 @@ class DataLayer(pulumi.ComponentResource):
         operators = operator_namespace(
             OPERATORS_NAMESPACE, args.namespace, args.monitoring_namespace, args.config.raw.network.apiServerCidrs, child
         )
-        store_options = pulumi.ResourceOptions(parent=self, depends_on=[operators])
+        volume_class = data_storage_class(args.config, child)
+        store_options = pulumi.ResourceOptions(
+            parent=self, depends_on=[operators, *([volume_class] if volume_class else [])]
+        )
         database = MariaDB(
             "mariadb",
             MariaDBArgs(
@@ -142,6 +145,31 @@ class DataLayer(pulumi.ComponentResource):
                 "operatorsNamespace": self.operators_namespace,
             }
         )
+
+
+def data_storage_class(cfg: StackConfig, opts: pulumi.ResourceOptions) -> k8s.storage.v1.StorageClass | None:
+    """The `saas-data` StorageClass of the stores' volumes (staging and production).
+
+    `allowVolumeExpansion`: a size increase (tier change, `data.mariadb.storage`) is an online
+    resize. On a class without it the PVC patch is Forbidden and mariadb-operator stays in
+    "Resizing storage", skipping failover, backups and binlog archival until someone notices
+    (v26.6.0 internal/controller/mariadb_controller_storage.go:37-156). `Retain`: a deleted
+    claim (namespace deletion, `pulumi destroy`) leaves the volume. WaitForFirstConsumer: the
+    volume is created in the zone the pod is scheduled to.
+    """
+    volume_class = cfg.data.volume_class
+    if volume_class is None:
+        return None
+    return k8s.storage.v1.StorageClass(
+        volume_class.name,
+        metadata=kube.metadata(volume_class.name, "storage"),
+        provisioner=volume_class.provisioner,
+        parameters=dict(volume_class.parameters) or None,
+        allow_volume_expansion=True,
+        reclaim_policy="Retain",
+        volume_binding_mode="WaitForFirstConsumer",
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.protect, retain_on_delete=True)),
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -323,7 +351,9 @@ def data_network_policies(
         NP.NetworkPolicySpecArgs(
             # The replication agent sidecar verifies the operator's ServiceAccount token with a
             # TokenReview (mariadb-operator's default agent authentication).
-            pod_selector=_stores("mariadb"),
+            # The PITR guard's primary-change watcher reads the MariaDB and patches its
+            # PhysicalBackup (components/data/mariadb.py, pitr_guard).
+            pod_selector=_stores("mariadb", mariadb_store.GUARD_LABEL),
             policy_types=["Egress"],
             egress=[NP.NetworkPolicyEgressRuleArgs(ports=_tcp(*API_SERVER_PORTS))],
         ),

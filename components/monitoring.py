@@ -220,6 +220,11 @@ def _alertmanager_yaml(
     )
 
 
+# Data-safety alerts about backups and the point-in-time archive (components/files/alerts/
+# data.yaml, group saas-data-safety): only stacks with backups deploy them.
+BACKUP_ONLY_ALERTS = frozenset({"MariaDBRecoverablePointStale", "MariaDBBackupFailing", "MariaDBBinlogArchivalFailing"})
+
+
 def alert_rule_files() -> dict[str, dict[str, Any]]:
     """Every rule file by stem (`traefik` -> {"groups": [...]})."""
     return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(ALERTS_DIR.glob("*.yaml"))}
@@ -229,7 +234,7 @@ def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     """The rule files as this stack deploys them: a rule about something the stack does not
     run is left out (it could only fire for ever, or never). Today: the backup-age rule
     without backups (development), whose `absent(...)` would page for ever."""
-    skip = set() if cfg.data.backups_enabled else {"MariaDBBackupTooOld"}
+    skip = set() if cfg.data.backups_enabled else {"MariaDBBackupTooOld", *BACKUP_ONLY_ALERTS}
     files = alert_rule_files()
     for document in files.values():
         for group in document["groups"]:
@@ -686,6 +691,54 @@ def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[s
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit or memory}}
 
 
+def data_safety_state_metrics() -> dict[str, Any]:
+    """kube-state-metrics `CustomResourceStateMetrics` for the recovery signals (data-safety
+    review #22), read from the status fields of mariadb-operator v26.6.0 (CRDs
+    mariadbs/physicalbackups/pointintimerecoveries.k8s.mariadb.com, condition types in
+    api/v1alpha1/condition_types.go):
+
+    - `kube_mariadb_pitr_last_recoverable_time` (unix seconds; RFC 3339 in the status);
+    - `kube_mariadb_status_condition{type=Ready|BinlogsArchived|StorageResized|PrimarySwitched}`;
+    - `kube_mariadb_current_primary_index` (a change is a failover or switchover);
+    - `kube_mariadb_physicalbackup_status_condition{type="Complete"}`,
+      `kube_mariadb_physicalbackup_last_schedule_time`.
+    Condition values are "True"/"False", which kube-state-metrics reads as 1/0.
+    """
+    def resource(kind: str, prefix: str, metrics: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "groupVersionKind": {"group": "k8s.mariadb.com", "version": "v1alpha1", "kind": kind},
+            "metricNamePrefix": prefix,
+            "labelsFromPath": {"name": ["metadata", "name"], "namespace": ["metadata", "namespace"]},
+            "metrics": metrics,
+        }
+
+    def gauge(name: str, help_text: str, path: list[str], **extra: Any) -> dict[str, Any]:
+        return {"name": name, "help": help_text, "each": {"type": "Gauge", "gauge": {"path": path, **extra}}}
+
+    def conditions(help_text: str) -> dict[str, Any]:
+        return gauge("status_condition", help_text, ["status", "conditions"],
+                     labelsFromPath={"type": ["type"], "reason": ["reason"]}, valueFrom=["status"])
+
+    return {
+        "kind": "CustomResourceStateMetrics",
+        "spec": {
+            "resources": [
+                resource("PointInTimeRecovery", "kube_mariadb_pitr", [
+                    gauge("last_recoverable_time", "Newest point a restore can reach", ["status", "lastRecoverableTime"]),
+                ]),
+                resource("MariaDB", "kube_mariadb", [
+                    conditions("MariaDB conditions (1 True, 0 False)"),
+                    gauge("current_primary_index", "Pod index of the current primary", ["status", "currentPrimaryPodIndex"]),
+                ]),
+                resource("PhysicalBackup", "kube_mariadb_physicalbackup", [
+                    conditions("PhysicalBackup conditions (1 True, 0 False)"),
+                    gauge("last_schedule_time", "When the last backup was scheduled", ["status", "lastScheduleTime"]),
+                ]),
+            ]
+        },
+    }
+
+
 def prometheus_stack_values(
     config: StackConfig,
     *,
@@ -752,6 +805,14 @@ def prometheus_stack_values(
             "containerSecurityContext": _CONTAINER_SECURITY,
         },
         "kube-state-metrics": {
+            # The data-safety signals live in the mariadb-operator objects' status, which no
+            # exporter publishes: kube-state-metrics' custom-resource-state config does.
+            "customResourceState": {"enabled": True, "config": data_safety_state_metrics()},
+            "rbac": {"extraRules": [{
+                "apiGroups": ["k8s.mariadb.com"],
+                "resources": ["mariadbs", "physicalbackups", "pointintimerecoveries"],
+                "verbs": ["list", "watch"],
+            }]},
             "resources": size["kube-state-metrics"],
             "securityContext": {**_POD_SECURITY, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
             "containerSecurityContext": _CONTAINER_SECURITY,

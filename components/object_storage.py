@@ -66,6 +66,8 @@ def all_in_one(cfg: StackConfig) -> bool:
 def seaweedfs_s3_service(cfg: StackConfig) -> str:
     return f"{SEAWEEDFS_RELEASE}-all-in-one" if all_in_one(cfg) else f"{SEAWEEDFS_RELEASE}-s3"
 SEAWEEDFS_CONFIG_SECRET = "seaweedfs-s3-config"
+# Days each backup object version is immutable on the s3 engine (governance-mode Object Lock).
+BACKUP_LOCK_DAYS = 7
 # In-cluster engines sign with any region; us-east-1 is what S3 SDKs default to.
 IN_CLUSTER_REGION = "us-east-1"
 
@@ -317,6 +319,23 @@ class ObjectStorage(pulumi.ComponentResource):
                 # A lifecycle rule on noncurrent versions needs versioning to be on first.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[resource, versioning]),
             )
+            if bucket == "backups":
+                # Immutability (data-safety review #20): every backup and archived binlog version
+                # is locked for BACKUP_LOCK_DAYS in governance mode. The in-cluster backup key has
+                # neither s3:DeleteObjectVersion nor s3:BypassGovernanceRetention: whoever reads
+                # that Secret can hide current backups behind delete markers (the operator's own
+                # pruning does exactly that) but cannot destroy a version inside the window.
+                aws.s3.BucketObjectLockConfiguration(
+                    f"{name}-{bucket}-object-lock", bucket=bucket_id, region=region,
+                    object_lock_enabled="Enabled",
+                    rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                        default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                            mode="GOVERNANCE", days=BACKUP_LOCK_DAYS
+                        )
+                    ),
+                    # Object Lock needs versioning on first.
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[resource, versioning]),
+                )
             aws.s3.BucketPolicy(
                 f"{name}-{bucket}-tls-only", bucket=bucket_id, region=region,
                 policy=resource.arn.apply(lambda arn: json.dumps(tls_only_policy(arn), sort_keys=True)),
@@ -408,7 +427,12 @@ def seaweedfs_values(
             }],
             "ports": [{"protocol": "TCP", "port": SEAWEEDFS_ALL_IN_ONE_METRICS_PORT if single else SEAWEEDFS_METRICS_PORT}],
         })
-    buckets = [{"name": names[b], "versioning": "Enabled"} for b in BUCKETS]
+    # Versioning for the application's buckets only. mariadb-operator prunes expired backups
+    # with a plain RemoveObject (v26.6.0 pkg/minio/minio.go:256), which on a versioned bucket
+    # only adds a delete marker (SeaweedFS 4.44 weed/s3api/s3api_object_handlers_delete.go
+    # :151-159) and keeps every byte: the backups bucket must not be versioned here (there is
+    # no lifecycle expiry on SeaweedFS).
+    buckets = [{"name": names[b], **({} if b == "backups" else {"versioning": "Enabled"})} for b in BUCKETS]
     hook = {"resources": resources("20m", "64Mi") if single else resources("50m", "128Mi")}
     if single:
         # The chart's all-in-one mode: every component off but the one `weed server` process,
@@ -459,7 +483,13 @@ def seaweedfs_values(
         },
         "filer": {
             **common,
-            "replicas": 1,
+            # Each chunk's cipher key lives in the filer's metadata (`encryptVolumeData`;
+            # SeaweedFS 4.44 weed/pb/filer.proto FileChunk.cipher_key): one filer on one volume
+            # would make every object unreadable with that volume. Filers with their own
+            # embedded store subscribe to each other's metadata changes and keep a full copy
+            # each, a new one bootstrapping from a peer (SeaweedFS 4.44
+            # weed/filer/meta_aggregator.go:345-400), so two survive the loss of one.
+            "replicas": 2 if ha else 1,
             "data": pvc("10Gi"),
             "logs": logs,
             "encryptVolumeData": True,

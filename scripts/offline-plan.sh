@@ -48,20 +48,35 @@ for stack in "${stacks[@]}"; do
   "$python" -m synth "$stack" --quiet --out "$head_out" --diff "$base_out" "${extra[@]}" >"$plan" 2>&1
   code=$?
   [ "$code" -ne 0 ] && status=$code
+  # The counts first (a long plan is cut below), then what failed and why, then the changes;
+  # deploy-readiness warnings (values the example stacks leave to the user) folded away.
+  counts=$(grep -E '^[0-9]+ to add, [0-9]+ to change, [0-9]+ to remove$' "$plan" | tail -n 1)
+  changes=$out/$stack.changes
+  grep -vE '^warning: |^[0-9]+ to add, [0-9]+ to change, [0-9]+ to remove$|^synth [a-z0-9-]+: ' "$plan" >"$changes" || true
   {
     echo
     echo "### $stack $([ "$code" -eq 0 ] && echo "(synth ok)" || echo "(synth FAILED, exit $code: $(reason "$code"))")"
     echo
+    [ -n "$counts" ] && echo "**$counts**" && echo
     if [ "$code" -ne 0 ]; then
-      # Which rule or key failed and why, before any diff: the lines synth prints for it
+      # Which rule or key failed and why: the lines synth prints for it
       # (`[mandatory] <rule> on <resource>: <why>`, `saas-platform:<key>: <why>`, `error: ...`).
       grep -E '^  \[mandatory\] |^  [a-z0-9_-]+:[^ ]+: |^error: ' "$plan" | head -n 50 | sed 's/^ *//; s/^/- /'
       echo
     fi
     echo '```diff'
-    head -n "$max_lines" "$plan"
-    [ "$(wc -l <"$plan")" -gt "$max_lines" ] && echo "... (truncated: full plan in the offline-plan artifact)"
+    head -n "$max_lines" "$changes"
+    [ "$(wc -l <"$changes")" -gt "$max_lines" ] && echo "... (truncated: full plan in the offline-plan artifact)"
     echo '```'
+    warned=$(grep -c '^warning: ' "$plan" || true)
+    if [ "$warned" -gt 0 ]; then
+      echo
+      echo "<details><summary>$warned value(s) to set before a real deploy of $stack</summary>"
+      echo
+      grep '^warning: ' "$plan" | sed 's/^warning: /- /'
+      echo
+      echo "</details>"
+    fi
   } >>"$summary"
 done
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then cat "$summary" >>"$GITHUB_STEP_SUMMARY"; else cat "$summary"; fi

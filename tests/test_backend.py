@@ -130,7 +130,7 @@ def test_workers_scale_on_queue_length_within_tier(stack: Synth) -> None:
     assert not [h for h in stack.objects("HorizontalPodAutoscaler", "saas-app") if h["spec"]["scaleTargetRef"]["name"] == "backend-worker"]
     worker = container(pod(stack, "backend-worker"), "worker")
     assert worker["command"][:4] == ["php", "artisan", "queue:work", "redis"]
-    assert {"--max-time=3600", "--tries=3", "--backoff=10,60,300", "--timeout=300"} <= set(worker["command"])
+    assert {"--max-time=3600", "--tries=6", "--backoff=30,120,300,600,1200", "--timeout=300"} <= set(worker["command"])
     assert pod(stack, "backend-worker")["terminationGracePeriodSeconds"] > 300
 
 
@@ -140,7 +140,8 @@ def test_exactly_one_scheduler(stack: Synth) -> None:
     assert scheduler["spec"]["replicas"] == 1
     assert scheduler["spec"]["strategy"] == {"type": "Recreate"}
     assert container(scheduler["spec"]["template"]["spec"], "scheduler")["command"] == ["php", "artisan", "schedule:work"]
-    assert not stack.objects("CronJob")
+    # No CronJob scheduler in the app (the data namespace's CronJobs are the PITR guard's).
+    assert not stack.objects("CronJob", "saas-app")
     assert not [h for h in stack.objects("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == "backend-scheduler"]
 
 

@@ -57,7 +57,7 @@ def test_development_runs_one_replica_whatever_the_size() -> None:
 
 
 def test_production_protects_and_is_highly_available() -> None:
-    resolved = parse_config(values(environment="production"), "prod")
+    resolved = parse_config(values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com"}), "prod")
     assert resolved.protect and resolved.highly_available
 
 
@@ -128,7 +128,13 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("api server cidrs empty", {"network": {"apiServerCidrs": []}}, f"{NS}:network.apiServerCidrs: list should have at least 1 item"),
     ("api server cidr invalid", {"network": {"apiServerCidrs": ["kubernetes.default"]}}, f"{NS}:network.apiServerCidrs.0: 'kubernetes.default' is not a network"),
     ("data not an object", {"data": "big"}, f"{NS}:data: expected an object"),
-    ("data key typo", {"data": {"mariadb": {"storage_size": "10Gi"}}}, f"{NS}:data.mariadb.storage_size: unknown key (known keys: memory, restore, storage, storageClass)"),
+    ("data key typo", {"data": {"mariadb": {"storage_size": "10Gi"}}}, f"{NS}:data.mariadb.storage_size: unknown key (known keys: instance, memory, restore, storage, storageClass)"),
+    # data safety (issue 23): restore lineage, the data StorageClass, bucket names, prod backups
+    ("restore instance unknown", {"data": {"mariadb": {"instance": "mysql"}}}, f"{NS}:data.mariadb.instance: 'mysql' is not a MariaDB instance of this stack"),
+    ("restore onto itself", {"data": {"mariadb": {"instance": "mariadb-r20261120180000", "restore": {"targetTime": "2026-11-20T18:00:00Z"}}}}, f"{NS}:data.mariadb.restore.targetTime: instance mariadb-r20261120180000 is already the restore to that time"),
+    ("volume provisioner invalid", {"data": {"volumes": {"provisioner": "EBS CSI"}}}, f"{NS}:data.volumes.provisioner: 'EBS CSI' is not a CSI provisioner name"),
+    ("bucket prefix implicit", {"objectStorage": {"engine": "seaweedfs"}}, f"{NS}:objectStorage.bucketPrefix: set it explicitly outside development"),
+    ("seaweedfs in production", {"environment": "production", "objectStorage": {"engine": "seaweedfs", "bucketPrefix": "example-com"}}, f"{NS}:objectStorage.engine: production keeps its backups outside the cluster"),
     ("mariadb storage unit", {"data": {"mariadb": {"storage": "10GB"}}}, f"{NS}:data.mariadb.storage: '10GB' is not a size such as 512Mi"),
     ("redis memory unit", {"data": {"redis": {"memory": "1g"}}}, f"{NS}:data.redis.memory: '1g' is not a size"),
     ("storage class invalid", {"data": {"redis": {"storageClass": "Fast_SSD"}}}, f"{NS}:data.redis.storageClass: 'Fast_SSD' is not a StorageClass name"),
@@ -157,7 +163,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("storage bucket prefix invalid", {"objectStorage": {"bucketPrefix": "Acme_Files"}}, f"{NS}:objectStorage.bucketPrefix: 'Acme_Files' is not a bucket prefix"),
     ("storage noncurrent days zero", {"objectStorage": {"noncurrentVersionDays": 0}}, f"{NS}:objectStorage.noncurrentVersionDays: input should be greater than or equal to 1"),
     ("storage size invalid", {"objectStorage": {"storage": "lots"}}, f"{NS}:objectStorage.storage: 'lots' is not a storage size"),
-    ("minio key in clear", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}, "minioAccessKey": "AKIAPLAIN", "minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioAccessKey: must be set as a secret"),
+    ("minio key in clear", {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net", "bucketPrefix": "acme"}, "minioAccessKey": "AKIAPLAIN", "minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioAccessKey: must be set as a secret"),
     ("minio key unused", {"minioSecretKey": {"secure": "v1:eA=="}}, f"{NS}:minioSecretKey: is set but unused"),
     # edge (components/edge_dns.py)
     ("cloudflare zone id missing", {"edge": {"dns": "cloudflare"}}, f"{NS}:edge.cloudflare.zoneId: is required when edge.dns is cloudflare"),
@@ -289,7 +295,9 @@ def test_secret_webhook_value_is_never_printed(bad_runs: dict[str, Any]) -> None
 def test_monitoring_defaults_per_environment() -> None:
     dev = parse_config(values(environment="development", edge={"dns": "none"}), "dev").monitoring
     staging = parse_config(values(), "staging").monitoring
-    prod = parse_config(values(environment="production", size="medium"), "prod").monitoring
+    prod = parse_config(
+        values(environment="production", size="medium", objectStorage={"engine": "s3", "bucketPrefix": "example-com"}), "prod"
+    ).monitoring
     assert (dev.logs_enabled, dev.node_exporter, dev.prometheus_replicas) == (False, False, 1)
     assert (staging.logs_enabled, staging.node_exporter, staging.alertmanager_replicas) == (True, True, 2)
     assert (prod.retention, prod.storage, prod.prometheus_replicas) == ("15d", "50Gi", 2)

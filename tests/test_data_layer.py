@@ -29,7 +29,11 @@ DATA_NS = "saas-data"
 OPERATOR_GROUPS = ("k8s.mariadb.com/", "redis.redis.opstreelabs.in/")
 # (MariaDB pods, replication on, Redis pods, Sentinel pods) per stack: dev is one of each;
 # staging is the small tier (single database, still replicated for binlog archiving); prod medium.
-TOPOLOGY = {"dev": (1, False, 1, 1), "staging": (1, True, 2, 3), "prod": (2, True, 2, 3)}
+# Staging: the small tier's single database runs two pods, because replication (which PITR
+# needs) with one pod is rejected by the operator's webhook (data-safety review C1).
+# Redis: three pods wherever it is replicated, so a failed-over master keeps a replica
+# (data-safety review #15).
+TOPOLOGY = {"dev": (1, False, 1, 1), "staging": (2, True, 3, 3), "prod": (2, True, 3, 3)}
 
 
 def _staging(**data: Any) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def test_topology_per_stack(stack: Synth) -> None:
     assert sentinel["redisSentinelConfig"]["masterGroupName"] == "mymaster"
 
 
-@pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 1, 2), ("medium", 2, 2), ("large", 3, 3)])
+@pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 2, 3), ("medium", 2, 3), ("large", 3, 3)])
 def test_topology_follows_the_tier(size: str, db_pods: int, redis_pods: int) -> None:
     cfg = parse_config({**_staging(), "size": size}, "staging")
     spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
@@ -239,13 +243,13 @@ def restored(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 def test_restore_value_renders_a_mariadb_bootstrapped_from_pitr(restored: Synth) -> None:
     name = "mariadb-r20261120180000"
     spec = restored.object("MariaDB", name, DATA_NS)["spec"]
-    assert spec["bootstrapFrom"] == {
-        "pointInTimeRecoveryRef": {"name": "mariadb-pitr"},
-        "targetRecoveryTime": "2026-11-20T18:00:00Z",
-    }
-    # The archive restored from stays, no longer scheduling backups of the retired instance.
+    assert spec["bootstrapFrom"]["pointInTimeRecoveryRef"] == {"name": "mariadb-pitr"}
+    assert spec["bootstrapFrom"]["targetRecoveryTime"] == "2026-11-20T18:00:00Z"
+    # The instance restored from stays as it was (same spec, same backups) until the restore
+    # is finished: nothing protected leaves the program mid-incident.
+    assert "bootstrapFrom" not in restored.object("MariaDB", "mariadb", DATA_NS)["spec"]
     source = restored.object("PhysicalBackup", "mariadb-physical", DATA_NS)["spec"]
-    assert source["schedule"]["suspend"] is True
+    assert source["schedule"]["suspend"] is False
     assert restored.object("PointInTimeRecovery", "mariadb-pitr", DATA_NS)["spec"]["physicalBackupRef"]["name"] == "mariadb-physical"
     # The new instance archives into its own prefix from a clean start, and serves the app.
     assert spec["pointInTimeRecoveryRef"]["name"] == f"{name}-pitr"
@@ -482,7 +486,7 @@ def test_redis_config_is_accepted_by_redis_server(tmp_path: Path) -> None:
             sock.sendall(b"SHUTDOWN NOSAVE\r\n")
         assert replies.startswith(b"+OK\r\n+PONG\r\n"), replies
         assert b"appendonly\r\n$3\r\nyes" in replies
-        assert b"volatile-lru" in replies
+        assert b"noeviction" in replies  # data-safety review #9
         assert proc.wait(timeout=10) == 0
     finally:
         if proc.poll() is None:
@@ -540,7 +544,9 @@ def test_app_namespace_reaches_the_stores_on_their_ports_only(stack: Synth) -> N
     assert mariadb["podSelector"]["matchExpressions"][0]["values"] == ["mariadb"]
     # The replication agent checks the operator's token with a TokenReview.
     api = stack.object("NetworkPolicy", "allow-mariadb-to-kubernetes-api", DATA_NS)["spec"]
-    assert api["podSelector"] == mariadb["podSelector"] and _ports(api["egress"][0]) == {443, 6443}
+    # So does the PITR guard's primary-change watcher (it patches the PhysicalBackup).
+    assert api["podSelector"]["matchExpressions"][0]["values"] == ["mariadb", mariadb_store.GUARD_LABEL]
+    assert _ports(api["egress"][0]) == {443, 6443}
 
 
 def test_operators_run_isolated(stack: Synth) -> None:
@@ -584,3 +590,31 @@ def test_first_backup_waits_for_its_bucket(stack: Synth) -> None:
     assert len(servers) == 1
     for backup in backups:
         assert servers[0] in backup["dependencies"], backup["urn"]
+
+
+def test_destroy_deletes_every_operator_object_before_its_operator(stack: Synth) -> None:
+    """`pulumi destroy` deletes in reverse dependency order: each custom resource that carries an
+    operator finalizer must (transitively) depend on the release that runs its operator, so it
+    is deleted, and its finalizer cleared, while the operator still runs; and nothing is
+    retained outside production (a retained object would keep its finalizer for ever)."""
+    by_urn = {r["urn"]: r for r in stack.resources}
+
+    def reaches(urn: str, target: str, seen: set[str] | None = None) -> bool:
+        seen = seen if seen is not None else set()
+        if urn == target:
+            return True
+        seen.add(urn)
+        record = by_urn.get(urn)
+        return bool(record) and any(reaches(d, target, seen) for d in record["dependencies"] if d not in seen)
+
+    releases = {r["name"]: r["urn"] for r in stack.of_type("kubernetes:helm.sh/v3:Release")}
+    operator_of = {"k8s.mariadb.com": releases["mariadb-operator"], "redis.redis.opstreelabs.in": releases["redis-operator"]}
+    checked = 0
+    for record in stack.resources:
+        group = record["type"].split(":")[1].split("/")[0] if record["type"].startswith("kubernetes:") else ""
+        if group in operator_of:
+            assert reaches(record["urn"], operator_of[group]), record["urn"]
+            if stack.stack != "prod":
+                assert record["retainOnDelete"] is False, record["urn"]
+            checked += 1
+    assert checked >= 5

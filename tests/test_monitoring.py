@@ -35,6 +35,10 @@ KPS_FREE_FORM = (
     "kube-state-metrics.resources",
     "kube-state-metrics.securityContext",
     "kube-state-metrics.containerSecurityContext",
+    # prometheus-community kube-state-metrics chart: `customResourceState.{enabled,config}` and
+    # `rbac.extraRules` (the data-safety custom-resource metrics, components/monitoring.py).
+    "kube-state-metrics.customResourceState",
+    "kube-state-metrics.rbac",
     "prometheus-node-exporter.resources",
     "alertmanager.alertmanagerSpec.configSecret",  # documented upstream as a commented key (AlertmanagerSpec.configSecret)
     "alertmanager.alertmanagerSpec.storage",  # StorageSpec of the Alertmanager CRD (upstream: commented example)
@@ -191,10 +195,11 @@ def test_prometheus_rules_are_the_rule_files(stack: Synth) -> None:
     assert set(objects) == {f"saas-{stem}" for stem in files}
     for stem, document in files.items():
         deployed = objects[f"saas-{stem}"]["spec"]["groups"]
-        # Only development drops a rule: the backup-age alert, as it runs no backups.
+        # Only development drops rules: the backup and archive alerts, as it runs no backups.
+        backup_only = {"MariaDBBackupTooOld", *monitoring.BACKUP_ONLY_ALERTS}
         for group in document["groups"]:
             if stack.stack == "dev":
-                group["rules"] = [r for r in group["rules"] if r["alert"] != "MariaDBBackupTooOld"]
+                group["rules"] = [r for r in group["rules"] if r["alert"] not in backup_only]
         assert deployed == document["groups"], stem
 
 

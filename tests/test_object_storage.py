@@ -63,7 +63,8 @@ def test_engine_matches_the_stack(stack: Synth) -> None:
         assert stack.outputs["objectStorage"]["endpoint"] == f"http://{service}.saas-data.svc.cluster.local:8333"
     else:
         assert releases == [] and len(buckets) == 3
-        assert stack.outputs["objectStorage"]["endpoint"] == "https://s3.us-east-1.amazonaws.com"
+        # The cluster's region (Pulumi.prod.yaml aws:region), not S3's default us-east-1.
+        assert stack.outputs["objectStorage"]["endpoint"] == "https://s3.eu-west-1.amazonaws.com"
 
 
 @pytest.mark.parametrize("name", ["dev", "staging"])
@@ -107,7 +108,16 @@ def test_seaweedfs_gateway_buckets_encryption_and_tenants(synthesized: dict[str,
     assert secret["stringData"] == {"seaweedfs_s3_config": "[secret]"}
     created = {b["name"]: b for b in s3["createBuckets"]}
     assert set(created) == set(stack.outputs["objectStorage"]["buckets"].values())
-    assert {b["versioning"] for b in created.values()} == {"Enabled"}
+    # The application's buckets keep versions; the backups bucket does not: mariadb-operator
+    # prunes with a plain RemoveObject (v26.6.0 pkg/minio/minio.go:256), which on a versioned
+    # SeaweedFS 4.44 bucket only adds a delete marker (weed/s3api/s3api_object_handlers_delete.go
+    # :151-159), so expired backups would never free space (data-safety review #8).
+    backups = stack.outputs["objectStorage"]["buckets"]["backups"]
+    assert "versioning" not in created[backups]
+    assert {b["versioning"] for n, b in created.items() if n != backups} == {"Enabled"}
+    # Two filers, each with a full copy of the metadata holding every chunk's cipher key.
+    if name != "dev":  # dev runs SeaweedFS all-in-one
+        assert values["filer"]["replicas"] == 2
     assert values["filer"]["encryptVolumeData"] is True
 
 

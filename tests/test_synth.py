@@ -28,7 +28,8 @@ def test_every_resource_sits_under_a_component_or_the_stack(stack: Synth) -> Non
         assert parent and (parent in urns or parent.split("::")[2] == "pulumi:pulumi:Stack"), record["urn"]
 
 
-PROVIDER_COMPONENTS = {"kubernetes:yaml/v2:ConfigFile"}
+# yaml.ConfigFile v1 (SDK-side: its objects are children, expanded offline) and v2.
+PROVIDER_COMPONENTS = {"kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"}
 
 
 def test_components_use_the_project_type_token(stack: Synth) -> None:

@@ -288,7 +288,7 @@ def test_path_check_catches_a_missing_script(tmp_path: Path, monkeypatch: pytest
 # ------------------------------------------------------------------------------------------
 
 PLAN_SCRIPT = ROOT / "scripts" / "offline-plan.sh"
-PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "Pulumi.yaml", "Pulumi.dev.yaml")
+PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "upstream", "Pulumi.yaml", "Pulumi.dev.yaml")
 
 
 def _run_plan(base: Path, out: Path, summary: Path | None = None, synth_args: str = "") -> subprocess.CompletedProcess[str]:
@@ -319,7 +319,10 @@ def test_offline_plan_diffs_the_base_and_writes_the_summary(tmp_path: Path) -> N
     assert "0 to add, 0 to change, 4 to remove" in plan  # the namespace, default-deny, DNS and scrape allows
     assert "- urn:pulumi:dev::saas-platform::saas-platform:index:ClusterPlatform$kubernetes:core/v1:Namespace::saas-old" in plan
     text = summary.read_text()
-    assert "### dev (synth ok)" in text and "4 to remove" in text
+    assert "### dev (synth ok)\n\n**0 to add, 0 to change, 4 to remove**" in text
+    # The readiness warnings are folded away, not mixed into the diff.
+    diff_block = text.split("```diff", 1)[1].split("```", 1)[0]
+    assert "warning:" not in diff_block and "value(s) to set before a real deploy of dev</summary>" in text
     assert (tmp_path / "plan" / "head" / "dev" / "manifests").is_dir()
 
 

@@ -6,16 +6,23 @@ its read/write split. Outside development a scheduled `PhysicalBackup` (mariadb-
 is the full base backup of a `PointInTimeRecovery` that archives closed binary logs; the
 MariaDB references it, so its agent sidecar uploads every binlog the server closes.
 
-Restore is configuration: `data.mariadb.restore.targetTime` renders a *new* MariaDB (named
-after the target time, so it gets fresh volumes) bootstrapped from the point-in-time archive of
-the current one; the endpoints move to it. In production the old instance stays in the cluster
-(`protect` + `retainOnDelete`) until someone removes it on purpose; elsewhere the object goes
-but its volumes stay (`pvcRetentionPolicy: Retain`), and the archive in S3 is untouched.
+Restore is configuration (docs/operations.md, "Restore"): `data.mariadb.restore.targetTime`
+renders a *new* MariaDB `mariadb-r<digits>` bootstrapped from the point-in-time archive of the
+instance in service (`data.mariadb.instance`); the endpoints move to it while the old instance
+stays rendered, untouched, so nothing protected is removed and its application user is never
+dropped. Finishing the restore is `data.mariadb.instance: mariadb-r<digits>` without `restore`;
+a second restore then reads the archive of the restored instance, not the original one. The
+old instance then leaves the program: in production it stays in the cluster (`protect` +
+`retainOnDelete`, unprotected on purpose); elsewhere the object goes but its volumes stay
+(`pvcRetentionPolicy: Retain`), and its archive in S3 is untouched.
 
-Why the numbers: only closed binlogs are archived and `max_binlog_size` defaults to 1 GB, so a
-quiet database could go days without closing one. Hourly full physical backups bound the RPO
-to 1 hour whatever the write rate, and a 64 MB binlog size makes busy databases archive far
-more often than that.
+Why the numbers (RPO 1 h, docs/operations.md "RPO and RTO"): only closed binlogs are archived
+(every 10 min, by the primary's agent), so a CronJob closes the binlog every
+`BINLOG_FLUSH_MINUTES` and a quiet primary's writes reach the archive within about 20 min; the
+64 MB `max_binlog_size` closes busy binlogs sooner. Binlog timelines cannot cross a primary
+change (mariadb-operator v26.6.0 pkg/binlog/binlog.go), so a second CronJob triggers an
+on-demand full backup whenever `status.currentPrimary` changes. Hourly full backups remain the
+floor, and they survive their own run: the replica's liveness window outlasts the backup.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import pulumi_random as random
 from components import k8s as kube
 from components.platform import charts
 from components.platform.charts import ChartPin
-from components.config import ContainerSize, StackConfig
+from components.config import ContainerSize, StackConfig, restore_instance_name
 from components.contracts import MariaDBEndpoints, S3Access
 from components.data.common import DATA_STORE_LABEL, service_host
 
@@ -70,6 +77,41 @@ APP_DATABASE = "app"
 APP_USER = "app"
 # Small enough that a busy database closes (and so archives) a binlog well within the hour.
 MAX_BINLOG_SIZE_MB = 64
+# A quiet primary never fills a binlog: close it this often so its tail is archived (the
+# agent archives closed binlogs every 10 min: mariadb-operator v26.6.0 pkg/binlog/archiver.go:39).
+BINLOG_FLUSH_MINUTES = 10
+# The agent's archive cycle (v26.6.0 pkg/binlog/archiver.go:39), for the RPO arithmetic.
+ARCHIVE_INTERVAL_MINUTES = 10
+# How often the primary-change watcher looks at `status.currentPrimary`.
+PRIMARY_WATCH_MINUTES = 5
+# A backup must end before the next hourly one is due; the operator deletes the Job after
+# this (v26.6.0 internal/controller/physicalbackup_controller_job.go:220-231).
+BACKUP_TIMEOUT_MINUTES = 55
+# Agent probes: 10 s period (v26.6.0 pkg/builder/container_builder.go:879-898).
+PROBE_PERIOD_SECONDS = 10
+# Readiness: a replica whose IO thread lost the primary reports Seconds_Behind_Master NULL and
+# fails /readiness at once (v26.6.0 pkg/agent/handler/replication/probe.go:136-143); failover
+# only promotes Ready replicas (pkg/controller/replication/failover.go:51-76). 10 x 10 s keeps
+# the replica Ready past the node-monitor grace period (40-50 s) that a dead node needs before
+# the primary turns NotReady (upstream issues #1628, #1846).
+READINESS_FAILURES = 10
+# docs/replication.md (v26.6.0): the delay must stay below the readiness failure window, or
+# every replica is NotReady by the time failover may start. 0 s: fail over at once.
+AUTO_FAILOVER_DELAY = "0s"
+# Liveness: `--safe-slave-backup` stops the replica's SQL thread for the whole backup and
+# v26.6.0's /liveness fails while it is stopped (probe.go:78-83; fixed upstream after the tag
+# by PR #1882). The liveness window must outlast the longest backup.
+LIVENESS_PERIOD_SECONDS = 30
+LIVENESS_FAILURES = (BACKUP_TIMEOUT_MINUTES * 60) // LIVENESS_PERIOD_SECONDS + 10
+# kubectl + sh + jq for the primary-change watcher (community image, pinned).
+KUBECTL_IMAGE = "docker.io/alpine/k8s:1.34.5"
+# The AWS CLI for pruning archived binlogs (works against any S3 API with --endpoint-url).
+AWS_CLI_IMAGE = "docker.io/amazon/aws-cli:2.32.8"
+# Archived binlogs are kept this much longer than the full backups they replay onto.
+BINLOG_RETENTION_MARGIN_HOURS = 24
+# Headroom of the backup/restore staging volume over the database volume (the uncompressed
+# mariadb-backup stream lands there before it is compressed: v26.6.0 pkg/builder/batch_builder.go).
+STAGING_FACTOR = 1.2
 MY_CNF_TEMPLATE = Path(__file__).resolve().parent.parent / "files" / "my.cnf.tmpl"
 
 
@@ -88,7 +130,9 @@ def quantity_mib(quantity: str) -> int:
     return int(match.group(1)) * _UNITS_MIB[match.group(2)]
 
 
-def render_my_cnf(memory_limit: str, *, max_binlog_size_mb: int = MAX_BINLOG_SIZE_MB) -> str:
+def render_my_cnf(
+    memory_limit: str, *, max_binlog_size_mb: int = MAX_BINLOG_SIZE_MB, min_connections: int = 0
+) -> str:
     """The server options, with InnoDB sized from the container's memory limit.
 
     The buffer pool gets 60 % of the limit under 2 GiB (the rest is per-connection buffers,
@@ -101,7 +145,8 @@ def render_my_cnf(memory_limit: str, *, max_binlog_size_mb: int = MAX_BINLOG_SIZ
         innodb_buffer_pool_size=f"{pool}M",
         innodb_log_file_size=f"{max(48, pool // 4)}M",
         innodb_buffer_pool_instances=max(1, min(8, pool // 1024)),
-        max_connections=max(100, min(1000, limit // 8)),
+        # The application user's cap plus room for the operator, agent, exporter and admins.
+        max_connections=max(100, min(1000, limit // 8), min_connections + 20),
         max_binlog_size=f"{max_binlog_size_mb}M",
     )
 
@@ -130,11 +175,29 @@ class MariaDBArgs:
     backup_dependencies: Sequence[pulumi.Resource] = ()
 
 
-def instance_name(restore_target: str | None) -> str:
-    """`mariadb`, or `mariadb-r<UTC stamp>` for an instance restored to that time."""
-    if not restore_target:
-        return BASE_NAME
-    return f"{BASE_NAME}-r" + re.sub(r"[^0-9]", "", restore_target)
+def instance_name(restore_target: str | None, serving: str = BASE_NAME) -> str:
+    """The MariaDB the application uses: `serving`, or `mariadb-r<UTC stamp>` while a restore
+    to that time is configured."""
+    return restore_instance_name(restore_target) if restore_target else serving
+
+
+def app_connection_demand(cfg: StackConfig) -> int:
+    """Connections the application can open at full scale: every web pod's php-fpm children,
+    one per worker, plus the scheduler, Reverb, a migration Job and 10 % headroom."""
+    from components import k8s as kube_units
+    from components import laravel_files
+
+    php = cfg.raw.backend.php
+    children = laravel_files.PhpSettings(
+        memory_limit_mb=kube_units.mebibytes(cfg.sizes.backend.memory_limit),
+        worker_mb=php.workerMemoryMb,
+        php_memory_limit_mb=php.memoryLimitMb,
+        upload_max_mb=php.uploadMaxMb,
+        request_timeout=php.requestTimeout,
+        grace_seconds=0,
+    ).max_children
+    demand = cfg.replicas.backend.max * children + cfg.replicas.workers.max + 3
+    return max(50, demand + demand // 10)
 
 
 # pulumi-kubernetes >= 4.18 (v4.32.0 provider/pkg/metadata/overrides.go ReadyCondition): the
@@ -165,6 +228,7 @@ class MariaDB(pulumi.ComponentResource):
         # internal/controller/*_controller_finalizer.go); a retained object would keep them
         # after the operator is uninstalled and leave the data namespace stuck Terminating.
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.protect)
+        self._stateful = stateful
 
         # This chart templates the CRDs, so uninstalling it would delete every MariaDB and
         # backup object: keep the release when it leaves the program, protect it in prod.
@@ -176,11 +240,14 @@ class MariaDB(pulumi.ComponentResource):
             "mariadb-operator", OPERATOR_CHART, args.operator_namespace, operator_values(cfg),
             pulumi.ResourceOptions(parent=self, depends_on=[crds]),
         )
-        after_operator = pulumi.ResourceOptions(parent=self, depends_on=[operator])
+        self._operator = operator
 
         # ---- credentials ---------------------------------------------------------------
-        root_password = random.RandomPassword("mariadb-root-password", length=32, special=False, opts=child)
-        app_password = random.RandomPassword("mariadb-app-password", length=32, special=False, opts=child)
+        # Protected in production like the data they open: a replaced password is a new
+        # Secret the running pods never read (docs/operations.md, "Password rotation").
+        secret_opts = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        root_password = random.RandomPassword("mariadb-root-password", length=32, special=False, opts=secret_opts)
+        app_password = random.RandomPassword("mariadb-app-password", length=32, special=False, opts=secret_opts)
         credentials = k8s.core.v1.Secret(
             "mariadb-credentials",
             metadata=kube.metadata("mariadb-credentials", "mariadb", ns, app=BASE_NAME),
@@ -188,15 +255,11 @@ class MariaDB(pulumi.ComponentResource):
             string_data={"root-password": root_password.result, "app-password": app_password.result},
             opts=child,
         )
-        secret_name = credentials.metadata.name
-
-        name = instance_name(data.restore_target)
-        backup_objects: list[pulumi.Resource] = []
-        pitr_name: str | None = None
+        self._secret_name = credentials.metadata.name
+        self._credentials = credentials
+        self._storage: StorageFor | None = None
+        self._backups: S3Access | None = None
         if data.backups_enabled:
-            after_storage = pulumi.ResourceOptions.merge(
-                after_operator, pulumi.ResourceOptions(depends_on=list(args.backup_dependencies))
-            )
             s3_secret = k8s.core.v1.Secret(
                 "mariadb-backup-s3",
                 metadata=kube.metadata("mariadb-backup-s3", "mariadb", ns, app=BASE_NAME),
@@ -211,20 +274,85 @@ class MariaDB(pulumi.ComponentResource):
             def storage(prefix: str) -> dict[str, object]:
                 return s3_storage(args.backups, s3_secret.metadata.name, prefix)
 
-            if data.restore_target:
-                # The archive the restore reads: the original instance's, kept as it was but
-                # no longer scheduling backups (its database is not the one in service).
-                source = self._backup_pair(BASE_NAME, ns, cfg, storage, after_storage, suspended=True)
-                backup_objects += source
-            backup_objects += self._backup_pair(name, ns, cfg, storage, after_storage, suspended=False)
-            pitr_name = pitr_name_of(name)
+            self._storage = storage
+            self._backups = args.backups
+            self._s3_secret_name = s3_secret.metadata.name
+            self._after_storage = list(args.backup_dependencies)
 
-        spec = mariadb_spec(cfg, name, secret_name, pitr_name)
+        serving = data.instance
+        name = instance_name(data.restore_target, serving)
         if data.restore_target:
-            spec["bootstrapFrom"] = {
-                "pointInTimeRecoveryRef": {"name": f"{BASE_NAME}-pitr"},
+            # The instance in service until now: its archive is what the restore reads. On the
+            # same cluster it stays rendered exactly as it was, backups included (no diff:
+            # nothing protected is removed, its application user is never dropped under pods
+            # still connected to it, stray writes to it are still archived). On a rebuilt
+            # cluster only its archive is rendered, suspended, so nothing writes into its
+            # prefixes (docs/operations.md, "Cluster loss").
+            if data.restore_new_cluster:
+                if self._storage:
+                    self._backup_pair(serving, ns, cfg, suspended=True)
+            else:
+                self._instance(serving, ns, cfg, bootstrap=None, backups=True)
+        bootstrap = None
+        if data.restore_target:
+            bootstrap = {
+                "pointInTimeRecoveryRef": {"name": pitr_name_of(serving)},
                 "targetRecoveryTime": data.restore_target,
+                **self._staging(cfg),
             }
+        self.ready = self._instance(name, ns, cfg, bootstrap=bootstrap, backups=True)
+
+        self.instance = pulumi.Output.from_input(name)
+        # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go reconcileService:
+        # the `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
+        # the `<name>` Service (reconcileDefaultService) in every topology.
+        primary, secondary = (f"{name}-primary", f"{name}-secondary") if is_replicated(cfg) else (name, name)
+        self.endpoints = MariaDBEndpoints(
+            primary_host=service_host(primary, ns),
+            replica_host=service_host(secondary, ns),
+            port=PORT,
+            database=APP_DATABASE,
+            username=APP_USER,
+            password=pulumi.Output.secret(app_password.result),
+        )
+        self.register_outputs({"instance": self.instance, "primaryHost": self.endpoints.primary_host})
+
+    @staticmethod
+    def _staging(cfg: StackConfig) -> dict[str, object]:
+        """`stagingStorage`: a volume sized for the uncompressed backup instead of the node's
+        disk (the default emptyDir, v26.6.0 api/v1alpha1/physicalbackup_types.go:362-373)."""
+        if not cfg.highly_available:
+            return {}
+        size = -(-int(quantity_mib(cfg.data.mariadb.storage) * STAGING_FACTOR) // 1024)
+        claim: dict[str, object] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{size}Gi"}},
+        }
+        if cfg.data.mariadb.storage_class:
+            claim["storageClassName"] = cfg.data.mariadb.storage_class
+        return {"stagingStorage": {"persistentVolumeClaim": claim}}
+
+    def _instance(
+        self,
+        name: str,
+        ns: pulumi.Input[str],
+        cfg: StackConfig,
+        *,
+        bootstrap: dict[str, object] | None,
+        backups: bool,
+    ) -> list[pulumi.Resource]:
+        """One MariaDB with its schema, user and grant; `backups`: its own backup pair and the
+        jobs that keep its point-in-time window moving."""
+        stateful = self._stateful
+        backup_objects: list[pulumi.Resource] = []
+        pitr_name: str | None = None
+        if self._storage:
+            pitr_name = pitr_name_of(name)
+            if backups:
+                backup_objects = self._backup_pair(name, ns, cfg, suspended=False)
+        spec = mariadb_spec(cfg, name, self._secret_name, pitr_name)
+        if bootstrap:
+            spec["bootstrapFrom"] = bootstrap
         mariadb = k8s.apiextensions.CustomResource(
             name,
             api_version=API_VERSION,
@@ -232,13 +360,17 @@ class MariaDB(pulumi.ComponentResource):
             metadata=kube.metadata(name, "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
             spec=spec,
             opts=pulumi.ResourceOptions.merge(
-                stateful, pulumi.ResourceOptions(depends_on=[operator, credentials, *backup_objects])
+                stateful, pulumi.ResourceOptions(depends_on=[self._operator, self._credentials, *backup_objects])
             ),
         )
+        if backups and self._storage:
+            guard = pulumi.ResourceOptions(parent=self, depends_on=[mariadb])
+            pitr_guard(name, ns, cfg, self._secret_name, guard)
+            assert self._backups is not None
+            binlog_pruner(name, ns, cfg, self._backups, self._s3_secret_name, guard)
 
         # ---- the application's schema, user and grant ----------------------------------
         ref = {"name": name, "waitForIt": True}
-        after_db = pulumi.ResourceOptions(parent=self, depends_on=[mariadb])
         database = k8s.apiextensions.CustomResource(
             f"{name}-database-app",
             api_version=API_VERSION,
@@ -254,6 +386,10 @@ class MariaDB(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[mariadb])),
         )
+        # User and Grant: `cleanupPolicy: Skip`, so removing them from the program (finishing
+        # a restore) never runs DROP USER under pods still connected as that user (v26.6.0
+        # internal/controller/user_controller_finalizer.go:53 drops only on Delete).
+        keep = pulumi.ResourceOptions(parent=self, retain_on_delete=cfg.protect, depends_on=[mariadb])
         user = k8s.apiextensions.CustomResource(
             f"{name}-user-app",
             api_version=API_VERSION,
@@ -263,11 +399,12 @@ class MariaDB(pulumi.ComponentResource):
                 "mariaDbRef": ref,
                 "name": APP_USER,
                 "host": "%",
-                "passwordSecretKeyRef": {"name": secret_name, "key": "app-password"},
-                "maxUserConnections": 200,
-                "cleanupPolicy": "Delete",
+                "passwordSecretKeyRef": {"name": self._secret_name, "key": "app-password"},
+                # Every php-fpm child of every web pod at the tier's maximum, plus workers.
+                "maxUserConnections": app_connection_demand(cfg),
+                "cleanupPolicy": "Skip",
             },
-            opts=after_db,
+            opts=keep,
         )
         grant = k8s.apiextensions.CustomResource(
             f"{name}-grant-app",
@@ -288,55 +425,50 @@ class MariaDB(pulumi.ComponentResource):
                 "username": APP_USER,
                 "host": "%",
                 "grantOption": False,
-                "cleanupPolicy": "Delete",
+                "cleanupPolicy": "Skip",
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[database, user]),
+            opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[database, user])),
         )
 
-        self.instance = pulumi.Output.from_input(name)
-        self.ready = [mariadb, database, user, grant]
-        # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go creates the
-        # `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
-        # the `<name>` Service exists in every topology.
-        primary, secondary = (f"{name}-primary", f"{name}-secondary") if is_replicated(cfg) else (name, name)
-        self.endpoints = MariaDBEndpoints(
-            primary_host=service_host(primary, ns),
-            replica_host=service_host(secondary, ns),
-            port=PORT,
-            database=APP_DATABASE,
-            username=APP_USER,
-            password=pulumi.Output.secret(app_password.result),
-        )
-        self.register_outputs({"instance": self.instance, "primaryHost": self.endpoints.primary_host})
+        # What the migration Job waits for: a Ready database, schema, user and grant.
+        return [mariadb, database, user, grant]
 
     def _backup_pair(
         self,
         name: str,
         ns: pulumi.Input[str],
         cfg: StackConfig,
-        storage: StorageFor,
-        opts: pulumi.ResourceOptions,
         *,
         suspended: bool,
     ) -> list[pulumi.Resource]:
         """The scheduled full PhysicalBackup of instance `name` and the PointInTimeRecovery
         that archives its binlogs on top of it (each under its own prefix of the bucket)."""
+        assert self._storage is not None
+        storage = self._storage
         data = cfg.data
-        stateful = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.protect, retain_on_delete=cfg.protect))
+        stateful = pulumi.ResourceOptions(
+            parent=self, protect=cfg.protect, retain_on_delete=cfg.protect,
+            depends_on=[self._operator, *self._after_storage],
+        )
         backup = k8s.apiextensions.CustomResource(
             physical_backup_name(name),
             api_version=API_VERSION,
             kind="PhysicalBackup",
             metadata=kube.metadata(physical_backup_name(name), "mariadb-backup", ns, app=BASE_NAME),
             spec={
-                "mariaDbRef": {"name": name, "waitForIt": True},
+                # Not `waitForIt`: that pauses every backup while the MariaDB is not Ready (any
+                # pod down, an archival error, a resize: v26.6.0
+                # internal/controller/physicalbackup_controller.go:85-101, pkg/condition/ready.go);
+                # target selection already checks pod readiness (docs/physical_backup.md).
+                "mariaDbRef": {"name": name, "waitForIt": False},
                 "schedule": {"cron": data.backup_schedule, "suspend": suspended, "immediate": not suspended},
                 "maxRetention": data.backup_retention,
                 "compression": "gzip",
                 # Take the backup on a replica when there is one, so the primary keeps serving.
                 "target": "PreferReplica",
                 "storage": {"s3": storage(f"{name}/physical")},
-                "timeout": "50m",
+                "timeout": f"{BACKUP_TIMEOUT_MINUTES}m",
+                **self._staging(cfg),
                 "podSecurityContext": kube.restricted_pod_security(MYSQL_UID),
                 "securityContext": kube.restricted_container_security(MYSQL_UID),
                 "resources": kube.resource_values(ContainerSize("100m", "256Mi", "1Gi")),
@@ -355,7 +487,9 @@ class MariaDB(pulumi.ComponentResource):
                 "storage": {"s3": storage(f"{name}/binlogs")},
                 "compression": "gzip",
                 "archiveTimeout": "30m",
-                "strictMode": False,
+                # A target the archive does not cover fails the restore instead of silently
+                # restoring the last recoverable time (v26.6.0 api/v1alpha1/pointintimerecovery_types.go:28-34).
+                "strictMode": True,
             },
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[backup])),
         )
@@ -396,7 +530,12 @@ def is_replicated(cfg: StackConfig) -> bool:
 def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pitr_name: str | None) -> dict[str, object]:
     data = cfg.data
     replicas = 1 + cfg.replicas.database_replicas
+    # The operator's webhook rejects replication with one pod ("Multiple replicas must be
+    # specified": v26.6.0 internal/webhook/v1alpha1/mariadb_webhook.go:96-111), so a
+    # replicated topology is two pods at least.
     replicated = is_replicated(cfg)
+    if replicated:
+        replicas = max(2, replicas)
     memory = data.mariadb.memory
     selector = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": name}
     spec: dict[str, object] = {
@@ -413,7 +552,7 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
             # Volumes outlive the MariaDB object: deleting it must not delete the data.
             "pvcRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         },
-        "myCnf": render_my_cnf(memory),
+        "myCnf": render_my_cnf(memory, min_connections=app_connection_demand(cfg)),
         "resources": kube.resource_values(ContainerSize(data.mariadb.cpu, memory, memory)),
         "timeZone": "UTC",
         "podMetadata": {"labels": {**kube.recommended_labels("mariadb", "mariadb"), DATA_STORE_LABEL: "mariadb"}},
@@ -439,6 +578,10 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
         "updateStrategy": {"type": "ReplicasFirstPrimaryLast"},
     }
     if replicated:
+        # Probes of the agent (v26.6.0 pkg/builder/container_builder.go:846-898): only the
+        # thresholds are ours; see READINESS_FAILURES and LIVENESS_FAILURES for why.
+        spec["readinessProbe"] = {"periodSeconds": PROBE_PERIOD_SECONDS, "failureThreshold": READINESS_FAILURES}
+        spec["livenessProbe"] = {"periodSeconds": LIVENESS_PERIOD_SECONDS, "failureThreshold": LIVENESS_FAILURES}
         replica: dict[str, object] = {"maxLagSeconds": 60}
         if pitr_name:
             # New and failed replicas are seeded from a physical backup taken from a healthy
@@ -451,7 +594,7 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
             replica["recovery"] = {"enabled": True}
         spec["replication"] = {
             "enabled": True,
-            "primary": {"autoFailover": True, "autoFailoverDelay": "30s"},
+            "primary": {"autoFailover": True, "autoFailoverDelay": AUTO_FAILOVER_DELAY},
             "replica": replica,
             "gtidStrictMode": True,
             # Semi-sync waits for a replica's ACK on every commit (on by default,
@@ -459,6 +602,13 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
             # (a single instance replicated only for binlog archiving) every commit would
             # wait for the ACK timeout before falling back to async.
             "semiSyncEnabled": replicas > 1,
+            # A transaction becomes visible only once a replica has it (AfterSync), so a
+            # failover cannot lose what other sessions already read (v26.6.0
+            # api/v1alpha1/mariadb_replication_types.go:271-286; the default is AfterCommit).
+            "semiSyncWaitPoint": "AfterSync",
+            # MariaDB's own default, stated: past it the primary falls back to async (alerted:
+            # MariaDBSemiSyncOff) rather than stop taking writes while a replica is away.
+            "semiSyncAckTimeout": "10s",
             # The operator's init container in every replicated pod takes its security
             # context only from this template (pkg/builder/container_builder.go
             # dataPlaneInitContainer + securitycontext_builder.go, v26.6.0): without it the
@@ -483,7 +633,9 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
             {
                 "maxSkew": 1,
                 "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
+                # Production promises multi-zone: two database pods in one zone would lose
+                # the zone's EBS volumes together. Staging may run in one zone.
+                "whenUnsatisfiable": "DoNotSchedule" if cfg.is_production else "ScheduleAnyway",
                 "labelSelector": {"matchLabels": selector},
             }
         ]
@@ -514,3 +666,229 @@ def operator_values(cfg: StackConfig) -> dict[str, object]:
         "certController": {**common, "serviceMonitor": {"enabled": False}},
     }
 
+
+
+# ------------------------------------------------------------------------------------------
+# Keeping the point-in-time window moving
+# ------------------------------------------------------------------------------------------
+
+GUARD_LABEL = "mariadb-pitr-guard"
+
+
+def _job_pod(
+    name: str,
+    container: dict[str, object],
+    *,
+    service_account: str | None = None,
+    secret: pulumi.Input[str] | None = None,
+) -> dict[str, object]:
+    """A CronJob's job template around one restricted container (no overlap, short history)."""
+    return {
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": 240,
+        "ttlSecondsAfterFinished": 3600,
+        "template": {
+            "metadata": {"labels": {**kube.recommended_labels(name, "mariadb-backup"), DATA_STORE_LABEL: GUARD_LABEL}},
+            "spec": {
+                "restartPolicy": "Never",
+                "automountServiceAccountToken": service_account is not None,
+                **({"serviceAccountName": service_account} if service_account else {}),
+                # These pods touch no data files: the platform's high UID, not mysql's.
+                "securityContext": kube.restricted_pod_security(),
+                # kubectl keeps its discovery cache under $HOME: a writable emptyDir.
+                # Credentials are files from the Secret (read-only; group-readable for the pod's fsGroup), never env vars.
+                "volumes": [
+                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    *([{"name": "secret", "secret": {"secretName": secret, "defaultMode": 0o440}}] if secret is not None else []),
+                ],
+                "containers": [
+                    {
+                        "imagePullPolicy": "IfNotPresent",
+                        "volumeMounts": [
+                            {"name": "tmp", "mountPath": "/tmp"},
+                            *([{"name": "secret", "mountPath": SECRET_DIR, "readOnly": True}] if secret is not None else []),
+                        ],
+                        "resources": kube.resource_values(ContainerSize("10m", "32Mi", "64Mi")),
+                        "securityContext": kube.restricted_container_security(),
+                        **container,
+                    }
+                ],
+            },
+        },
+    }
+
+
+def _cron_job(name: str, ns: pulumi.Input[str], minutes: int, job: dict[str, object], opts: pulumi.ResourceOptions) -> None:
+    k8s.batch.v1.CronJob(
+        name,
+        metadata=kube.metadata(name, "mariadb-backup", ns),
+        spec={
+            "schedule": f"*/{minutes} * * * *",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 120,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": job},
+        },
+        opts=opts,
+    )
+
+
+SECRET_DIR = "/var/run/secrets/saas"
+
+
+def flush_binlogs_script(host: str) -> str:
+    """Close the primary's binary log so the agent archives it. The root password goes from
+    the mounted Secret into an option file on the pod's emptyDir (not argv, not env)."""
+    return "\n".join(
+        [
+            "set -eu",
+            "umask 077",
+            f"printf '[client]\\npassword=%s\\n' \"$(cat {SECRET_DIR}/root-password)\" > /tmp/client.cnf",
+            f"exec mariadb --defaults-extra-file=/tmp/client.cnf --host={host} --user=root --connect-timeout=10 "
+            "--execute='FLUSH BINARY LOGS'",
+        ]
+    )
+
+
+def primary_watch_script(name: str) -> str:
+    """Trigger an on-demand full backup of `name` when its primary changed since the last one.
+
+    `spec.schedule.onDemand`: a new identifier triggers a backup (v26.6.0 CRD
+    physicalbackups.k8s.mariadb.com); the primary it was taken for is kept in an annotation
+    the program never sets, so `pulumi up` and this job never fight over a field."""
+    annotation = "saas-platform.io/backup-primary"
+    return "\n".join(
+        [
+            "set -eu",
+            f"primary=$(kubectl get mariadb {name} -o jsonpath='{{.status.currentPrimary}}')",
+            '[ -n "$primary" ] || { echo "no current primary yet"; exit 0; }',
+            f"last=$(kubectl get physicalbackup {physical_backup_name(name)} -o json | jq -r '.metadata.annotations[\"{annotation}\"] // \"\"')",
+            '[ "$primary" = "$last" ] && exit 0',
+            'if [ -n "$last" ]; then',
+            '  echo "primary changed from $last to $primary: new base backup"',
+            f"  kubectl patch physicalbackup {physical_backup_name(name)} --type merge "
+            '-p "{\"spec\":{\"schedule\":{\"onDemand\":\"$primary-$(date -u +%Y%m%d%H%M%S)\"}}}"',
+            "fi",
+            f'kubectl annotate --overwrite physicalbackup {physical_backup_name(name)} "{annotation}=$primary"',
+        ]
+    )
+
+
+def pitr_guard(name: str, ns: pulumi.Input[str], cfg: StackConfig, secret_name: pulumi.Input[str], opts: pulumi.ResourceOptions) -> None:
+    """Two CronJobs that keep instance `name`'s recoverable point within the RPO:
+
+    - every BINLOG_FLUSH_MINUTES, `FLUSH BINARY LOGS` on the primary, so a quiet database's
+      last writes are in a closed binlog the agent archives (only closed binlogs are: v26.6.0
+      pkg/binlog/archiver.go:188-190);
+    - every PRIMARY_WATCH_MINUTES, an on-demand full backup when the primary changed: binlog
+      timelines do not cross a primary change (pkg/binlog/binlog.go:58-169), so the
+      recoverable point would freeze until the next successful full backup.
+    """
+    flush = f"{name}-flush-binlogs"
+    _cron_job(
+        flush, ns, BINLOG_FLUSH_MINUTES,
+        _job_pod(flush, {
+            "name": "flush",
+            "image": IMAGE,
+            "command": ["/bin/sh", "-c", flush_binlogs_script(f"{name}-primary")],
+        }, secret=secret_name),
+        opts,
+    )
+    watch = f"{name}-backup-on-failover"
+    account = k8s.core.v1.ServiceAccount(
+        watch, metadata=kube.metadata(watch, "mariadb-backup", ns), automount_service_account_token=False, opts=opts
+    )
+    role = k8s.rbac.v1.Role(
+        watch,
+        metadata=kube.metadata(watch, "mariadb-backup", ns),
+        rules=[
+            {"apiGroups": ["k8s.mariadb.com"], "resources": ["mariadbs"], "resourceNames": [name], "verbs": ["get"]},
+            {
+                "apiGroups": ["k8s.mariadb.com"], "resources": ["physicalbackups"],
+                "resourceNames": [physical_backup_name(name)], "verbs": ["get", "patch"],
+            },
+        ],
+        opts=opts,
+    )
+    k8s.rbac.v1.RoleBinding(
+        watch,
+        metadata=kube.metadata(watch, "mariadb-backup", ns),
+        role_ref={"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role.metadata.name},
+        subjects=[{"kind": "ServiceAccount", "name": account.metadata.name, "namespace": ns}],
+        opts=opts,
+    )
+    _cron_job(
+        watch, ns, PRIMARY_WATCH_MINUTES,
+        _job_pod(watch, {
+            "name": "watch",
+            "image": KUBECTL_IMAGE,
+            "command": ["/bin/sh", "-c", primary_watch_script(name)],
+            "env": [{"name": "HOME", "value": "/tmp"}],
+        }, service_account=watch),
+        opts,
+    )
+
+
+def prune_binlogs_script(prefix: str, retention_hours: int) -> str:
+    """Delete archived binlogs older than `retention_hours` under `prefix` of $BUCKET.
+
+    mariadb-operator v26.6.0 never deletes archived binlogs (pkg/binlog/archiver.go uploads
+    only), while PhysicalBackup `maxRetention` prunes full backups: past the oldest kept full
+    backup no restore can use a binlog, and on in-cluster storage they would fill the volumes."""
+    return "\n".join(
+        [
+            "set -eu",
+            "umask 077",
+            # The backup key from the mounted Secret into the CLI's credentials file.
+            f"printf '[default]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\n' "
+            f'"$(cat {SECRET_DIR}/access-key-id)" "$(cat {SECRET_DIR}/secret-access-key)" > /tmp/credentials',
+            "export AWS_SHARED_CREDENTIALS_FILE=/tmp/credentials",
+            f'cutoff=$(date -u -d "@$(( $(date +%s) - {retention_hours * 3600} ))" +%Y-%m-%dT%H:%M:%S)',
+            'echo "deleting binlogs archived before $cutoff"',
+            f'aws s3api list-objects-v2 --endpoint-url "$S3_ENDPOINT" --bucket "$BUCKET" --prefix "{prefix}/" '
+            "--query \"Contents[?LastModified<'$cutoff'].Key\" --output text | tr '\\t' '\\n' |",
+            "while read -r key; do",
+            '  [ -z "$key" ] || [ "$key" = None ] && continue',
+            '  aws s3api delete-object --endpoint-url "$S3_ENDPOINT" --bucket "$BUCKET" --key "$key"',
+            "done",
+        ]
+    )
+
+
+def binlog_pruner(
+    name: str,
+    ns: pulumi.Input[str],
+    cfg: StackConfig,
+    backups: S3Access,
+    s3_secret: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> None:
+    """A daily CronJob deleting instance `name`'s archived binlogs older than the backup
+    retention plus a day (data-safety review #8)."""
+    retention = int(cfg.data.backup_retention.rstrip("h")) + BINLOG_RETENTION_MARGIN_HOURS
+    job = f"{name}-prune-binlogs"
+    k8s.batch.v1.CronJob(
+        job,
+        metadata=kube.metadata(job, "mariadb-backup", ns),
+        spec={
+            "schedule": "30 4 * * *",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 1,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {"spec": {**_job_pod(job, {
+                "name": "prune",
+                "image": AWS_CLI_IMAGE,
+                "command": ["/bin/sh", "-c", prune_binlogs_script(f"{name}/binlogs", retention)],
+                "env": [
+                    {"name": "HOME", "value": "/tmp"},
+                    {"name": "S3_ENDPOINT", "value": backups.endpoint},
+                    {"name": "BUCKET", "value": backups.bucket},
+                    {"name": "AWS_DEFAULT_REGION", "value": backups.region},
+                ],
+                "resources": kube.resource_values(ContainerSize("10m", "64Mi", "256Mi")),
+            }, secret=s3_secret), "activeDeadlineSeconds": 1800}},
+        },
+        opts=opts,
+    )

@@ -247,6 +247,14 @@ class RabbitMQ(pulumi.ComponentResource):
             spec=_cluster_spec(cfg, section),
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=cluster_operator_objects)),
         )
+        if cfg.highly_available:
+            # The operator creates no PodDisruptionBudget (v2.22.3): drains evict one broker at
+            # a time, so two of three quorum members always stay.
+            kube.disruption_budget(
+                f"{CLUSTER_NAME}-brokers", COMPONENT, namespace,
+                {"app.kubernetes.io/name": CLUSTER_NAME, "app.kubernetes.io/component": "rabbitmq"},
+                app=CLUSTER_NAME, opts=child,
+            )
         cluster_ref = {"name": CLUSTER_NAME}
         topology_opts = pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster))
         kept = "retain" if cfg.is_production else "delete"
@@ -473,9 +481,22 @@ def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
             # Essential for the operator already; listed so the intent survives a default change.
             "additionalPlugins": ["rabbitmq_prometheus"],
             # Keep memory headroom below the container limit; quorum queues keep data on disk.
-            "additionalConfig": "vm_memory_high_watermark.relative = 0.7\ndisk_free_limit.absolute = 2GB\n",
+            # Continuous membership reconciliation: a quorum queue declared while a node was
+            # away (or a node replaced with an empty disk) regains its third member instead of
+            # running on two for ever.
+            "additionalConfig": (
+                "vm_memory_high_watermark.relative = 0.7\ndisk_free_limit.absolute = 2GB\n"
+                "quorum_queue.continuous_membership_reconciliation.enabled = true\n"
+            ),
         },
         "service": {"type": "ClusterIP"},
+        # Never two brokers on one Kubernetes node: cluster-operator v2.22.3 adds only a zone
+        # spread with ScheduleAnyway (internal/resource/statefulset.go:1245-1263), so one node's
+        # loss could take two of three members and every quorum queue with them (review #11).
+        **({"affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "labelSelector": {"matchLabels": {"app.kubernetes.io/name": CLUSTER_NAME, "app.kubernetes.io/component": "rabbitmq"}},
+            "topologyKey": "kubernetes.io/hostname",
+        }]}}} if highly_available else {}),
         # A node drains its quorum leaders before it stops; an hour bounds a stuck shutdown.
         "terminationGracePeriodSeconds": 3600 if highly_available else 60,
     }

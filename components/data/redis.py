@@ -13,6 +13,7 @@ Reverb, which cannot follow Sentinel) and the Sentinel Service `<sentinel>-senti
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +54,32 @@ ADDITIONAL_CONFIG_KEY = "redis-additional.conf"
 OPERATOR_POD = {ROLE_LABEL: "redis-operator"}
 
 
-def render_redis_conf() -> str:
-    """The extra redis.conf lines (persistence, eviction, keepalive, slow log)."""
-    return ADDITIONAL_CONFIG.read_text()
+# A master accepts writes only while this many replicas are connected with at most this lag
+# (seconds): a master cut off from its replicas (a partitioned zone, or an old master back as a
+# standalone master) refuses writes that a failover would otherwise discard.
+MIN_REPLICAS_TO_WRITE = 1
+MIN_REPLICAS_MAX_LAG = 10
+
+
+def render_redis_conf(cfg: StackConfig | None = None) -> str:
+    """The extra redis.conf lines (persistence, eviction, keepalive, slow log); with replicas
+    (staging, production) also `min-replicas-to-write` (data-safety review #15)."""
+    text = ADDITIONAL_CONFIG.read_text()
+    if cfg is not None and topology(cfg)[0] > 1:
+        text += (
+            "\n# Rendered for replicated stacks (components/data/redis.py): see MIN_REPLICAS_TO_WRITE.\n"
+            f"min-replicas-to-write {MIN_REPLICAS_TO_WRITE}\nmin-replicas-max-lag {MIN_REPLICAS_MAX_LAG}\n"
+        )
+    return text
+
+
+def password_revision(password: pulumi.Input[str]) -> pulumi.Output[str]:
+    """A digest of the password for the pods' env: redis-operator passes the password as an env
+    var from the Secret and puts no hash of it on the pod template (v0.26.0
+    internal/k8sutils/statefulset.go:866-872, 1056-1062), so without this a rotated password
+    reaches only pods that happen to restart. The digest changes the template, so the operator
+    rolls the pods; it reveals nothing of the 32-character random password."""
+    return pulumi.Output.from_input(password).apply(lambda value: hashlib.sha256(value.encode()).hexdigest()[:16])
 
 
 @dataclass(frozen=True)
@@ -73,11 +97,20 @@ class RedisArgs:
 
 
 def topology(cfg: StackConfig) -> tuple[int, int]:
-    """(Redis pods, Sentinel pods): one of each in development; a master and replicas
-    (one more in the large tier) with three Sentinels, a quorum of two, everywhere else."""
+    """(Redis pods, Sentinel pods): one of each in development; a master and two replicas with
+    three Sentinels, a quorum of two, everywhere else.
+
+    Three Redis pods, not two: after a Sentinel failover the new master keeps a replica, so
+    redis-operator v0.26.0 identifies it as the real master by its connected replicas. With
+    two pods the new master has none once the old one returns as a standalone master, and
+    the operator falls back to its stale `Status.MasterNode` and may make the new master a
+    replica of the old one, discarding every write since the failover
+    (internal/controller/redisreplication/redisreplication_controller.go:391-470; upstream
+    issue #1158). `min-replicas-to-write 1` needs a second replica to survive a drain.
+    """
     if not cfg.highly_available:
         return 1, 1
-    return (3 if cfg.raw.size == "large" else 2), 3
+    return 3, 3
 
 
 class Redis(pulumi.ComponentResource):
@@ -96,7 +129,11 @@ class Redis(pulumi.ComponentResource):
         # release cannot take the RedisReplication (and its volumes) with it.
         operator = charts.release("redis-operator", OPERATOR_CHART, args.operator_namespace, operator_values(cfg), child)
 
-        password = random.RandomPassword("redis-password", length=32, special=False, opts=child)
+        # Protected in production: a replaced password breaks replication between old and new
+        # pods until every pod rolled (docs/operations.md, "Password rotation").
+        password = random.RandomPassword(
+            "redis-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        )
         secret = k8s.core.v1.Secret(
             "redis-password",
             metadata=kube.metadata("redis-password", "redis", ns, app=NAME),
@@ -107,7 +144,7 @@ class Redis(pulumi.ComponentResource):
         additional = k8s.core.v1.ConfigMap(
             "redis-config",
             metadata=kube.metadata("redis-config", "redis", ns, app=NAME),
-            data={ADDITIONAL_CONFIG_KEY: render_redis_conf()},
+            data={ADDITIONAL_CONFIG_KEY: render_redis_conf(cfg)},
             opts=child,
         )
         secret_ref = {"name": secret.metadata.name, "key": "password"}
@@ -131,7 +168,9 @@ class Redis(pulumi.ComponentResource):
                 NAME, "redis", ns, labels={DATA_STORE_LABEL: "redis"},
                 annotations={"pulumi.com/waitFor": "jsonpath={.status.masterNode}"},
             ),
-            spec=replication_spec(cfg, redis_pods, secret_ref, additional.metadata.name, labels),
+            spec=replication_spec(
+                cfg, redis_pods, secret_ref, additional.metadata.name, labels, password_revision(password.result)
+            ),
             opts=stateful,
         )
         sentinel = k8s.apiextensions.CustomResource(
@@ -139,7 +178,7 @@ class Redis(pulumi.ComponentResource):
             api_version=API_VERSION,
             kind="RedisSentinel",
             metadata=kube.metadata(NAME, "redis-sentinel", ns, labels={DATA_STORE_LABEL: "redis-sentinel"}),
-            spec=sentinel_spec(cfg, sentinel_pods, secret_ref),
+            spec=sentinel_spec(cfg, sentinel_pods, secret_ref, password_revision(password.result)),
             opts=pulumi.ResourceOptions(
                 parent=self, protect=cfg.protect, depends_on=[operator, replication, secret]
             ),
@@ -181,6 +220,15 @@ def _zone_spread(cfg: StackConfig, selector: dict[str, str]) -> dict[str, object
             }
         },
         "pdb": {"enabled": True, "maxUnavailable": 1},
+        # Production promises multi-zone: a zone may hold at most one more pod of a store than
+        # another, strictly, so losing a zone never takes the master with all its replicas or
+        # a Sentinel majority (review #17). Staging may run in one zone.
+        **({"topologySpreadConstraints": [{
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": selector},
+        }]} if cfg.is_production else {}),
     } if cfg.highly_available else {}
 
 
@@ -195,12 +243,18 @@ def exporter_queue_keys(queues: list[str]) -> str:
     return ",".join(f"db0={queue_key(queue)}" for queue in queues)
 
 
+def _revision_env(revision: pulumi.Input[str] | None) -> dict[str, object]:
+    """The password digest as a pod env var (see `password_revision`)."""
+    return {"env": [{"name": "REDIS_PASSWORD_REVISION", "value": revision}]} if revision is not None else {}
+
+
 def replication_spec(
     cfg: StackConfig,
     pods: int,
     secret_ref: dict[str, pulumi.Input[str]],
     config_map: pulumi.Input[str],
     labels: dict[str, str],
+    revision: pulumi.Input[str] | None = None,
 ) -> dict[str, object]:
     sizing = cfg.data.redis
     claim: dict[str, object] = {
@@ -211,6 +265,7 @@ def replication_spec(
         claim["storageClassName"] = sizing.storage_class
     return {
         "clusterSize": pods,
+        **_revision_env(revision),
         "kubernetesConfig": {
             "image": REDIS_IMAGE,
             "imagePullPolicy": "IfNotPresent",
@@ -251,9 +306,15 @@ def replication_spec(
     }
 
 
-def sentinel_spec(cfg: StackConfig, pods: int, secret_ref: dict[str, pulumi.Input[str]]) -> dict[str, object]:
+def sentinel_spec(
+    cfg: StackConfig,
+    pods: int,
+    secret_ref: dict[str, pulumi.Input[str]],
+    revision: pulumi.Input[str] | None = None,
+) -> dict[str, object]:
     return {
         "clusterSize": pods,
+        **_revision_env(revision),
         "kubernetesConfig": {
             "image": SENTINEL_IMAGE,
             "imagePullPolicy": "IfNotPresent",

@@ -145,7 +145,11 @@ def values(
                 "externalTrafficPolicy": "Local",
                 # Behind Cloudflare the origin answers Cloudflare only: a request to the load
                 # balancer's address from anywhere else would skip the WAF and rate limits.
-                **({"loadBalancerSourceRanges": cloudflare_ranges()} if edge_dns == "cloudflare" else {}),
+                **(
+                    {"loadBalancerSourceRanges": cloudflare_ranges()}
+                    if edge_dns == "cloudflare" and service_type == "LoadBalancer"
+                    else {}
+                ),
             },
         },
         "log": {"format": "json", "level": "INFO"},
