@@ -239,6 +239,9 @@ def measure(stacks: list[str], runs: int, judges: bool, tmp: Path) -> list[Stack
             for judge in registered_judges():
                 timing, proc = timed([sys.executable, "-m", "rehearsal", judge, str(tmp / stack)])
                 status = JUDGE_STATUS.get(proc.returncode, f"exit {proc.returncode}")
+                if proc.returncode != 0:  # say why: its last line (the count, or what is missing)
+                    lines = (proc.stdout + proc.stderr).strip().splitlines()
+                    status += f": {lines[-1]}" if lines else ""
                 reports[stack].judges.append((judge, timing.wall, status))
     return list(reports.values())
 
