@@ -23,7 +23,7 @@ NEXT_STAMP := $(NEXT_DIR)/node_modules/.install-stamp
 .PHONY: help venv policy-venv checkov-venv nca-venv workflow-lint next-fixture system-deps preview synth rehearse test bench clean
 
 help:
-	@echo "make preview           synthesize the dev stack offline: component tree + policy summary"
+	@echo "make preview           the dev stack offline: component tree, policy findings, footprint, what to set"
 	@echo "make synth STACK=prod  synthesize one stack into build/STACK"
 	@echo "make rehearse STACK=dev  synthesize one stack and run every behaviour judge on it"
 	@echo "make test              set up everything and run the whole test suite"

@@ -1,4 +1,4 @@
-"""saas-platform: the architecture of the seed, composed per stack.
+"""saas-platform: the architecture overview (README), composed per stack.
 
     Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
              -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)

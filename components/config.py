@@ -1,6 +1,6 @@
 """Typed stack configuration: the one place that reads `pulumi.Config("saas-platform")`.
 
-Every key of the `saas-platform:` namespace is parsed here into pydantic v2 models, the seed's
+Every key of the `saas-platform:` namespace is parsed here into pydantic v2 models, the architecture overview's
 sizing tiers and the per-environment defaults are resolved into concrete numbers, and every
 problem is reported at once, one line per problem, naming the key path and what is expected:
 
@@ -95,11 +95,29 @@ def _pinned_image(ref: str) -> str:
 PinnedImage = Annotated[str, AfterValidator(_pinned_image)]
 
 
+# The mandatory policy `k8s-hpa-bounds` (policies/saas_policies/workloads.py, MAX_HPA_REPLICAS)
+# rejects an autoscaler above 50 replicas; config refuses the same values up front, so a user
+# learns it from the key they wrote rather than from a policy finding on a generated HPA.
+MAX_REPLICAS = 50
+
+
+def _replica_count(value: int) -> int:
+    if value > MAX_REPLICAS:
+        raise ValueError(
+            f"{value} is above the maximum of {MAX_REPLICAS} replicas (the mandatory policy k8s-hpa-bounds "
+            "rejects more: a runaway scale-out exhausts the cluster and the database's connections)"
+        )
+    return value
+
+
+ReplicaCount = Annotated[int, Field(ge=1), AfterValidator(_replica_count)]
+
+
 class Bounds(_Strict):
     """Replica bounds of an autoscaled workload (HPA / KEDA minReplicas and maxReplicas)."""
 
-    min: int = Field(ge=1, le=200)
-    max: int = Field(ge=1, le=200)
+    min: ReplicaCount
+    max: ReplicaCount
 
     @model_validator(mode="after")
     def _ordered(self) -> "Bounds":
@@ -109,7 +127,7 @@ class Bounds(_Strict):
 
 
 # --------------------------------------------------------------------------------------------
-# Sizing tiers (seed: "Resource Allocation" and "Horizontal Scaling")
+# Sizing tiers (architecture overview: "Resource Allocation" and "Horizontal Scaling")
 # --------------------------------------------------------------------------------------------
 
 
@@ -138,19 +156,19 @@ class Tier:
 
 
 TIERS: Mapping[Size, Tier] = {
-    # seed "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
+    # architecture overview "Small (< 1k users)": 2 frontend, 2 backend, a single database instance.
     "small": Tier(
         Bounds(min=2, max=3), Bounds(min=2, max=4), Bounds(min=1, max=3), 0,
         frontend_size=ContainerSize("100m", "256Mi", "512Mi"),
         backend_size=ContainerSize("200m", "384Mi", "512Mi"),
     ),
-    # seed "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
+    # architecture overview "Medium (1k-10k users)": frontend 3-5, backend 3-7, master + replica.
     "medium": Tier(
         Bounds(min=3, max=5), Bounds(min=3, max=7), Bounds(min=2, max=10), 1,
         frontend_size=ContainerSize("250m", "384Mi", "768Mi"),
         backend_size=ContainerSize("500m", "768Mi", "1Gi"),
     ),
-    # seed "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
+    # architecture overview "Large (10k+ users)": frontend 5+, backend 5-10+, database cluster.
     "large": Tier(
         Bounds(min=5, max=12), Bounds(min=5, max=15), Bounds(min=3, max=30), 2,
         frontend_size=ContainerSize("500m", "512Mi", "1Gi"),
@@ -996,7 +1014,7 @@ class DataConfig:
     backup_retention: how long backups are kept in object storage (`maxRetention`).
     restore_target: when set, a new MariaDB is bootstrapped from point-in-time recovery at
         this UTC time (RFC 3339) and the endpoints move to it.
-    rpo_minutes: the recovery point objective the schedule must meet (seed: 1 hour).
+    rpo_minutes: the recovery point objective the schedule must meet (architecture overview: 1 hour).
     """
 
     mariadb: StoreSizing
@@ -1117,7 +1135,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size], class_name),
         redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size], class_name),
         backups_enabled=backups_enabled,
-        # Hourly full physical backups meet the seed's RPO of 1 hour even when the binary log
+        # Hourly full physical backups meet the architecture overview's RPO of 1 hour even when the binary log
         # does not fill up (only closed binlogs are archived); binlog archiving narrows it.
         backup_schedule=data.backups.schedule or ("0 3 * * *" if development else "0 * * * *"),
         backup_retention=data.backups.retention or ("168h" if development else "720h"),
@@ -1141,6 +1159,11 @@ _OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ing
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "unknown key",
+    # pydantic says "a valid dictionary or instance of <ModelClass>": the class name is ours,
+    # not the user's vocabulary.
+    "model_type": "expected an object (a YAML mapping)",
+    "model_attributes_type": "expected an object (a YAML mapping)",
+    "dict_type": "expected an object (a YAML mapping)",
 }
 
 
@@ -1234,6 +1257,12 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
     config = pulumi.Config(NAMESPACE)
     for full_key in sorted(keys):
         namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE and _near_miss(namespace):
+            problems.append(
+                f"{full_key}: unknown config namespace '{namespace}' (did you mean {NAMESPACE}:{key}?); "
+                "the key would be ignored"
+            )
+            continue
         if namespace != NAMESPACE or not key:
             continue
         if key in SECRET_KEYS:
@@ -1254,6 +1283,24 @@ def _namespace_values() -> tuple[dict[str, Any], list[str]]:
         else:
             values[key] = text
     return values, problems
+
+
+# Namespaces other programs read from the same stack file (providers, the engine itself): never
+# mistaken for a typo of ours, however close they look.
+PROVIDER_NAMESPACES = {"pulumi", "kubernetes", "aws", "cloudflare", "random", "tls", "command"}
+
+
+def _near_miss(namespace: str) -> bool:
+    """A namespace that is almost `saas-platform` (`saas-platfrom`, `saas_platform`,
+    `saasplatform`): a typo whose keys would be silently ignored by every program."""
+    import difflib
+
+    if namespace in PROVIDER_NAMESPACES or not namespace:
+        return False
+    folded = re.sub(r"[^a-z0-9]", "", namespace.lower())
+    if folded == re.sub(r"[^a-z0-9]", "", NAMESPACE):
+        return True
+    return difflib.SequenceMatcher(None, namespace.lower(), NAMESPACE).ratio() >= 0.8
 
 
 def load() -> StackConfig:

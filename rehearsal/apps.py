@@ -10,7 +10,7 @@ command, args, env and working directory under a read-only root. The images:
   would build it (cached under build/rehearsal, keyed by the lockfile, the sources and the
   prefix); it runs as `node server.js` in /app;
 - the backend image is tests/fixtures/laravel-image at /var/www/html, run by this machine's
-  php-fpm8.2 (the php image's `php-fpm`, conf.d /usr/local/etc/php/conf.d);
+  php-fpm<version> (the php image's `php-fpm`, conf.d /usr/local/etc/php/conf.d);
 - the nginx image is this machine's nginx with the pod's own nginx.conf;
 - exporters are not played.
 
@@ -51,6 +51,16 @@ _NEXT_SOURCES = ("package.json", "package-lock.json", "next.config.mjs", "app", 
 REVERB_SETTINGS = ("REVERB_APP_KEY", "REVERB_HOST", "REVERB_PORT", "REVERB_SCHEME")
 _ASSET = re.compile(r"""(?:src|href)="([^"]+\.(?:js|css)(?:\?[^"]*)?)\"""")
 _SETTINGS = re.compile(r'<script id="platform-settings" type="application/json">(.*?)</script>', re.S)
+
+
+def _installed_php() -> str:
+    """The PHP version whose php-fpm is installed (Debian 12: 8.2, Ubuntu 24.04: 8.3, ...;
+    scripts/system-deps.sh installs the distribution's), the highest when several are."""
+    found = [m.group(1) for p in Path("/usr/sbin").glob("php-fpm*") if (m := re.fullmatch(r"php-fpm(\d+\.\d+)", p.name))]
+    return max(found, key=lambda v: tuple(map(int, v.split("."))), default="8.2")
+
+
+PHP = _installed_php()
 
 
 def _labels(obj: K8sObject) -> dict[str, str]:
@@ -152,12 +162,12 @@ def _images(build: Build, frontends: list[K8sObject], backends: list[K8sObject])
                 images[ref] = Image(next_image(prefix), "/app", ["node", "server.js"], "/app", user=(1001, 1001))
             else:
                 # The official php:8.2-fpm image: WORKDIR /var/www/html, CMD php-fpm, conf.d under
-                # /usr/local/etc/php; here its programs are Debian's php8.2 ones.
+                # /usr/local/etc/php; here its programs are this machine's php-fpm<version> and php<version>.
                 images[ref] = Image(
                     LARAVEL, "/var/www/html", ["php-fpm"], "/var/www/html",
                     env={"PHP_INI_DIR": "/usr/local/etc/php", "PHP_INI_SCAN_DIR": ":/usr/local/etc/php/conf.d",
                          "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-                    links={"/usr/local/sbin/php-fpm": "/usr/sbin/php-fpm8.2", "/usr/local/bin/php": "/usr/bin/php8.2"},
+                    links={"/usr/local/sbin/php-fpm": f"/usr/sbin/php-fpm{PHP}", "/usr/local/bin/php": f"/usr/bin/php{PHP}"},
                     dirs=("/usr/local/etc/php/conf.d",),
                     user=(33, 33),
                 )  # fmt: skip

@@ -2,7 +2,7 @@
 
 A pod gets its own network namespace (so its containers reach each other on 127.0.0.1 with the
 ports of the manifest, as in Kubernetes); each container gets its own mount namespace whose root
-is a read-only overlay of this machine's root (its programs: nginx, php-fpm8.2, node) with:
+is a read-only overlay of this machine's root (its programs: nginx, php-fpm<version>, node) with:
 
 - the image: a fixture tree under tests/fixtures at the image's path (see `Image`);
 - the pod's volumes at their mountPaths: emptyDir an empty directory (owned by fsGroup),

@@ -24,6 +24,7 @@ steady totals. Units: CPU in millicores, memory in MiB, storage in GiB.
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,10 +157,12 @@ def _storage_gib(size: Any) -> float:
 POD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_manifests(build: Path) -> list[dict[str, Any]]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return [
-        yaml.load(path.read_text(), Loader=loader)  # noqa: S506 - a safe loader
+        yaml.load(path.read_text(), Loader=_LOADER)  # noqa: S506 - a safe loader
         for path in sorted((build / "manifests").glob("**/*.yaml"))
     ]
 
@@ -456,9 +459,13 @@ CHARTS: dict[str, tuple[ChartPod, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def chart_defaults(chart: str) -> dict[str, Any]:
+    """The vendored chart's values.yaml, parsed once per process (read-only: `_merge` copies
+    what it changes). kube-prometheus-stack's alone is ~5,000 lines; parsing every chart's
+    defaults twice per synthesis with the pure-Python loader was most of synth's own time."""
     path = CHARTS_DIR / chart / "values.yaml"
-    return yaml.safe_load(path.read_text()) if path.is_file() else {}
+    return yaml.load(path.read_text(), Loader=_LOADER) if path.is_file() else {}  # noqa: S506 - a safe loader
 
 
 def _replicas(values: Mapping[str, Any], model: ChartPod) -> int:
@@ -512,8 +519,8 @@ def chart_workloads(release: Mapping[str, Any], nodes: int) -> list[Workload]:
 # ------------------------------------------------------------------------------------------
 
 
-def collect(build: Path, nodes: int = 1) -> list[Workload]:
-    objects = _load_manifests(build)
+def collect(build: Path, nodes: int = 1, objects: list[dict[str, Any]] | None = None) -> list[Workload]:
+    objects = _load_manifests(build) if objects is None else objects
     workloads = manifest_workloads(objects, nodes)
     for obj in objects:
         if obj["kind"] in OPERATOR_MODELS:
@@ -521,11 +528,11 @@ def collect(build: Path, nodes: int = 1) -> list[Workload]:
         elif obj["kind"] == "PhysicalBackup":
             workloads += _physical_backups(obj)
     for path in sorted((build / "helm").glob("*.yaml")):
-        workloads += chart_workloads(yaml.safe_load(path.read_text()), nodes)
+        workloads += chart_workloads(yaml.load(path.read_text(), Loader=_LOADER), nodes)  # noqa: S506 - a safe loader
     return workloads
 
 
-def footprint(build_dir: str | Path, nodes: int = 1) -> dict[str, Any]:
+def footprint(build_dir: str | Path, nodes: int = 1, objects: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The stack's footprint as a plain dict (JSON-ready):
 
     {"nodes": n,
@@ -535,7 +542,9 @@ def footprint(build_dir: str | Path, nodes: int = 1) -> dict[str, Any]:
      "unset": ["<release>/<pod>: <values path>", ...]}
     """
     build = Path(build_dir)
-    workloads = collect(build, nodes)
+    # `objects`: the folder's manifests when the caller has read them already (read only here).
+    objects = _load_manifests(build) if objects is None else objects
+    workloads = collect(build, nodes, objects)
     components: dict[str, dict[str, Any]] = {}
     totals = {"min": Usage(), "max": Usage()}
     storage_total = 0.0
@@ -554,7 +563,7 @@ def footprint(build_dir: str | Path, nodes: int = 1) -> dict[str, Any]:
         totals["max"].add(workload.pod, workload.replicas[1])
         storage_total += storage
         unset += [f"{workload.name}: {path}" for path in workload.unset]
-    for component, claim in claim_storage(_load_manifests(build)):
+    for component, claim in claim_storage(objects):
         entry = components.setdefault(component, {"min": Usage(), "max": Usage(), "storage_gib": 0.0, "workloads": []})
         entry["storage_gib"] += claim
         storage_total += claim

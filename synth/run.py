@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,20 @@ from synth.mocks import REDACTED, RecordingMonitor, Registration, SynthMocks, no
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = stackfile.PROJECT
+
+# libyaml's emitter (yaml.CSafeDumper) is ten times faster than PyYAML's pure-Python one, which
+# took a quarter of a dev synthesis. The two write the same bytes except in two places, both
+# only on lines longer than the emitters' 80-column width: PyYAML wraps a long double-quoted
+# scalar after escapes too (libyaml only at spaces), and it counts the implicit `!!str` tag
+# towards the 128-character limit of a simple key (libyaml does not). A document whose libyaml
+# text has such a line (over 80 columns with a double-quoted scalar starting on it, or a key
+# ending past column 120) is dumped again with PyYAML, so the files stay byte-identical to
+# PyYAML's (tests/test_performance.py checks both ways). A double-quoted scalar starts after
+# the indentation or after `: `, `- `, `? ` (a `"` there inside plain or single-quoted text
+# counts too, harmlessly); a long unbreakable URL does not count.
+_FAST_DUMPER = getattr(yaml, "CSafeDumper", None)
+_WIDTH, _KEY_RISK = 80, 120
+_DOUBLE_QUOTED_START = re.compile(r'(?:^ *|[-:?] )"')
 
 # Kubernetes resource types that are not API objects themselves.
 _NOT_MANIFESTS = ("kubernetes:helm.sh/v3:Release", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup")
@@ -34,6 +49,9 @@ class Synthesis:
     registrations: list[Registration]
     outputs: dict[str, Any]
     sdk_imports: list[str]
+    secret_keys: list[str] = field(default_factory=list)
+    # One line per required secret the stack file does not set (stackfile.fill_required_secrets).
+    unset_secrets: list[str] = field(default_factory=list)
 
     @property
     def environment(self) -> str:
@@ -47,8 +65,9 @@ def synthesize(
     config, secret_keys = stackfile.load(stack_file or root / f"Pulumi.{stack}.yaml")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    for warning in stackfile.fill_required_secrets(config, secret_keys):
-        print(f"warning: {warning}", file=sys.stderr)
+    # Secrets the config needs but the stack file leaves unset: placeholders here, and a line
+    # in the deploy-readiness warnings synth prints (synth/readiness.py).
+    unset_secrets = stackfile.fill_required_secrets(config, secret_keys)
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = SynthMocks()
     monitor = RecordingMonitor(mocks)
@@ -74,7 +93,26 @@ def synthesize(
     # Which provider SDKs the program pulled in (a stack with the edge off must not pay for
     # pulumi_aws / pulumi_cloudflare); taken before synth imports the policy pack.
     sdk_imports = sorted({m.split(".")[0] for m in sys.modules if m.startswith("pulumi")})
-    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports)
+    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports, secret_keys, unset_secrets)
+
+
+def imported_modules() -> list[str]:
+    """Every module imported so far that is not the project's own, in import order: what a
+    synthesis cannot avoid loading, so `make bench` times a bare import of them as the floor.
+    Project modules (files under ROOT outside a virtualenv) are the work being measured;
+    modules without a spec (Cython's `_cython_3_x` shims) cannot be imported by name."""
+    root = ROOT.resolve()
+    names = []
+    for name, module in list(sys.modules.items()):
+        if name in ("__main__", "__mp_main__") or getattr(module, "__spec__", None) is None:
+            continue
+        origin = getattr(module, "__file__", None)
+        if origin:
+            path = Path(origin).resolve()
+            if path.is_relative_to(root) and "site-packages" not in path.parts:
+                continue
+        names.append(name)
+    return names
 
 
 def _check_unique(registrations: list[Registration]) -> None:
@@ -126,6 +164,30 @@ def _dump_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _diverges(line: str) -> bool:
+    """Whether libyaml may have written this (long) line differently from PyYAML."""
+    if _DOUBLE_QUOTED_START.search(line):
+        return True
+    if len(line) <= _KEY_RISK:
+        return False
+    body = line.lstrip(" ")
+    while body.startswith(("- ", "? ")):
+        body = body[2:]
+    key_end = body.find(": ")
+    if key_end < 0 and body.endswith(":"):
+        key_end = len(body) - 1
+    return key_end >= _KEY_RISK - 2  # a simple key of 118+ characters (quoted or not)
+
+
+def dump_yaml(value: Any) -> str:
+    """A manifest or Helm release file: keys sorted, block style (reviewable diffs), PyYAML's bytes."""
+    if _FAST_DUMPER is not None:
+        text = yaml.dump(value, Dumper=_FAST_DUMPER, sort_keys=True, default_flow_style=False)
+        if not any(len(line) > _WIDTH and _diverges(line) for line in text.splitlines()):
+            return text
+    return yaml.dump(value, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
+
+
 def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> None:
     """Write resources.json, manifests/, helm/, outputs.json and policy-report.json into `out`."""
     out.mkdir(parents=True, exist_ok=True)
@@ -140,16 +202,18 @@ def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> No
             _, kind, namespace, name = manifest_identity(r)
             target = out / "manifests" / namespace / f"{kind}-{name}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(yaml.safe_dump(r.inputs, sort_keys=True, default_flow_style=False))
+            target.write_text(dump_yaml(r.inputs))
         elif r.type == "kubernetes:helm.sh/v3:Release":
             release = {key: r.inputs.get(key) for key in ("name", "namespace", "chart", "version", "repositoryOpts", "values")}
             target = out / "helm" / f"{r.inputs.get('name', r.name)}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(yaml.safe_dump(release, sort_keys=True, default_flow_style=False))
+            target.write_text(dump_yaml(release))
 
 
 def tree(synthesis: Synthesis) -> str:
-    """A short tree: each component with the counts of the resource types directly under it."""
+    """A short tree: each component with the counts of the resource types directly under it,
+    Helm releases by name, chart and version. Children are ordered by type and name, not by
+    registration (which varies with the async scheduling of a run), so the tree is stable."""
     by_parent: dict[str | None, list[Registration]] = {}
     for r in synthesis.registrations:
         by_parent.setdefault(r.parent, []).append(r)
@@ -157,14 +221,29 @@ def tree(synthesis: Synthesis) -> str:
     lines = [f"{PROJECT} / {synthesis.stack}: {len(synthesis.registrations)} resources"]
 
     def walk(parent: str | None, depth: int) -> None:
-        children = sorted(by_parent.get(parent, []), key=lambda r: r.order)
-        counts = Counter(r.type.split(":")[-1] for r in children if r.custom)
+        indent = "  " * depth
+        children = sorted(by_parent.get(parent, []), key=lambda r: (r.type, r.name))
+        releases = [r for r in children if r.type == _RELEASE]
+        counts = Counter(r.type.split(":")[-1] for r in children if r.custom and r.type != _RELEASE)
         if counts:
             summary = ", ".join(f"{kind} x{n}" if n > 1 else kind for kind, n in sorted(counts.items()))
-            lines.append("  " * depth + f"  {summary}")
+            lines.append(f"{indent}  {summary}")
+        for release in releases:
+            lines.append(f"{indent}  Release {release_label(release.inputs, release.name)}")
         for component in (r for r in children if not r.custom):
-            lines.append("  " * depth + f"- {component.type.split(':')[-1]} {component.name}")
+            lines.append(f"{indent}- {component.type.split(':')[-1]} {component.name}")
             walk(component.urn, depth + 1)
 
     walk(stack_urn, 0)
     return "\n".join(lines)
+
+
+_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def release_label(inputs: dict[str, Any], fallback: str) -> str:
+    """`kps: kube-prometheus-stack 88.5.3 in saas-monitoring`."""
+    name = inputs.get("name") or fallback
+    chart = str(inputs.get("chart") or "?").rsplit("/", 1)[-1]
+    where = f" in {inputs['namespace']}" if inputs.get("namespace") else ""
+    return f"{name}: {chart} {inputs.get('version') or '(unpinned)'}{where}"

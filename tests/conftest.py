@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +25,94 @@ STACKS = ("dev", "staging", "prod")
 SYNTH_TIMEOUT = 180
 
 
-def run_synth(stack: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "synth", stack, "--out", str(out), "--quiet", *extra],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=SYNTH_TIMEOUT,
-    )
+def run_synth(
+    stack: str, out: Path, *extra: str, fresh: bool = False, quiet: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`python -m synth STACK --out OUT [--quiet] EXTRA...`, each in a process of its own.
+
+    By default the process is forked from the session's synth server (tests/synth_server.py),
+    which has the SDKs imported already: the same CLI, exit code and output, without paying
+    the imports again (they are most of a synthesis). `fresh=True` starts a new interpreter;
+    the import listings always do, since they report what a fresh process imports."""
+    argv = [stack, "--out", str(out), *(["--quiet"] if quiet else []), *extra]
+    server = None if fresh or {"--list-sdk-imports", "--list-imports"} & set(extra) else _SERVER.get()
+    if server is None:
+        return subprocess.run(
+            [sys.executable, "-m", "synth", *argv], cwd=ROOT, capture_output=True, text=True, timeout=SYNTH_TIMEOUT
+        )
+    return server.run(argv, SYNTH_TIMEOUT)
+
+
+class _SynthServer:
+    """The session's fork server: started on first use, stopped at the end of the session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._path = ""
+        self._failed = os.environ.get("SYNTH_TESTS_FORK", "1") == "0" or not hasattr(os, "fork")
+
+    def get(self) -> "_SynthServer | None":
+        with self._lock:
+            if self._proc is None and not self._failed:
+                self._start()
+        return None if self._failed else self
+
+    def _start(self) -> None:
+        self._path = os.path.join(tempfile.mkdtemp(prefix="synth-server-"), "socket")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.synth_server", self._path],
+            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )
+        assert self._proc.stdout is not None
+        if self._proc.stdout.readline().strip() != "ready":
+            self._failed = True
+            REPORT.append("synth server did not start: every synthesis runs in a fresh interpreter")
+
+    def _send(self, request: dict[str, Any], timeout: float) -> bytes:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(timeout)
+            connection.connect(self._path)
+            connection.sendall(json.dumps(request).encode() + b"\n")
+            chunks = []
+            while chunk := connection.recv(1 << 20):
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "synth", *argv]
+        try:
+            reply = self._send({"argv": argv, "timeout": timeout}, timeout + 10)
+        except socket.timeout as exc:
+            raise subprocess.TimeoutExpired(command, timeout) from exc
+        if not reply:  # killed by its alarm, or crashed before replying
+            raise subprocess.TimeoutExpired(command, timeout)
+        result = json.loads(reply)
+        if result.get("modules"):
+            self._send({"learn": result["modules"]}, 30)
+        return subprocess.CompletedProcess(command, result["returncode"], result["stdout"], result["stderr"])
+
+    def warm(self, modules: list[str]) -> None:
+        """Import these modules in the server now (before forking the children that need them)."""
+        self._send({"learn": modules}, 120)
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._send({"stop": True}, 10)
+                self._proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+        if self._path and os.path.exists(self._path):
+            os.unlink(self._path)
+            os.rmdir(os.path.dirname(self._path))
+
+
+_SERVER = _SynthServer()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _SERVER.stop()
 
 
 @dataclass
@@ -86,6 +170,9 @@ class Synth:
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
     base = tmp_path_factory.mktemp("synth")
+    server = _SERVER.get()
+    if server is not None:  # staging and prod need the cloud SDKs: import them once, not per child
+        server.warm(["pulumi_aws", "pulumi_cloudflare"])
     with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
         procs = dict(zip(STACKS, pool.map(lambda s: run_synth(s, base / s), STACKS)))
     return {stack: Synth.load(stack, base / stack, procs[stack]) for stack in STACKS}

@@ -1,5 +1,5 @@
 """The Laravel web pod's generated config files, judged by the real programs: `nginx -t`,
-`php-fpm8.2 -t` and `php` (unknown php.ini keys rejected). Each check also rejects a
+`php-fpm -t` and `php` of the installed PHP version (unknown php.ini keys rejected). Each check also rejects a
 deliberately broken variant, so it can fail."""
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ SETTINGS = files.PhpSettings(
 )
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
-    assert path, f"{name} is missing: run `make system-deps`"
-    return path
+from tests.validators import php_cli, php_fpm, tool  # noqa: E402
 
 
 def nginx_check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
@@ -40,7 +37,7 @@ def fpm_check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
         conf = Path(directory) / "php-fpm.conf"
         conf.write_text(text)
         conf.chmod(0o644)
-        command = [tool("php-fpm8.2"), "-t", "-y", str(conf)]
+        command = [php_fpm(), "-t", "-y", str(conf)]
         if os.geteuid() == 0:
             command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
         # The pool logs to /proc/self/fd/2, which must be writable by the unprivileged user:
@@ -60,7 +57,7 @@ def ini_values(tmp_path: Path, text: str) -> dict[str, object]:
     keys = json.dumps(files.ini_keys(text))
     code = f"$r = []; foreach (json_decode('{keys}') as $k) {{ $r[$k] = ini_get($k); }} echo json_encode($r);"
     proc = subprocess.run(
-        [tool("php8.2"), "-c", str(ini), "-d", "display_startup_errors=1", "-r", code],
+        [php_cli(), "-c", str(ini), "-d", "display_startup_errors=1", "-r", code],
         capture_output=True, text=True, timeout=30,
     )
     assert proc.returncode == 0, proc.stderr

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-import subprocess
+import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,12 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("backend image uppercase", {"backend": {"image": "ghcr.io/Acme/api:1.0"}}, f"{NS}:backend.image: "),
     ("replicas min above max", {"frontend": {"image": IMAGE, "replicas": {"min": 6, "max": 5}}}, f"{NS}:frontend.replicas: min (6) must not exceed max (5)"),
     ("replicas min zero", {"frontend": {"image": IMAGE, "replicas": {"min": 0, "max": 5}}}, f"{NS}:frontend.replicas.min: input should be greater than or equal to 1"),
-    ("replicas max too high", {"frontend": {"image": IMAGE, "replicas": {"min": 1, "max": 500}}}, f"{NS}:frontend.replicas.max: input should be less than or equal to 200"),
+    ("replicas max too high", {"frontend": {"image": IMAGE, "replicas": {"min": 1, "max": 500}}}, f"{NS}:frontend.replicas.max: 500 is above the maximum of 50 replicas (the mandatory policy k8s-hpa-bounds rejects more"),
+    ("replicas max just above the policy", {"backend": {"image": IMAGE, "replicas": {"min": 3, "max": 51}}}, f"{NS}:backend.replicas.max: 51 is above the maximum of 50"),
+    ("workers above the policy", {"backend": {"image": IMAGE, "workers": {"min": 1, "max": 200}}}, f"{NS}:backend.workers.max: 200 is above the maximum of 50"),
+    ("replicas not an object", {"frontend": {"image": IMAGE, "replicas": 3}}, f"{NS}:frontend.replicas: expected an object (a YAML mapping)"),
+    ("cloudflare section not an object", {"edge": {**EDGE, "cloudflare": "zone"}}, f"{NS}:edge.cloudflare: expected an object (a YAML mapping)"),
+    ("mariadb section not an object", {"data": {"mariadb": ["10Gi"]}}, f"{NS}:data.mariadb: expected an object (a YAML mapping)"),
     ("replicas not a number", {"backend": {"image": IMAGE, "replicas": {"min": 1, "max": "many"}}}, f"{NS}:backend.replicas.max: input should be a valid integer"),
     ("workers max missing", {"backend": {"image": IMAGE, "workers": {"min": 3}}}, f"{NS}:backend.workers.max: is required"),
     ("backend key typo", {"backend": {"image": IMAGE, "replica": {"min": 1, "max": 2}}}, f"{NS}:backend.replica: unknown key (known keys: image, jobTimeout, jobsPerWorker, php, queues, release, replicas, workers)"),
@@ -200,43 +206,18 @@ def _stack_file(directory: Path, overrides: dict[str, Any]) -> Path:
     return path
 
 
-def _synth_cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    """`python -m synth ARGV` in a process of its own, forked from a parent that has already
-    imported the SDK (a fresh interpreter per case would spend ~0.8 s importing it again).
-    Returns what the CLI would: its exit code and its stdout/stderr."""
-    import contextlib
-    import io
-
-    from synth.__main__ import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:  # argparse errors
-            code = int(exc.code or 0)
-    return subprocess.CompletedProcess(["python", "-m", "synth", *argv], code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture(scope="module")
 def bad_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    import importlib
-    import multiprocessing
-
-    # Preload what a case imports, so each forked process starts warm.
-    for module in ("synth.__main__", "synth.run", "pulumi_kubernetes"):
-        importlib.import_module(module)
-
+    """Each bad configuration through the CLI, in a process of its own (forked from the
+    session's synth server, which has the SDKs imported: conftest.run_synth)."""
     base = tmp_path_factory.mktemp("bad")
     jobs = []
     for name, overrides, _ in BAD_CONFIGS:
         directory = base / name.replace(" ", "-")
         directory.mkdir()
-        argv = ["bad", "--out", str(directory / "out"), "--quiet", "--stack-file", str(_stack_file(directory, overrides))]
-        jobs.append((name, argv, directory / "out"))
-    # One process per case (maxtasksperchild=1): Pulumi's runtime state is process-global.
-    with multiprocessing.get_context("fork").Pool(2, maxtasksperchild=1) as pool:
-        results = pool.map(_synth_cli, [argv for _, argv, _ in jobs], chunksize=1)
+        jobs.append((name, _stack_file(directory, overrides), directory / "out"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda job: run_synth("bad", job[2], "--stack-file", str(job[1])), jobs))
     return {name: (proc, out) for (name, _, out), proc in zip(jobs, results)}
 
 
@@ -252,6 +233,58 @@ def test_bad_config_is_rejected_with_its_key_path(bad_runs: dict[str, Any], name
     assert "Traceback" not in proc.stderr
     assert "no resource was registered" in proc.stderr
     assert not (out / "resources.json").exists()
+
+
+def test_no_error_names_an_internal_class(bad_runs: dict[str, Any]) -> None:
+    """Errors speak the stack file's vocabulary: no pydantic model name (`Bounds`,
+    `CloudflareSection`, ...) and no "instance of" from pydantic's own wording."""
+    import inspect
+
+    from pydantic import BaseModel
+
+    from components import config
+
+    internal = {name for name, obj in vars(config).items() if inspect.isclass(obj) and issubclass(obj, BaseModel)}
+    assert {"Bounds", "RawConfig", "CloudflareSection"} <= internal
+    for name, (proc, _) in bad_runs.items():
+        leaked = sorted(word for word in internal if re.search(rf"\b{word}\b", proc.stderr))
+        assert not leaked and "instance of" not in proc.stderr, f"{name}: {proc.stderr}"
+
+
+def test_replica_maximum_matches_the_mandatory_policy() -> None:
+    """Config refuses exactly what the mandatory HPA policy refuses (policies/saas_policies/workloads.py)."""
+    import sys
+
+    from components import config
+
+    sys.path.insert(0, str(ROOT / "policies"))
+    from saas_policies import workloads
+
+    assert config.MAX_REPLICAS == workloads.MAX_HPA_REPLICAS == 50
+    accepted = parse_config(values(backend={"image": IMAGE, "replicas": {"min": 3, "max": 50}}), "staging")
+    assert accepted.replicas.backend.max == 50
+
+
+@pytest.mark.parametrize("namespace", ["saas-platfrom", "saas_platform", "sass-platform", "saasplatform"])
+def test_namespace_typo_is_an_error_naming_the_right_key(tmp_path: Path, namespace: str) -> None:
+    config = {f"{NS}:{k}": v for k, v in values().items()}
+    domain = config.pop(f"{NS}:domain")
+    config[f"{namespace}:domain"] = domain
+    path = tmp_path / "Pulumi.typo.yaml"
+    path.write_text(yaml.safe_dump({"config": config}))
+    proc = run_synth("typo", tmp_path / "out", "--stack-file", str(path))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{namespace}:domain: unknown config namespace '{namespace}' (did you mean {NS}:domain?)" in proc.stderr
+
+
+def test_other_programs_namespaces_stay_allowed() -> None:
+    """Provider and engine namespaces (and anything not close to ours) are not our business."""
+    from components import config
+
+    for namespace in ("kubernetes", "aws", "cloudflare", "pulumi", "random", "platform", "my-team"):
+        assert not config._near_miss(namespace), namespace
+    for namespace in ("saas-platfrom", "saas_platform", "saas-platforms", "SaaS-Platform"):
+        assert config._near_miss(namespace), namespace
 
 
 def test_secret_webhook_value_is_never_printed(bad_runs: dict[str, Any]) -> None:

@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import STACKS, Synth, run_synth
+from tests.conftest import ROOT, STACKS, Synth, run_synth
 
 
 def test_stack_synthesizes(stack: Synth) -> None:
@@ -57,8 +58,10 @@ def _tree(directory: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", STACKS)
 def test_synthesis_is_deterministic(name: str, synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    """A fresh interpreter writes byte for byte what the session's synthesis wrote (which ran
+    in a process forked from the test synth server: preloading the SDKs changes nothing)."""
     first = synthesized[name].out
-    proc = run_synth(name, tmp_path / name)
+    proc = run_synth(name, tmp_path / name, fresh=True)
     assert proc.returncode == 0, proc.stderr
     second = tmp_path / name
     assert _tree(first) == _tree(second)
@@ -81,9 +84,131 @@ def test_diff_reports_added_removed_and_changed(synthesized: dict[str, Synth], t
     lines = proc.stdout.splitlines()
     assert f"+ {removed['urn']}" in lines
     assert f"- {removed['urn']}-gone" in lines
-    assert f"~ {namespace['urn']}" in lines
-    assert '    inputs.metadata.labels.pod-security.kubernetes.io/enforce' in lines
+    name = namespace["inputs"]["metadata"]["name"]
+    assert f"~ Namespace {name}  ({namespace['urn']})" in lines
+    assert '    metadata.labels.pod-security.kubernetes.io/enforce: "baseline" -> "restricted"' in lines
     assert "1 to add, 1 to change, 1 to remove" in lines
+
+
+PROD_IMAGE = "ghcr.io/acme/api:2.3.0"
+
+
+def test_diff_into_its_own_base_shows_the_new_image_with_old_and_new_values(tmp_path: Path) -> None:
+    """The user's path: synthesize prod into build/prod, change the backend image in the stack
+    file, `python -m synth prod --diff build/prod` (the base is the folder being replaced)."""
+    build = tmp_path / "build" / "prod"
+    first = run_synth("prod", build)
+    assert first.returncode == 0, first.stderr
+    shutil.copytree(build / "manifests" / "saas-app", tmp_path / "first")
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    text = (ROOT / "Pulumi.prod.yaml").read_text()
+    assert PROD_IMAGE in text
+    stack_file.write_text(text.replace(PROD_IMAGE, "ghcr.io/acme/api:2.4.0"))
+    proc = run_synth("prod", build, "--diff", str(build), "--stack-file", str(stack_file))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    web = lines.index(next(line for line in lines if line.startswith("~ Deployment saas-app/backend-web  (")))
+    changes = lines[web + 1 : next(i for i in range(web + 1, len(lines)) if not lines[i].startswith("    "))]
+    assert '    spec.template.spec.containers[1].image: "ghcr.io/acme/api:2.3.0" -> "ghcr.io/acme/api:2.4.0"' in changes
+    # Every Deployment running the backend image changes, and nothing else does; a new image is
+    # a new migration Job (its pod template is immutable): one added, one removed.
+    running = sorted(
+        f"saas-app/{path.stem.removeprefix('Deployment-')}"
+        for path in (tmp_path / "first").glob("Deployment-*.yaml")
+        if PROD_IMAGE in path.read_text()
+    )
+    assert "saas-app/backend-web" in running and len(running) >= 4
+    changed = sorted(line[len("~ Deployment ") :].split("  (")[0] for line in lines if line.startswith("~ "))
+    assert changed == running
+    assert f"1 to add, {len(running)} to change, 1 to remove" in lines
+    # The folder now holds the new synthesis.
+    assert "ghcr.io/acme/api:2.4.0" in (build / "manifests" / "saas-app" / "Deployment-backend-web.yaml").read_text()
+    # Diffing against itself again: nothing left to do.
+    again = run_synth("prod", build, "--diff", str(build), "--stack-file", str(stack_file))
+    assert "0 to add, 0 to change, 0 to remove" in again.stdout.splitlines()
+
+
+def test_diff_never_shows_a_secret(synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    shutil.copytree(synthesized["dev"].out, base)
+    records = json.loads((base / "resources.json").read_text())
+    secret = next(r for r in records if r["type"] == "kubernetes:core/v1:Secret" and r["inputs"].get("stringData"))
+    key = sorted(secret["inputs"]["stringData"])[0]
+    secret["inputs"]["stringData"][key] = "old-clear-value"
+    (base / "resources.json").write_text(json.dumps(records))
+    proc = run_synth("dev", tmp_path / "new", "--diff", str(base))
+    assert f'    stringData.{key}: "old-clear-value" -> "[secret]"' in proc.stdout.splitlines()
+    assert "synth-placeholder" not in proc.stdout
+
+
+def test_diff_to_a_missing_folder_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    proc = run_synth("dev", tmp_path / "out", "--diff", str(tmp_path / "build" / "nope"))
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: --diff {tmp_path}/build/nope: no such folder "
+        f"(synthesize the base first: python -m synth STACK --out {tmp_path}/build/nope)"
+    )
+    assert not (tmp_path / "out").exists(), "nothing is synthesized for a diff that cannot be shown"
+    (tmp_path / "empty").mkdir()
+    proc = run_synth("dev", tmp_path / "out", "--diff", str(tmp_path / "empty"))
+    assert proc.returncode == 4 and "not a synth output (no resources.json in it)" in proc.stderr
+
+
+def test_failed_synth_removes_the_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "build" / "dev"
+    assert run_synth("dev", out).returncode == 0
+    bad = tmp_path / "Pulumi.dev.yaml"
+    bad.write_text((ROOT / "Pulumi.dev.yaml").read_text().replace("size: small", "size: huge"))
+    proc = run_synth("dev", out, "--stack-file", str(bad))
+    assert proc.returncode == 1
+    assert not out.exists(), "a stale build/dev would pass for the output of the broken config"
+    assert "removed the previous output" in proc.stderr
+    # Nothing half-written is left beside it either.
+    assert sorted(p.name for p in out.parent.iterdir()) == []
+
+
+def test_out_folder_holding_something_else_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    proc = run_synth("dev", tmp_path)
+    assert proc.returncode == 4 and "is not a synth output" in proc.stderr
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
+def _tree_lines(stdout: str) -> list[str]:
+    lines = stdout.splitlines()
+    return lines[: next(i for i, line in enumerate(lines) if not line.startswith((" ", "-", "saas-platform /")))]
+
+
+def test_tree_is_stable_and_names_each_release(tmp_path: Path) -> None:
+    runs = [run_synth("staging", tmp_path / str(n), quiet=False) for n in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    first, second = (_tree_lines(r.stdout) for r in runs)
+    assert first == second
+    components = [line.strip() for line in first if line.startswith("- ")]
+    assert components == sorted(components)
+    releases = [line.strip() for line in first if line.strip().startswith("Release ")]
+    assert not any(" x" in line.split(":")[0] for line in releases), "releases are named, never `Release x3`"
+    # Each release with its chart and pinned version, as helm/<name>.yaml records them.
+    for path in sorted((tmp_path / "0" / "helm").glob("*.yaml")):
+        release = yaml.safe_load(path.read_text())
+        chart = release["chart"].rsplit("/", 1)[-1]
+        assert f"Release {release['name']}: {chart} {release['version']} in {release['namespace']}" in releases
+    assert len(releases) == len(list((tmp_path / "0" / "helm").glob("*.yaml")))
+    assert "next steps:" in runs[0].stdout and "pulumi up -s staging" in runs[0].stdout
+
+
+def test_quiet_mode_names_the_failed_rule_and_why(tmp_path: Path) -> None:
+    from tests.test_policies import BAD_PROGRAM
+
+    program = tmp_path / "careless.py"
+    program.write_text(BAD_PROGRAM)
+    proc = run_synth("dev", tmp_path / "out", "--program", str(program))  # run_synth is --quiet
+    assert proc.returncode == 2
+    report = json.loads((tmp_path / "out" / "policy-report.json").read_text())
+    mandatory = [f for f in report if f["level"] == "mandatory"]
+    assert mandatory
+    for finding in mandatory:
+        assert f"  [mandatory] {finding['policy']} on Deployment careless: {finding['message']}" in proc.stdout.splitlines()
 
 
 def test_unchanged_stack_has_an_empty_plan(synthesized: dict[str, Synth], tmp_path: Path) -> None:

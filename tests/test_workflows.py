@@ -166,12 +166,45 @@ def test_prod_deploys_only_from_a_tag_behind_the_production_environment() -> Non
     deploy = _workflow(WORKFLOWS / "deploy.yml")
     assert deploy["on"]["push"] == {"branches": ["main"], "tags": ["v*"]}
     production = deploy["jobs"]["production"]
-    assert production["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert _runs(production, ref="refs/tags/v1.2.0") and not _runs(production, ref="refs/heads/main")
     assert production["with"] == {"stack": "prod", "environment": "production"}
-    assert deploy["jobs"]["staging"]["if"] == "github.ref == 'refs/heads/main'"
+    staging = deploy["jobs"]["staging"]
+    assert _runs(staging, ref="refs/heads/main") and not _runs(staging, ref="refs/tags/v1.2.0")
     assert all(deploy["jobs"][j]["needs"] == "test" for j in ("staging", "production"))
     up = _workflow(WORKFLOWS / "pulumi-up.yml")["jobs"]["up"]
     assert up["environment"] == "${{ inputs.environment }}"
+
+
+def _runs(job: dict[str, Any], ref: str, deploy_enabled: str | None = "true") -> bool:
+    """Evaluate a job's `if:` the way Actions would for a push of `ref`, with the repository
+    variable PULUMI_DEPLOY_ENABLED set to `deploy_enabled` (None: not set, as on a fork).
+    Handles the expression subset our workflows use: ==, &&, ||, !, startsWith, literals."""
+    condition = job.get("if")
+    if condition is None:
+        return True
+    context = {"github.ref": ref, "vars.PULUMI_DEPLOY_ENABLED": deploy_enabled or ""}
+    unknown = set(re.findall(r"\b(?:github|vars|inputs|env|secrets)\.[A-Za-z_]+", condition)) - set(context)
+    assert not unknown, f"the test cannot evaluate {sorted(unknown)} in {condition!r}"
+    expression = re.sub(r"\b(github|vars)\.[A-Za-z_]+", lambda m: repr(context[m.group(0)]), condition)
+    expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ").replace(" not =", "!=")
+    return bool(eval(expression, {"__builtins__": {}}, {"startsWith": lambda a, b: a.startswith(b)}))  # noqa: S307
+
+
+def test_deploy_does_nothing_on_a_fork_without_deploy_settings() -> None:
+    """A fork (or a clone pushed to a new repository) has no PULUMI_DEPLOY_ENABLED variable:
+    no deploy job of deploy.yml runs there, on main or on a tag; with it set, the gates above hold."""
+    jobs = _workflow(WORKFLOWS / "deploy.yml")["jobs"]
+    for ref in ("refs/heads/main", "refs/tags/v1.2.0"):
+        # The tests still run there (test.yml leaves main to deploy.yml); no deploy does.
+        assert [name for name, job in jobs.items() if _runs(job, ref, deploy_enabled=None)] == ["test"], ref
+        assert [name for name, job in jobs.items() if _runs(job, ref, deploy_enabled="false")] == ["test"], ref
+    assert sorted(name for name, job in jobs.items() if _runs(job, "refs/heads/main")) == ["staging", "test"]
+    assert sorted(name for name, job in jobs.items() if _runs(job, "refs/tags/v1.2.0")) == ["production", "test"]
+
+
+def test_fork_check_catches_an_ungated_job() -> None:
+    assert _runs({"if": "github.ref == 'refs/heads/main'"}, "refs/heads/main", deploy_enabled=None)
+    assert not _runs({"if": "vars.PULUMI_DEPLOY_ENABLED == 'true' && github.ref == 'refs/heads/main'"}, "refs/heads/main", deploy_enabled=None)
 
 
 # ------------------------------------------------------------------------------------------
@@ -255,11 +288,11 @@ def test_path_check_catches_a_missing_script(tmp_path: Path, monkeypatch: pytest
 # ------------------------------------------------------------------------------------------
 
 PLAN_SCRIPT = ROOT / "scripts" / "offline-plan.sh"
-PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "Pulumi.yaml", "Pulumi.dev.yaml")
+PROGRAM_PARTS = ("__main__.py", "components", "synth", "policies", "upstream", "Pulumi.yaml", "Pulumi.dev.yaml")
 
 
-def _run_plan(base: Path, out: Path, summary: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PLAN_STACKS": "dev"}
+def _run_plan(base: Path, out: Path, summary: Path | None = None, synth_args: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PLAN_STACKS": "dev", "PLAN_SYNTH_ARGS": synth_args}
     env.pop("GITHUB_STEP_SUMMARY", None)
     if summary:
         env["GITHUB_STEP_SUMMARY"] = str(summary)
@@ -286,7 +319,10 @@ def test_offline_plan_diffs_the_base_and_writes_the_summary(tmp_path: Path) -> N
     assert "0 to add, 0 to change, 4 to remove" in plan  # the namespace, default-deny, DNS and scrape allows
     assert "- urn:pulumi:dev::saas-platform::saas-platform:index:ClusterPlatform$kubernetes:core/v1:Namespace::saas-old" in plan
     text = summary.read_text()
-    assert "### dev (synth ok)" in text and "4 to remove" in text
+    assert "### dev (synth ok)\n\n**0 to add, 0 to change, 4 to remove**" in text
+    # The readiness warnings are folded away, not mixed into the diff.
+    diff_block = text.split("```diff", 1)[1].split("```", 1)[0]
+    assert "warning:" not in diff_block and "value(s) to set before a real deploy of dev</summary>" in text
     assert (tmp_path / "plan" / "head" / "dev" / "manifests").is_dir()
 
 
@@ -295,6 +331,22 @@ def test_offline_plan_without_a_usable_base_shows_everything_added(tmp_path: Pat
     proc = _run_plan(tmp_path / "empty", tmp_path / "plan")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"\b[1-9]\d* to add, 0 to change, 0 to remove", proc.stdout), proc.stdout
+
+
+def test_offline_plan_summary_says_which_rule_failed_and_why(tmp_path: Path) -> None:
+    from tests.test_policies import BAD_PROGRAM
+
+    program = tmp_path / "careless.py"
+    program.write_text(BAD_PROGRAM)
+    (tmp_path / "empty").mkdir()
+    summary = tmp_path / "step-summary.md"
+    proc = _run_plan(tmp_path / "empty", tmp_path / "plan", summary, synth_args=f"--program {program}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    text = summary.read_text()
+    assert "### dev (synth FAILED, exit 2: a mandatory policy is violated)" in text
+    report = json.loads((tmp_path / "plan" / "head" / "dev" / "policy-report.json").read_text())
+    for finding in (f for f in report if f["level"] == "mandatory"):
+        assert f"- [mandatory] {finding['policy']} on Deployment careless: {finding['message']}" in text
 
 
 # ------------------------------------------------------------------------------------------

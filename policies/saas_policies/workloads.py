@@ -126,6 +126,10 @@ def _plain_secrets(args: ResourceValidationArgs) -> Iterator[str]:
                 )
 
 
+# components/config.py (MAX_REPLICAS) refuses the same bound in the stack config.
+MAX_HPA_REPLICAS = 50
+
+
 def _hpa_bounds(args: ResourceValidationArgs) -> Iterator[str]:
     if args.resource_type != HPA:
         return
@@ -133,8 +137,8 @@ def _hpa_bounds(args: ResourceValidationArgs) -> Iterator[str]:
     low, high = spec.get("minReplicas", 1), spec.get("maxReplicas", 0)
     if low < 1 or high < low:
         yield f"HPA '{args.name}': bounds {low}-{high} are not 1 <= min <= max"
-    if high > 50:
-        yield f"HPA '{args.name}': maxReplicas {high} exceeds 50 (a runaway scale-out eats the cluster and the database's connections)"
+    if high > MAX_HPA_REPLICAS:
+        yield f"HPA '{args.name}': maxReplicas {high} exceeds {MAX_HPA_REPLICAS} (a runaway scale-out eats the cluster and the database's connections)"
     if environment(args.get_config()) == "production" and low < 2:
         yield f"HPA '{args.name}': minReplicas {low} in production leaves a single pod (no redundancy during a node drain)"
     metrics = spec.get("metrics") or []
