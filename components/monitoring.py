@@ -632,7 +632,8 @@ class Monitoring(pulumi.ComponentResource):
                 "ingress": [{"from": [{"podSelector": {}}]}],
                 "egress": [{"to": [{"podSelector": {}}]}],
             },
-            # Prometheus (only) scrapes Graylog and Fluent Bit.
+            # Prometheus (only) scrapes Graylog and Fluent Bit, on their metrics ports only
+            # (Graylog's 9833 exporter, Fluent Bit's `http` 2020): not Graylog's web or GELF ports.
             "allow-scrape-from-monitoring": {
                 "podSelector": {},
                 "policyTypes": ["Ingress"],
@@ -640,7 +641,7 @@ class Monitoring(pulumi.ComponentResource):
                     {"from": [{
                         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_ns}},
                         "podSelector": {"matchLabels": dict(PROMETHEUS_POD)},
-                    }]}
+                    }], "ports": [{"port": 9833, "protocol": "TCP"}, {"port": 2020, "protocol": "TCP"}]}
                 ],
             },
             # Traefik reaches Graylog's web interface.
@@ -1207,5 +1208,10 @@ def _gelf_input_job(
                 spec=spec,
             ),
         ),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[script, admin_secret])),
+        # The engine awaits a Job for 10 minutes by default (pulumi-kubernetes provider/pkg/await/
+        # job.go): give it the Job's own deadline and a margin, or `pulumi up` fails while the
+        # Job is still waiting for Graylog to come up.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+            depends_on=[script, admin_secret], custom_timeouts=pulumi.CustomTimeouts(create="35m", update="35m"),
+        )),
     )

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 # Order matters for `all`: cheap, model-based judges first, then those that start real programs.
 JUDGES: dict[str, str] = {
+    "operators": "rehearsal.operators:judge",
+    "engine": "rehearsal.engine:judge",
+    "network": "rehearsal.network:judge",
     "routing": "rehearsal.routing:judge",
     "apps": "rehearsal.apps:judge",
 }

@@ -38,6 +38,8 @@ class Registration:
     order: int = field(default=0)
     # The explicit provider reference (`<provider urn>::<id>`), None for a default provider.
     provider: str | None = None
+    # `customTimeouts` (create/update/delete) when set: how long the engine awaits the resource.
+    custom_timeouts: dict[str, str] | None = None
 
 
 def _digest(*parts: str, length: int = 16) -> str:
@@ -222,9 +224,16 @@ class RecordingMonitor(MockMonitor):
                     inputs=normalize(redact(_wire(inputs))),
                     order=len(self.registrations),
                     provider=request.provider or None,
+                    custom_timeouts=_timeouts(request),
                 )
             )
         return response
+
+
+def _timeouts(request: Any) -> dict[str, str] | None:
+    timeouts = request.customTimeouts if request.HasField("customTimeouts") else None
+    found = {k: getattr(timeouts, k) for k in ("create", "update", "delete") if timeouts and getattr(timeouts, k)}
+    return found or None
 
 
 def _wire(value: Any) -> Any:

@@ -119,6 +119,7 @@ def resource_records(synthesis: Synthesis) -> list[dict[str, Any]]:
             "dependencies": r.dependencies,
             "inputs": r.inputs,
             "provider": r.provider,
+            **({"customTimeouts": r.custom_timeouts} if r.custom_timeouts else {}),
         }
         for r in synthesis.registrations
     ]

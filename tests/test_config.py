@@ -369,7 +369,7 @@ def test_config_errors_are_clean_run_errors() -> None:
     [
         ({}, f"{NS}:cloudflareDns01Token: is required when edge.dns is cloudflare"),
         (
-            {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net"}},
+            {"objectStorage": {"engine": "minio", "endpoint": "https://s3.example.net", "bucketPrefix": "acme"}},
             f"{NS}:minioAccessKey: is required with objectStorage.engine minio",
         ),
     ],

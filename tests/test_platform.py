@@ -121,24 +121,33 @@ def test_prometheus_scrapes_only_labelled_pods(stack: Synth) -> None:
     (rule,) = scrape["egress"]
     assert rule["to"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {SCRAPE_LABEL: "true"}}}]
     assert {p["port"] for p in rule["ports"]} == set(SCRAPE_PORTS.values())
+    # Each namespace admits Prometheus only on the metrics ports its own pods serve: a union
+    # would open, say, the backend's nginx (8080) or Traefik's API entry point to Prometheus.
+    by_namespace = {spec.name: set(spec.scrape_ports) for spec in NAMESPACES}
     for ns in stack.objects("Namespace"):
-        allow = stack.object("NetworkPolicy", "allow-prometheus", ns["metadata"]["name"])["spec"]
+        name = ns["metadata"]["name"]
+        if not by_namespace.get(name):
+            assert not [o for o in stack.objects("NetworkPolicy") if o["metadata"]["name"] == "allow-prometheus" and o["metadata"]["namespace"] == name], name
+            continue
+        allow = stack.object("NetworkPolicy", "allow-prometheus", name)["spec"]
         assert allow["podSelector"]["matchLabels"] == {SCRAPE_LABEL: "true"}
         (peer,) = allow["ingress"][0]["from"]
         assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "saas-monitoring"}
         assert peer["podSelector"]["matchLabels"] == PROMETHEUS_POD
-        assert {p["port"] for p in allow["ingress"][0]["ports"]} == set(SCRAPE_PORTS.values())
+        assert {p["port"] for p in allow["ingress"][0]["ports"]} == by_namespace[name]
+    assert set().union(*by_namespace.values()) == set(SCRAPE_PORTS.values())
 
 
 def test_scrape_ports_cover_every_scraped_pod(stack: Synth) -> None:
-    """Every scrape-labelled pod in the manifests exposes its metrics on a port Prometheus may use."""
-    names = set(SCRAPE_PORTS.values())
+    """Every scrape-labelled pod in the manifests exposes its metrics on a port Prometheus may
+    use in its own namespace."""
+    by_namespace = {spec.name: set(spec.scrape_ports) for spec in NAMESPACES}
     for obj in stack.objects("Deployment"):
         template = obj["spec"]["template"]
         if template["metadata"].get("labels", {}).get(SCRAPE_LABEL) != "true":
             continue
         exposed = {p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
-        assert exposed & names, obj["metadata"]["name"]
+        assert exposed & by_namespace.get(obj["metadata"]["namespace"], set()), obj["metadata"]["name"]
 
 
 def test_traefik_reaches_every_backend_it_routes_to(stack: Synth) -> None:

@@ -30,14 +30,15 @@ def test_every_resource_sits_under_a_component_or_the_stack(stack: Synth) -> Non
         assert parent and (parent in urns or parent.split("::")[2] == "pulumi:pulumi:Stack"), record["urn"]
 
 
-# yaml.ConfigFile v1 (SDK-side: its objects are children, expanded offline) and v2.
+# pulumi-kubernetes components allowed under ours: yaml.v2 ConfigFiles and the SDK-side
+# yaml.ConfigFile that expands the vendored RabbitMQ operator manifests.
 PROVIDER_COMPONENTS = {"kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"}
 
 
 def test_components_use_the_project_type_token(stack: Synth) -> None:
     components = [r for r in stack.resources if not r["custom"]]
     assert components
-    # Release manifests (yaml.v2.ConfigFile) are provider-side components: allowed, but only
+    # Release manifests (yaml ConfigFiles) are pulumi-kubernetes components: allowed, but only
     # inside one of ours.
     ours = {r["urn"] for r in components if r["type"].startswith("saas-platform:index:")}
     for r in components:

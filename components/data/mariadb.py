@@ -341,8 +341,8 @@ class MariaDB(pulumi.ComponentResource):
         bootstrap: dict[str, object] | None,
         backups: bool,
     ) -> list[pulumi.Resource]:
-        """One MariaDB with its schema, user and grant; `backups`: its own backup pair and the
-        jobs that keep its point-in-time window moving."""
+        """One MariaDB with its schema, user and grant (returned: what the application waits
+        for); `backups`: its own backup pair and the jobs that keep its point-in-time window moving."""
         stateful = self._stateful
         backup_objects: list[pulumi.Resource] = []
         pitr_name: str | None = None
@@ -430,7 +430,6 @@ class MariaDB(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[database, user])),
         )
 
-        # What the migration Job waits for: a Ready database, schema, user and grant.
         return [mariadb, database, user, grant]
 
     def _backup_pair(
@@ -530,9 +529,10 @@ def is_replicated(cfg: StackConfig) -> bool:
 def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pitr_name: str | None) -> dict[str, object]:
     data = cfg.data
     replicas = 1 + cfg.replicas.database_replicas
-    # The operator's webhook rejects replication with one pod ("Multiple replicas must be
-    # specified": v26.6.0 internal/webhook/v1alpha1/mariadb_webhook.go:96-111), so a
-    # replicated topology is two pods at least.
+    # Replication is what point-in-time recovery builds on (binlogs), so any stack with
+    # backups runs the replication topology; the operator's webhook rejects replication with
+    # one pod ("Multiple replicas must be specified": v26.6.0
+    # internal/webhook/v1alpha1/mariadb_webhook.go:96-111), so that is two pods at least.
     replicated = is_replicated(cfg)
     if replicated:
         replicas = max(2, replicas)

@@ -79,6 +79,7 @@ class ClusterPlatform(pulumi.ComponentResource):
                 "namespace",
                 child,
                 api_server_cidrs=self.api_server_cidrs if spec.kubernetes_api else (),
+                scrape_ports=spec.scrape_ports,
             )
         self.namespaces = {concern: ns.name for concern, ns in created.items()}
         allow_platform_traffic(self.namespaces, acme=cfg.environment != "development", opts=child)

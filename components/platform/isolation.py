@@ -29,22 +29,28 @@ from components.platform.network import (
 
 @dataclass(frozen=True)
 class NamespaceSpec:
-    """One namespace: its concern (the key in `namespaces`), and whether its controllers talk
-    to the Kubernetes API."""
+    """One namespace: its concern (the key in `namespaces`), whether its controllers talk to
+    the Kubernetes API, and which `SCRAPE_PORTS` entries its scrape-labelled pods serve metrics
+    on (Prometheus may open only those there, not every metrics port of every namespace)."""
 
     name: str
     concern: str
     kubernetes_api: bool = False
+    scrape: tuple[str, ...] = ()
+
+    @property
+    def scrape_ports(self) -> tuple[int, ...]:
+        return tuple(SCRAPE_PORTS[target] for target in self.scrape)
 
 
 # One namespace per concern, so NetworkPolicies and Pod Security levels follow the concern.
 NAMESPACES: tuple[NamespaceSpec, ...] = (
-    NamespaceSpec("saas-ingress", "ingress", kubernetes_api=True),
-    NamespaceSpec("saas-app", "app"),
+    NamespaceSpec("saas-ingress", "ingress", kubernetes_api=True, scrape=("traefik",)),
+    NamespaceSpec("saas-app", "app", scrape=("frontend", "nginx-exporter", "php-fpm-exporter")),
     NamespaceSpec("saas-data", "data"),
     NamespaceSpec(MONITORING_NAMESPACE, "monitoring"),
-    NamespaceSpec("saas-cert-manager", "cert-manager", kubernetes_api=True),
-    NamespaceSpec("saas-keda", "keda", kubernetes_api=True),
+    NamespaceSpec("saas-cert-manager", "cert-manager", kubernetes_api=True, scrape=("cert-manager",)),
+    NamespaceSpec("saas-keda", "keda", kubernetes_api=True, scrape=("keda",)),
 )
 NS = {spec.concern: spec.name for spec in NAMESPACES}
 # cert-manager's HTTP-01 solver pods listen here (acmesolver `--listen-port`, default 8089).

@@ -8,7 +8,7 @@ Label contract (other components put these labels on their pod templates):
 | label on a pod | where | effect |
 |---|---|---|
 | `networking.saas-platform.io/ingress: "traefik"` | app namespace | Traefik may connect to the pod (any port) |
-| `networking.saas-platform.io/scrape: "true"` | any namespace | Prometheus pods (`PROMETHEUS_POD` in the monitoring namespace) may connect to the pod on `SCRAPE_PORTS` |
+| `networking.saas-platform.io/scrape: "true"` | any namespace | Prometheus pods (`PROMETHEUS_POD` in the monitoring namespace) may connect to the pod on the metrics ports of its namespace (`NamespaceSpec.scrape`, from `SCRAPE_PORTS`) |
 | `app.kubernetes.io/name: backend` (`DATA_CLIENT`) | app namespace | the pod may reach the data namespace on `DATA_PORTS` (and the data pods accept it) |
 
 Only the backend workloads (web, workers, scheduler, Reverb, migrations) reach the data layer:
@@ -78,7 +78,7 @@ _PRIVATE_V4 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"
 _PRIVATE_V6 = ["fc00::/7", "fe80::/10"]
 
 NAME_LABEL = "kubernetes.io/metadata.name"
-# Prometheus runs here; every namespace admits it to `scrape`-labelled pods.
+# Prometheus runs here; a namespace with metrics ports admits it to `scrape`-labelled pods.
 MONITORING_NAMESPACE = "saas-monitoring"
 # The Kubernetes version whose Pod Security Standards we pin, so a cluster upgrade does not
 # silently tighten or loosen what is admitted.
@@ -206,10 +206,12 @@ def isolated_namespace(
     *,
     api_server_cidrs: Sequence[str] = (),
     pod_security: str = "restricted",
-    scrape: bool = True,
+    scrape_ports: Sequence[int] = (),
 ) -> IsolatedNamespace:
     """Create a namespace that denies all traffic, then allows DNS; optionally egress to the
-    Kubernetes API (`api_server_cidrs`) and Prometheus scraping of `scrape`-labelled pods.
+    Kubernetes API (`api_server_cidrs`) and Prometheus scraping of `scrape`-labelled pods on
+    `scrape_ports`, the metrics ports that namespace's pods serve (a union of every namespace's
+    ports would let Prometheus reach, say, the backend's nginx or Traefik's API port).
 
     Resources are named `<name>`, `<name>-default-deny`, ... under `opts.parent`.
     """
@@ -234,14 +236,14 @@ def isolated_namespace(
     )
     if api_server_cidrs:
         allow_kubernetes_api(name, ns_name, api_server_cidrs, opts)
-    if scrape:
+    if scrape_ports:
         network_policy(
             f"{name}-allow-prometheus",
             "allow-prometheus",
             ns_name,
             opts,
             pods={SCRAPE_LABEL: "true"},
-            ingress=[ingress_rule([namespace_peer(MONITORING_NAMESPACE, PROMETHEUS_POD)], ports(*SCRAPE_PORTS.values()))],
+            ingress=[ingress_rule([namespace_peer(MONITORING_NAMESPACE, PROMETHEUS_POD)], ports(*scrape_ports))],
         )
     return IsolatedNamespace(ns_name, namespace)
 

@@ -1,0 +1,289 @@
+"""Models of what the data operators build from our custom resources, at the pinned versions.
+
+Each builder follows one upstream file (named in its docstring, with the tag) and returns the pods
+(with their containers and security contexts), Services and monitors the operator would create.
+The operators judge checks them (Pod Security, Service names, selectors, webhook rules); the
+network judge adds their pods to the analyzed cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rehearsal.base import Build, K8sObject
+
+
+@dataclass
+class Pod:
+    """One pod of a workload (manifest, chart or operator), as the network judge and PSA see it."""
+
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    ports: dict[str, int]
+    origin: str  # where this pod comes from: a manifest, a chart entry or an operator model
+    containers: list[dict[str, Any]] = field(default_factory=list)
+    init_containers: list[dict[str, Any]] = field(default_factory=list)
+    pod_security: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)  # api, webhook, scraper, operates, family...
+    env: dict[str, str] = field(default_factory=dict)  # plain env values the pod's containers see
+    secret_keys: set[str] = field(default_factory=set)  # env keys that come from Secrets (values redacted)
+    host_network: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class Service:
+    namespace: str
+    name: str
+    pods: list[Pod]
+    ports: dict[int, int | str]  # service port -> target port (number or container port name)
+    origin: str
+    labels: dict[str, str] = field(default_factory=dict)
+    port_names: dict[str, int] = field(default_factory=dict)  # service port name -> service port
+
+
+@dataclass
+class Monitor:
+    """A ServiceMonitor/PodMonitor an operator creates (the manifests' own are read directly)."""
+
+    namespace: str
+    name: str
+    service: Service
+    port: str
+    origin: str
+
+
+@dataclass
+class Modelled:
+    pods: list[Pod] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    monitors: list[Monitor] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)  # webhook rejections
+
+
+def _labels(meta: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in ((meta or {}).get("labels") or {}).items()}
+
+
+def _replicas(value: Any, default: int = 1) -> int:
+    return int(value) if value is not None else default
+
+
+# --- mariadb-operator v26.6.0 ---------------------------------------------------------------
+
+MARIADB_SRC = "mariadb-operator v26.6.0"
+
+
+def mariadb(cr: K8sObject) -> Modelled:
+    """`MariaDB` -> StatefulSet pods, exporter Deployment, Services, ServiceMonitor, webhook verdicts.
+
+    Pod labels: pkg/builder/statefulset_builder.go (InheritMetadata + PodMetadata + selector labels
+    `app.kubernetes.io/name: mariadb`, `instance: <name>`, pkg/builder/labels/labels.go). Containers:
+    pkg/builder/container_builder.go (`mariadb` with spec.securityContext; with HA an `agent` sidecar
+    from replication.agent and an `init` init container from replication.initContainer,
+    buildContainerWithTemplate -> securitycontext_builder.go: nil template -> nil securityContext).
+    Agent ports 5555/5566: api/v1alpha1/base_types.go:323-326. Services: internal/controller/
+    mariadb_controller.go reconcileService (`<name>`, `<name>-internal`, and `-primary`/`-secondary`
+    only if IsHAEnabled, api/v1alpha1/mariadb_types.go:1032). Exporter: pkg/builder/deployment_builder.go
+    BuildExporterDeployment (InheritMetadata + metrics.exporter.podMetadata + `app.kubernetes.io/name:
+    exporter`, `instance: <name>-metrics`), Service and ServiceMonitor `<name>-metrics` port `metrics`.
+    Webhook: internal/webhook/v1alpha1/mariadb_webhook.go validateHA, validateReplication ->
+    api/v1alpha1/mariadb_replication_types.go ReplicaReplication.Validate."""
+    spec, name, ns = cr.spec, cr.name, cr.namespace
+    out = Modelled()
+    replication = spec.get("replication") or {}
+    galera = spec.get("galera") or {}
+    ha = bool(replication.get("enabled")) or bool(galera.get("enabled"))
+    replicas = _replicas(spec.get("replicas"))
+    where = f"{cr.ref()} ({MARIADB_SRC})"
+
+    # Webhook (failurePolicy Fail, create and update): what the API server would refuse.
+    if replication.get("enabled") and galera.get("enabled"):
+        out.findings.append(f"{cr.ref()}: webhook rejects it: only one of spec.replication and spec.galera may be enabled ({MARIADB_SRC} internal/webhook/v1alpha1/mariadb_webhook.go validateHA)")
+    if not ha and replicas > 1:
+        out.findings.append(f"{cr.ref()}: webhook rejects it: spec.replicas={replicas} without replication or galera ({MARIADB_SRC} mariadb_webhook.go validateHA)")
+    if ha and replicas <= 1:
+        out.findings.append(f"{cr.ref()}: webhook rejects it: spec.replicas={replicas} with replication/galera enabled; multiple replicas must be specified ({MARIADB_SRC} mariadb_webhook.go validateHA)")
+    if replication.get("enabled"):
+        replica = replication.get("replica") or {}
+        if (replica.get("recovery") or {}).get("enabled") and not replica.get("bootstrapFrom"):
+            out.findings.append(f"{cr.ref()}: webhook rejects it: spec.replication.replica.recovery.enabled without replica.bootstrapFrom ({MARIADB_SRC} api/v1alpha1/mariadb_replication_types.go ReplicaReplication.Validate)")
+        pod_index = (replication.get("primary") or {}).get("podIndex")
+        if pod_index is not None and not 0 <= int(pod_index) < replicas:
+            out.findings.append(f"{cr.ref()}: webhook rejects it: spec.replication.primary.podIndex={int(pod_index)} out of spec.replicas bounds ({MARIADB_SRC} mariadb_webhook.go validateReplication)")
+
+    selector = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": name}
+    labels = {**_labels(spec.get("inheritMetadata")), **_labels(spec.get("podMetadata")), **selector}
+    port = int(spec.get("port") or 3306)
+    ports = {"mariadb": port}
+    containers = [{"name": "mariadb", "securityContext": spec.get("securityContext")}]
+    init_containers = [{"name": c.get("name", f"init-{i}"), "securityContext": c.get("securityContext")}
+                       for i, c in enumerate(spec.get("initContainers") or [])]
+    containers += [{"name": c.get("name", f"sidecar-{i}"), "securityContext": c.get("securityContext")}
+                   for i, c in enumerate(spec.get("sidecarContainers") or [])]
+    if ha:
+        topology = replication if replication.get("enabled") else galera
+        agent = topology.get("agent") or {}
+        ports["agent"] = int(agent.get("port") or 5555)
+        ports["agent-probe"] = int(agent.get("probePort") or 5566)
+        containers.append({"name": "agent", "securityContext": agent.get("securityContext")})
+        init_containers.append({"name": "init", "securityContext": (topology.get("initContainer") or {}).get("securityContext")})
+    pod = Pod(ns, name, labels, ports, where, containers, init_containers,
+              dict(spec.get("podSecurityContext") or {}),
+              traits={"family": "mariadb", "replicas": replicas, "data": True, "api": ha})
+    out.pods.append(pod)
+    out.services.append(Service(ns, name, [pod], {port: port}, where))
+    out.services.append(Service(ns, f"{name}-internal", [pod], {port: port}, where))
+    if ha:
+        out.services.append(Service(ns, f"{name}-primary", [pod], {port: port}, where))
+        out.services.append(Service(ns, f"{name}-secondary", [pod], {port: port}, where))
+
+    metrics = spec.get("metrics") or {}
+    if metrics.get("enabled"):
+        exporter = metrics.get("exporter") or {}
+        metrics_name = f"{name}-metrics"
+        exporter_labels = {**_labels(spec.get("inheritMetadata")), **_labels(exporter.get("podMetadata")),
+                           "app.kubernetes.io/name": "exporter", "app.kubernetes.io/instance": metrics_name}
+        exporter_port = int(exporter.get("port") or 9104)
+        exporter_pod = Pod(ns, metrics_name, exporter_labels, {"metrics": exporter_port},
+                           f"{cr.ref()} exporter Deployment ({MARIADB_SRC} pkg/builder/deployment_builder.go)",
+                           [{"name": "exporter", "securityContext": exporter.get("securityContext")}], [],
+                           dict(exporter.get("podSecurityContext") or {}),
+                           traits={"family": "mariadb", "data": True, "exporter": True})
+        out.pods.append(exporter_pod)
+        service = Service(ns, metrics_name, [exporter_pod], {exporter_port: "metrics"}, exporter_pod.origin,
+                          labels=dict(exporter_labels), port_names={"metrics": exporter_port})
+        out.services.append(service)
+        if metrics.get("serviceMonitor") is not None:
+            out.monitors.append(Monitor(ns, metrics_name, service, "metrics",
+                                        f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go)"))
+    return out
+
+
+def physical_backup(cr: K8sObject) -> Modelled:
+    """`PhysicalBackup` -> backup Job pods (mariadb-operator v26.6.0 pkg/builder/batch_builder.go:
+    labels `k8s.mariadb.com/physicalbackup: <name>` plus inheritMetadata; containers take
+    spec.securityContext, the pod spec.podSecurityContext). They upload to spec.storage.s3.endpoint."""
+    spec = cr.spec
+    labels = {**_labels(spec.get("inheritMetadata")), "k8s.mariadb.com/physicalbackup": cr.name}
+    s3 = (spec.get("storage") or {}).get("s3") or {}
+    pod = Pod(cr.namespace, f"{cr.name}-job", labels, {}, f"{cr.ref()} backup Job ({MARIADB_SRC} pkg/builder/batch_builder.go)",
+              [{"name": "mariadb", "securityContext": spec.get("securityContext")}],
+              [{"name": "mariadb-backup", "securityContext": spec.get("securityContext")}],
+              dict(spec.get("podSecurityContext") or {}),
+              traits={"family": "mariadb-backup", "s3": str(s3.get("endpoint") or "")})
+    return Modelled(pods=[pod])
+
+
+# --- redis-operator v0.26.0 ------------------------------------------------------------------
+
+REDIS_SRC = "redis-operator v0.26.0"
+
+
+def redis_replication(cr: K8sObject) -> Modelled:
+    """`RedisReplication` -> StatefulSet `<name>` (internal/k8sutils/statefulset.go; labels
+    internal/controller/common/labels.go GetRedisLabels: app=<name>, redis_setup_type=replication,
+    role=replication + the CR's labels), containers `redis` (+ `redis-exporter` on 9121 when
+    redisExporter.enabled, its own securityContext) with spec.securityContext, spec.podSecurityContext;
+    an `init` init container when spec.initContainer.enabled; Services `<name>`, `<name>-headless`,
+    `<name>-additional`, `<name>-master` (MasterService), `<name>-replica`
+    (internal/k8sutils/redis-replication.go)."""
+    spec, name, ns = cr.spec, cr.name, cr.namespace
+    labels = {**cr.labels, "app": name, "redis_setup_type": "replication", "role": "replication"}
+    ports = {"redis-client": 6379}
+    containers = [{"name": name, "securityContext": spec.get("securityContext")}]
+    exporter = spec.get("redisExporter") or {}
+    if exporter.get("enabled"):
+        ports["redis-exporter"] = int(exporter.get("port") or 9121)
+        # statefulset.go:823 takes the exporter's own securityContext only (redis-replication.go:187)
+        containers.append({"name": "redis-exporter", "securityContext": exporter.get("securityContext")})
+    init_containers = []
+    init = spec.get("initContainer") or {}
+    if init.get("enabled"):  # redis-replication.go:233-241: the CR's initContainer.securityContext
+        init_containers.append({"name": "init", "securityContext": init.get("securityContext")})
+    where = f"{cr.ref()} ({REDIS_SRC} internal/k8sutils/statefulset.go)"
+    pod = Pod(ns, name, labels, ports, where, containers, init_containers, dict(spec.get("podSecurityContext") or {}),
+              traits={"family": "redis", "data": True, "replicas": _replicas(spec.get("clusterSize"))})
+    services = [Service(ns, n, [pod], {6379: 6379}, where)
+                for n in (name, f"{name}-headless", f"{name}-additional", f"{name}-master", f"{name}-replica")]
+    return Modelled(pods=[pod], services=services)
+
+
+def redis_sentinel(cr: K8sObject) -> Modelled:
+    """`RedisSentinel` -> StatefulSet `<name>-sentinel` (labels app=<name>-sentinel,
+    redis_setup_type=sentinel, role=sentinel + CR labels; port 26379), Services `<name>-sentinel`,
+    `-sentinel-headless`, `-sentinel-additional` (internal/k8sutils/redis-sentinel.go
+    CreateRedisSentinelService, tag v0.26.0)."""
+    spec, ns = cr.spec, cr.namespace
+    name = f"{cr.name}-sentinel"
+    labels = {**cr.labels, "app": name, "redis_setup_type": "sentinel", "role": "sentinel"}
+    where = f"{cr.ref()} ({REDIS_SRC} internal/k8sutils/redis-sentinel.go)"
+    pod = Pod(ns, name, labels, {"sentinel-client": 26379}, where,
+              [{"name": name, "securityContext": spec.get("securityContext")}], [],
+              dict(spec.get("podSecurityContext") or {}),
+              traits={"family": "redis", "data": True, "sentinel": True,
+                      "replication": (spec.get("redisSentinelConfig") or {}).get("redisReplicationName")})
+    services = [Service(ns, n, [pod], {26379: 26379}, where)
+                for n in (name, f"{name}-headless", f"{name}-additional")]
+    return Modelled(pods=[pod], services=services)
+
+
+# --- RabbitMQ cluster-operator v2.22.3 ------------------------------------------------------
+
+RABBIT_SRC = "rabbitmq cluster-operator v2.22.3"
+
+
+def rabbitmq_cluster(cr: K8sObject) -> Modelled:
+    """`RabbitmqCluster` -> StatefulSet `<name>-server` (internal/resource/statefulset.go: ports amqp
+    5672, management 15672, prometheus 15692, epmd 4369, cluster-links 25672; restricted-compliant
+    default securityContext, statefulset.go:656-741), labels internal/metadata/label.go (name,
+    component=rabbitmq, part-of=rabbitmq, CR labels except app.kubernetes.io/*); Services `<name>`
+    (service.go) and `<name>-nodes` (headless_service.go)."""
+    spec, name, ns = cr.spec, cr.name, cr.namespace
+    labels = {k: v for k, v in cr.labels.items() if not k.startswith("app.kubernetes.io")}
+    labels.update({"app.kubernetes.io/name": name, "app.kubernetes.io/component": "rabbitmq",
+                   "app.kubernetes.io/part-of": "rabbitmq"})
+    ports = {"amqp": 5672, "management": 15672, "prometheus": 15692, "epmd": 4369, "cluster-links": 25672}
+    restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+    where = f"{cr.ref()} ({RABBIT_SRC} internal/resource/statefulset.go)"
+    pod = Pod(ns, f"{name}-server", labels, ports, where,
+              [{"name": "rabbitmq", "securityContext": restricted}],
+              [{"name": "setup-container", "securityContext": restricted}],
+              {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+              traits={"family": "rabbitmq", "data": True, "replicas": _replicas(spec.get("replicas"))})
+    services = [Service(ns, name, [pod], {5672: 5672, 15672: 15672, 15692: 15692}, where, labels=dict(labels),
+                        port_names={"amqp": 5672, "management": 15672, "prometheus": 15692}),
+                Service(ns, f"{name}-nodes", [pod], {4369: 4369, 25672: 25672}, where, labels=dict(labels))]
+    return Modelled(pods=[pod], services=services)
+
+
+BUILDERS: dict[str, Callable[[K8sObject], Modelled]] = {
+    "MariaDB": mariadb,
+    "RedisReplication": redis_replication,
+    "RedisSentinel": redis_sentinel,
+    "RabbitmqCluster": rabbitmq_cluster,
+}
+
+
+def model(build: Build) -> Modelled:
+    """Everything the operators would create from this build's custom resources."""
+    out = Modelled()
+    for obj in build.objects:
+        if obj.kind == "PhysicalBackup":
+            part = physical_backup(obj)
+        elif obj.kind in BUILDERS and obj.api_version.split("/")[0] in (
+            "k8s.mariadb.com", "redis.redis.opstreelabs.in", "rabbitmq.com"
+        ):
+            part = BUILDERS[obj.kind](obj)
+        else:
+            continue
+        out.pods += part.pods
+        out.services += part.services
+        out.monitors += part.monitors
+        out.findings += part.findings
+    return out

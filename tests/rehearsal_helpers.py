@@ -1,0 +1,64 @@
+"""Shared by the behaviour judges' tests: the reviewed baseline, copies of a fresh synthesis to mutate,
+and running one judge in-process or as the CLI does."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import lru_cache
+import sys
+from pathlib import Path
+
+import yaml
+
+from rehearsal.base import Build, Verdict
+from rehearsal.registry import JUDGES
+from rehearsal.__main__ import load
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
+
+
+def verdict(judge: str, directory: Path) -> Verdict:
+    return load(judge)(Build(directory))
+
+
+@lru_cache(maxsize=None)
+def baseline(judge: str, stack: str) -> Verdict:
+    """The judge on the synthesis of main 934f607, the state the reviews examined."""
+    return verdict(judge, BASELINE / stack)
+
+
+def cli(judge: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    assert judge in JUDGES or judge == "all"
+    return subprocess.run([sys.executable, "-m", "rehearsal", judge, str(directory)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def copy(source: Path, tmp: Path) -> Path:
+    target = tmp / source.name
+    shutil.copytree(source, target)
+    return target
+
+
+def edit_manifest(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    body = yaml.safe_load(path.read_text())
+    change(body)
+    path.write_text(yaml.safe_dump(body))
+
+
+def has(findings: list[str], *parts: str) -> bool:
+    """Whether one finding line contains every part."""
+    return any(all(part in line for part in parts) for line in findings)
+
+
+# Findings the judges may still report on the current stacks, each a real defect left for its
+# owner with the reason; the per-stack tests require exactly these, so a fix (or a new defect)
+# makes them fail until this list is updated. Empty: every judge passes on every stack.
+KNOWN_DEFECTS: dict[str, set[str]] = {}
+
+
+def findings_of(stdout: str, judge: str) -> set[str]:
+    """The finding lines a judge printed (`judge: ...`), without its counting last line."""
+    lines = [line.split(": ", 1)[1] for line in stdout.splitlines() if line.startswith(f"{judge}: ")]
+    return {line for line in lines if not line.rstrip().endswith(" s]")}

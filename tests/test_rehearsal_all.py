@@ -1,0 +1,18 @@
+"""`python -m rehearsal all` on every stack's synthesis: every behaviour judge runs and prints its
+counting last line, and none reports anything but the known defects (KNOWN_DEFECTS). This is how
+`make test` runs the rehearsal."""
+
+from __future__ import annotations
+
+from rehearsal.registry import JUDGES
+from tests.conftest import Synth
+from tests.rehearsal_helpers import KNOWN_DEFECTS, cli, findings_of
+
+
+def test_rehearsal_all(stack: Synth) -> None:
+    proc = cli("all", stack.out)
+    for judge in JUDGES:
+        assert findings_of(proc.stdout, judge) == KNOWN_DEFECTS.get(judge, set()), proc.stdout + proc.stderr
+    assert proc.returncode == (1 if any(KNOWN_DEFECTS.values()) else 0), proc.stdout + proc.stderr
+    summaries = [line for line in proc.stdout.splitlines() if line.split(":")[0] in JUDGES and line.rstrip().endswith(" s]")]
+    assert {line.split(":")[0] for line in summaries} == set(JUDGES), proc.stdout
