@@ -316,10 +316,16 @@ def test_offline_plan_diffs_the_base_and_writes_the_summary(tmp_path: Path) -> N
     proc = _run_plan(base, tmp_path / "plan", summary)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     plan = (tmp_path / "plan" / "dev.plan").read_text()
-    assert "0 to add, 0 to change, 4 to remove" in plan  # the namespace, default-deny, DNS and scrape allows
+    # The namespace and the policies the platform gives every namespace (default-deny, DNS, ...):
+    # exactly the base's resources that name it.
+    base_records = json.loads((tmp_path / "plan" / "base" / "dev" / "resources.json").read_text())
+    removed = sorted(r["urn"] for r in base_records if "saas-old" in r["urn"])
+    assert len(removed) >= 2
+    assert f"0 to add, 0 to change, {len(removed)} to remove" in plan
+    assert all(f"- {urn}" in plan.splitlines() for urn in removed)
     assert "- urn:pulumi:dev::saas-platform::saas-platform:index:ClusterPlatform$kubernetes:core/v1:Namespace::saas-old" in plan
     text = summary.read_text()
-    assert "### dev (synth ok)\n\n**0 to add, 0 to change, 4 to remove**" in text
+    assert f"### dev (synth ok)\n\n**0 to add, 0 to change, {len(removed)} to remove**" in text
     # The readiness warnings are folded away, not mixed into the diff.
     diff_block = text.split("```diff", 1)[1].split("```", 1)[0]
     assert "warning:" not in diff_block and "value(s) to set before a real deploy of dev</summary>" in text
