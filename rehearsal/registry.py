@@ -4,4 +4,6 @@
 from __future__ import annotations
 
 # Order matters for `all`: cheap, model-based judges first, then those that start real programs.
-JUDGES: dict[str, str] = {}
+JUDGES: dict[str, str] = {
+    "metrics": "rehearsal.metrics:judge",
+}

@@ -1,0 +1,734 @@
+"""The `metrics` judge: alert rules and dashboards against what real exporters expose.
+
+1. The real daemons (rehearsal/rig.py) run once per process; per stack the judge starts the real
+   Debian exporters with the flags and env the stack gives its exporters, and a real Prometheus
+   whose scrape jobs come from the stack's ServiceMonitors and PodMonitors (plus those the
+   operators create) and which loads the stack's PrometheusRules. A target the stack's
+   NetworkPolicies keep Prometheus from is not scraped.
+2. Every metric name a PrometheusRule or a Grafana dashboard reads must be exposed by a scraped
+   target, or listed in rehearsal/catalog/metrics.yaml for a component the stack scrapes; every
+   label name a matcher or a `by`/`on` clause uses must exist on those series.
+3. Alerts are evaluated by promtool's rule engine (the same code as Prometheus) over the series
+   scraped from the real targets: held for hours (so `for:` durations elapse without waiting) on
+   the healthy rehearsal, where no critical alert may fire, and after each fault the rig
+   injects (Redis stopped, MariaDB stopped, a queue backlog, dead letters arriving), where the
+   alert meant for it must fire. Components that cannot run here get modelled healthy series
+   (a recent backup Job, certificates far from expiry), each model citing what it follows.
+
+Deviations from the cluster, all loopback: exporters are the Debian builds (mysqld-exporter 0.14
+has no multi-target `/probe`, so each MariaDB pod gets its own exporter, scraped with the
+operator's relabelings); nginx serves a static root (the apps judge runs the real backend pod).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from rehearsal import promql, scrape
+from rehearsal.base import Build, K8sObject, Verdict
+from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
+
+CATALOG = Path(__file__).parent / "catalog" / "metrics.yaml"
+SCRAPE_INTERVAL = 0.5  # seconds: every wait below is a few of these
+HEALTHY_MINUTES = 150  # the healthy phase of the promtool series: longer than any `for:` + range
+FAULT_MINUTES = 120
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, Any]:
+    return dict(yaml.safe_load(CATALOG.read_text())["components"])
+
+
+# ---- what the stack reads ----------------------------------------------------------------------
+
+
+@dataclass
+class Use:
+    """One expression that reads metrics: an alert or recording rule, or a dashboard panel."""
+
+    where: str  # "PrometheusRule ns/name alert X" or "dashboard F panel P"
+    expr: str
+    usage: promql.Usage
+    alert: str = ""
+    severity: str = ""
+
+
+def rule_files(build: Build) -> list[tuple[K8sObject, dict[str, Any]]]:
+    return [(obj, {"groups": obj.spec.get("groups") or []}) for obj in build.of_kind("PrometheusRule")]
+
+
+def uses(build: Build) -> list[Use]:
+    out: list[Use] = []
+    for obj, body in rule_files(build):
+        for group in body["groups"]:
+            for rule in group.get("rules") or []:
+                name = rule.get("alert") or rule.get("record") or "?"
+                what = "alert" if rule.get("alert") else "record"
+                out.append(Use(f"{obj.ref()} {what} {name}", str(rule["expr"]), promql.usage(str(rule["expr"])),
+                               str(rule.get("alert", "")), str((rule.get("labels") or {}).get("severity", ""))))
+    for obj in build.of_kind("ConfigMap"):
+        if "grafana_dashboard" not in obj.labels:
+            continue
+        for key, text in (obj.body.get("data") or {}).items():
+            dashboard = json.loads(text)
+            for panel in _panels(dashboard):
+                for target in panel.get("targets") or []:
+                    if target.get("expr"):
+                        expr = promql.from_grafana(str(target["expr"]))
+                        out.append(Use(f"dashboard {obj.namespace}/{obj.name}:{key} panel {panel.get('title', '?')!r}",
+                                       expr, promql.usage(expr)))
+    return out
+
+
+def _panels(node: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for panel in node.get("panels") or []:
+        out.append(panel)
+        out.extend(_panels(panel))
+    for row in node.get("rows") or []:
+        out.extend(_panels(row))
+    return out
+
+
+def recorded(build: Build) -> set[str]:
+    return {str(rule["record"]) for _, body in rule_files(build) for g in body["groups"]
+            for rule in g.get("rules") or [] if rule.get("record")}
+
+
+# ---- catalog components the stack scrapes --------------------------------------------------------
+
+
+def _value(values: dict[str, Any], dotted: str) -> Any:
+    node: Any = values
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def scraped_components(build: Build, topo: scrape.Topology) -> dict[str, str]:
+    """Catalog components Prometheus scrapes in this stack -> how (for the summary)."""
+    kps = next((r for r in build.helm_releases.values() if r.get("chart") == "kube-prometheus-stack"), None)
+    out: dict[str, str] = {}
+    for name, comp in catalog().items():
+        how = comp.get("scraped_by") or {}
+        if "kps_value" in how and kps is not None:
+            if _value(kps.get("values") or {}, how["kps_value"]) is not False:
+                out[name] = f"kube-prometheus-stack {how['kps_value']}"
+            continue
+        chart = build.helm_releases.get(how.get("chart", "")) if how.get("chart") else None
+        if chart is not None:
+            for dotted in how.get("chart_values") or []:
+                if _value(chart.get("values") or {}, dotted):
+                    out[name] = f"chart value {dotted}"
+        pods = how.get("pods")
+        if pods and name not in out:
+            namespace = str(chart.get("namespace")) if chart else None
+            labels = dict(pods.get("labels") or {})
+            for monitor in topo.monitors:
+                spaces = monitor.namespaces
+                if namespace and spaces is not None and namespace not in spaces:
+                    continue
+                if not labels:  # a sidecar: any monitor endpoint on its port name
+                    if any(e.get("port") == pods["port"] for e in monitor.endpoints):
+                        out[name] = monitor.ref()
+                    continue
+                if scrape.matches(monitor.spec.get("selector") or {}, labels) and any(
+                        e.get("port") in (pods["port"], str(pods.get("port_number"))) for e in monitor.endpoints):
+                    out[name] = monitor.ref()
+    return out
+
+
+def catalog_owner(metric: str) -> str | None:
+    for name, comp in catalog().items():
+        if metric in (comp.get("metrics") or {}):
+            return name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if metric.endswith(suffix) and metric[: -len(suffix)] + "_bucket" in (comp.get("metrics") or {}):
+                return name
+    return None
+
+
+def catalog_labels(component: str, metric: str) -> set[str]:
+    comp = catalog()[component]
+    labels = (comp.get("metrics") or {}).get(metric)
+    if labels is None:
+        labels = (comp.get("metrics") or {}).get(re.sub(r"_(sum|count)$", "_bucket", metric), [])
+    return {*labels, *(comp.get("target_labels") or [])}
+
+
+# ---- per stack: exporters, Prometheus --------------------------------------------------------
+
+
+class Stage:
+    """One stack on the rig: its exporters, its Prometheus, and how to read what it scraped."""
+
+    def __init__(self, build: Build, rig: Rig) -> None:
+        self.build, self.rig = build, rig
+        self.dir = rig.dir / f"stage-{build.stack}-{os.getpid()}-{free_port()}"
+        self.dir.mkdir()
+        self.procs: list[str] = []
+        self.topo = scrape.topology(build)
+        self.targets = scrape.targets(self.topo)
+        for target in self.targets:
+            target.blocked = scrape.blocked_reason(build, target)
+        self.addresses: dict[str, str] = {}
+
+    def start_exporters(self) -> None:
+        rig = self.rig
+        # mysqld-exporter: one per MariaDB pod (0.14 has no /probe), with the account the operator makes.
+        for index in (0, 1):
+            port = free_port()
+            cnf = self.dir / f"mysqld-exporter-{index}.cnf"
+            cnf.write_text(f"[client]\nuser=exporter\npassword={EXPORTER_PASSWORD}\nhost=127.0.0.1\nport={rig.ports[f'mariadb-{index}']}\n")
+            self._spawn(f"mysqld-exporter-{index}", ["prometheus-mysqld-exporter", f"--config.my-cnf={cnf}",
+                                                      f"--web.listen-address=127.0.0.1:{port}"])
+            self.addresses[f"mysqld-exporter-{index}"] = f"127.0.0.1:{port}"
+        # redis_exporter: the operator's env (REDIS_ADDR, REDIS_PASSWORD, listen address) plus the
+        # RedisReplication's redisExporter.env (redis-operator v0.26.0 internal/k8sutils/statefulset.go:831-880).
+        replication = next(self.build.of_kind("RedisReplication"), None)
+        extra_env = {str(e["name"]): str(e.get("value", "")) for e in
+                     ((replication.spec.get("redisExporter") or {}).get("env") or []) if replication} if replication else {}
+        for index in (0, 1):
+            port = free_port()
+            env = {**{k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}, **extra_env,
+                   "REDIS_ADDR": f"redis://127.0.0.1:{rig.ports[f'redis-{index}']}", "REDIS_PASSWORD": REDIS_PASSWORD,
+                   "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
+            self._spawn(f"redis-exporter-{index}", ["prometheus-redis-exporter"], env=env)
+            self.addresses[f"redis-exporter-{index}"] = f"127.0.0.1:{port}"
+        # nginx-prometheus-exporter: the sidecar's args, its scrape URI pointed at the rig's nginx.
+        port = free_port()
+        args = self._sidecar_args("nginx-exporter") or ["--nginx.scrape-uri=http://127.0.0.1:8081/stub_status"]
+        args = [re.sub(r"https?://[^/\s]+/", f"http://127.0.0.1:{rig.ports['nginx-status']}/", a) for a in args]
+        self._spawn("nginx-exporter", ["prometheus-nginx-exporter", *[a.replace("--", "-", 1) if a.startswith("--") else a for a in args],
+                                       f"-web.listen-address=127.0.0.1:{port}"])
+        self.addresses["nginx-exporter"] = f"127.0.0.1:{port}"
+        # Traefik: the chart's metrics values as flags (chart 41.3.0 templates/_podtemplate.tpl).
+        rig.start_traefik(self._traefik_flags())
+        self.addresses["traefik"] = f"127.0.0.1:{rig.ports['traefik-metrics']}"
+        self.addresses["rabbitmq"] = f"127.0.0.1:{rig.ports['rabbitmq-prometheus']}"
+        for name, address in self.addresses.items():
+            if name in self.procs:
+                wait_port(int(address.rsplit(":", 1)[1]), 30)
+
+    def _sidecar_args(self, container: str) -> list[str]:
+        for obj in self.build.of_kind("Deployment"):
+            for c in ((obj.spec.get("template") or {}).get("spec") or {}).get("containers") or []:
+                if c.get("name") == container:
+                    return [str(a) for a in c.get("args") or []]
+        return []
+
+    def _traefik_flags(self) -> list[str]:
+        release = self.build.helm_releases.get("traefik") or {}
+        prom = ((release.get("values") or {}).get("metrics") or {}).get("prometheus") or {}
+        flags = ["--metrics.prometheus=true", "--metrics.prometheus.entryPoint=metrics"]
+        for key in ("addEntryPointsLabels", "addRoutersLabels", "addServicesLabels"):
+            if key in prom:
+                flags.append(f"--metrics.prometheus.{key}={str(bool(prom[key])).lower()}")
+        if prom.get("buckets"):
+            flags.append(f"--metrics.prometheus.buckets={prom['buckets']}")
+        return flags
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.rig._spawn(f"{self.dir.name}-{name}", argv, env=env)
+        self.procs.append(name)
+
+    # Prometheus: one scrape job per monitor endpoint, with prometheus-operator's target labels.
+    def prometheus_config(self) -> dict[str, Any]:
+        jobs: dict[str, dict[str, Any]] = {}
+        for target in self.targets:
+            if target.blocked or target.rig is None:
+                continue
+            rig_key = target.endpoint.get("x-rehearsal-target", "")
+            exporter = {"mysqld-exporter": f"mysqld-exporter-{rig_key.rsplit('-', 1)[-1]}" if rig_key else "mysqld-exporter-0",
+                        }.get(target.rig, target.rig)
+            address = self.addresses.get(exporter)
+            if address is None:
+                continue
+            monitor = target.monitor
+            job_name = f"{monitor.kind.lower()}/{monitor.namespace}/{monitor.name}/{target.index}"
+            # prometheus-operator: job = the Service name (ServiceMonitor) or <ns>/<name> (PodMonitor).
+            job_label = target.service.name if target.service else f"{monitor.namespace}/{monitor.name}"
+            labels = {"job": job_label, "namespace": target.pod.namespace, "pod": target.pod.name,
+                      "endpoint": target.port_name, "container": target.port_name}
+            if target.service:
+                labels["service"] = target.service.name
+            for key, value in target.pod.labels.items():
+                labels[f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', key)}"] = value
+            path = str(target.endpoint.get("path", "/metrics"))
+            params = dict(target.endpoint.get("params") or {})
+            if path == "/probe" and target.rig == "mysqld-exporter":
+                path, params = "/metrics", {}  # one 0.14 exporter per pod stands in for /probe?target=
+            job = jobs.setdefault(job_name, {
+                "job_name": job_name, "metrics_path": path, "scheme": "http",
+                "scrape_interval": _duration(SCRAPE_INTERVAL), "scrape_timeout": _duration(SCRAPE_INTERVAL),
+                "static_configs": [], "relabel_configs": _relabel(target.endpoint.get("relabelings")),
+                "metric_relabel_configs": _relabel(target.endpoint.get("metricRelabelings")),
+            })
+            if params:
+                job["params"] = params
+            job["static_configs"].append({"targets": [address], "labels": labels})
+        return {"global": {"scrape_interval": _duration(SCRAPE_INTERVAL), "evaluation_interval": _duration(SCRAPE_INTERVAL)},
+                "scrape_configs": list(jobs.values())}
+
+    def start_prometheus(self) -> None:
+        config = self.prometheus_config()
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self._spawn("prometheus", ["prometheus", f"--config.file={self.dir / 'prometheus.yml'}",
+                                   f"--storage.tsdb.path={self.dir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}",
+                                   "--storage.tsdb.retention.time=1h", "--log.level=warn"])
+        wait_port(self.port, 60)
+        self.expected_jobs = len(config["scrape_configs"])
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback only
+            body = json.loads(response.read())
+        return body["data"]
+
+    def settle(self, scrapes: int = 2) -> None:
+        """Wait until every target has been scraped `scrapes` more times."""
+        time.sleep(SCRAPE_INTERVAL * scrapes + 0.3)
+        for _ in range(50):
+            active = self.api("targets", state="active")["activeTargets"]
+            if len(active) >= sum(len(j["static_configs"]) for j in self.prometheus_config()["scrape_configs"]) and all(
+                    t.get("lastScrape", "").startswith("2") for t in active):
+                return
+            time.sleep(0.2)
+
+    def series(self) -> dict[str, set[str]]:
+        """Metric name -> label names over everything Prometheus scraped."""
+        out: dict[str, set[str]] = {}
+        for labels in self.api("series", **{"match[]": '{__name__=~".+"}'}):
+            out.setdefault(labels["__name__"], set()).update(k for k in labels if k != "__name__")
+        return out
+
+    def snapshot(self, names: set[str]) -> dict[str, float]:
+        """The current value of every series of `names`, keyed by its promtool series text."""
+        if not names:
+            return {}
+        pattern = "|".join(sorted(re.escape(n) for n in names))
+        out: dict[str, float] = {}
+        for item in self.api("query", query=f'{{__name__=~"{pattern}"}}')["result"]:
+            metric = dict(item["metric"])
+            name = metric.pop("__name__")
+            value = float(item["value"][1])
+            if value != value:  # NaN: promtool's series notation has no literal for it
+                continue
+            out[series_text(name, metric)] = value
+        return out
+
+    def stop(self) -> None:
+        for name in reversed(self.procs):
+            self.rig.stop_process(f"{self.dir.name}-{name}")
+        self.procs.clear()
+
+
+def _duration(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms"
+
+
+def _relabel(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """prometheus-operator RelabelConfig (camelCase) -> Prometheus relabel_config."""
+    out = []
+    for item in items or []:
+        rc: dict[str, Any] = {}
+        for src, dst in (("sourceLabels", "source_labels"), ("targetLabel", "target_label"), ("separator", "separator"),
+                         ("regex", "regex"), ("modulus", "modulus"), ("replacement", "replacement"), ("action", "action")):
+            if src in item:
+                rc[dst] = item[src]
+        if "action" in rc:
+            rc["action"] = str(rc["action"]).lower()
+        out.append(rc)
+    return out
+
+
+def series_text(name: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+# ---- models of what cannot run here (healthy series) -----------------------------------------------
+
+
+def modelled_series(build: Build, scraped: dict[str, str], now: datetime) -> dict[str, float]:
+    """Healthy series of catalog components the stack scrapes, from the stack's own objects."""
+    out: dict[str, float] = {}
+    if "kube-state-metrics" in scraped:
+        ksm = {"job": "kube-state-metrics", "instance": "kube-state-metrics:8080", "namespace": ""}
+        # mariadb-operator v26.6.0 names each PhysicalBackup's Job `<name>-<YYYYmmddHHMMSS>`
+        # (internal/controller/physicalbackup_controller.go:380-382, getObjectName): one succeeded an hour ago.
+        for backup in build.of_kind("PhysicalBackup"):
+            stamp = now - timedelta(hours=1)
+            labels = {**ksm, "namespace": backup.namespace, "job_name": f"{backup.name}-{stamp:%Y%m%d%H%M%S}"}
+            out[series_text("kube_job_status_succeeded", labels)] = 1
+            out[series_text("kube_job_status_failed", labels)] = 0
+            out[series_text("kube_job_status_completion_time", labels)] = stamp.timestamp()
+            out[series_text("kube_job_status_start_time", labels)] = stamp.timestamp() - 300
+        for hpa in build.of_kind("HorizontalPodAutoscaler"):
+            labels = {**ksm, "namespace": hpa.namespace, "horizontalpodautoscaler": hpa.name}
+            low, high = int(hpa.spec.get("minReplicas", 1)), int(hpa.spec.get("maxReplicas", 1))
+            out[series_text("kube_horizontalpodautoscaler_spec_max_replicas", labels)] = high
+            out[series_text("kube_horizontalpodautoscaler_spec_min_replicas", labels)] = low
+            out[series_text("kube_horizontalpodautoscaler_status_current_replicas", labels)] = low
+    if "kubelet" in scraped:
+        for claim in _claims(build):
+            labels = {"job": "kubelet", "instance": "node-0:10250", "metrics_path": "/metrics", **claim}
+            out[series_text("kubelet_volume_stats_capacity_bytes", labels)] = 10e9
+            out[series_text("kubelet_volume_stats_available_bytes", labels)] = 6e9
+    if "cert-manager" in scraped:
+        for cert in build.of_kind("Certificate"):
+            issuer = cert.spec.get("issuerRef") or {}
+            labels = {"job": "cert-manager", "namespace": cert.namespace, "name": cert.name,
+                      "issuer_name": str(issuer.get("name", "")), "issuer_kind": str(issuer.get("kind", "Issuer")),
+                      "issuer_group": str(issuer.get("group", "cert-manager.io"))}
+            # cert-manager renews at 2/3 of the lifetime (90 d Let's Encrypt): 60 days left at worst.
+            out[series_text("certmanager_certificate_expiration_timestamp_seconds", labels)] = (now + timedelta(days=60)).timestamp()
+            out[series_text("certmanager_certificate_not_after_timestamp_seconds", labels)] = (now + timedelta(days=60)).timestamp()
+            out[series_text("certmanager_certificate_ready_status", {**labels, "condition": "True"})] = 1
+    return out
+
+
+def _claims(build: Build) -> list[dict[str, str]]:
+    """PVCs the stateful objects create: `<template>-<name>-<i>` (StatefulSet convention)."""
+    out = []
+    for obj in build.of_kind("MariaDB", "RedisReplication", "RabbitmqCluster"):
+        replicas = int(obj.spec.get("replicas", obj.spec.get("clusterSize", 1)))
+        for index in range(replicas):
+            out.append({"namespace": obj.namespace, "persistentvolumeclaim": f"storage-{obj.name}-{index}"})
+    return out
+
+
+# ---- scenarios: faults the rig injects and the alert meant for each --------------------------------
+
+
+@dataclass
+class Scenario:
+    name: str
+    expect: str  # regex on alert names: at least one such alert must fire
+    inject: Callable[[Stage], None]
+    restore: Callable[[Stage], None]
+    repeat: bool = False  # the fault keeps happening: changed series keep changing at the same pace
+    modelled: Callable[[dict[str, float], datetime], dict[str, float]] | None = None
+    applies: Callable[[Build], bool] = lambda build: True
+
+
+def _queue_keys(build: Build) -> list[str]:
+    """Laravel's Redis queue lists: `<REDIS_PREFIX>queues:<queue>` for each worker's --queue."""
+    prefix = ""
+    for cm in build.of_kind("ConfigMap"):
+        data = cm.body.get("data") or {}
+        if "REDIS_PREFIX" in data:
+            prefix = str(data["REDIS_PREFIX"])
+    queues: set[str] = set()
+    for obj in build.of_kind("Deployment"):
+        for c in ((obj.spec.get("template") or {}).get("spec") or {}).get("containers") or []:
+            argv = [str(a) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
+            if "queue:work" in argv:
+                for arg in argv:
+                    if arg.startswith("--queue="):
+                        queues.update(arg.split("=", 1)[1].split(","))
+                queues.add("default") if not any(a.startswith("--queue=") for a in argv) else None
+    return [f"{prefix}queues:{q}" for q in sorted(queues)]
+
+
+def _backlog(stage: Stage) -> None:
+    for key in _queue_keys(stage.build):
+        stage.rig.redis("EVAL", "for i=1,5000 do redis.call('RPUSH', KEYS[1], '{\"job\":\"rehearsal\"}') end", "1", key)
+
+
+def _drain(stage: Stage) -> None:
+    for key in _queue_keys(stage.build):
+        stage.rig.redis("DEL", key)
+
+
+def _stop(name: str) -> Callable[[Stage], None]:
+    return lambda stage: stage.rig.stop_process(name)
+
+
+def _restart_redis(stage: Stage) -> None:
+    stage.rig.start_redis("redis-1")
+    wait_port(stage.rig.ports["redis-1"], 30)
+
+
+def _restart_mariadb(name: str) -> Callable[[Stage], None]:
+    def restart(stage: Stage) -> None:
+        stage.rig.start_mariadb(name)
+        wait_port(stage.rig.ports[name], 60)
+    return restart
+
+
+def _replicates(build: Build) -> bool:
+    return any((m.spec.get("replication") or {}).get("enabled") for m in build.of_kind("MariaDB"))
+
+
+def _dead_letter(stage: Stage) -> None:
+    """One message rejected until the delivery limit dead-letters it (the stack's policy)."""
+    rig = stage.rig
+    for queue in stage.app_queues:
+        rig.rabbit_api(f"exchanges/{stage.vhost}/amq.default/publish", {
+            "properties": {}, "routing_key": queue, "payload": "job", "payload_encoding": "string"})
+        for _ in range(20):
+            if not rig.rabbit_api(f"queues/{stage.vhost}/{queue}/get",
+                                  {"count": 1, "ackmode": "reject_requeue_true", "encoding": "auto"}):
+                break
+
+
+def _purge_dead_letters(stage: Stage) -> None:
+    for queue in stage.dead_letter_queues:
+        try:
+            stage.rig.rabbit_api(f"queues/{stage.vhost}/{queue}/get", {"count": 10000, "ackmode": "ack_requeue_false", "encoding": "auto"})
+        except OSError:
+            pass
+
+
+def _expiring(series: dict[str, float], now: datetime) -> dict[str, float]:
+    soon = (now + timedelta(days=2)).timestamp()
+    return {k: (soon if k.startswith(("certmanager_certificate_expiration", "certmanager_certificate_not_after")) else v)
+            for k, v in series.items()}
+
+
+SCENARIOS = [
+    Scenario("a Redis instance stopped", r"(?i)redis(?!.*(queue|key))", _stop("redis-1"), _restart_redis),
+    Scenario("MariaDB replica stopped", r"(?i)(mariadb|mysql)(?!.*backup)", _stop("mariadb-1"), _restart_mariadb("mariadb-1"),
+             applies=_replicates),
+    Scenario("MariaDB stopped", r"(?i)(mariadb|mysql)(?!.*backup)", _stop("mariadb-0"), _restart_mariadb("mariadb-0"),
+             applies=lambda build: not _replicates(build) and any(True for _ in build.of_kind("MariaDB"))),
+    Scenario("5000 jobs waiting in the Laravel queue", r"(?i)^(?!.*(dead|dlq|dlx)).*(queue|backlog)", _backlog, _drain,
+             applies=lambda build: bool(_queue_keys(build))),
+    Scenario("messages dead-lettered every minute", r"(?i)dead.?letter|dlq|dlx", _dead_letter, lambda s: None,
+             repeat=True, applies=lambda build: any(True for _ in build.of_kind("RabbitmqCluster"))),
+    Scenario("a certificate expiring in 2 days", r"(?i)certificate", lambda s: None, lambda s: None,
+             modelled=_expiring, applies=lambda build: any(True for _ in build.of_kind("Certificate"))),
+]
+
+
+# ---- promtool: which alerts fire over a series ------------------------------------------------------
+
+
+def _values(before: float | None, after: float | None, repeat: bool, fault_steps: int) -> str:
+    """promtool expanding notation: the healthy value for HEALTHY_MINUTES, then the fault's."""
+    def run(value: float | None, steps: int) -> str:  # `a+0xN` is N+1 samples, `_xN` N gaps
+        return f"_x{steps}" if value is None else f"{_num(value)}+0x{steps - 1}"
+    healthy = run(before, HEALTHY_MINUTES)
+    if repeat and before is not None and after is not None and after != before:
+        sign = "+" if after >= before else "-"
+        return f"{healthy} {_num(after)}{sign}{_num(abs(after - before))}x{fault_steps - 1}"
+    return f"{healthy} {run(after, fault_steps)}"
+
+
+def _num(value: float) -> str:
+    """A number without an exponent: promtool's series notation reads `e+09` as an increment."""
+    text = repr(value)
+    return text if "e" not in text else format(value, ".12f").rstrip("0").rstrip(".")
+
+
+def _minutes(total: int) -> str:
+    """A duration as promtool prints it (Prometheus model.Duration: `4h29m`)."""
+    hours, minutes = divmod(total, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
+
+def firing(build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path) -> list[set[str]]:
+    """For each (healthy, fault, repeat) series set: the alerts firing at its end, by promtool's
+    rule engine. One promtool run; test k ends k minutes after test 0, which is how its report
+    (which does not name tests) tells them apart."""
+    rules_path = workdir / "rules.yaml"
+    groups = [g for _, body in rule_files(build) for g in body["groups"]]
+    rules_path.write_text(yaml.safe_dump({"groups": groups}))
+    alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
+    if not alerts:
+        return [set() for _ in tests]
+    docs, ends = [], []
+    for index, (healthy, fault, repeat) in enumerate(tests):
+        names = sorted(set(healthy) | set(fault))
+        end = HEALTHY_MINUTES + FAULT_MINUTES + index - 1
+        ends.append(_minutes(end))
+        docs.append({
+            "interval": "1m",
+            "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, FAULT_MINUTES + index)}
+                             for n in names],
+            "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
+        })
+    path = workdir / "alerts-test.yaml"
+    path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs}, width=1 << 20))
+    proc = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=300)
+    text = proc.stdout + proc.stderr
+    if proc.returncode != 0 and "FAILED" not in text:
+        raise RuntimeError(f"promtool test rules could not run: {text}")
+    out: list[set[str]] = [set() for _ in tests]
+    for alert, when in re.findall(r"alertname: ([A-Za-z0-9_:]+), time: (\S+), \s*exp:\[\],\s*got:\[\s*\S", text):
+        if when in ends:
+            out[ends.index(when)].add(alert)
+    return out
+
+
+# ---- the judge ------------------------------------------------------------------------------------
+
+
+def judge(build: Build) -> Verdict:
+    rig = Rig.shared(build)
+    stage = Stage(build, rig)
+    try:
+        return _judge(build, rig, stage)
+    finally:
+        stage.stop()
+        shutil.rmtree(stage.dir, ignore_errors=True)
+
+
+def _judge(build: Build, rig: Rig, stage: Stage) -> Verdict:
+    findings: list[str] = []
+    topo = stage.topo
+    # Put the stack's topology and some work through the rig before Prometheus looks.
+    _prepare_rabbitmq(build, rig, stage)
+    stage.start_exporters()
+    for _ in range(5):
+        rig.http("/up")
+    rig.http("/boom")
+    stage.start_prometheus()
+    stage.settle(3)
+
+    # Targets the stack means to scrape but Prometheus cannot reach.
+    for target in stage.targets:
+        if target.blocked:
+            findings.append(f"{target.monitor.ref()} ({target.monitor.origin}): pod {target.pod.namespace}/{target.pod.name} "
+                            f"port {target.port_name} ({target.port}) is not scraped: {target.blocked}")
+    health = stage.api("targets", state="active")["activeTargets"]
+    for t in health:
+        if t.get("health") != "up":
+            findings.append(f"scrape job {t['scrapePool']}: target {t['labels'].get('pod')} is {t.get('health')}: {t.get('lastError')}")
+
+    exposed = stage.series()
+    scraped = scraped_components(build, topo)
+    records = recorded(build)
+    all_uses = uses(build)
+    used_names: set[str] = set()
+    unknown = 0
+    for use in all_uses:
+        group_labels: set[str] = set()
+        for selector in use.usage.selectors:
+            name = selector.metric
+            if not name or name in records:
+                continue
+            used_names.add(name)
+            if name in exposed:
+                labels = exposed[name]
+                source = "the scraped series"
+            else:
+                owner = catalog_owner(name)
+                if owner is None:
+                    unknown += 1
+                    findings.append(f"{use.where}: {name} is exposed by no scraped target and is in no catalog entry")
+                    continue
+                if owner not in scraped:
+                    unknown += 1
+                    findings.append(f"{use.where}: {name} comes from {owner} ({catalog()[owner]['source']['repository']} "
+                                    f"{catalog()[owner]['source']['ref']}), which no ServiceMonitor or PodMonitor of the stack scrapes")
+                    continue
+                labels = catalog_labels(owner, name)
+                source = f"the {owner} catalog entry"
+            group_labels |= labels
+            missing = sorted(selector.labels - labels)
+            if missing:
+                findings.append(f"{use.where}: {name} has no label {', '.join(missing)} on {source} "
+                                f"(it has: {', '.join(sorted(labels)) or 'none'})")
+        missing_group = sorted(use.usage.grouping - group_labels - {"le"} if group_labels else set())
+        if missing_group and group_labels:
+            findings.append(f"{use.where}: groups or joins by {', '.join(missing_group)}, a label none of its metrics has")
+
+    # Alerts: healthy, then each fault.
+    now = datetime.now(timezone.utc)
+    modelled = modelled_series(build, scraped, now)
+    healthy = {**stage.snapshot(used_names), **modelled}
+    # Faults on different daemons are injected together (one wait for Prometheus, one snapshot);
+    # a fault that keeps happening, and the modelled ones, get their own series.
+    tests: list[tuple[dict[str, float], dict[str, float], bool]] = [(healthy, healthy, False)]
+    runs: list[Scenario] = []
+    applicable = [s for s in SCENARIOS if s.applies(build)]
+    held = [s for s in applicable if not s.repeat and not s.modelled]
+    if held:
+        for scenario in held:
+            scenario.inject(stage)
+        try:
+            stage.settle(2)
+            after = {**stage.snapshot(used_names), **modelled}
+        finally:
+            for scenario in held:
+                scenario.restore(stage)
+        for scenario in held:
+            runs.append(scenario)
+            tests.append((healthy, after, False))
+    for scenario in applicable:
+        if scenario.repeat:
+            before = {**stage.snapshot(used_names), **modelled}
+            scenario.inject(stage)
+            stage.settle(2)
+            after = {**stage.snapshot(used_names), **modelled}
+            scenario.restore(stage)
+        elif scenario.modelled:
+            before, after = healthy, scenario.modelled(healthy, now)
+        else:
+            continue
+        runs.append(scenario)
+        tests.append((before, after, scenario.repeat))
+    results = firing(build, tests, stage.dir)
+    severities = {u.alert: u.severity for u in all_uses if u.alert}
+    healthy_firing = sorted(results[0])
+    for alert in healthy_firing:
+        if severities.get(alert) == "critical":
+            findings.append(f"alert {alert} (critical) fires on the healthy rehearsal")
+    alert_names = {u.alert for u in all_uses if u.alert}
+    for scenario, fired in zip(runs, results[1:]):
+        meant = sorted(a for a in alert_names if re.search(scenario.expect, a))
+        new = sorted(a for a in fired - results[0] if re.search(scenario.expect, a))
+        if not meant:
+            findings.append(f"scenario {scenario.name!r}: no alert is meant for it (none named /{scenario.expect}/)")
+        elif not new:
+            findings.append(f"scenario {scenario.name!r}: none of {', '.join(meant)} fires")
+    warnings = [a for a in healthy_firing if severities.get(a) != "critical"]
+    summary = (f"metrics: {len(used_names)} metric names used, {unknown} unknown; "
+               f"{len([a for a in healthy_firing if severities.get(a) == 'critical'])} critical alerts firing on a healthy rehearsal"
+               f"{f' ({len(warnings)} warnings: ' + ', '.join(warnings) + ')' if warnings else ''}; "
+               f"{len(runs)} faults, {sum(1 for s, f in zip(runs, results[1:]) if any(re.search(s.expect, a) for a in f - results[0]))} alerted; "
+               f"{len([t for t in stage.targets if t.rig and not t.blocked])} real targets scraped")
+    return Verdict("metrics", summary, findings)
+
+
+def _prepare_rabbitmq(build: Build, rig: Rig, stage: Stage) -> None:
+    """The stack's topology as the Messaging Topology Operator declares it, imported into the
+    rig's broker, plus per-object metrics as the stack configures the plugin."""
+    from rehearsal.rabbit_definitions import definitions_from_objects
+
+    doc = definitions_from_objects(build)
+    stage.vhost = urllib.parse.quote((doc.get("vhosts") or [{"name": "/"}])[0]["name"], safe="")
+    dead = {b["destination"] for b in doc.get("bindings", []) for p in doc.get("policies", [])
+            if b["source"] == p["definition"].get("dead-letter-exchange")}
+    stage.dead_letter_queues = sorted(dead)
+    stage.app_queues = sorted(q["name"] for q in doc.get("queues", []) if q["name"] not in dead)
+    rig.rabbit_api("definitions", doc)
+    rig.rabbit_api(f"permissions/{stage.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"}, method="PUT")
+    cluster = next(build.of_kind("RabbitmqCluster"), None)
+    config = str(((cluster.spec.get("rabbitmq") or {}) if cluster else {}).get("additionalConfig", ""))
+    rig.set_per_object_metrics(bool(re.search(r"^\s*prometheus\.return_per_object_metrics\s*=\s*true", config, re.M)))
+    _purge_dead_letters(stage)
+    _dead_letter(stage)  # one dead letter: the dead-letter queue has something in it
