@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -40,12 +41,11 @@ import yaml
 
 from rehearsal import promql, scrape
 from rehearsal.base import Build, K8sObject, Verdict
+from rehearsal.rabbit_definitions import definitions_from_objects
 from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
 
 CATALOG = Path(__file__).parent / "catalog" / "metrics.yaml"
 SCRAPE_INTERVAL = 0.5  # seconds: every wait below is a few of these
-HEALTHY_MINUTES = 150  # the healthy phase of the promtool series: longer than any `for:` + range
-FAULT_MINUTES = 120
 
 
 @lru_cache(maxsize=1)
@@ -188,6 +188,8 @@ class Stage:
         for target in self.targets:
             target.blocked = scrape.blocked_reason(build, target)
         self.addresses: dict[str, str] = {}
+        self.vhost, self.app_queues, self.dead_letter_queues = "%2F", list[str](), list[str]()
+        self.port = 0
 
     def start_exporters(self) -> None:
         rig = self.rig
@@ -218,8 +220,6 @@ class Stage:
         self._spawn("nginx-exporter", ["prometheus-nginx-exporter", *[a.replace("--", "-", 1) if a.startswith("--") else a for a in args],
                                        f"-web.listen-address=127.0.0.1:{port}"])
         self.addresses["nginx-exporter"] = f"127.0.0.1:{port}"
-        # Traefik: the chart's metrics values as flags (chart 41.3.0 templates/_podtemplate.tpl).
-        rig.start_traefik(self._traefik_flags())
         self.addresses["traefik"] = f"127.0.0.1:{rig.ports['traefik-metrics']}"
         self.addresses["rabbitmq"] = f"127.0.0.1:{rig.ports['rabbitmq-prometheus']}"
         for name, address in self.addresses.items():
@@ -232,17 +232,6 @@ class Stage:
                 if c.get("name") == container:
                     return [str(a) for a in c.get("args") or []]
         return []
-
-    def _traefik_flags(self) -> list[str]:
-        release = self.build.helm_releases.get("traefik") or {}
-        prom = ((release.get("values") or {}).get("metrics") or {}).get("prometheus") or {}
-        flags = ["--metrics.prometheus=true", "--metrics.prometheus.entryPoint=metrics"]
-        for key in ("addEntryPointsLabels", "addRoutersLabels", "addServicesLabels"):
-            if key in prom:
-                flags.append(f"--metrics.prometheus.{key}={str(bool(prom[key])).lower()}")
-        if prom.get("buckets"):
-            flags.append(f"--metrics.prometheus.buckets={prom['buckets']}")
-        return flags
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         self.rig._spawn(f"{self.dir.name}-{name}", argv, env=env)
@@ -294,6 +283,12 @@ class Stage:
                                    f"--storage.tsdb.path={self.dir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}",
                                    "--storage.tsdb.retention.time=1h", "--log.level=warn"])
         wait_port(self.port, 60)
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5):  # noqa: S310
+                    break
+            except OSError:
+                time.sleep(0.05)
         self.expected_jobs = len(config["scrape_configs"])
 
     def api(self, path: str, **params: str) -> Any:
@@ -301,16 +296,6 @@ class Stage:
         with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback only
             body = json.loads(response.read())
         return body["data"]
-
-    def settle(self, scrapes: int = 2) -> None:
-        """Wait until every target has been scraped `scrapes` more times."""
-        time.sleep(SCRAPE_INTERVAL * scrapes + 0.3)
-        for _ in range(50):
-            active = self.api("targets", state="active")["activeTargets"]
-            if len(active) >= sum(len(j["static_configs"]) for j in self.prometheus_config()["scrape_configs"]) and all(
-                    t.get("lastScrape", "").startswith("2") for t in active):
-                return
-            time.sleep(0.2)
 
     def series(self) -> dict[str, set[str]]:
         """Metric name -> label names over everything Prometheus scraped."""
@@ -338,6 +323,27 @@ class Stage:
         for name in reversed(self.procs):
             self.rig.stop_process(f"{self.dir.name}-{name}")
         self.procs.clear()
+
+
+def settle(stages: list["Stage"], scrapes: int = 2) -> None:
+    """Wait until every target of every stage has been scraped `scrapes` times from now on."""
+    for _ in range(scrapes):
+        since = time.time()
+        for stage in stages:
+            for _ in range(200):
+                active = stage.api("targets", state="active")["activeTargets"]
+                if active and all(_timestamp(t.get("lastScrape", "")) > since for t in active):
+                    break
+                time.sleep(SCRAPE_INTERVAL / 5)
+
+
+def _timestamp(text: str) -> float:
+    """Prometheus' RFC 3339 timestamps (nanoseconds) as epoch seconds."""
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
+    if not match:
+        return 0.0
+    base = datetime.fromisoformat(match.group(1) + (match.group(3).replace("Z", "+00:00")))
+    return base.timestamp() + float("0" + (match.group(2) or ""))
 
 
 def _duration(seconds: float) -> str:
@@ -424,11 +430,15 @@ def _claims(build: Build) -> list[dict[str, str]]:
 
 @dataclass
 class Scenario:
+    """A fault and the alert meant for it. `batch` names the rig action that produces it: faults
+    on different daemons are injected together (one wait for Prometheus, one snapshot of every
+    stack); `repeat` faults keep happening (changed series keep changing at the same pace);
+    `modelled` ones change the modelled series of a component that cannot run here."""
+
     name: str
     expect: str  # regex on alert names: at least one such alert must fire
-    inject: Callable[[Stage], None]
-    restore: Callable[[Stage], None]
-    repeat: bool = False  # the fault keeps happening: changed series keep changing at the same pace
+    batch: str = ""
+    repeat: bool = False
     modelled: Callable[[dict[str, float], datetime], dict[str, float]] | None = None
     applies: Callable[[Build], bool] = lambda build: True
 
@@ -444,46 +454,84 @@ def _queue_keys(build: Build) -> list[str]:
     for obj in build.of_kind("Deployment"):
         for c in ((obj.spec.get("template") or {}).get("spec") or {}).get("containers") or []:
             argv = [str(a) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
-            if "queue:work" in argv:
-                for arg in argv:
-                    if arg.startswith("--queue="):
-                        queues.update(arg.split("=", 1)[1].split(","))
-                queues.add("default") if not any(a.startswith("--queue=") for a in argv) else None
+            if "queue:work" not in argv:
+                continue
+            named = [a.split("=", 1)[1] for a in argv if a.startswith("--queue=")]
+            queues.update(q for arg in named for q in arg.split(",")) if named else queues.add("default")
     return [f"{prefix}queues:{q}" for q in sorted(queues)]
 
 
-def _backlog(stage: Stage) -> None:
-    for key in _queue_keys(stage.build):
-        stage.rig.redis("EVAL", "for i=1,5000 do redis.call('RPUSH', KEYS[1], '{\"job\":\"rehearsal\"}') end", "1", key)
-
-
-def _drain(stage: Stage) -> None:
-    for key in _queue_keys(stage.build):
-        stage.rig.redis("DEL", key)
-
-
-def _stop(name: str) -> Callable[[Stage], None]:
-    return lambda stage: stage.rig.stop_process(name)
-
-
-def _restart_redis(stage: Stage) -> None:
-    stage.rig.start_redis("redis-1")
-    wait_port(stage.rig.ports["redis-1"], 30)
-
-
-def _restart_mariadb(name: str) -> Callable[[Stage], None]:
-    def restart(stage: Stage) -> None:
-        stage.rig.start_mariadb(name)
-        wait_port(stage.rig.ports[name], 60)
-    return restart
+def _redis_size(build: Build) -> int:
+    return max((int(r.spec.get("clusterSize", 1)) for r in build.of_kind("RedisReplication")), default=0)
 
 
 def _replicates(build: Build) -> bool:
     return any((m.spec.get("replication") or {}).get("enabled") for m in build.of_kind("MariaDB"))
 
 
-def _dead_letter(stage: Stage) -> None:
-    """One message rejected until the delivery limit dead-letters it (the stack's policy)."""
+def _has(kind: str) -> Callable[[Build], bool]:
+    return lambda build: any(True for _ in build.of_kind(kind))
+
+
+def _expiring(series: dict[str, float], now: datetime) -> dict[str, float]:
+    soon = (now + timedelta(days=2)).timestamp()
+    return {k: (soon if k.startswith(("certmanager_certificate_expiration", "certmanager_certificate_not_after")) else v)
+            for k, v in series.items()}
+
+
+REDIS_ALERT = r"(?i)redis(?!.*(queue|key))"
+MARIADB_ALERT = r"(?i)(mariadb|mysql)(?!.*backup)"
+SCENARIOS = [
+    Scenario("a Redis replica stopped", REDIS_ALERT, "replicas", applies=lambda b: _redis_size(b) > 1),
+    Scenario("Redis stopped", REDIS_ALERT, "primaries", applies=lambda b: _redis_size(b) == 1),
+    Scenario("MariaDB replica stopped", MARIADB_ALERT, "replicas", applies=_replicates),
+    Scenario("MariaDB stopped", MARIADB_ALERT, "primaries", applies=lambda b: _has("MariaDB")(b) and not _replicates(b)),
+    Scenario("5000 jobs waiting in the Laravel queue", r"(?i)^(?!.*(dead|dlq|dlx)).*(queue|backlog)", "replicas",
+             applies=lambda b: bool(_queue_keys(b))),
+    Scenario("messages dead-lettered every minute", r"(?i)dead.?letter|dlq|dlx", "dead-letters", repeat=True,
+             applies=_has("RabbitmqCluster")),
+    Scenario("a certificate expiring in 2 days", r"(?i)certificate", modelled=_expiring, applies=_has("Certificate")),
+]
+
+
+class Faults:
+    """The rig actions behind the scenarios' batches, for every stage of a run at once."""
+
+    def __init__(self, rig: Rig, stages: list["Stage"]) -> None:
+        self.rig, self.stages = rig, stages
+
+    def inject(self, batch: str) -> None:
+        rig = self.rig
+        if batch == "replicas":  # a replica of each, and a backlog on the primary Redis
+            rig.stop_process("redis-1")
+            rig.stop_process("mariadb-1")
+            for key in sorted({k for st in self.stages for k in _queue_keys(st.build)}):
+                rig.redis("EVAL", "for i=1,5000 do redis.call('RPUSH', KEYS[1], '{\"job\":\"rehearsal\"}') end", "1", key)
+        elif batch == "primaries":
+            rig.stop_process("redis-0")
+            rig.stop_process("mariadb-0")
+        elif batch == "dead-letters":
+            for stage in self.stages:
+                _dead_letter(stage)
+
+    def restore(self, batch: str) -> None:
+        rig = self.rig
+        if batch == "replicas":
+            for key in sorted({k for st in self.stages for k in _queue_keys(st.build)}):
+                rig.redis("DEL", key)
+            rig.start_redis("redis-1")
+            rig.start_mariadb("mariadb-1")
+            wait_port(rig.ports["redis-1"], 30)
+            wait_port(rig.ports["mariadb-1"], 60)
+        elif batch == "primaries":
+            rig.start_redis("redis-0")
+            rig.start_mariadb("mariadb-0")
+            wait_port(rig.ports["redis-0"], 30)
+            wait_port(rig.ports["mariadb-0"], 60)
+
+
+def _dead_letter(stage: "Stage") -> None:
+    """One message per application queue, rejected until the delivery limit dead-letters it."""
     rig = stage.rig
     for queue in stage.app_queues:
         rig.rabbit_api(f"exchanges/{stage.vhost}/amq.default/publish", {
@@ -494,43 +542,37 @@ def _dead_letter(stage: Stage) -> None:
                 break
 
 
-def _purge_dead_letters(stage: Stage) -> None:
+def _purge_dead_letters(stage: "Stage") -> None:
     for queue in stage.dead_letter_queues:
-        try:
-            stage.rig.rabbit_api(f"queues/{stage.vhost}/{queue}/get", {"count": 10000, "ackmode": "ack_requeue_false", "encoding": "auto"})
-        except OSError:
-            pass
+        stage.rig.rabbit_api(f"queues/{stage.vhost}/{queue}/contents", method="DELETE")
 
 
-def _expiring(series: dict[str, float], now: datetime) -> dict[str, float]:
-    soon = (now + timedelta(days=2)).timestamp()
-    return {k: (soon if k.startswith(("certmanager_certificate_expiration", "certmanager_certificate_not_after")) else v)
-            for k, v in series.items()}
+_DURATION = re.compile(r"(\d+)(ms|[smhdwy])")
+_UNIT_MINUTES = {"ms": 1 / 60000, "s": 1 / 60, "m": 1, "h": 60, "d": 1440, "w": 10080, "y": 525600}
 
 
-SCENARIOS = [
-    Scenario("a Redis instance stopped", r"(?i)redis(?!.*(queue|key))", _stop("redis-1"), _restart_redis),
-    Scenario("MariaDB replica stopped", r"(?i)(mariadb|mysql)(?!.*backup)", _stop("mariadb-1"), _restart_mariadb("mariadb-1"),
-             applies=_replicates),
-    Scenario("MariaDB stopped", r"(?i)(mariadb|mysql)(?!.*backup)", _stop("mariadb-0"), _restart_mariadb("mariadb-0"),
-             applies=lambda build: not _replicates(build) and any(True for _ in build.of_kind("MariaDB"))),
-    Scenario("5000 jobs waiting in the Laravel queue", r"(?i)^(?!.*(dead|dlq|dlx)).*(queue|backlog)", _backlog, _drain,
-             applies=lambda build: bool(_queue_keys(build))),
-    Scenario("messages dead-lettered every minute", r"(?i)dead.?letter|dlq|dlx", _dead_letter, lambda s: None,
-             repeat=True, applies=lambda build: any(True for _ in build.of_kind("RabbitmqCluster"))),
-    Scenario("a certificate expiring in 2 days", r"(?i)certificate", lambda s: None, lambda s: None,
-             modelled=_expiring, applies=lambda build: any(True for _ in build.of_kind("Certificate"))),
-]
+def _minutes_of(text: str) -> float:
+    return sum(int(n) * _UNIT_MINUTES[u] for n, u in _DURATION.findall(text))
 
 
-# ---- promtool: which alerts fire over a series ------------------------------------------------------
+def horizon(build: Build) -> int:
+    """Minutes each phase of the promtool series lasts: longer than the longest `for:` plus the
+    longest range or subquery any rule reads, so every alert has settled by the phase's end."""
+    longest_for, longest_range = 0.0, 0.0
+    for _, body in rule_files(build):
+        for group in body["groups"]:
+            for rule in group.get("rules") or []:
+                longest_for = max(longest_for, _minutes_of(str(rule.get("for", "0s"))))
+                for window in re.findall(r"\[([^\]]+)\]", str(rule.get("expr", ""))):
+                    longest_range = max(longest_range, sum(_minutes_of(part) for part in window.split(":")))
+    return int(max(30, longest_for + longest_range + 10))
 
 
-def _values(before: float | None, after: float | None, repeat: bool, fault_steps: int) -> str:
-    """promtool expanding notation: the healthy value for HEALTHY_MINUTES, then the fault's."""
+def _values(before: float | None, after: float | None, repeat: bool, healthy_steps: int, fault_steps: int) -> str:
+    """promtool expanding notation: the healthy value for `healthy_steps` minutes, then the fault's."""
     def run(value: float | None, steps: int) -> str:  # `a+0xN` is N+1 samples, `_xN` N gaps
         return f"_x{steps}" if value is None else f"{_num(value)}+0x{steps - 1}"
-    healthy = run(before, HEALTHY_MINUTES)
+    healthy = run(before, healthy_steps)
     if repeat and before is not None and after is not None and after != before:
         sign = "+" if after >= before else "-"
         return f"{healthy} {_num(after)}{sign}{_num(abs(after - before))}x{fault_steps - 1}"
@@ -549,186 +591,250 @@ def _minutes(total: int) -> str:
     return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
 
 
-def firing(build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path) -> list[set[str]]:
-    """For each (healthy, fault, repeat) series set: the alerts firing at its end, by promtool's
-    rule engine. One promtool run; test k ends k minutes after test 0, which is how its report
-    (which does not name tests) tells them apart."""
-    rules_path = workdir / "rules.yaml"
-    groups = [g for _, body in rule_files(build) for g in body["groups"]]
-    rules_path.write_text(yaml.safe_dump({"groups": groups}))
-    alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
-    if not alerts:
-        return [set() for _ in tests]
-    docs, ends = [], []
-    for index, (healthy, fault, repeat) in enumerate(tests):
-        names = sorted(set(healthy) | set(fault))
-        end = HEALTHY_MINUTES + FAULT_MINUTES + index - 1
-        ends.append(_minutes(end))
-        docs.append({
-            "interval": "1m",
-            "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, FAULT_MINUTES + index)}
-                             for n in names],
-            "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
-        })
-    path = workdir / "alerts-test.yaml"
-    path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs}, width=1 << 20))
-    proc = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=300)
-    text = proc.stdout + proc.stderr
-    if proc.returncode != 0 and "FAILED" not in text:
-        raise RuntimeError(f"promtool test rules could not run: {text}")
-    out: list[set[str]] = [set() for _ in tests]
-    for alert, when in re.findall(r"alertname: ([A-Za-z0-9_:]+), time: (\S+), \s*exp:\[\],\s*got:\[\s*\S", text):
-        if when in ends:
-            out[ends.index(when)].add(alert)
-    return out
+class Firing:
+    """Which alerts fire at the end of each (healthy, fault, repeat) series set, by promtool's rule
+    engine (the code Prometheus evaluates rules with). One promtool run per stack, started in the
+    background; test k ends k minutes after test 0, which is how its report (which does not name
+    tests) tells them apart."""
+
+    def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path) -> None:
+        rules_path = workdir / "rules.yaml"
+        groups = [g for _, body in rule_files(build) for g in body["groups"]]
+        rules_path.write_text(yaml.safe_dump({"groups": groups}))
+        alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
+        self.count, self.ends, self.proc = len(tests), [], None
+        if not alerts:
+            return
+        docs, phase = [], horizon(build)
+        for index, (healthy, fault, repeat) in enumerate(tests):
+            names = sorted(set(healthy) | set(fault))
+            end = 2 * phase + index - 1
+            self.ends.append(_minutes(end))
+            docs.append({
+                "interval": "1m",
+                "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, phase, phase + index)}
+                                 for n in names],
+                "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
+            })
+        path = workdir / "alerts-test.yaml"
+        path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs},
+                                       width=1 << 20))
+        if os.environ.get("REHEARSAL_KEEP"):
+            shutil.copy(path, os.environ["REHEARSAL_KEEP"])
+        self.proc = subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def result(self) -> list[set[str]]:
+        out: list[set[str]] = [set() for _ in range(self.count)]
+        if self.proc is None:
+            return out
+        text, _ = self.proc.communicate(timeout=300)
+        if self.proc.returncode != 0 and "FAILED" not in text:
+            raise RuntimeError(f"promtool test rules could not run: {text}")
+        for alert, when in re.findall(r"alertname: ([A-Za-z0-9_:]+), time: (\S+), \s*exp:\[\],\s*got:\[\s*\S", text):
+            if when in self.ends:
+                out[self.ends.index(when)].add(alert)
+        return out
 
 
 # ---- the judge ------------------------------------------------------------------------------------
 
 
 def judge(build: Build) -> Verdict:
-    rig = Rig.shared(build)
-    stage = Stage(build, rig)
-    try:
-        return _judge(build, rig, stage)
-    finally:
-        stage.stop()
-        shutil.rmtree(stage.dir, ignore_errors=True)
+    return judge_many([build])[0]
 
 
-def _judge(build: Build, rig: Rig, stage: Stage) -> Verdict:
-    findings: list[str] = []
-    topo = stage.topo
-    # Put the stack's topology and some work through the rig before Prometheus looks.
-    _prepare_rabbitmq(build, rig, stage)
-    stage.start_exporters()
-    for _ in range(5):
+def judge_many(builds: list[Build]) -> list[Verdict]:
+    """Judge several stacks on one rig at once: their exporters and Prometheus servers run side by
+    side, so Prometheus' discovery delay and each fault are paid once for all of them. Stacks that
+    need a different broker-wide or Traefik setting run in separate rounds."""
+    rig = Rig.shared(builds[0])
+    verdicts: dict[int, Verdict] = {}
+    rounds: dict[tuple[bool, tuple[str, ...]], list[int]] = {}
+    for index, build in enumerate(builds):
+        rounds.setdefault((_per_object(build), tuple(_traefik_flags(build))), []).append(index)
+    for (per_object, flags), members in rounds.items():
+        rig.set_per_object_metrics(per_object)
+        rig.start_traefik(list(flags))
+        stages = [Stage(builds[i], rig) for i in members]
+        try:
+            for index, verdict in zip(members, _round(rig, stages)):
+                verdicts[index] = verdict
+        finally:
+            for stage in stages:
+                stage.stop()
+                shutil.rmtree(stage.dir, ignore_errors=True)
+    return [verdicts[i] for i in range(len(builds))]
+
+
+def _debug(what: str, started: float) -> None:
+    if os.environ.get("REHEARSAL_DEBUG"):
+        print(f"  [{time.monotonic() - started:5.1f} s] {what}", file=sys.stderr)
+
+
+@dataclass
+class _Checked:
+    findings: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+    unknown: int = 0
+    uses: list[Use] = field(default_factory=list)
+    modelled: dict[str, float] = field(default_factory=dict)
+
+
+def _round(rig: Rig, stages: list["Stage"]) -> list[Verdict]:
+    started = time.monotonic()
+    for stage in stages:
+        _prepare_rabbitmq(stage)
+        stage.start_exporters()
+    for _ in range(5):  # a few requests through Traefik to nginx, one failing
         rig.http("/up")
     rig.http("/boom")
-    stage.start_prometheus()
-    stage.settle(3)
+    for stage in stages:
+        _purge_dead_letters(stage)
+        _dead_letter(stage)  # the dead-letter queue holds a message
+        stage.start_prometheus()
+    _debug("exporters and Prometheus started", started)
+    settle(stages)  # the first scrape waits out Prometheus' target discovery (5 s)
+    _debug("scraped", started)
+    now = datetime.now(timezone.utc)
+    checked = [_static(stage, now) for stage in stages]
+    healthy = [{**stage.snapshot(c.used), **c.modelled} for stage, c in zip(stages, checked)]
+    _debug("static checks", started)
 
-    # Targets the stack means to scrape but Prometheus cannot reach.
+    # Faults: each batch once, every stage snapshotted.
+    plans = [[s for s in SCENARIOS if s.applies(stage.build)] for stage in stages]
+    batches = sorted({s.batch for plan in plans for s in plan if s.batch})
+    faults = Faults(rig, stages)
+    before: dict[str, list[dict[str, float]]] = {}
+    after: dict[str, list[dict[str, float]]] = {}
+    for batch in batches:
+        repeat = any(s.repeat for plan in plans for s in plan if s.batch == batch)
+        before[batch] = [{**st.snapshot(c.used), **c.modelled} for st, c in zip(stages, checked)] if repeat else healthy
+        faults.inject(batch)
+        try:
+            settle(stages)
+            after[batch] = [{**st.snapshot(c.used), **c.modelled} for st, c in zip(stages, checked)]
+        finally:
+            faults.restore(batch)
+    _debug("faults", started)
+
+    firings = []
+    for index, (stage, plan) in enumerate(zip(stages, plans)):
+        tests = [(healthy[index], healthy[index], False)]
+        for scenario in plan:
+            if scenario.batch:
+                tests.append((before[scenario.batch][index], after[scenario.batch][index], scenario.repeat))
+            elif scenario.modelled:
+                tests.append((healthy[index], scenario.modelled(healthy[index], now), False))
+        firings.append(Firing(stage.build, tests, stage.dir))
+    verdicts = [_verdict(stage, c, plan, f.result()) for stage, c, plan, f in zip(stages, checked, plans, firings)]
+    _debug("promtool", started)
+    return verdicts
+
+
+def _static(stage: "Stage", now: datetime) -> _Checked:
+    """Reachability of the targets, then every metric and label the rules and dashboards read."""
+    build, out = stage.build, _Checked()
     for target in stage.targets:
         if target.blocked:
-            findings.append(f"{target.monitor.ref()} ({target.monitor.origin}): pod {target.pod.namespace}/{target.pod.name} "
-                            f"port {target.port_name} ({target.port}) is not scraped: {target.blocked}")
-    health = stage.api("targets", state="active")["activeTargets"]
-    for t in health:
+            out.findings.append(f"{target.monitor.ref()} ({target.monitor.origin}): pod {target.pod.namespace}/{target.pod.name} "
+                                f"port {target.port_name} ({target.port}) is not scraped: {target.blocked}")
+    for t in stage.api("targets", state="active")["activeTargets"]:
         if t.get("health") != "up":
-            findings.append(f"scrape job {t['scrapePool']}: target {t['labels'].get('pod')} is {t.get('health')}: {t.get('lastError')}")
-
+            out.findings.append(f"scrape job {t['scrapePool']}: target {t['labels'].get('pod')} is {t.get('health')}: "
+                                f"{t.get('lastError')}")
     exposed = stage.series()
-    scraped = scraped_components(build, topo)
+    scraped = scraped_components(build, stage.topo)
     records = recorded(build)
-    all_uses = uses(build)
-    used_names: set[str] = set()
-    unknown = 0
-    for use in all_uses:
-        group_labels: set[str] = set()
+    out.uses = uses(build)
+    for use in out.uses:
+        seen_labels: set[str] = set()
         for selector in use.usage.selectors:
             name = selector.metric
             if not name or name in records:
                 continue
-            used_names.add(name)
+            out.used.add(name)
             if name in exposed:
-                labels = exposed[name]
-                source = "the scraped series"
+                labels, source = exposed[name], "the scraped series"
             else:
                 owner = catalog_owner(name)
                 if owner is None:
-                    unknown += 1
-                    findings.append(f"{use.where}: {name} is exposed by no scraped target and is in no catalog entry")
+                    out.unknown += 1
+                    out.findings.append(f"{use.where}: {name} is exposed by no scraped target and is in no catalog entry")
                     continue
                 if owner not in scraped:
-                    unknown += 1
-                    findings.append(f"{use.where}: {name} comes from {owner} ({catalog()[owner]['source']['repository']} "
-                                    f"{catalog()[owner]['source']['ref']}), which no ServiceMonitor or PodMonitor of the stack scrapes")
+                    out.unknown += 1
+                    source_ref = catalog()[owner]["source"]
+                    out.findings.append(f"{use.where}: {name} comes from {owner} ({source_ref['repository']} "
+                                        f"{source_ref['ref']}), which no ServiceMonitor or PodMonitor of the stack scrapes")
                     continue
-                labels = catalog_labels(owner, name)
-                source = f"the {owner} catalog entry"
-            group_labels |= labels
+                labels, source = catalog_labels(owner, name), f"the {owner} catalog entry"
+            seen_labels |= labels
             missing = sorted(selector.labels - labels)
             if missing:
-                findings.append(f"{use.where}: {name} has no label {', '.join(missing)} on {source} "
-                                f"(it has: {', '.join(sorted(labels)) or 'none'})")
-        missing_group = sorted(use.usage.grouping - group_labels - {"le"} if group_labels else set())
-        if missing_group and group_labels:
-            findings.append(f"{use.where}: groups or joins by {', '.join(missing_group)}, a label none of its metrics has")
+                out.findings.append(f"{use.where}: {name} has no label {', '.join(missing)} on {source} "
+                                    f"(it has: {', '.join(sorted(labels)) or 'none'})")
+        missing_group = sorted(use.usage.grouping - seen_labels - {"le"})
+        if missing_group and seen_labels:
+            out.findings.append(f"{use.where}: groups or joins by {', '.join(missing_group)}, a label none of its metrics has")
+    out.modelled = modelled_series(build, scraped, now)
+    return out
 
-    # Alerts: healthy, then each fault.
-    now = datetime.now(timezone.utc)
-    modelled = modelled_series(build, scraped, now)
-    healthy = {**stage.snapshot(used_names), **modelled}
-    # Faults on different daemons are injected together (one wait for Prometheus, one snapshot);
-    # a fault that keeps happening, and the modelled ones, get their own series.
-    tests: list[tuple[dict[str, float], dict[str, float], bool]] = [(healthy, healthy, False)]
-    runs: list[Scenario] = []
-    applicable = [s for s in SCENARIOS if s.applies(build)]
-    held = [s for s in applicable if not s.repeat and not s.modelled]
-    if held:
-        for scenario in held:
-            scenario.inject(stage)
-        try:
-            stage.settle(2)
-            after = {**stage.snapshot(used_names), **modelled}
-        finally:
-            for scenario in held:
-                scenario.restore(stage)
-        for scenario in held:
-            runs.append(scenario)
-            tests.append((healthy, after, False))
-    for scenario in applicable:
-        if scenario.repeat:
-            before = {**stage.snapshot(used_names), **modelled}
-            scenario.inject(stage)
-            stage.settle(2)
-            after = {**stage.snapshot(used_names), **modelled}
-            scenario.restore(stage)
-        elif scenario.modelled:
-            before, after = healthy, scenario.modelled(healthy, now)
-        else:
-            continue
-        runs.append(scenario)
-        tests.append((before, after, scenario.repeat))
-    results = firing(build, tests, stage.dir)
-    severities = {u.alert: u.severity for u in all_uses if u.alert}
+
+def _verdict(stage: "Stage", checked: _Checked, plan: list[Scenario], results: list[set[str]]) -> Verdict:
+    findings = list(checked.findings)
+    severities = {u.alert: u.severity for u in checked.uses if u.alert}
     healthy_firing = sorted(results[0])
-    for alert in healthy_firing:
-        if severities.get(alert) == "critical":
-            findings.append(f"alert {alert} (critical) fires on the healthy rehearsal")
-    alert_names = {u.alert for u in all_uses if u.alert}
-    for scenario, fired in zip(runs, results[1:]):
+    critical = [a for a in healthy_firing if severities.get(a) == "critical"]
+    for alert in critical:
+        findings.append(f"alert {alert} (critical) fires on the healthy rehearsal")
+    alert_names = {u.alert for u in checked.uses if u.alert}
+    alerted = 0
+    for scenario, fired in zip(plan, results[1:]):
         meant = sorted(a for a in alert_names if re.search(scenario.expect, a))
         new = sorted(a for a in fired - results[0] if re.search(scenario.expect, a))
         if not meant:
             findings.append(f"scenario {scenario.name!r}: no alert is meant for it (none named /{scenario.expect}/)")
         elif not new:
             findings.append(f"scenario {scenario.name!r}: none of {', '.join(meant)} fires")
+        else:
+            alerted += 1
     warnings = [a for a in healthy_firing if severities.get(a) != "critical"]
-    summary = (f"metrics: {len(used_names)} metric names used, {unknown} unknown; "
-               f"{len([a for a in healthy_firing if severities.get(a) == 'critical'])} critical alerts firing on a healthy rehearsal"
-               f"{f' ({len(warnings)} warnings: ' + ', '.join(warnings) + ')' if warnings else ''}; "
-               f"{len(runs)} faults, {sum(1 for s, f in zip(runs, results[1:]) if any(re.search(s.expect, a) for a in f - results[0]))} alerted; "
+    summary = (f"metrics: {len(checked.used)} metric names used, {checked.unknown} unknown; "
+               f"{len(critical)} critical alerts firing on a healthy rehearsal"
+               f"{' (warnings: ' + ', '.join(warnings) + ')' if warnings else ''}; "
+               f"{alerted}/{len(plan)} faults alerted; "
                f"{len([t for t in stage.targets if t.rig and not t.blocked])} real targets scraped")
-    return Verdict("metrics", summary, findings)
+    return Verdict("metrics", summary, list(dict.fromkeys(findings)))
 
 
-def _prepare_rabbitmq(build: Build, rig: Rig, stage: Stage) -> None:
-    """The stack's topology as the Messaging Topology Operator declares it, imported into the
-    rig's broker, plus per-object metrics as the stack configures the plugin."""
-    from rehearsal.rabbit_definitions import definitions_from_objects
+def _per_object(build: Build) -> bool:
+    """`prometheus.return_per_object_metrics` in the RabbitmqCluster's additionalConfig."""
+    cluster = next(build.of_kind("RabbitmqCluster"), None)
+    config = str(((cluster.spec.get("rabbitmq") or {}) if cluster else {}).get("additionalConfig", ""))
+    return bool(re.search(r"^\s*prometheus\.return_per_object_metrics\s*=\s*true", config, re.M))
 
-    doc = definitions_from_objects(build)
+
+def _traefik_flags(build: Build) -> list[str]:
+    """The chart's metrics values as Traefik flags (chart 41.3.0 templates/_podtemplate.tpl)."""
+    release = build.helm_releases.get("traefik") or {}
+    prom = ((release.get("values") or {}).get("metrics") or {}).get("prometheus") or {}
+    flags = ["--metrics.prometheus=true", "--metrics.prometheus.entryPoint=metrics"]
+    for key in ("addEntryPointsLabels", "addRoutersLabels", "addServicesLabels"):
+        if key in prom:
+            flags.append(f"--metrics.prometheus.{key}={str(bool(prom[key])).lower()}")
+    if prom.get("buckets"):
+        flags.append(f"--metrics.prometheus.buckets={prom['buckets']}")
+    return flags
+
+
+def _prepare_rabbitmq(stage: "Stage") -> None:
+    """The stack's topology as the Messaging Topology Operator declares it, in the rig's broker."""
+    doc = definitions_from_objects(stage.build)
     stage.vhost = urllib.parse.quote((doc.get("vhosts") or [{"name": "/"}])[0]["name"], safe="")
     dead = {b["destination"] for b in doc.get("bindings", []) for p in doc.get("policies", [])
             if b["source"] == p["definition"].get("dead-letter-exchange")}
     stage.dead_letter_queues = sorted(dead)
     stage.app_queues = sorted(q["name"] for q in doc.get("queues", []) if q["name"] not in dead)
-    rig.rabbit_api("definitions", doc)
-    rig.rabbit_api(f"permissions/{stage.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"}, method="PUT")
-    cluster = next(build.of_kind("RabbitmqCluster"), None)
-    config = str(((cluster.spec.get("rabbitmq") or {}) if cluster else {}).get("additionalConfig", ""))
-    rig.set_per_object_metrics(bool(re.search(r"^\s*prometheus\.return_per_object_metrics\s*=\s*true", config, re.M)))
-    _purge_dead_letters(stage)
-    _dead_letter(stage)  # one dead letter: the dead-letter queue has something in it
+    stage.rig.rabbit_api("definitions", doc)
+    stage.rig.rabbit_api(f"permissions/{stage.vhost}/guest", {"configure": ".*", "write": ".*", "read": ".*"}, method="PUT")
