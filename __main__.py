@@ -66,6 +66,7 @@ data = DataLayer(
         config=settings,
         namespace=namespaces["data"],
         backups=storage.access["backups"],
+        backup_dependencies=storage.ready,
         clients_namespace=namespaces["app"],
         monitoring_namespace=namespaces["monitoring"],
         admin_guard=middlewares["admin-guard"],

@@ -532,11 +532,30 @@ class AdminGuardSection(_Strict):
         return self
 
 
+class NodePortsSection(_Strict):
+    """Node ports of Traefik's entry points with `ingress.serviceType: NodePort`."""
+
+    http: int = Field(default=30080, ge=30000, le=32767)
+    https: int = Field(default=30443, ge=30000, le=32767)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "NodePortsSection":
+        if self.http == self.https:
+            raise ValueError(f"http and https must be different node ports (both {self.http})")
+        return self
+
+
 class IngressSection(_Strict):
     rateLimit: RateLimitSection = RateLimitSection()
     adminGuard: AdminGuardSection = AdminGuardSection()
     # Traefik's default entry point read timeout (60 s) cuts long uploads (traefik#11943).
     readTimeoutSeconds: int = Field(default=600, ge=30, le=3600)
+    # How Traefik is published: a LoadBalancer Service (clouds, k3d's ServiceLB, Docker
+    # Desktop, cloud-provider-kind), or NodePort for a cluster without a load balancer
+    # implementation (kind with extraPortMappings): Helm would otherwise wait for an address
+    # that never comes and roll the release back.
+    serviceType: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
+    nodePorts: NodePortsSection = NodePortsSection()
 
 
 class TlsSection(_Strict):
@@ -772,6 +791,11 @@ class RawConfig(_Strict):
             raise ValueError(
                 f"edge.dns: {self.environment} needs a DNS provider (cloudflare or route53), not none "
                 "(the wildcard certificate is issued over DNS-01)"
+            )
+        if self.ingress.serviceType == "NodePort" and self.edge.dns != "none":
+            raise ValueError(
+                f"ingress.serviceType: NodePort publishes no load balancer address for edge.dns "
+                f"{self.edge.dns} to point at; use LoadBalancer (NodePort is for laptop clusters without one)"
             )
         if self.environment == "production" and self.edge.dns == "none":
             raise ValueError("edge.dns: production needs a DNS provider (cloudflare or route53), not none")

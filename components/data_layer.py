@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components import k8s as kube
 from components import scraping
-from components.platform.network import isolated_namespace
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
 from components.data import mariadb as mariadb_store
@@ -44,6 +44,7 @@ class DataLayerArgs:
     config: resolved stack config (tiers, data sizing, backups, restore target).
     namespace: the data namespace (`platform.namespaces["data"]`).
     backups: bucket, endpoint and credentials for database backups and binlog archives.
+    backup_dependencies: what serves the backups bucket (ObjectStorage.ready).
     clients_namespace: the namespace whose pods may connect (`platform.namespaces["app"]`).
     monitoring_namespace: the namespace whose Prometheus scrapes the exporters.
     admin_guard: the platform middleware in front of the RabbitMQ management UI.
@@ -63,6 +64,7 @@ class DataLayerArgs:
     queue_dependencies: Sequence[pulumi.Resource] = ()
     traefik_crds: Sequence[pulumi.Resource] = ()
     monitoring_crds: Sequence[pulumi.Resource] = ()
+    backup_dependencies: Sequence[pulumi.Resource] = ()
 
 
 class DataLayer(pulumi.ComponentResource):
@@ -86,7 +88,10 @@ class DataLayer(pulumi.ComponentResource):
         store_options = pulumi.ResourceOptions(parent=self, depends_on=[operators])
         database = MariaDB(
             "mariadb",
-            MariaDBArgs(args.config, args.namespace, operators.metadata.name, args.backups),
+            MariaDBArgs(
+                args.config, args.namespace, operators.metadata.name, args.backups,
+                backup_dependencies=args.backup_dependencies,
+            ),
             opts=store_options,
         )
         cache = Redis("redis", RedisArgs(args.config, args.namespace, operators.metadata.name), opts=store_options)
@@ -131,11 +136,15 @@ class DataLayer(pulumi.ComponentResource):
 NP = k8s.networking.v1
 
 
-def _namespace_peer(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _namespace_peer(
+    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
+) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    """Every pod of `namespace`, or only those labelled `pods`."""
     return NP.NetworkPolicyPeerArgs(
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(
             match_labels={"kubernetes.io/metadata.name": namespace}
-        )
+        ),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
     )
 
 
@@ -203,7 +212,7 @@ def operator_namespace(
                 # Admission webhooks are called by the API server, whose address is the cluster's.
                 NP.NetworkPolicyIngressRuleArgs(ports=_tcp(MARIADB_OPERATOR_WEBHOOK_PORT)),
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(monitoring_namespace)], ports=_tcp(OPERATOR_METRICS_PORT)
+                    from_=[_namespace_peer(monitoring_namespace, PROMETHEUS_POD)], ports=_tcp(OPERATOR_METRICS_PORT)
                 ),
             ],
         ),
@@ -227,7 +236,7 @@ def data_network_policies(
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace)], ports=_tcp(mariadb_store.PORT)
+                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)], ports=_tcp(mariadb_store.PORT)
                 )
             ],
         ),
@@ -242,7 +251,7 @@ def data_network_policies(
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace)],
+                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)],
                     ports=_tcp(redis_store.PORT, redis_store.SENTINEL_PORT),
                 )
             ],
@@ -254,11 +263,13 @@ def data_network_policies(
         "allow-monitoring-to-exporters",
         ns,
         NP.NetworkPolicySpecArgs(
-            pod_selector=_stores("mariadb", "redis"),
+            # MariaDB's exporter is a separate Deployment (its own store label); Redis'
+            # exporter is a sidecar of the Redis pods.
+            pod_selector=_stores(mariadb_store.EXPORTER_STORE, "redis"),
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.monitoring_namespace)],
+                    from_=[_namespace_peer(args.monitoring_namespace, PROMETHEUS_POD)],
                     ports=_tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT),
                 )
             ],

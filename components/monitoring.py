@@ -47,7 +47,8 @@ from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MiddlewareRef
 from components.platform.charts import ChartPin
 from components.platform.network import isolated_namespace
-from components.platform.traefik import TRAEFIK_ROLE
+from components.platform.network import PROMETHEUS_POD
+from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:Monitoring"
 
@@ -75,6 +76,11 @@ GRAYLOG_CREDENTIALS_SECRET = "graylog-credentials"  # global.existingSecretName
 GRAYLOG_BACKUP_SECRET = f"{GRAYLOG_RELEASE}-backup-secret"
 GRAYLOG_MONGODB_RS = f"{GRAYLOG_RELEASE}-mongo-rs"  # graylog.mongodb.crName; user and db "graylog"
 GELF_PORT = 12201
+# Pods and ports Traefik routes to (grafana subchart's pod label; graylog chart's `app` label).
+GRAFANA_POD = {"app.kubernetes.io/name": "grafana"}
+GRAFANA_PORT = 3000
+GRAYLOG_POD = {"app": "graylog-app"}
+GRAYLOG_PORT = 9000
 GELF_INPUT_TITLE = "fluent-bit-gelf-tcp"
 
 # Secrets Alertmanager reads as files: mounted at /etc/alertmanager/secrets/<name>/<key>.
@@ -215,6 +221,18 @@ def alert_rule_files() -> dict[str, dict[str, Any]]:
     return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(ALERTS_DIR.glob("*.yaml"))}
 
 
+def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
+    """The rule files as this stack deploys them: a rule about something the stack does not
+    run is left out (it could only fire for ever, or never). Today: the backup-age rule
+    without backups (development), whose `absent(...)` would page for ever."""
+    skip = set() if cfg.data.backups_enabled else {"MariaDBBackupTooOld"}
+    files = alert_rule_files()
+    for document in files.values():
+        for group in document["groups"]:
+            group["rules"] = [rule for rule in group["rules"] if rule.get("alert") not in skip]
+    return files
+
+
 def dashboards() -> dict[str, str]:
     """Every dashboard JSON by file name, re-serialized compactly (and so proven to parse)."""
     return {
@@ -350,7 +368,7 @@ class Monitoring(pulumi.ComponentResource):
         )
         crds = pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_stack])
 
-        for stem, document in alert_rule_files().items():
+        for stem, document in stack_alert_rules(args.config).items():
             k8s.apiextensions.CustomResource(
                 f"rules-{stem}",
                 api_version="monitoring.coreos.com/v1",
@@ -381,7 +399,13 @@ class Monitoring(pulumi.ComponentResource):
             args.admin_guard,
             pulumi.ResourceOptions(parent=self, depends_on=[self.prometheus_stack, *args.ingress_dependencies]),
         )
-        self._monitoring_network_policies(namespace, args.ingress_namespace, child)
+        self._monitoring_network_policies(
+            namespace, args.ingress_namespace, child, mail_port=args.mail.port if args.mail is not None else None
+        )
+        allow_traefik_to(
+            "saas-ingress-traefik-to-grafana", "traefik-to-grafana", args.ingress_namespace, namespace,
+            GRAFANA_POD, GRAFANA_PORT, child,
+        )
 
         self.prometheus_url = pulumi.Output.concat(
             "http://", PROMETHEUS_RELEASE, "-prometheus.", namespace, ".svc.cluster.local:9090"
@@ -487,9 +511,13 @@ class Monitoring(pulumi.ComponentResource):
             logging_ns,
             f"graylog.{args.config.domain}",
             GRAYLOG_SERVICE,
-            9000,
+            GRAYLOG_PORT,
             args.admin_guard,
             pulumi.ResourceOptions(parent=self, depends_on=[graylog, *args.ingress_dependencies]),
+        )
+        allow_traefik_to(
+            "saas-ingress-traefik-to-graylog", "traefik-to-graylog", args.ingress_namespace, logging_ns,
+            GRAYLOG_POD, GRAYLOG_PORT, pulumi.ResourceOptions(parent=self),
         )
 
         self.gelf_endpoint = pulumi.Output.concat(graylog_host, ":", str(GELF_PORT))
@@ -498,9 +526,17 @@ class Monitoring(pulumi.ComponentResource):
     # ---- network policies ------------------------------------------------------------------------
 
     def _monitoring_network_policies(
-        self, namespace: pulumi.Output[str], ingress_ns: pulumi.Input[str], opts: pulumi.ResourceOptions
+        self,
+        namespace: pulumi.Output[str],
+        ingress_ns: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
+        *,
+        mail_port: int | None = None,
     ) -> None:
-        """Allow what the stack needs on top of the platform's default-deny in its namespace."""
+        """Allow what the stack needs on top of the platform's default-deny in its namespace.
+        `mail_port`: the SMTP port of the mail relay Alertmanager sends through (Mailpit's 1025
+        in development), opened beside the submission ports."""
+        notify_ports = sorted({587, 465, 443, *([mail_port] if mail_port else [])})
         rules: dict[str, dict[str, Any]] = {
             # Components of the stack talk to each other (Grafana -> Prometheus -> Alertmanager,
             # sidecars, config reloaders).
@@ -512,12 +548,15 @@ class Monitoring(pulumi.ComponentResource):
             },
             # Traefik reaches Grafana.
             "allow-grafana-from-ingress": {
-                "podSelector": {"matchLabels": {"app.kubernetes.io/name": "grafana"}},
+                "podSelector": {"matchLabels": dict(GRAFANA_POD)},
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_ns}}}],
-                        "ports": [{"protocol": "TCP", "port": 3000}],
+                        "from": [{
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_ns}},
+                            "podSelector": {"matchLabels": dict(TRAEFIK_ROLE)},
+                        }],
+                        "ports": [{"protocol": "TCP", "port": GRAFANA_PORT}],
                     }
                 ],
             },
@@ -541,19 +580,11 @@ class Monitoring(pulumi.ComponentResource):
                 "policyTypes": ["Ingress"],
                 "ingress": [{"ports": [{"protocol": "TCP", "port": 10250}]}],
             },
-            # Alertmanager sends mail (SMTP submission) and webhooks (HTTPS).
+            # Alertmanager sends mail (SMTP submission, or the relay's own port) and webhooks (HTTPS).
             "allow-alertmanager-notify": {
                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "alertmanager"}},
                 "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "ports": [
-                            {"protocol": "TCP", "port": 587},
-                            {"protocol": "TCP", "port": 465},
-                            {"protocol": "TCP", "port": 443},
-                        ]
-                    }
-                ],
+                "egress": [{"ports": [{"protocol": "TCP", "port": port} for port in notify_ports]}],
             },
         }
         _network_policies("monitoring", namespace, rules, opts)
@@ -573,22 +604,28 @@ class Monitoring(pulumi.ComponentResource):
                 "ingress": [{"from": [{"podSelector": {}}]}],
                 "egress": [{"to": [{"podSelector": {}}]}],
             },
-            # Prometheus scrapes Graylog and Fluent Bit.
+            # Prometheus (only) scrapes Graylog and Fluent Bit.
             "allow-scrape-from-monitoring": {
                 "podSelector": {},
                 "policyTypes": ["Ingress"],
                 "ingress": [
-                    {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_ns}}}]}
+                    {"from": [{
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": monitoring_ns}},
+                        "podSelector": {"matchLabels": dict(PROMETHEUS_POD)},
+                    }]}
                 ],
             },
             # Traefik reaches Graylog's web interface.
             "allow-graylog-from-ingress": {
-                "podSelector": {"matchLabels": {"app": "graylog-app"}},
+                "podSelector": {"matchLabels": dict(GRAYLOG_POD)},
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_ns}}}],
-                        "ports": [{"protocol": "TCP", "port": 9000}],
+                        "from": [{
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ingress_ns}},
+                            "podSelector": {"matchLabels": dict(TRAEFIK_ROLE)},
+                        }],
+                        "ports": [{"protocol": "TCP", "port": GRAYLOG_PORT}],
                     }
                 ],
             },

@@ -36,6 +36,7 @@ import pulumi_random as random
 from components import k8s as kube
 from components.config import ContainerSize, StackConfig
 from components.contracts import S3Access
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD
 
 TYPE = "saas-platform:index:ObjectStorage"
 COMPONENT = "object-storage"
@@ -159,9 +160,13 @@ class ObjectStorage(pulumi.ComponentResource):
     """URL of the S3 API the consumers talk to."""
     buckets: dict[str, pulumi.Output[str]]
     access: dict[str, S3Access]
+    ready: list[pulumi.Resource]
+    """What must exist before a consumer's first request: the in-cluster release (its bucket
+    hook creates the buckets) or the AWS buckets; empty for an existing MinIO."""
 
     def __init__(self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
+        self.ready = []
         cfg = args.config
         section = cfg.raw.objectStorage
         names = {bucket: bucket_name(name_prefix(cfg), cfg.stack, bucket) for bucket in BUCKETS}
@@ -213,7 +218,7 @@ class ObjectStorage(pulumi.ComponentResource):
             string_data={"seaweedfs_s3_config": pulumi.Output.secret(identities)},
             opts=child,
         )
-        k8s.helm.v3.Release(
+        release = k8s.helm.v3.Release(
             f"{name}-seaweedfs",
             name=SEAWEEDFS_RELEASE,
             chart=SEAWEEDFS_CHART,
@@ -229,6 +234,7 @@ class ObjectStorage(pulumi.ComponentResource):
                 retain_on_delete=cfg.is_production,
             ),
         )
+        self.ready.append(release)
         endpoint = pulumi.Output.concat(
             "http://", SEAWEEDFS_RELEASE, "-s3.", args.namespace, f".svc.cluster.local:{SEAWEEDFS_S3_PORT}"
         )
@@ -299,6 +305,7 @@ class ObjectStorage(pulumi.ComponentResource):
                 opts=on_bucket,
             )
             arns[bucket] = resource.arn
+            self.ready.append(resource)
 
         keys: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {}
         for consumer in CONSUMERS:
@@ -365,14 +372,21 @@ def seaweedfs_values(
     common = {"podSecurityContext": pod_security, "containerSecurityContext": container_security}
     logs = {"type": "emptyDir"}
     extra_ingress = []
+    # Only the backend workloads reach S3, only Prometheus the metrics.
     if "app" in peers:
         extra_ingress.append({
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["app"]}}}],
+            "from": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["app"]}},
+                "podSelector": {"matchLabels": dict(DATA_CLIENT)},
+            }],
             "ports": [{"protocol": "TCP", "port": SEAWEEDFS_S3_PORT}],
         })
     if "monitoring" in peers:
         extra_ingress.append({
-            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["monitoring"]}}}],
+            "from": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["monitoring"]}},
+                "podSelector": {"matchLabels": dict(PROMETHEUS_POD)},
+            }],
             "ports": [{"protocol": "TCP", "port": SEAWEEDFS_METRICS_PORT}],
         })
     return {

@@ -65,14 +65,98 @@ def test_topology_follows_the_tier(size: str, db_pods: int, redis_pods: int) -> 
     assert redis_store.topology(cfg) == (redis_pods, 3)
 
 
+# ---- what the operators accept and create ------------------------------------------------
+
+
+def test_replica_recovery_names_its_bootstrap_source(stack: Synth) -> None:
+    """mariadb-operator's validating webhook (failurePolicy Fail, create and update) rejects a
+    MariaDB whose `replication.replica.recovery` is on without `replica.bootstrapFrom`
+    (v26.6.0 api/v1alpha1/mariadb_replication_types.go ReplicaReplication.Validate,
+    internal/webhook/v1alpha1/mariadb_webhook.go validateReplication)."""
+    spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    replica = spec.get("replication", {}).get("replica", {})
+    if stack.stack == "dev":
+        assert "replication" not in spec
+        return
+    assert replica["recovery"]["enabled"] is True
+    template = replica["bootstrapFrom"]["physicalBackupTemplateRef"]["name"]
+    # The template is a PhysicalBackup of this stack, of this instance, to S3.
+    backup = stack.object("PhysicalBackup", template, DATA_NS)["spec"]
+    assert backup["mariaDbRef"]["name"] == "mariadb" and "s3" in backup["storage"]
+
+
+def test_recovery_without_backups_is_off() -> None:
+    """Two pods but no backup archive (no PhysicalBackup to copy from): no recovery, which the
+    webhook would reject without a bootstrap source."""
+    cfg = parse_config({**_staging(), "size": "medium"}, "staging")
+    spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", None)
+    assert spec["replicas"] == 2 and spec["replication"]["enabled"] is True
+    replica = spec["replication"]["replica"]
+    assert "recovery" not in replica and "bootstrapFrom" not in replica
+
+
+def test_replication_init_container_is_restricted(stack: Synth) -> None:
+    """With replication on, the operator adds an init container to every MariaDB pod whose
+    security context comes only from `replication.initContainer` (v26.6.0
+    pkg/builder/container_builder.go dataPlaneInitContainer, securitycontext_builder.go); the
+    data namespace enforces the `restricted` Pod Security level, which needs it on every
+    container. Setting the template switches off the operator's image default
+    (mariadb_replication_types.go SetDefaults), so the image must be there too."""
+    spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    if "replication" not in spec:
+        return
+    init = spec["replication"]["initContainer"]
+    assert init["image"] == "ghcr.io/mariadb-operator/mariadb-operator:26.6.0"
+    context = init["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+    assert context["runAsNonRoot"] is True
+    assert stack.object("Namespace", DATA_NS)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_semi_sync_only_with_a_replica(stack: Synth) -> None:
+    """Semi-sync is on unless switched off (v26.6.0 mariadb_replication_types.go
+    IsSemiSyncEnabled); with no replica pod every commit would wait for the ACK timeout."""
+    spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    if "replication" in spec:
+        assert spec["replication"]["semiSyncEnabled"] is (spec["replicas"] > 1)
+
+
+def test_restore_jobs_inherit_a_restricted_security_context(stack: Synth) -> None:
+    """Review item 17 (restore Job under restricted PSA) checked: the physical-backup restore
+    and PITR Jobs take `spec.securityContext`/`spec.podSecurityContext` of the MariaDB
+    (v26.6.0 pkg/builder/batch_builder.go BuildPhysicalBackupRestoreJob, BuildPITRJob), so
+    those must satisfy `restricted` on their own."""
+    spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
+    container, pod = spec["securityContext"], spec["podSecurityContext"]
+    assert container["allowPrivilegeEscalation"] is False and container["capabilities"]["drop"] == ["ALL"]
+    assert container["runAsNonRoot"] is True or pod["runAsNonRoot"] is True
+    assert pod["seccompProfile"]["type"] == "RuntimeDefault"
+
+
+def test_redis_exporter_reads_the_queue_lengths(stack: Synth) -> None:
+    """redis_exporter exports `redis_key_size` only for keys it is given; the operator passes
+    it only `redisExporter.env` beyond its address and password (redis-operator v0.26.0
+    internal/k8sutils/statefulset.go getExporterEnvironmentVariables). The keys are
+    Laravel's queue lists under the backend's prefix, the same KEDA scales on."""
+    env = stack.object("RedisReplication", "redis", DATA_NS)["spec"]["redisExporter"]["env"]
+    (keys,) = [e["value"] for e in env if e["name"] == "REDIS_EXPORTER_CHECK_SINGLE_KEYS"]
+    scaled = stack.object("ScaledObject", "backend-worker", "saas-app")["spec"]["triggers"]
+    assert sorted(keys.split(",")) == sorted(f"db0={t['metadata']['listName']}" for t in scaled)
+    assert all(key.startswith("db0=saas_queues:") for key in keys.split(","))
+
+
 def test_ha_stores_spread_across_zones(stack: Synth) -> None:
     if stack.stack == "dev":  # one pod of each store: nothing to spread
         assert "affinity" not in stack.object("RedisReplication", "redis", DATA_NS)["spec"]
         return
     for kind in ("RedisReplication", "RedisSentinel"):
         anti = stack.object(kind, "redis", DATA_NS)["spec"]["affinity"]["podAntiAffinity"]
-        zone = anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"]
-        assert zone == "topology.kubernetes.io/zone", kind
+        keys = [t["podAffinityTerm"]["topologyKey"] for t in anti["preferredDuringSchedulingIgnoredDuringExecution"]]
+        assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"], kind
+        # Preferred only: a required per-node rule leaves the third Sentinel Pending on a
+        # cluster with fewer than three schedulable nodes (the operator copies `affinity`
+        # into the StatefulSet verbatim, redis-operator v0.26.0 internal/k8sutils/statefulset.go).
+        assert "requiredDuringSchedulingIgnoredDuringExecution" not in anti, kind
     if stack.stack == "prod":
         spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
         assert spec["affinity"]["antiAffinityEnabled"] is True
@@ -186,7 +270,11 @@ def test_stateful_resources_protected_in_prod_only(stack: Synth) -> None:
     assert {r["type"].split(":")[-1] for r in records} >= {"MariaDB", "Database", "RedisReplication"}
     for record in records:
         assert record["protect"] is (stack.stack == "prod"), record["urn"]
-        assert record["retainOnDelete"] is True, record["urn"]
+        # Retained exactly where protected: a retained object keeps its operator finalizer
+        # (mariadb-operator v26.6.0 internal/controller/{database,user,grant}_controller_finalizer.go,
+        # redis-operator v0.26.0 redisreplication_controller.go) once the operator is gone, and
+        # `pulumi destroy` of a dev/staging stack hangs on the data namespace.
+        assert record["retainOnDelete"] is (stack.stack == "prod"), record["urn"]
 
 
 def _secret_leaks(manifest: dict[str, Any], path: str = "") -> Iterator[str]:
@@ -437,6 +525,13 @@ def test_app_namespace_reaches_the_stores_on_their_ports_only(stack: Synth) -> N
     # The selectors match the labels the stores' pods carry.
     label = DATA_STORE_LABEL
     assert stack.object("MariaDB", "mariadb", DATA_NS)["spec"]["podMetadata"]["labels"][label] == "mariadb"
+    # mysqld-exporter is a separate Deployment whose pods get inheritMetadata +
+    # metrics.exporter.podMetadata + selector labels (mariadb-operator v26.6.0
+    # pkg/builder/deployment_builder.go BuildExporterDeployment): only podMetadata can put it
+    # under the exporters' policy, which is the one admitting Prometheus on 9104.
+    exporter = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]["metrics"]["exporter"]["podMetadata"]["labels"]
+    (expression,) = scrape["podSelector"]["matchExpressions"]
+    assert expression["key"] == label and exporter[label] in expression["values"]
     assert stack.object("RedisReplication", "redis", DATA_NS)["metadata"]["labels"][label] == "redis"
     assert mariadb["podSelector"]["matchExpressions"][0]["values"] == ["mariadb"]
     # The replication agent checks the operator's token with a TokenReview.
@@ -467,3 +562,21 @@ def test_backups_default_per_environment() -> None:
 def test_weekday_only_backups_miss_the_rpo() -> None:
     with pytest.raises(config.ConfigError, match=r"saas-platform:data.backups.schedule: '0 \* \* \* 1-5' does not run every hour"):
         parse_config(_staging(backups={"schedule": "0 * * * 1-5"}), "staging")
+
+
+def test_first_backup_waits_for_its_bucket(stack: Synth) -> None:
+    """The scheduled PhysicalBackup runs at once (`schedule.immediate`); in-cluster, its bucket
+    is made by the SeaweedFS release's hook, so the backup objects depend on that release."""
+    backups = [r for r in stack.resources if r["type"] == "kubernetes:k8s.mariadb.com/v1alpha1:PhysicalBackup"]
+    if stack.stack == "dev":
+        assert backups == []
+        return
+    # In-cluster: the SeaweedFS release (its hook makes the bucket); on AWS: the bucket itself.
+    servers = [
+        r["urn"] for r in stack.resources
+        if (r["type"] == "kubernetes:helm.sh/v3:Release" and r["name"].endswith("-seaweedfs"))
+        or (r["type"] == "aws:s3/bucket:Bucket" and r["name"].endswith("-backups"))
+    ]
+    assert len(servers) == 1
+    for backup in backups:
+        assert servers[0] in backup["dependencies"], backup["urn"]

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from components.platform import NAMESPACES, certificates, charts, keda, traefik
-from components.platform.network import DATA_PORTS, INGRESS_LABEL, QUEUE_PORTS, ROLE_LABEL, SCRAPE_LABEL
+from components.platform.network import (
+    DATA_CLIENT, DATA_PORTS, INGRESS_LABEL, PROMETHEUS_POD, QUEUE_PORTS, ROLE_LABEL, SCRAPE_LABEL, SCRAPE_PORTS,
+)
 from tests.conftest import Synth
 from tests.upstream import (
     chart_schema_errors,
@@ -81,8 +83,12 @@ def test_traefik_reaches_only_labelled_app_pods(stack: Synth) -> None:
 
     backends = stack.object("NetworkPolicy", "traefik-backends", "saas-ingress")["spec"]
     targets = [peer for rule in backends["egress"] for peer in rule["to"]]
-    assert all(p["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "saas-app"} for p in targets)
     assert {"podSelector": {"matchLabels": {INGRESS_LABEL: "traefik"}}}.items() <= targets[0].items()
+    assert targets[0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "saas-app"}
+    # Besides labelled app pods, only HTTP-01 solver pods (where certificates are solved), on 8089.
+    for rule in backends["egress"][1:]:
+        assert [p["port"] for p in rule["ports"]] == [8089]
+        assert rule["to"][0]["podSelector"]["matchLabels"] == {"acme.cert-manager.io/http01-solver": "true"}
 
     accept = stack.object("NetworkPolicy", "allow-traefik", "saas-app")["spec"]
     assert accept["podSelector"]["matchLabels"] == {INGRESS_LABEL: "traefik"}
@@ -95,23 +101,82 @@ def test_traefik_reaches_only_labelled_app_pods(stack: Synth) -> None:
 def test_applications_reach_the_data_layer_on_its_ports_only(stack: Synth) -> None:
     out = stack.object("NetworkPolicy", "allow-data", "saas-app")["spec"]
     assert out["policyTypes"] == ["Egress"]
+    # Only the backend workloads: the frontend, Mailpit and solver pods open no data connection.
+    assert out["podSelector"]["matchLabels"] == DATA_CLIENT
     (rule,) = out["egress"]
     assert {p["port"] for p in rule["ports"]} == set(DATA_PORTS.values())
     assert rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "saas-data"}}}]
     accept = stack.object("NetworkPolicy", "allow-app", "saas-data")["spec"]
     assert {p["port"] for p in accept["ingress"][0]["ports"]} == set(DATA_PORTS.values())
+    assert accept["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == DATA_CLIENT
     keda_in = stack.object("NetworkPolicy", "allow-keda", "saas-data")["spec"]["ingress"][0]
     assert {p["port"] for p in keda_in["ports"]} == set(QUEUE_PORTS.values())
     assert keda_in["from"][0]["podSelector"]["matchLabels"] == keda.OPERATOR_ROLE
 
 
 def test_prometheus_scrapes_only_labelled_pods(stack: Synth) -> None:
+    """Only Prometheus (not Grafana or any other monitoring pod), only on the metrics ports."""
     scrape = stack.object("NetworkPolicy", "prometheus-scrape", "saas-monitoring")["spec"]
-    assert scrape["egress"] == [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {SCRAPE_LABEL: "true"}}}]}]
+    assert scrape["podSelector"]["matchLabels"] == PROMETHEUS_POD
+    (rule,) = scrape["egress"]
+    assert rule["to"] == [{"namespaceSelector": {}, "podSelector": {"matchLabels": {SCRAPE_LABEL: "true"}}}]
+    assert {p["port"] for p in rule["ports"]} == set(SCRAPE_PORTS.values())
     for ns in stack.objects("Namespace"):
         allow = stack.object("NetworkPolicy", "allow-prometheus", ns["metadata"]["name"])["spec"]
         assert allow["podSelector"]["matchLabels"] == {SCRAPE_LABEL: "true"}
-        assert allow["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "saas-monitoring"}
+        (peer,) = allow["ingress"][0]["from"]
+        assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "saas-monitoring"}
+        assert peer["podSelector"]["matchLabels"] == PROMETHEUS_POD
+        assert {p["port"] for p in allow["ingress"][0]["ports"]} == set(SCRAPE_PORTS.values())
+
+
+def test_scrape_ports_cover_every_scraped_pod(stack: Synth) -> None:
+    """Every scrape-labelled pod in the manifests exposes its metrics on a port Prometheus may use."""
+    names = set(SCRAPE_PORTS.values())
+    for obj in stack.objects("Deployment"):
+        template = obj["spec"]["template"]
+        if template["metadata"].get("labels", {}).get(SCRAPE_LABEL) != "true":
+            continue
+        exposed = {p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+        assert exposed & names, obj["metadata"]["name"]
+
+
+def test_traefik_reaches_every_backend_it_routes_to(stack: Synth) -> None:
+    """A route into another namespace needs Traefik's egress as well as the backend's ingress:
+    for every IngressRoute service, a policy in saas-ingress lets Traefik's pods reach it."""
+    egress = [
+        rule for policy in stack.objects("NetworkPolicy", "saas-ingress")
+        if policy["spec"]["podSelector"].get("matchLabels") == traefik.TRAEFIK_ROLE
+        for rule in policy["spec"].get("egress", [])
+    ]
+    def reaches(namespace: str, port: int) -> bool:
+        return any(
+            peer.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": namespace}
+            and ("ports" not in rule or port in {p["port"] for p in rule["ports"]})
+            for rule in egress for peer in rule.get("to", [])
+        )
+    routes = stack.objects("IngressRoute")
+    assert routes
+    for route in routes:
+        namespace = route["metadata"]["namespace"]
+        for entry in route["spec"]["routes"]:
+            for service in entry.get("services", []):
+                if service.get("kind") == "TraefikService":
+                    continue
+                # The Service's target port: the same number here (chart/operator Services map 1:1).
+                port = service["port"] if isinstance(service["port"], int) else 0
+                if namespace == "saas-app":
+                    continue  # app backends are admitted by their ingress label
+                if namespace == "saas-monitoring":
+                    port = 3000  # Service kps-grafana:80 -> the Grafana pod's 3000
+                assert reaches(namespace, port), (route["metadata"]["name"], namespace, port)
+
+
+def test_alertmanager_reaches_the_mail_relay(stack: Synth) -> None:
+    """In dev the relay is Mailpit on 1025 (no submission port): Alertmanager's egress opens it."""
+    notify = stack.object("NetworkPolicy", "allow-alertmanager-notify", "saas-monitoring")["spec"]
+    opened = {p["port"] for p in notify["egress"][0]["ports"]}
+    assert stack.outputs["mailRelay"]["port"] in opened
 
 
 def test_cert_manager_egress_is_acme_dns_apis_and_resolvers_only(stack: Synth) -> None:
@@ -126,8 +191,14 @@ def test_cert_manager_egress_is_acme_dns_apis_and_resolvers_only(stack: Synth) -
 
 
 def test_acme_solver_traffic_only_where_acme_is_used(stack: Synth) -> None:
-    solver = [p for p in stack.objects("NetworkPolicy", "saas-app") if p["metadata"]["name"] == "allow-acme-http01-solver"]
-    assert bool(solver) == (stack.stack != "dev")
+    """cert-manager starts HTTP-01 solver pods in the namespace of the Certificate being solved:
+    the platform's Certificates live in saas-ingress, applications' in saas-app."""
+    for namespace in ("saas-app", "saas-ingress"):
+        solver = [p for p in stack.objects("NetworkPolicy", namespace) if p["metadata"]["name"] == "allow-acme-http01-solver"]
+        assert bool(solver) == (stack.stack != "dev"), namespace
+    for certificate in stack.objects("Certificate"):
+        if certificate["spec"]["issuerRef"]["name"].startswith("letsencrypt"):
+            assert certificate["metadata"]["namespace"] in ("saas-app", "saas-ingress")
 
 
 # ---- releases --------------------------------------------------------------------------------
@@ -314,3 +385,19 @@ def test_isolated_namespace_helper_for_other_components(tmp_path) -> None:  # ty
     assert namespace["parent"].endswith("saas-platform:index:Operators::operators")
     # The stack rule sees the new namespace's default-deny too.
     assert not [f for f in synth.findings if f["policy"] == "k8s-namespace-default-deny"]
+
+
+def test_traefik_on_node_ports_for_a_laptop_cluster_without_a_load_balancer() -> None:
+    """kind has no LoadBalancer implementation and k3d's ServiceLB only serves what the host
+    ports map: with `ingress.serviceType: NodePort` Helm does not wait for a load balancer
+    address (pulumi-kubernetes helm_release.go `Wait`, Helm pkg/kube/ready.go serviceReady
+    waits for `status.loadBalancer.ingress` on LoadBalancer Services only)."""
+    values = traefik.values(
+        environment="development", edge_dns="none", namespace="saas-ingress", read_timeout_seconds=600,
+        service_type="NodePort", node_ports=(30080, 30443),
+    )
+    assert values["service"]["spec"]["type"] == "NodePort"
+    assert (values["ports"]["web"]["nodePort"], values["ports"]["websecure"]["nodePort"]) == (30080, 30443)
+    assert chart_schema_errors("traefik", values) == []
+    default = traefik.values(environment="development", edge_dns="none", namespace="saas-ingress", read_timeout_seconds=600)
+    assert default["service"]["spec"]["type"] == "LoadBalancer" and "nodePort" not in default["ports"]["web"]

@@ -8,8 +8,9 @@ MariaDB references it, so its agent sidecar uploads every binlog the server clos
 
 Restore is configuration: `data.mariadb.restore.targetTime` renders a *new* MariaDB (named
 after the target time, so it gets fresh volumes) bootstrapped from the point-in-time archive of
-the current one; the endpoints move to it and the old instance stays in the cluster
-(`retainOnDelete`) until someone removes it on purpose.
+the current one; the endpoints move to it. In production the old instance stays in the cluster
+(`protect` + `retainOnDelete`) until someone removes it on purpose; elsewhere the object goes
+but its volumes stay (`pvcRetentionPolicy: Retain`), and the archive in S3 is untouched.
 
 Why the numbers: only closed binlogs are archived and `max_binlog_size` defaults to 1 GB, so a
 quiet database could go days without closing one. Hourly full physical backups bound the RPO
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -48,6 +49,15 @@ API_VERSION = "k8s.mariadb.com/v1alpha1"
 # MariaDB 11.8 LTS, the operator's default; ≥ 10.8 is needed for point-in-time recovery.
 IMAGE = "docker-registry1.mariadb.com/library/mariadb:11.8.8"
 EXPORTER_IMAGE = "prom/mysqld-exporter:v0.15.1"
+# The operator's own image, as its chart renders it (`image.repository` + the chart's
+# appVersion, mariadb-operator v26.6.0 deploy/charts/mariadb-operator/templates/_helpers.tpl
+# "image"): the replication init container runs it. Setting any field of
+# `replication.initContainer` turns off the operator's defaulting of the image
+# (api/v1alpha1/mariadb_replication_types.go SetDefaults, v26.6.0), so it is named here.
+OPERATOR_IMAGE = f"ghcr.io/mariadb-operator/mariadb-operator:{OPERATOR_VERSION}"
+# Label value of the operator-created mysqld-exporter pods (a separate Deployment
+# `<mariadb>-metrics`), so the data namespace's NetworkPolicy admits Prometheus to them.
+EXPORTER_STORE = "mariadb-exporter"
 BASE_NAME = "mariadb"
 PORT = 3306
 EXPORTER_PORT = 9104
@@ -106,12 +116,15 @@ class MariaDBArgs:
     namespace: the data namespace the database runs in.
     operator_namespace: where the operator and its CRDs' chart are installed.
     backups: S3 bucket, endpoint and credentials for physical backups and binlogs.
+    backup_dependencies: what serves that bucket (the in-cluster object storage release and its
+        bucket hook): the first, immediate backup would otherwise fail against a missing bucket.
     """
 
     config: StackConfig
     namespace: pulumi.Input[str]
     operator_namespace: pulumi.Input[str]
     backups: S3Access
+    backup_dependencies: Sequence[pulumi.Resource] = ()
 
 
 def instance_name(restore_target: str | None) -> str:
@@ -134,11 +147,19 @@ class MariaDB(pulumi.ComponentResource):
         data = cfg.data
         ns = args.namespace
         child = pulumi.ResourceOptions(parent=self)
-        stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True)
+        # Retained on delete exactly where protected (production). Elsewhere `pulumi destroy`
+        # deletes these objects while their operator still runs, so it can clear its finalizers
+        # (database/user/grant.k8s.mariadb.com/finalizer, mariadb-operator v26.6.0
+        # internal/controller/*_controller_finalizer.go); a retained object would keep them
+        # after the operator is uninstalled and leave the data namespace stuck Terminating.
+        stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.protect)
 
         # This chart templates the CRDs, so uninstalling it would delete every MariaDB and
         # backup object: keep the release when it leaves the program, protect it in prod.
-        crds = charts.release("mariadb-operator-crds", CRDS_CHART, args.operator_namespace, {}, stateful)
+        crds = charts.release(
+            "mariadb-operator-crds", CRDS_CHART, args.operator_namespace, {},
+            pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=True),
+        )
         operator = charts.release(
             "mariadb-operator", OPERATOR_CHART, args.operator_namespace, operator_values(cfg),
             pulumi.ResourceOptions(parent=self, depends_on=[crds]),
@@ -161,6 +182,9 @@ class MariaDB(pulumi.ComponentResource):
         backup_objects: list[pulumi.Resource] = []
         pitr_name: str | None = None
         if data.backups_enabled:
+            after_storage = pulumi.ResourceOptions.merge(
+                after_operator, pulumi.ResourceOptions(depends_on=list(args.backup_dependencies))
+            )
             s3_secret = k8s.core.v1.Secret(
                 "mariadb-backup-s3",
                 metadata=kube.metadata("mariadb-backup-s3", "mariadb", ns, app=BASE_NAME),
@@ -178,10 +202,10 @@ class MariaDB(pulumi.ComponentResource):
             if data.restore_target:
                 # The archive the restore reads: the original instance's, kept as it was but
                 # no longer scheduling backups (its database is not the one in service).
-                source = self._backup_pair(BASE_NAME, ns, cfg, storage, after_operator, suspended=True)
+                source = self._backup_pair(BASE_NAME, ns, cfg, storage, after_storage, suspended=True)
                 backup_objects += source
-            backup_objects += self._backup_pair(name, ns, cfg, storage, after_operator, suspended=False)
-            pitr_name = f"{name}-pitr"
+            backup_objects += self._backup_pair(name, ns, cfg, storage, after_storage, suspended=False)
+            pitr_name = pitr_name_of(name)
 
         spec = mariadb_spec(cfg, name, secret_name, pitr_name)
         if data.restore_target:
@@ -281,12 +305,12 @@ class MariaDB(pulumi.ComponentResource):
         """The scheduled full PhysicalBackup of instance `name` and the PointInTimeRecovery
         that archives its binlogs on top of it (each under its own prefix of the bucket)."""
         data = cfg.data
-        stateful = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.protect, retain_on_delete=True))
+        stateful = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.protect, retain_on_delete=cfg.protect))
         backup = k8s.apiextensions.CustomResource(
-            f"{name}-physical",
+            physical_backup_name(name),
             api_version=API_VERSION,
             kind="PhysicalBackup",
-            metadata=kube.metadata(f"{name}-physical", "mariadb-backup", ns, app=BASE_NAME),
+            metadata=kube.metadata(physical_backup_name(name), "mariadb-backup", ns, app=BASE_NAME),
             spec={
                 "mariaDbRef": {"name": name, "waitForIt": True},
                 "schedule": {"cron": data.backup_schedule, "suspend": suspended, "immediate": not suspended},
@@ -305,12 +329,12 @@ class MariaDB(pulumi.ComponentResource):
             opts=stateful,
         )
         pitr = k8s.apiextensions.CustomResource(
-            f"{name}-pitr",
+            pitr_name_of(name),
             api_version=API_VERSION,
             kind="PointInTimeRecovery",
-            metadata=kube.metadata(f"{name}-pitr", "mariadb-backup", ns, app=BASE_NAME),
+            metadata=kube.metadata(pitr_name_of(name), "mariadb-backup", ns, app=BASE_NAME),
             spec={
-                "physicalBackupRef": {"name": f"{name}-physical"},
+                "physicalBackupRef": {"name": physical_backup_name(name)},
                 "storage": {"s3": storage(f"{name}/binlogs")},
                 "compression": "gzip",
                 "archiveTimeout": "30m",
@@ -319,6 +343,17 @@ class MariaDB(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[backup])),
         )
         return [backup, pitr]
+
+
+def physical_backup_name(instance: str) -> str:
+    """The scheduled PhysicalBackup of an instance; its Jobs are `<this>-<timestamp>`
+    (mariadb-operator v26.6.0 internal/controller/physicalbackup_controller.go getObjectName),
+    which the MariaDBBackupTooOld alert matches."""
+    return f"{instance}-physical"
+
+
+def pitr_name_of(instance: str) -> str:
+    return f"{instance}-pitr"
 
 
 def s3_storage(access: S3Access, secret_name: pulumi.Input[str], prefix: str) -> dict[str, object]:
@@ -372,17 +407,47 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
                 "resources": kube.resource_values(ContainerSize("50m", "64Mi", "64Mi")),
                 "podSecurityContext": kube.restricted_pod_security(),
                 "securityContext": kube.restricted_container_security(),
+                # The exporter is its own Deployment, labelled from inheritMetadata + this
+                # (mariadb-operator v26.6.0 pkg/builder/deployment_builder.go
+                # BuildExporterDeployment): without the store label the data namespace's
+                # default-deny drops Prometheus' scrapes.
+                "podMetadata": {"labels": {**kube.recommended_labels("mariadb", "mariadb"), DATA_STORE_LABEL: EXPORTER_STORE}},
             },
             "serviceMonitor": {"interval": "30s", "scrapeTimeout": "25s"},
         },
         "updateStrategy": {"type": "ReplicasFirstPrimaryLast"},
     }
     if replicated:
+        replica: dict[str, object] = {"maxLagSeconds": 60}
+        if pitr_name:
+            # New and failed replicas are seeded from a physical backup taken from a healthy
+            # pod, made from the scheduled PhysicalBackup as a template (the operator replaces
+            # its schedule and target: v26.6.0 pkg/builder/physicalbackup_builder.go). The
+            # operator's webhook rejects `recovery` without `bootstrapFrom`
+            # (api/v1alpha1/mariadb_replication_types.go ReplicaReplication.Validate, v26.6.0);
+            # without backups there is no template, so no recovery either.
+            replica["bootstrapFrom"] = {"physicalBackupTemplateRef": {"name": physical_backup_name(name)}}
+            replica["recovery"] = {"enabled": True}
         spec["replication"] = {
             "enabled": True,
             "primary": {"autoFailover": True, "autoFailoverDelay": "30s"},
-            "replica": {"maxLagSeconds": 60, "recovery": {"enabled": True}},
+            "replica": replica,
             "gtidStrictMode": True,
+            # Semi-sync waits for a replica's ACK on every commit (on by default,
+            # mariadb_replication_types.go IsSemiSyncEnabled, v26.6.0): with no replica pod
+            # (a single instance replicated only for binlog archiving) every commit would
+            # wait for the ACK timeout before falling back to async.
+            "semiSyncEnabled": replicas > 1,
+            # The operator's init container in every replicated pod takes its security
+            # context only from this template (pkg/builder/container_builder.go
+            # dataPlaneInitContainer + securitycontext_builder.go, v26.6.0): without it the
+            # pod violates the data namespace's `restricted` Pod Security.
+            "initContainer": {
+                "image": OPERATOR_IMAGE,
+                "imagePullPolicy": "IfNotPresent",
+                "resources": kube.resource_values(ContainerSize("10m", "32Mi", "128Mi")),
+                "securityContext": kube.restricted_container_security(MYSQL_UID),
+            },
             "agent": {
                 "resources": kube.resource_values(ContainerSize("50m", "64Mi", "256Mi")),
                 "securityContext": kube.restricted_container_security(MYSQL_UID),

@@ -40,6 +40,8 @@ import pulumi_random as random
 from components import contracts
 from components import k8s as kube
 from components.config import ContainerSize, DEAD_LETTER_QUEUE, RabbitMQSection, StackConfig
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD
+from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:RabbitMQ"
 
@@ -277,6 +279,11 @@ class RabbitMQ(pulumi.ComponentResource):
                 name, cfg.domain, namespace, args.admin_guard,
                 pulumi.ResourceOptions(parent=self, depends_on=list(args.traefik_crds)),
             )
+            if "ingress" in args.peers:
+                allow_traefik_to(
+                    f"{name}-traefik-to-management", "traefik-to-rabbitmq-management", args.peers["ingress"],
+                    namespace, dict(CLUSTER_POD_LABELS), MANAGEMENT_PORT, child,
+                )
         _network_policies(name, namespace, args.peers, child)
 
         self.host = pulumi.Output.concat(CLUSTER_NAME, ".", namespace, ".svc.cluster.local")
@@ -371,9 +378,12 @@ def _management_route(
     )
 
 
-def _from_namespace(namespace: pulumi.Input[str]) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+def _from_namespace(
+    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
+) -> k8s.networking.v1.NetworkPolicyPeerArgs:
     return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace})
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
     )
 
 
@@ -394,12 +404,13 @@ def _network_policies(
         # The topology operator declares vhosts, users and queues through the management API.
         rule(from_=[_from_namespace(OPERATOR_NAMESPACE)], ports=_tcp(MANAGEMENT_PORT)),
     ]
+    # Only the backend workloads, Traefik and Prometheus: not every pod of those namespaces.
     if "app" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["app"])], ports=_tcp(AMQP_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["app"], DATA_CLIENT)], ports=_tcp(AMQP_PORT)))
     if "ingress" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["ingress"])], ports=_tcp(MANAGEMENT_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["ingress"], TRAEFIK_ROLE)], ports=_tcp(MANAGEMENT_PORT)))
     if "monitoring" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["monitoring"])], ports=_tcp(PROMETHEUS_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["monitoring"], PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT)))
     selector = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CLUSTER_POD_LABELS))
     k8s.networking.v1.NetworkPolicy(
         f"{name}-allow-ingress",

@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import k8s as kube
+from components.backend import REDIS_PREFIX
 from components.platform import charts
 from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig
@@ -107,8 +108,13 @@ class Redis(pulumi.ComponentResource):
         secret_ref = {"name": secret.metadata.name, "key": "password"}
         redis_pods, sentinel_pods = topology(cfg)
         labels = kube.recommended_labels(NAME, "redis")
+        # Retained on delete only where protected (production): a retained RedisReplication
+        # keeps the operator's finalizer (redis-operator v0.26.0
+        # internal/controller/redisreplication/redisreplication_controller.go) after the
+        # operator is uninstalled, and `pulumi destroy` then hangs on the data namespace.
+        # The volumes outlive the object anyway (`keepAfterDelete`, PVC retention policy).
         stateful = pulumi.ResourceOptions(
-            parent=self, protect=cfg.protect, retain_on_delete=True, depends_on=[operator, secret, additional]
+            parent=self, protect=cfg.protect, retain_on_delete=cfg.protect, depends_on=[operator, secret, additional]
         )
         replication = k8s.apiextensions.CustomResource(
             "redis-replication",
@@ -141,26 +147,41 @@ class Redis(pulumi.ComponentResource):
 
 
 def _zone_spread(cfg: StackConfig, selector: dict[str, str]) -> dict[str, object]:
-    """Keep pods of one store apart: across zones preferably, never two on one node in HA."""
+    """Keep pods of one store apart in HA: across zones, then across nodes, both preferred.
+
+    A *required* per-node rule would leave the third Sentinel Pending on a cluster with fewer
+    than three schedulable nodes (the operator copies `affinity` verbatim into the
+    StatefulSet, redis-operator v0.26.0 internal/k8sutils/statefulset.go); preferred rules
+    spread the pods wherever the nodes exist and still schedule them where they do not.
+    """
+    def term(weight: int, topology_key: str) -> dict[str, object]:
+        return {
+            "weight": weight,
+            "podAffinityTerm": {"labelSelector": {"matchLabels": selector}, "topologyKey": topology_key},
+        }
+
     return {
         "affinity": {
             "podAntiAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "weight": 100,
-                        "podAffinityTerm": {
-                            "labelSelector": {"matchLabels": selector},
-                            "topologyKey": "topology.kubernetes.io/zone",
-                        },
-                    }
-                ],
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {"labelSelector": {"matchLabels": selector}, "topologyKey": "kubernetes.io/hostname"}
+                    term(100, "topology.kubernetes.io/zone"),
+                    term(90, "kubernetes.io/hostname"),
                 ],
             }
         },
         "pdb": {"enabled": True, "maxUnavailable": 1},
     } if cfg.highly_available else {}
+
+
+def queue_key(queue: str) -> str:
+    """The Redis list of a Laravel queue: `queues:<queue>` under the application's key prefix
+    (Illuminate\\Queue\\RedisQueue), in database 0 (the default connection)."""
+    return f"{REDIS_PREFIX}queues:{queue}"
+
+
+def exporter_queue_keys(queues: list[str]) -> str:
+    """redis_exporter's `REDIS_EXPORTER_CHECK_SINGLE_KEYS`: `db0=<key>` per queue, comma-separated."""
+    return ",".join(f"db0={queue_key(queue)}" for queue in queues)
 
 
 def replication_spec(
@@ -203,6 +224,11 @@ def replication_spec(
             "port": EXPORTER_PORT,
             "resources": kube.resource_values(ContainerSize("25m", "32Mi", "64Mi")),
             "securityContext": {**kube.restricted_container_security(REDIS_UID), "seccompProfile": {"type": "RuntimeDefault"}},
+            # redis_exporter exports `redis_key_size` (the queue length the queue alerts read)
+            # only for keys it is told about; the operator passes the exporter only its address
+            # and password plus this list (v0.26.0 internal/k8sutils/statefulset.go
+            # getExporterEnvironmentVariables).
+            "env": [{"name": "REDIS_EXPORTER_CHECK_SINGLE_KEYS", "value": exporter_queue_keys(cfg.raw.backend.queues)}],
         },
         "podSecurityContext": kube.restricted_pod_security(REDIS_UID),
         "securityContext": {

@@ -100,6 +100,8 @@ class ClusterPlatform(pulumi.ComponentResource):
                 edge_dns=raw.edge.dns,
                 namespace=NS["ingress"],
                 read_timeout_seconds=raw.ingress.readTimeoutSeconds,
+                service_type=raw.ingress.serviceType,
+                node_ports=(raw.ingress.nodePorts.http, raw.ingress.nodePorts.https),
             ),
             child,
         )

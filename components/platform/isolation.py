@@ -8,12 +8,15 @@ import pulumi
 
 from components.platform import certificates, keda, traefik
 from components.platform.network import (
+    DATA_CLIENT,
     DATA_PORTS,
     INGRESS_LABEL,
     INGRESS_VALUE,
     MONITORING_NAMESPACE,
+    PROMETHEUS_POD,
     QUEUE_PORTS,
     SCRAPE_LABEL,
+    SCRAPE_PORTS,
     cidr_peers,
     egress_rule,
     ingress_rule,
@@ -44,6 +47,8 @@ NAMESPACES: tuple[NamespaceSpec, ...] = (
     NamespaceSpec("saas-keda", "keda", kubernetes_api=True),
 )
 NS = {spec.concern: spec.name for spec in NAMESPACES}
+# cert-manager's HTTP-01 solver pods listen here (acmesolver `--listen-port`, default 8089).
+HTTP01_SOLVER_PORT = 8089
 
 
 def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: bool, opts: pulumi.ResourceOptions) -> None:
@@ -54,7 +59,10 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
     solver_pods = {"acme.cert-manager.io/http01-solver": "true"}
 
     # Traefik: the world reaches the entry points; Traefik reaches labelled app pods (and the
-    # HTTP-01 solver pods cert-manager starts next to application Certificates).
+    # HTTP-01 solver pods cert-manager starts in the namespace of the Certificate being solved:
+    # the platform's own Certificates live in the ingress namespace, applications' in the app
+    # namespace). Backends in other namespaces (Grafana, Graylog, the RabbitMQ UI) are opened
+    # by the component that routes to them (`traefik.allow_traefik_to`).
     network_policy(
         "saas-ingress-traefik-entrypoints",
         "traefik-entrypoints",
@@ -64,37 +72,44 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         ingress=[ingress_rule(None, ports(traefik.WEB_PORT, traefik.WEBSECURE_PORT))],
     )
     backends = [egress_rule([namespace_peer(NS["app"], app_backends)])]
+    solver_namespaces = ("app", "ingress")
     if acme:
-        backends.append(egress_rule([namespace_peer(NS["app"], solver_pods)], ports(8089)))
+        backends += [
+            egress_rule([namespace_peer(NS[concern], solver_pods)], ports(HTTP01_SOLVER_PORT))
+            for concern in solver_namespaces
+        ]
     network_policy("saas-ingress-traefik-backends", "traefik-backends", ns["ingress"], opts, pods=traefik_pods, egress=backends)
 
     # App: accept Traefik on labelled pods; reach the data layer on its ports only.
     from_traefik = [namespace_peer(NS["ingress"], traefik_pods)]
     network_policy("saas-app-allow-traefik", "allow-traefik", ns["app"], opts, pods=app_backends, ingress=[ingress_rule(from_traefik)])
     if acme:
-        network_policy(
-            "saas-app-allow-acme-solver",
-            "allow-acme-http01-solver",
-            ns["app"],
-            opts,
-            pods=solver_pods,
-            ingress=[ingress_rule(from_traefik, ports(8089))],
-        )
+        for concern in solver_namespaces:
+            network_policy(
+                f"saas-{concern}-allow-acme-solver",
+                "allow-acme-http01-solver",
+                ns[concern],
+                opts,
+                pods=solver_pods,
+                ingress=[ingress_rule(from_traefik, ports(HTTP01_SOLVER_PORT))],
+            )
+    # Only the backend workloads use the data layer (not the frontend, Mailpit or solver pods).
     network_policy(
         "saas-app-allow-data",
         "allow-data",
         ns["app"],
         opts,
+        pods=DATA_CLIENT,
         egress=[egress_rule([namespace_peer(NS["data"])], ports(*DATA_PORTS.values()))],
     )
 
-    # Data: accept the applications on the data ports, KEDA's operator on the queue ports.
+    # Data: accept the backend workloads on the data ports, KEDA's operator on the queue ports.
     network_policy(
         "saas-data-allow-app",
         "allow-app",
         ns["data"],
         opts,
-        ingress=[ingress_rule([namespace_peer(NS["app"])], ports(*DATA_PORTS.values()))],
+        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*DATA_PORTS.values()))],
     )
     network_policy(
         "saas-data-allow-keda",
@@ -104,13 +119,15 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         ingress=[ingress_rule([namespace_peer(NS["keda"], keda.OPERATOR_ROLE)], ports(*QUEUE_PORTS.values()))],
     )
 
-    # Monitoring: Prometheus scrapes every pod that carries the scrape label, in any namespace.
+    # Monitoring: Prometheus (and no other monitoring pod) scrapes every pod that carries the
+    # scrape label, in any namespace, on the metrics ports.
     network_policy(
         "saas-monitoring-scrape",
         "prometheus-scrape",
         ns["monitoring"],
         opts,
-        egress=[egress_rule([namespace_peer(None, {SCRAPE_LABEL: "true"})])],
+        pods=PROMETHEUS_POD,
+        egress=[egress_rule([namespace_peer(None, {SCRAPE_LABEL: "true"})], ports(*SCRAPE_PORTS.values()))],
     )
 
     # cert-manager: ACME and DNS provider APIs (443), the HTTP-01 self-check (80), and the

@@ -8,11 +8,12 @@ Label contract (other components put these labels on their pod templates):
 | label on a pod | where | effect |
 |---|---|---|
 | `networking.saas-platform.io/ingress: "traefik"` | app namespace | Traefik may connect to the pod (any port) |
-| `networking.saas-platform.io/scrape: "true"` | any namespace | Prometheus (monitoring namespace) may connect to the pod |
-| (none needed) | data namespace | data pods accept the app namespace on `DATA_PORTS` and KEDA on `QUEUE_PORTS` |
+| `networking.saas-platform.io/scrape: "true"` | any namespace | Prometheus pods (`PROMETHEUS_POD` in the monitoring namespace) may connect to the pod on `SCRAPE_PORTS` |
+| `app.kubernetes.io/name: backend` (`DATA_CLIENT`) | app namespace | the pod may reach the data namespace on `DATA_PORTS` (and the data pods accept it) |
 
-App pods may open connections to the data namespace on `DATA_PORTS`; nothing else leaves the
-app namespace. `networking.saas-platform.io/role` marks the platform's own controller pods
+Only the backend workloads (web, workers, scheduler, Reverb, migrations) reach the data layer:
+the frontend, Mailpit and cert-manager's HTTP-01 solver pods in the app namespace cannot open a
+database, cache, queue or S3 connection. Nothing else leaves the app namespace. `networking.saas-platform.io/role` marks the platform's own controller pods
 (Traefik, cert-manager, KEDA), set through their chart values so the policies below do not
 depend on chart-internal labels.
 
@@ -50,6 +51,24 @@ QUEUE_PORTS: Mapping[str, int] = {
     "redis-sentinel": 26379,
     "rabbitmq-amqp": 5672,
     "rabbitmq-management": 15672,
+}
+# The application pods that use the data layer: every backend workload (LaravelBackend labels
+# them all `app.kubernetes.io/name: backend`), nothing else in the app namespace.
+DATA_CLIENT: Mapping[str, str] = {"app.kubernetes.io/name": "backend"}
+# The Prometheus pods of kube-prometheus-stack (the operator labels its Prometheus StatefulSet
+# pods `app.kubernetes.io/name: prometheus`): the only monitoring pods that scrape.
+PROMETHEUS_POD: Mapping[str, str] = {"app.kubernetes.io/name": "prometheus"}
+# The metrics ports of `scrape`-labelled pods: the frontend's HTTP port (its metrics route),
+# the backend's nginx and php-fpm exporters, Traefik's metrics entry point, cert-manager's
+# controller (`http-metrics`, 9402) and KEDA's operator and metrics server (chart
+# `prometheus.*.port`, 8080).
+SCRAPE_PORTS: Mapping[str, int] = {
+    "frontend": 3000,
+    "nginx-exporter": 9113,
+    "php-fpm-exporter": 9253,
+    "traefik": 9100,
+    "cert-manager": 9402,
+    "keda": 8080,
 }
 KUBERNETES_API_PORTS = (443, 6443)
 # "The internet" for controllers that call public APIs: everything but private, link-local
@@ -222,7 +241,7 @@ def isolated_namespace(
             ns_name,
             opts,
             pods={SCRAPE_LABEL: "true"},
-            ingress=[ingress_rule([namespace_peer(MONITORING_NAMESPACE)])],
+            ingress=[ingress_rule([namespace_peer(MONITORING_NAMESPACE, PROMETHEUS_POD)], ports(*SCRAPE_PORTS.values()))],
         )
     return IsolatedNamespace(ns_name, namespace)
 

@@ -3,7 +3,10 @@
 Decisions (chart 41.3.0 / Traefik v3.7.11, values read from the chart's values.yaml):
 
 - The only LoadBalancer Service of the cluster, `externalTrafficPolicy: Local` so client
-  addresses survive to the per-IP rate limit when no CDN sits in front.
+  addresses survive to the per-IP rate limit when no CDN sits in front. On a laptop cluster
+  without a load balancer implementation (kind) `ingress.serviceType: NodePort` publishes the
+  entry points on fixed node ports instead (`ingress.nodePorts`), which the cluster's port
+  mappings forward to the host: Helm's wait for a LoadBalancer address would never end there.
 - `web` redirects to `websecure` with the entry point redirection at the lowest router
   priority and `allowACMEByPass`, so cert-manager's HTTP-01 solver routes (exact paths under
   `/.well-known/acme-challenge/`) still answer on port 80.
@@ -30,7 +33,7 @@ from components import k8s as kube
 from components.config import ContainerSize
 from components.contracts import MiddlewareRef
 from components.platform import charts
-from components.platform.network import ROLE_LABEL, SCRAPE_LABEL
+from components.platform.network import ROLE_LABEL, SCRAPE_LABEL, egress_rule, namespace_peer, network_policy, ports
 
 CLOUDFLARE_IPS_FILE = Path(__file__).resolve().parent.parent / "files" / "cloudflare-ips.json"
 
@@ -69,8 +72,17 @@ def replicas(environment: str) -> int:
     return {"development": 1, "staging": 2, "production": 3}[environment]
 
 
-def values(*, environment: str, edge_dns: str, namespace: str, read_timeout_seconds: int) -> dict[str, Any]:
-    """The Traefik chart values for one environment."""
+def values(
+    *,
+    environment: str,
+    edge_dns: str,
+    namespace: str,
+    read_timeout_seconds: int,
+    service_type: str = "LoadBalancer",
+    node_ports: tuple[int, int] = (30080, 30443),
+) -> dict[str, Any]:
+    """The Traefik chart values for one environment. `service_type` LoadBalancer or NodePort
+    (then `node_ports` = (web, websecure) node ports)."""
     ha = environment != "development"
     forwarded = {"trustedIPs": trusted_proxies(edge_dns), "insecure": False}
     timeouts = {"respondingTimeouts": {"readTimeout": f"{read_timeout_seconds}s", "idleTimeout": "180s"}}
@@ -123,7 +135,7 @@ def values(*, environment: str, edge_dns: str, namespace: str, read_timeout_seco
             "metrics": {"port": METRICS_PORT, "expose": {"default": False}},
             "traefik": {"expose": {"default": False}},
         },
-        "service": {"enabled": True, "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local"}},
+        "service": {"enabled": True, "spec": {"type": service_type, "externalTrafficPolicy": "Local"}},
         "log": {"format": "json", "level": "INFO"},
         "accessLog": {
             "enabled": True,
@@ -143,7 +155,32 @@ def values(*, environment: str, edge_dns: str, namespace: str, read_timeout_seco
         "ingressRoute": {"dashboard": {"enabled": False}},
         "autoscaling": {"enabled": False},
     }
+    if service_type == "NodePort":
+        result["ports"]["web"]["nodePort"] = node_ports[0]
+        result["ports"]["websecure"]["nodePort"] = node_ports[1]
     return result
+
+
+def allow_traefik_to(
+    resource_name: str,
+    name: str,
+    ingress_namespace: pulumi.Input[str],
+    backend_namespace: pulumi.Input[str],
+    pods: dict[str, str],
+    port: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.NetworkPolicy:
+    """Traefik's side of a route into another namespace: egress from the Traefik pods to the
+    backend pods on their port. A NetworkPolicy needs both sides; the component that routes
+    there adds this next to the backend's ingress policy."""
+    return network_policy(
+        resource_name,
+        name,
+        ingress_namespace,
+        opts,
+        pods=TRAEFIK_ROLE,
+        egress=[egress_rule([namespace_peer(backend_namespace, pods)], ports(port))],  # type: ignore[arg-type]
+    )
 
 
 def security_headers(environment: str) -> dict[str, Any]:
