@@ -466,7 +466,9 @@ def _redis_size(build: Build) -> int:
 
 
 def _replicates(build: Build) -> bool:
-    return any((m.spec.get("replication") or {}).get("enabled") for m in build.of_kind("MariaDB"))
+    """A MariaDB with a replica pod: replication on and more than one pod."""
+    return any((m.spec.get("replication") or {}).get("enabled") and int(m.spec.get("replicas", 1)) > 1
+               for m in build.of_kind("MariaDB"))
 
 
 def _has(kind: str) -> Callable[[Build], bool]:
@@ -512,7 +514,14 @@ class Faults:
             rig.stop_process("mariadb-0")
         elif batch == "dead-letters":
             for stage in self.stages:
+                before = _dead_letter_count(stage)
                 _dead_letter(stage)
+                # Quorum queues dead-letter at-least-once through a separate process, and the
+                # statistics the plugin reports follow collect_statistics_interval: wait for both.
+                for _ in range(150):
+                    if _dead_letter_count(stage) > before:
+                        break
+                    time.sleep(0.1)
 
     def restore(self, batch: str) -> None:
         rig = self.rig
@@ -540,6 +549,18 @@ def _dead_letter(stage: "Stage") -> None:
             if not rig.rabbit_api(f"queues/{stage.vhost}/{queue}/get",
                                   {"count": 1, "ackmode": "reject_requeue_true", "encoding": "auto"}):
                 break
+
+
+def _dead_letter_count(stage: "Stage") -> int:
+    """Messages ready in the dead-letter queues, as the broker's Prometheus plugin reports them
+    now (the management API's statistics lag by seconds)."""
+    url = f"http://127.0.0.1:{stage.rig.ports['rabbitmq-prometheus']}/metrics/detailed?family=queue_coarse_metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        text = response.read().decode()
+    vhost = urllib.parse.unquote(stage.vhost)
+    return sum(int(float(m.group(2))) for m in re.finditer(
+        r'^rabbitmq_detailed_queue_messages_ready\{vhost="([^"]*)",queue="[^"]*"\} (\S+)$', text, re.M)
+        if m.group(1) == vhost and any(f'queue="{q}"' in m.group(0) for q in stage.dead_letter_queues))
 
 
 def _purge_dead_letters(stage: "Stage") -> None:
@@ -579,6 +600,14 @@ def _values(before: float | None, after: float | None, repeat: bool, healthy_ste
     return f"{healthy} {run(after, fault_steps)}"
 
 
+# Prometheus naming: a value that is a Unix time ends in _timestamp_seconds / _time_seconds etc.
+_TIMESTAMP = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(_timestamp|_timestamp_seconds|_time|_time_seconds|_created)\{")
+
+
+def _shift(series: dict[str, float], seconds: float) -> dict[str, float]:
+    return {k: (v + seconds if _TIMESTAMP.match(k) else v) for k, v in series.items()}
+
+
 def _num(value: float) -> str:
     """A number without an exponent: promtool's series notation reads `e+09` as an increment."""
     text = repr(value)
@@ -597,7 +626,8 @@ class Firing:
     background; test k ends k minutes after test 0, which is how its report (which does not name
     tests) tells them apart."""
 
-    def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path) -> None:
+    def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path,
+                 now: datetime) -> None:
         rules_path = workdir / "rules.yaml"
         groups = [g for _, body in rule_files(build) for g in body["groups"]]
         rules_path.write_text(yaml.safe_dump({"groups": groups}))
@@ -610,6 +640,9 @@ class Firing:
             names = sorted(set(healthy) | set(fault))
             end = 2 * phase + index - 1
             self.ends.append(_minutes(end))
+            # promtool's clock starts at 0: timestamps move so that wall-clock "now" is the eval time.
+            shift = end * 60 - now.timestamp()
+            healthy, fault = _shift(healthy, shift), _shift(fault, shift)
             docs.append({
                 "interval": "1m",
                 "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, phase, phase + index)}
@@ -726,7 +759,7 @@ def _round(rig: Rig, stages: list["Stage"]) -> list[Verdict]:
                 tests.append((before[scenario.batch][index], after[scenario.batch][index], scenario.repeat))
             elif scenario.modelled:
                 tests.append((healthy[index], scenario.modelled(healthy[index], now), False))
-        firings.append(Firing(stage.build, tests, stage.dir))
+        firings.append(Firing(stage.build, tests, stage.dir, now))
     verdicts = [_verdict(stage, c, plan, f.result()) for stage, c, plan, f in zip(stages, checked, plans, firings)]
     _debug("promtool", started)
     return verdicts

@@ -40,7 +40,7 @@ REDIS_PASSWORD = "rehearsal-redis"  # noqa: S105
 
 # Overrides of the stack's options, and why: sized for a node with GiBs of memory and disk.
 MARIADB_OVERRIDES = {"innodb_buffer_pool_size": "32M", "innodb_log_file_size": "8M", "innodb_flush_method": "fsync"}
-RABBITMQ_SKIPPED_KEYS = ("disk_free_limit", "vm_memory_high_watermark", "listeners.", "management.tcp", "prometheus.tcp",
+RABBITMQ_SKIPPED_KEYS = ("disk_free_limit", "collect_statistics_interval", "vm_memory_high_watermark", "listeners.", "management.tcp", "prometheus.tcp",
                          "cluster_formation")
 
 
@@ -214,7 +214,11 @@ class Rig:
             f"listeners.tcp.default = 127.0.0.1:{self.ports['rabbitmq-amqp']}\n"
             f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {self.ports['rabbitmq-management']}\n"
             f"prometheus.tcp.ip = 127.0.0.1\nprometheus.tcp.port = {self.ports['rabbitmq-prometheus']}\n"
-            "disk_free_limit.absolute = 50MB\n" + "\n".join(extra) + "\n")
+            # Queue statistics every 500 ms (default 5 s), so a scrape sees a fault within a second.
+            "disk_free_limit.absolute = 50MB\ncollect_statistics_interval = 500\n" + "\n".join(extra) + "\n")
+        # Quorum queues report their counts on a 5 s tick by default: 500 ms here, like the
+        # statistics interval above (an override of timing only).
+        (base / "advanced.config").write_text("[{rabbit, [{quorum_tick_interval, 500}]}].\n")
         plugins = sorted({"rabbitmq_management", "rabbitmq_prometheus", *rabbit.get("additionalPlugins", [])})
         (base / "enabled_plugins").write_text(f"[{','.join(plugins)}].\n")
         self.rabbit_node = f"rehearsal-{os.getpid()}@localhost"
@@ -222,6 +226,7 @@ class Rig:
             **os.environ, "HOME": str(base), "RABBITMQ_NODENAME": self.rabbit_node,
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
             "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(base / "advanced.config"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
             "RABBITMQ_DIST_PORT": str(self.ports["rabbitmq-dist"]), "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
         }
