@@ -121,36 +121,43 @@ def _value(values: dict[str, Any], dotted: str) -> Any:
     return node
 
 
-def scraped_components(build: Build, topo: scrape.Topology) -> dict[str, str]:
-    """Catalog components Prometheus scrapes in this stack -> how (for the summary)."""
+def catalog_pods(build: Build) -> list[scrape.Pod]:
+    """Pods of the catalog components installed by a chart of the stack (cannot run here)."""
+    out = []
+    for name, comp in catalog().items():
+        how = comp.get("scraped_by") or {}
+        chart = build.helm_releases.get(how.get("chart", "")) if how.get("chart") else None
+        pods = how.get("pods")
+        if chart is None or not pods or not pods.get("labels"):
+            continue
+        extra = _value(chart.get("values") or {}, pods["labels_value"]) if pods.get("labels_value") else None
+        labels = {**dict(extra or {}), **pods["labels"]}
+        out.append(scrape.Pod(str(chart.get("namespace", "")), f"{name}-0", labels,
+                              {pods["port"]: (int(pods.get("port_number", 0)), None)}, f"catalog:{name}"))
+    return out
+
+
+def scraped_components(build: Build, stage: "Stage") -> dict[str, str]:
+    """Catalog components Prometheus scrapes in this stack -> how (a monitor, a chart switch, a
+    kube-prometheus-stack built-in). A monitor target blocked by the NetworkPolicies does not count."""
     kps = next((r for r in build.helm_releases.values() if r.get("chart") == "kube-prometheus-stack"), None)
     out: dict[str, str] = {}
     for name, comp in catalog().items():
         how = comp.get("scraped_by") or {}
-        if "kps_value" in how and kps is not None:
-            if _value(kps.get("values") or {}, how["kps_value"]) is not False:
+        if "kps_value" in how:
+            if kps is not None and _value(kps.get("values") or {}, how["kps_value"]) is not False:
                 out[name] = f"kube-prometheus-stack {how['kps_value']}"
             continue
         chart = build.helm_releases.get(how.get("chart", "")) if how.get("chart") else None
-        if chart is not None:
-            for dotted in how.get("chart_values") or []:
-                if _value(chart.get("values") or {}, dotted):
-                    out[name] = f"chart value {dotted}"
-        pods = how.get("pods")
-        if pods and name not in out:
-            namespace = str(chart.get("namespace")) if chart else None
-            labels = dict(pods.get("labels") or {})
-            for monitor in topo.monitors:
-                spaces = monitor.namespaces
-                if namespace and spaces is not None and namespace not in spaces:
-                    continue
-                if not labels:  # a sidecar: any monitor endpoint on its port name
-                    if any(e.get("port") == pods["port"] for e in monitor.endpoints):
-                        out[name] = monitor.ref()
-                    continue
-                if scrape.matches(monitor.spec.get("selector") or {}, labels) and any(
-                        e.get("port") in (pods["port"], str(pods.get("port_number"))) for e in monitor.endpoints):
-                    out[name] = monitor.ref()
+        for dotted in how.get("chart_values") or [] if chart else []:
+            if _value(chart.get("values") or {}, dotted):
+                out[name] = f"chart value {dotted}"
+        pods = how.get("pods") or {}
+        for target in stage.targets:
+            if target.pod.origin == f"catalog:{name}" and not target.blocked:
+                out[name] = target.monitor.ref()
+            elif not pods.get("labels") and pods.get("port") and target.port_name == pods["port"] and not target.blocked:
+                out[name] = target.monitor.ref()  # a sidecar: any scraped pod port of that name
     return out
 
 
@@ -184,6 +191,7 @@ class Stage:
         self.dir.mkdir()
         self.procs: list[str] = []
         self.topo = scrape.topology(build)
+        self.topo.pods.extend(catalog_pods(build))
         self.targets = scrape.targets(self.topo)
         for target in self.targets:
             target.blocked = scrape.blocked_reason(build, target)
@@ -777,7 +785,7 @@ def _static(stage: "Stage", now: datetime) -> _Checked:
             out.findings.append(f"scrape job {t['scrapePool']}: target {t['labels'].get('pod')} is {t.get('health')}: "
                                 f"{t.get('lastError')}")
     exposed = stage.series()
-    scraped = scraped_components(build, stage.topo)
+    scraped = scraped_components(build, stage)
     records = recorded(build)
     out.uses = uses(build)
     for use in out.uses:
