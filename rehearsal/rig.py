@@ -163,7 +163,7 @@ class Rig:
                      "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl'; "
                      "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'")
         self.sql("mariadb-1", f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={self.ports['mariadb-0']}, "
-                 "MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; START SLAVE")
+                 "MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos; START SLAVE")
         self.sql("mariadb-0", "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1),(2)")
 
     # Redis: the stack's additional redis.conf lines (the redis ConfigMap), a replica and Sentinel.
