@@ -52,13 +52,15 @@ monitoring = Monitoring(
         admin_guard=middlewares["admin-guard"],
         mail=edge.mail,
         ingress_dependencies=[platform.traefik_release],
+        controller_namespaces={"cert-manager": namespaces["cert-manager"], "keda": namespaces["keda"]},
     ),
 )
 monitoring_crds = [monitoring.prometheus_stack]
 
 # Data layer: object storage, then MariaDB (backed up into it), Redis and RabbitMQ.
 storage = ObjectStorage(
-    "object-storage", ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces)
+    "object-storage",
+    ObjectStorageArgs(config=settings, namespace=namespaces["data"], peers=namespaces, monitoring_crds=monitoring_crds),
 )
 data = DataLayer(
     "data",

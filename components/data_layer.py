@@ -115,6 +115,17 @@ class DataLayer(pulumi.ComponentResource):
                 "redis", args.namespace, component="redis", selector={"app": redis_store.NAME},
                 port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
             )
+            # The operators' own metrics (reconcile errors, work queues): port `metrics` in
+            # mariadb-operator 26.6.0 deploy/charts/mariadb-operator/templates/operator/deployment.yaml
+            # and redis-operator chart (0bc34813) templates/operator-deployment.yaml.
+            scraping.pod_monitor(
+                "mariadb-operator", operators.metadata.name, component="mariadb-operator",
+                selector=mariadb_store.OPERATOR_POD, port="metrics", crds=args.monitoring_crds[0], parent=self,
+            )
+            scraping.pod_monitor(
+                "redis-operator", operators.metadata.name, component="redis-operator",
+                selector=redis_store.OPERATOR_POD, port="metrics", crds=args.monitoring_crds[0], parent=self,
+            )
 
         self.mariadb = database.endpoints
         self.redis = cache.endpoints

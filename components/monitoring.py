@@ -46,8 +46,8 @@ from components import scraping
 from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MiddlewareRef
 from components.platform.charts import ChartPin
-from components.platform.network import isolated_namespace
-from components.platform.network import PROMETHEUS_POD
+from components.platform import certificates, keda
+from components.platform.network import PROMETHEUS_POD, isolated_namespace
 from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:Monitoring"
@@ -105,6 +105,7 @@ class MonitoringArgs:
     admin_guard: Traefik middleware in front of Grafana and Graylog (auth, IP allow-list).
     mail: SMTP relay for Alertmanager email; None renders no email receiver.
     ingress_dependencies: resources that install the Traefik CRDs (the Traefik release).
+    controller_namespaces: see the field.
     """
 
     config: StackConfig
@@ -113,6 +114,9 @@ class MonitoringArgs:
     admin_guard: MiddlewareRef
     mail: MailRelay | None = None
     ingress_dependencies: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    controller_namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Namespaces of the platform's controllers by concern (`cert-manager`, `keda`): their
+    metrics are scraped through PodMonitors created here, next to the CRDs."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -421,6 +425,25 @@ class Monitoring(pulumi.ComponentResource):
             "traefik", args.ingress_namespace, component="traefik", selector=TRAEFIK_ROLE, port="metrics",
             crds=self.prometheus_stack, parent=self,
         )
+        # cert-manager's controller (certificate expiry, ACME errors: `certmanager_*`) and KEDA's
+        # operator and metrics server. Port names from the pinned charts: cert-manager v1.21.1
+        # deploy/charts/cert-manager/templates/deployment.yaml `http-metrics`; kedacore/charts
+        # v2.20.2 keda/templates/manager/deployment.yaml and metrics-server/deployment.yaml `metrics`.
+        namespaces = args.controller_namespaces
+        if "cert-manager" in namespaces:
+            scraping.pod_monitor(
+                "cert-manager", namespaces["cert-manager"], component="cert-manager",
+                selector=certificates.CONTROLLER_ROLE, port="http-metrics", crds=self.prometheus_stack, parent=self,
+            )
+        if "keda" in namespaces:
+            scraping.pod_monitor(
+                "keda-operator", namespaces["keda"], component="keda", selector=keda.OPERATOR_ROLE,
+                port="metrics", crds=self.prometheus_stack, parent=self,
+            )
+            scraping.pod_monitor(
+                "keda-metrics-apiserver", namespaces["keda"], component="keda", selector=keda.METRICS_SERVER_ROLE,
+                port="metrics", crds=self.prometheus_stack, parent=self,
+            )
 
         # ---- logs -------------------------------------------------------------------------------------
         self.gelf_endpoint = None
@@ -676,11 +699,21 @@ def prometheus_stack_values(
     files the parent chart does not ship; tests list those as free-form with that reason."""
     settings = config.monitoring
     production = config.is_production
+    # Development runs on a laptop (k3d/kind): the smallest requests that still run.
+    size = _DEV_SIZES if config.environment == "development" else _CLUSTER_SIZES
     return {
         "fullnameOverride": PROMETHEUS_RELEASE,
         "crds": {"enabled": True},
-        # Our own rules cover the application; the chart's rules cover Kubernetes itself.
-        "defaultRules": {"create": True},
+        # Our own rules cover the application; the chart's rules cover Kubernetes itself,
+        # except the control plane we cannot scrape (below).
+        "defaultRules": {"create": True, "rules": {rule: False for rule in CONTROL_PLANE_RULES}},
+        # The control plane is managed on EKS (scheduler, controller manager, etcd are not
+        # reachable) and runs in-process on k3s; kind/kubeadm bind those components and
+        # kube-proxy's metrics to 127.0.0.1. The chart enables their monitors by default
+        # (kube-prometheus-stack 88.5.3 values.yaml kubeScheduler/kubeControllerManager/
+        # kubeEtcd/kubeProxy.enabled: true), and the mixin's `absent(up{job=...})` alerts would
+        # then fire for ever: off, with their rule groups.
+        **{component: {"enabled": False} for component in CONTROL_PLANE_MONITORS},
         "alertmanager": {
             "enabled": True,
             "alertmanagerSpec": {
@@ -689,7 +722,7 @@ def prometheus_stack_values(
                 "replicas": settings.alertmanager_replicas,
                 "retention": "120h",
                 "secrets": [notifier_secret],
-                "resources": _resources("50m", "64Mi", "128Mi"),
+                "resources": size["alertmanager"],
                 "securityContext": _POD_SECURITY,
                 "storage": {
                     "volumeClaimTemplate": {
@@ -704,18 +737,22 @@ def prometheus_stack_values(
             "defaultDashboardsEnabled": True,
             "defaultDashboardsTimezone": "utc",
             "admin": {"existingSecret": grafana_secret, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"}},
+            "sidecar": {
+                "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1", "searchNamespace": "ALL"},
+                # The grafana subchart sets no request for its sidecars by default.
+                "resources": size["grafana-sidecar"],
+            },
             "grafana.ini": {
                 "server": {"root_url": f"https://grafana.{config.domain}", "domain": f"grafana.{config.domain}"},
                 "analytics": {"reporting_enabled": False, "check_for_updates": False},
                 "users": {"allow_sign_up": False},
             },
-            "resources": _resources("100m", "256Mi", "512Mi"),
+            "resources": size["grafana"],
             "securityContext": {**_POD_SECURITY, "runAsUser": 472, "runAsGroup": 472, "fsGroup": 472},
             "containerSecurityContext": _CONTAINER_SECURITY,
         },
         "kube-state-metrics": {
-            "resources": _resources("50m", "128Mi", "256Mi"),
+            "resources": size["kube-state-metrics"],
             "securityContext": {**_POD_SECURITY, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
             "containerSecurityContext": _CONTAINER_SECURITY,
         },
@@ -731,12 +768,12 @@ def prometheus_stack_values(
             else {}
         ),
         "prometheusOperator": {
-            "resources": _resources("100m", "128Mi", "256Mi"),
+            "resources": size["operator"],
             "securityContext": {**_POD_SECURITY, "runAsUser": 65534, "runAsGroup": 65534, "fsGroup": 65534},
             # Seccomp comes from the pod level (the chart has no container-level key for it).
             "containerSecurityContext": {k: v for k, v in _CONTAINER_SECURITY.items() if k != "seccompProfile"},
             "admissionWebhooks": {"patch": {"resources": _resources("10m", "32Mi", "64Mi")}},
-            "prometheusConfigReloader": {"resources": _resources("10m", "32Mi", "64Mi")},
+            "prometheusConfigReloader": {"resources": size["config-reloader"]},
         },
         "prometheus": {
             "prometheusSpec": {
@@ -744,7 +781,7 @@ def prometheus_stack_values(
                 "retention": settings.retention,
                 # Stop before the disk is full: 90 % of the volume.
                 "retentionSize": _retention_size(settings.storage),
-                "resources": _resources("200m", "1Gi" if production else "512Mi", "4Gi" if production else "1Gi"),
+                "resources": _resources("200m", "1Gi", "4Gi") if production else size["prometheus"],
                 "securityContext": _POD_SECURITY,
                 "storageSpec": {
                     "volumeClaimTemplate": {
@@ -764,6 +801,32 @@ def prometheus_stack_values(
             }
         },
     }
+
+
+# kube-prometheus-stack components whose monitors (and default rule groups) are off: see
+# prometheus_stack_values.
+CONTROL_PLANE_MONITORS = ("kubeScheduler", "kubeControllerManager", "kubeEtcd", "kubeProxy")
+CONTROL_PLANE_RULES = ("etcd", "kubeSchedulerAlerting", "kubeSchedulerRecording", "kubeControllerManager", "kubeProxy")
+
+# Requests/limits of the monitoring stack's pods: staging/production, and a laptop.
+_CLUSTER_SIZES: dict[str, dict[str, Any]] = {
+    "operator": _resources("100m", "128Mi", "256Mi"),
+    "config-reloader": _resources("10m", "32Mi", "64Mi"),
+    "prometheus": _resources("200m", "512Mi", "1Gi"),
+    "alertmanager": _resources("50m", "64Mi", "128Mi"),
+    "grafana": _resources("100m", "256Mi", "512Mi"),
+    "grafana-sidecar": _resources("10m", "64Mi", "128Mi"),
+    "kube-state-metrics": _resources("50m", "128Mi", "256Mi"),
+}
+_DEV_SIZES: dict[str, dict[str, Any]] = {
+    "operator": _resources("20m", "48Mi", "256Mi"),
+    "config-reloader": _resources("5m", "16Mi", "64Mi"),
+    "prometheus": _resources("100m", "320Mi", "1Gi"),
+    "alertmanager": _resources("10m", "24Mi", "128Mi"),
+    "grafana": _resources("50m", "112Mi", "512Mi"),
+    "grafana-sidecar": _resources("5m", "32Mi", "128Mi"),
+    "kube-state-metrics": _resources("10m", "32Mi", "256Mi"),
+}
 
 
 def _retention_size(storage: str) -> str:

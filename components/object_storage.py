@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -51,6 +51,20 @@ SEAWEEDFS_REPO = "https://seaweedfs.github.io/seaweedfs/helm"
 SEAWEEDFS_RELEASE = "seaweedfs"
 SEAWEEDFS_S3_PORT = 8333
 SEAWEEDFS_METRICS_PORT = 9327
+# Development runs SeaweedFS as one process (the chart's all-in-one Deployment: master, volume
+# server, filer and S3 gateway in one `weed server`), chart 4.44
+# k8s/charts/seaweedfs/templates/all-in-one/*: its Service is `<release>-all-in-one` and its
+# single metrics endpoint `allInOne.metricsPort` (9324).
+SEAWEEDFS_ALL_IN_ONE_METRICS_PORT = 9324
+
+
+def all_in_one(cfg: StackConfig) -> bool:
+    """One SeaweedFS process instead of four Deployments/StatefulSets: on a laptop (dev)."""
+    return cfg.environment == "development"
+
+
+def seaweedfs_s3_service(cfg: StackConfig) -> str:
+    return f"{SEAWEEDFS_RELEASE}-all-in-one" if all_in_one(cfg) else f"{SEAWEEDFS_RELEASE}-s3"
 SEAWEEDFS_CONFIG_SECRET = "seaweedfs-s3-config"
 # In-cluster engines sign with any region; us-east-1 is what S3 SDKs default to.
 IN_CLUSTER_REGION = "us-east-1"
@@ -139,11 +153,15 @@ class ObjectStorageArgs:
     namespace: the data namespace the in-cluster engine runs in.
     peers: namespace per concern; `app` may reach the in-cluster S3 gateway, `monitoring` its
         metrics (seaweedfs engine only).
+    monitoring_crds: the release installing the ServiceMonitor CRD: the SeaweedFS chart renders
+        ServiceMonitors (`global.seaweedfs.monitoring.enabled`, no Capabilities guard in chart
+        4.44 templates/*/…-servicemonitor.yaml), which Helm cannot create before that CRD exists.
     """
 
     config: StackConfig
     namespace: pulumi.Input[str]
     peers: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    monitoring_crds: Sequence[pulumi.Resource] = ()
 
 
 class ObjectStorage(pulumi.ComponentResource):
@@ -229,14 +247,14 @@ class ObjectStorage(pulumi.ComponentResource):
             timeout=900,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[config_secret],
+                depends_on=[config_secret, *args.monitoring_crds],
                 protect=cfg.protect,
                 retain_on_delete=cfg.is_production,
             ),
         )
         self.ready.append(release)
         endpoint = pulumi.Output.concat(
-            "http://", SEAWEEDFS_RELEASE, "-s3.", args.namespace, f".svc.cluster.local:{SEAWEEDFS_S3_PORT}"
+            "http://", seaweedfs_s3_service(cfg), ".", args.namespace, f".svc.cluster.local:{SEAWEEDFS_S3_PORT}"
         )
         return endpoint, IN_CLUSTER_REGION, True, keys
 
@@ -342,6 +360,7 @@ def seaweedfs_values(
 ) -> dict[str, Any]:
     """Chart values: every key path here exists in the chart's values.yaml (tests check it)."""
     ha = cfg.highly_available
+    single = all_in_one(cfg)
     storage = cfg.raw.objectStorage.storage
     pod_security = {
         "enabled": True,
@@ -387,8 +406,36 @@ def seaweedfs_values(
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": peers["monitoring"]}},
                 "podSelector": {"matchLabels": dict(PROMETHEUS_POD)},
             }],
-            "ports": [{"protocol": "TCP", "port": SEAWEEDFS_METRICS_PORT}],
+            "ports": [{"protocol": "TCP", "port": SEAWEEDFS_ALL_IN_ONE_METRICS_PORT if single else SEAWEEDFS_METRICS_PORT}],
         })
+    buckets = [{"name": names[b], "versioning": "Enabled"} for b in BUCKETS]
+    hook = {"resources": resources("20m", "64Mi") if single else resources("50m", "128Mi")}
+    if single:
+        # The chart's all-in-one mode: every component off but the one `weed server` process,
+        # which reads master.*, volume.*, filer.* and s3.* settings (defaultReplication,
+        # encryptVolumeData, ports) and serves S3 with the same identities and bucket hook.
+        return {
+            "global": {"seaweedfs": {"monitoring": {"enabled": True}}},
+            "master": {"enabled": False, "defaultReplication": "000"},
+            "volume": {"enabled": False},
+            "filer": {"enabled": False, "encryptVolumeData": True},
+            "s3": {"enabled": False},
+            "allInOne": {
+                **common,
+                "enabled": True,
+                "replicas": 1,
+                "data": {"type": "persistentVolumeClaim", "size": storage, "storageClass": ""},
+                "s3": {
+                    "enabled": True,
+                    "enableAuth": True,
+                    "existingConfigSecret": SEAWEEDFS_CONFIG_SECRET,
+                    "createBuckets": buckets,
+                    "createBucketsHook": hook,
+                },
+                "resources": resources("100m", "256Mi"),
+            },
+            "networkPolicy": {"enabled": True, "extraIngress": extra_ingress, "egress": {"enabled": True}},
+        }
     return {
         "global": {"seaweedfs": {"monitoring": {"enabled": True}}},
         "master": {
@@ -425,8 +472,8 @@ def seaweedfs_values(
             "enableAuth": True,
             "existingConfigSecret": SEAWEEDFS_CONFIG_SECRET,
             # Documented in the chart's values.yaml (commented example), read by its bucket hook.
-            "createBuckets": [{"name": names[b], "versioning": "Enabled"} for b in BUCKETS],
-            "createBucketsHook": {"resources": resources("50m", "128Mi")},
+            "createBuckets": buckets,
+            "createBucketsHook": hook,
             "logs": logs,
             "resources": resources("100m", "256Mi"),
         },

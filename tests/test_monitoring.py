@@ -29,6 +29,7 @@ KPS_FREE_FORM = (
     "grafana.replicas",
     "grafana.grafana.ini",  # rendered verbatim into grafana.ini
     "grafana.resources",
+    "grafana.sidecar.resources",  # grafana subchart values.yaml `sidecar.resources: {}` (subchart not vendored)
     "grafana.securityContext",
     "grafana.containerSecurityContext",
     "kube-state-metrics.resources",
@@ -654,3 +655,42 @@ def test_platform_and_data_exporters_are_scraped(stack: Synth) -> None:
     for record in stack.resources:
         if record["type"].startswith("kubernetes:monitoring.coreos.com/v1:"):
             assert crds in record["dependencies"], f"{record['urn']} must wait for the monitoring CRDs"
+
+
+def test_control_plane_monitors_off(stack: Synth) -> None:
+    """kube-prometheus-stack 88.5.3 values.yaml enables kubeScheduler, kubeControllerManager,
+    kubeEtcd and kubeProxy monitors by default; on EKS (managed control plane) and k3s/kind
+    (in-process or bound to 127.0.0.1) they are never up and the mixin's absent() alerts fire
+    for ever: the monitors and their default rule groups are off."""
+    values = stack.release("kps")["values"]
+    for component in ("kubeScheduler", "kubeControllerManager", "kubeEtcd", "kubeProxy"):
+        assert values[component]["enabled"] is False, component
+    rules = values["defaultRules"]["rules"]
+    for group in ("etcd", "kubeSchedulerAlerting", "kubeSchedulerRecording", "kubeControllerManager", "kubeProxy"):
+        assert rules[group] is False, group
+    assert values["defaultRules"]["create"] is True  # the rest of the Kubernetes rules stay
+
+
+def test_controllers_and_operators_are_scraped(stack: Synth) -> None:
+    """Certificate-expiry alerts need cert-manager's metrics; KEDA and the data operators'
+    reconcile errors are visible only when scraped. Each PodMonitor selects the pods by labels
+    the release values put on them, on the port name of the pinned chart's Deployment."""
+    monitors = {(m["metadata"]["namespace"], m["metadata"]["name"]): m["spec"] for m in stack.objects("PodMonitor")}
+    cert_manager = monitors[("saas-cert-manager", "cert-manager")]
+    assert cert_manager["podMetricsEndpoints"][0]["port"] == "http-metrics"
+    assert cert_manager["selector"]["matchLabels"].items() <= stack.release("cert-manager")["values"]["podLabels"].items()
+    keda_values = stack.release("keda")["values"]["podLabels"]
+    operator = monitors[("saas-keda", "keda-operator")]
+    assert operator["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert operator["selector"]["matchLabels"].items() <= keda_values["keda"].items()
+    assert monitors[("saas-keda", "keda-metrics-apiserver")]["selector"]["matchLabels"].items() <= keda_values["metricsAdapter"].items()
+    redis_operator = monitors[("saas-operators", "redis-operator")]
+    assert redis_operator["selector"]["matchLabels"].items() <= stack.release("redis-operator")["values"]["redisOperator"]["podLabels"].items()
+    mariadb_operator = monitors[("saas-operators", "mariadb-operator")]
+    # mariadb-operator 26.6.0 chart selectorLabels: name + instance of the release.
+    assert mariadb_operator["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "mariadb-operator", "app.kubernetes.io/instance": "mariadb-operator",
+    }
+    # cert-manager's certificate alerts now have a metric to fire on.
+    alerts = {r["alert"]: r["expr"] for d in monitoring.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
+    assert "certmanager_certificate_expiration_timestamp_seconds" in alerts["CertificateExpiringSoon"]

@@ -27,7 +27,8 @@ ENGINE = {"dev": "seaweedfs", "staging": "seaweedfs", "prod": "s3"}
 # The buckets each consumer may touch (the `access` contract: uploads+static -> app).
 CONSUMER_BUCKETS = {"app": {"uploads", "static"}, "backups": {"backups"}}
 # `s3.createBuckets` is documented in the chart's values.yaml only as a commented example.
-SEAWEEDFS_DOCUMENTED_IN_COMMENTS = ("s3.createBuckets",)
+# Documented as commented examples in chart 4.44 values.yaml (under s3: and allInOne.s3:).
+SEAWEEDFS_DOCUMENTED_IN_COMMENTS = ("s3.createBuckets", "allInOne.s3.createBuckets")
 
 
 def test_every_stack_exposes_the_three_buckets(stack: Synth) -> None:
@@ -56,7 +57,10 @@ def test_engine_matches_the_stack(stack: Synth) -> None:
     buckets = stack.of_type("aws:s3/bucket:Bucket")
     if ENGINE[stack.stack] == "seaweedfs":
         assert len(releases) == 1 and buckets == []
-        assert stack.outputs["objectStorage"]["endpoint"] == "http://seaweedfs-s3.saas-data.svc.cluster.local:8333"
+        # dev runs the chart's all-in-one Deployment, whose Service is `<release>-all-in-one`
+        # (seaweedfs 4.44 k8s/charts/seaweedfs/templates/all-in-one/all-in-one-service.yml).
+        service = "seaweedfs-all-in-one" if stack.stack == "dev" else "seaweedfs-s3"
+        assert stack.outputs["objectStorage"]["endpoint"] == f"http://{service}.saas-data.svc.cluster.local:8333"
     else:
         assert releases == [] and len(buckets) == 3
         assert stack.outputs["objectStorage"]["endpoint"] == "https://s3.us-east-1.amazonaws.com"
@@ -74,7 +78,7 @@ def test_seaweedfs_chart_is_pinned_and_values_exist_upstream(synthesized: dict[s
 
 
 def test_seaweedfs_values_check_catches_a_typo(synthesized: dict[str, Synth]) -> None:
-    values = json.loads(json.dumps(seaweedfs(synthesized["dev"])["inputs"]["values"]))
+    values = json.loads(json.dumps(seaweedfs(synthesized["staging"])["inputs"]["values"]))
     values["s3"]["enableAuthentication"] = True
     values["filer"]["encryptVolume"] = True
     unknown = unknown_value_paths("seaweedfs", values, free_form=SEAWEEDFS_DOCUMENTED_IN_COMMENTS)
@@ -85,7 +89,18 @@ def test_seaweedfs_values_check_catches_a_typo(synthesized: dict[str, Synth]) ->
 def test_seaweedfs_gateway_buckets_encryption_and_tenants(synthesized: dict[str, Synth], name: str) -> None:
     stack = synthesized[name]
     values = seaweedfs(stack)["inputs"]["values"]
-    s3 = values["s3"]
+    if name == "dev":
+        # One `weed server` process (chart all-in-one mode): the separate components are off
+        # and the all-in-one pod serves S3 with the same identities, buckets and encryption;
+        # the bucket hook reads allInOne.s3.* in this mode (templates/shared/post-install-bucket-hook.yaml).
+        assert [values[c]["enabled"] for c in ("master", "volume", "filer", "s3")] == [False] * 4
+        assert values["allInOne"]["enabled"] is True and values["allInOne"]["replicas"] == 1
+        assert values["allInOne"]["data"]["type"] == "persistentVolumeClaim"
+        s3 = values["allInOne"]["s3"]
+    else:
+        s3 = values["s3"]
+        assert values["volume"]["dataDirs"][0]["type"] == "persistentVolumeClaim"
+        assert values["master"]["replicas"] == 3 and values["volume"]["replicas"] == 3 and s3["replicas"] == 2
     assert s3["enabled"] is True and s3["enableAuth"] is True
     assert s3["existingConfigSecret"] == SEAWEEDFS_CONFIG_SECRET
     secret = stack.object("Secret", SEAWEEDFS_CONFIG_SECRET, "saas-data")
@@ -94,17 +109,12 @@ def test_seaweedfs_gateway_buckets_encryption_and_tenants(synthesized: dict[str,
     assert set(created) == set(stack.outputs["objectStorage"]["buckets"].values())
     assert {b["versioning"] for b in created.values()} == {"Enabled"}
     assert values["filer"]["encryptVolumeData"] is True
-    ha = name != "dev"
-    assert values["master"]["replicas"] == (3 if ha else 1)
-    assert values["volume"]["replicas"] == (3 if ha else 1)
-    assert s3["replicas"] == (2 if ha else 1)
-    assert values["volume"]["dataDirs"][0]["type"] == "persistentVolumeClaim"
 
 
 @pytest.mark.parametrize("name", ["dev", "staging"])
 def test_seaweedfs_pods_are_restricted_with_resources(synthesized: dict[str, Synth], name: str) -> None:
     values = seaweedfs(synthesized[name])["inputs"]["values"]
-    for component in ("master", "volume", "filer", "s3"):
+    for component in ("allInOne",) if name == "dev" else ("master", "volume", "filer", "s3"):
         pod, container = values[component]["podSecurityContext"], values[component]["containerSecurityContext"]
         assert pod["enabled"] and pod["runAsNonRoot"] and pod["seccompProfile"] == {"type": "RuntimeDefault"}, component
         assert container["enabled"] and container["allowPrivilegeEscalation"] is False, component
@@ -117,7 +127,21 @@ def test_seaweedfs_pods_are_restricted_with_resources(synthesized: dict[str, Syn
         rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]: rule["ports"][0]["port"]
         for rule in policy["extraIngress"]
     }
-    assert sources == {"saas-app": 8333, "saas-monitoring": 9327}
+    # The all-in-one process has one metrics endpoint (allInOne.metricsPort 9324).
+    assert sources == {"saas-app": 8333, "saas-monitoring": 9324 if name == "dev" else 9327}
+    # Only the backend workloads and Prometheus, not every pod of those namespaces.
+    pods = {rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for rule in policy["extraIngress"]}
+    assert pods == {"backend", "prometheus"}
+
+
+def test_seaweedfs_waits_for_the_servicemonitor_crd(stack: Synth) -> None:
+    """The chart renders ServiceMonitors (`global.seaweedfs.monitoring.enabled`) with no
+    Capabilities guard (seaweedfs 4.44 templates/*/…-servicemonitor.yaml): Helm fails the whole
+    release when that CRD is missing, so the release depends on kube-prometheus-stack."""
+    if ENGINE[stack.stack] != "seaweedfs":
+        return
+    kps = [r["urn"] for r in stack.of_type("kubernetes:helm.sh/v3:Release") if r["name"] == "kube-prometheus-stack"]
+    assert len(kps) == 1 and kps[0] in seaweedfs(stack)["dependencies"]
 
 
 def test_seaweedfs_identities_are_scoped_to_their_buckets() -> None:

@@ -59,6 +59,9 @@ OPERATOR_IMAGE = f"ghcr.io/mariadb-operator/mariadb-operator:{OPERATOR_VERSION}"
 # `<mariadb>-metrics`), so the data namespace's NetworkPolicy admits Prometheus to them.
 EXPORTER_STORE = "mariadb-exporter"
 BASE_NAME = "mariadb"
+# The operator's pods (chart selectorLabels, release `mariadb-operator`); its webhook and
+# cert-controller pods carry `<name>-webhook` / `<name>-cert-controller` names.
+OPERATOR_POD = {"app.kubernetes.io/name": "mariadb-operator", "app.kubernetes.io/instance": "mariadb-operator"}
 PORT = 3306
 EXPORTER_PORT = 9104
 # The image's `mysql` user: data files on the volume belong to it.
@@ -475,10 +478,12 @@ def operator_values(cfg: StackConfig) -> dict[str, object]:
     ha = cfg.highly_available
     pod = kube.restricted_pod_security(65532)
     container = kube.restricted_container_security(65532)
+    # Development (a laptop): smaller requests, the same limits.
+    size = ContainerSize("50m", "128Mi", "256Mi") if ha else ContainerSize("10m", "48Mi", "256Mi")
     common = {
         "podSecurityContext": pod,
         "securityContext": container,
-        "resources": kube.resource_values(ContainerSize("50m", "128Mi", "256Mi")),
+        "resources": kube.resource_values(size),
         "ha": {"enabled": ha, "replicas": 2 if ha else 1},
         "pdb": {"enabled": ha, "maxUnavailable": 1},
     }

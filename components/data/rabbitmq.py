@@ -157,7 +157,8 @@ class RabbitMQArgs:
     admin_guard: the Traefik middleware that guards admin UIs (staging and production).
     peers: namespace per concern (`app`, `ingress`, `monitoring`) for the NetworkPolicies:
         the app connects over AMQP, the ingress reaches the UI, monitoring scrapes metrics.
-    depends_on: what must exist before the topology operator (cert-manager and its issuers).
+    depends_on: what must exist before the operators (cert-manager: both release manifests
+        carry cert-manager Issuers and Certificates for their webhooks since cluster-operator v2.22).
     traefik_crds / monitoring_crds: the releases installing the IngressRoute and
         ServiceMonitor CRDs.
     """
@@ -196,8 +197,12 @@ class RabbitMQ(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.is_production)
 
+        # Since v2.22.0 the cluster operator's manifest carries its own cert-manager Issuer and
+        # Certificates for its webhooks (cluster-operator v2.22.3 config/installation/
+        # kustomization.yaml includes ../webhook and ../certmanager): cert-manager first.
         cluster_operator = k8s.yaml.v2.ConfigFile(
-            f"{name}-cluster-operator", file=CLUSTER_OPERATOR_MANIFEST, opts=child
+            f"{name}-cluster-operator", file=CLUSTER_OPERATOR_MANIFEST,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         topology_operator = k8s.yaml.v2.ConfigFile(
             f"{name}-topology-operator",
@@ -331,7 +336,8 @@ class RabbitMQ(pulumi.ComponentResource):
 
 def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
     highly_available = cfg.highly_available
-    size = ContainerSize("1", "2Gi", "2Gi") if highly_available else ContainerSize("250m", "1Gi", "1Gi")
+    # Development fits a laptop: one small node (quorum queues and the management UI still run).
+    size = ContainerSize("1", "2Gi", "2Gi") if highly_available else ContainerSize("100m", "512Mi", "512Mi")
     return {
         # Quorum queues tolerate the loss of a minority: three nodes survive one failure.
         "replicas": 3 if highly_available else 1,

@@ -22,6 +22,7 @@ import pulumi_random as random
 
 from components import k8s as kube
 from components.backend import REDIS_PREFIX
+from components.platform.network import ROLE_LABEL
 from components.platform import charts
 from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig
@@ -48,6 +49,8 @@ MASTER_NAME = "mymaster"
 REDIS_UID = 1000
 ADDITIONAL_CONFIG = Path(__file__).resolve().parent.parent / "files" / "redis-additional.conf"
 ADDITIONAL_CONFIG_KEY = "redis-additional.conf"
+# Put on the operator's pods through `redisOperator.podLabels`, for its PodMonitor.
+OPERATOR_POD = {ROLE_LABEL: "redis-operator"}
 
 
 def render_redis_conf() -> str:
@@ -279,9 +282,13 @@ def operator_values(cfg: StackConfig) -> dict[str, object]:
             # The admission webhook only checks masterSlaveAntiAffinity, which we do not use.
             "webhook": False,
             "metrics": {"enabled": True, "bindAddress": ":8080"},
+            "podLabels": dict(OPERATOR_POD),
         },
         "replicas": 2 if cfg.highly_available else 1,
-        "resources": kube.resource_values(ContainerSize("100m", "128Mi", "256Mi")),
+        # Development (a laptop): smaller requests, the same limit.
+        "resources": kube.resource_values(
+            ContainerSize("100m", "128Mi", "256Mi") if cfg.highly_available else ContainerSize("20m", "48Mi", "256Mi")
+        ),
         "podSecurityContext": kube.restricted_pod_security(uid),
         "securityContext": {**kube.restricted_container_security(uid), "seccompProfile": {"type": "RuntimeDefault"}},
         # Cluster scope: the operator runs in its own namespace and manages the data namespace.

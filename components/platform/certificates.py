@@ -45,6 +45,9 @@ WEBHOOK_PORT = 10250
 
 CONTROLLER_RESOURCES = ContainerSize("50m", "128Mi", "384Mi")
 SMALL_RESOURCES = ContainerSize("20m", "64Mi", "192Mi")
+# On a laptop (development): smaller requests, the same limits.
+DEV_CONTROLLER_RESOURCES = ContainerSize("20m", "48Mi", "384Mi")
+DEV_SMALL_RESOURCES = ContainerSize("10m", "32Mi", "192Mi")
 
 
 def acme_issuer_name(server: str) -> str:
@@ -56,6 +59,8 @@ def values(*, environment: str, namespace: str) -> dict[str, Any]:
     ha = environment != "development"
     count = 2 if ha else 1
     pdb = {"enabled": True, "minAvailable": 1} if ha else {"enabled": False}
+    controller_size = CONTROLLER_RESOURCES if ha else DEV_CONTROLLER_RESOURCES
+    small = SMALL_RESOURCES if ha else DEV_SMALL_RESOURCES
 
     def component(role: dict[str, str], resources: ContainerSize, scrape: bool) -> dict[str, Any]:
         labels = {**role, SCRAPE_LABEL: "true"} if scrape else dict(role)
@@ -73,15 +78,15 @@ def values(*, environment: str, namespace: str) -> dict[str, Any]:
         "crds": {"enabled": True, "keep": True},
         # Leader election lease in our namespace, not kube-system: no RBAC outside it.
         "global": {"leaderElection": {"namespace": namespace}},
-        **component(CONTROLLER_ROLE, CONTROLLER_RESOURCES, scrape=True),
+        **component(CONTROLLER_ROLE, controller_size, scrape=True),
         "dns01RecursiveNameservers": ",".join(f"{ip}:53" for ip in RECURSIVE_NAMESERVERS),
         "dns01RecursiveNameserversOnly": True,
         "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}},
-        "webhook": component(WEBHOOK_ROLE, SMALL_RESOURCES, scrape=False),
-        "cainjector": component(CAINJECTOR_ROLE, SMALL_RESOURCES, scrape=False),
+        "webhook": component(WEBHOOK_ROLE, small, scrape=False),
+        "cainjector": component(CAINJECTOR_ROLE, small, scrape=False),
         "startupapicheck": {
             "enabled": True,
-            "resources": kube.resource_values(SMALL_RESOURCES),
+            "resources": kube.resource_values(small),
             "securityContext": charts.pod_security_values(),
             "containerSecurityContext": charts.container_security_values(),
         },

@@ -24,6 +24,9 @@ OPERATOR_GRPC_PORT = 9666  # metrics API server -> operator
 
 RESOURCES = ContainerSize("50m", "128Mi", "512Mi")
 WEBHOOK_RESOURCES = ContainerSize("20m", "64Mi", "256Mi")
+# On a laptop (development): smaller requests, the same limits.
+DEV_RESOURCES = ContainerSize("20m", "48Mi", "512Mi")
+DEV_WEBHOOK_RESOURCES = ContainerSize("10m", "32Mi", "256Mi")
 
 # Maps the chart renders verbatim with toYaml: free-form for the values.yaml key check.
 FREE_FORM = (
@@ -62,9 +65,9 @@ def values(*, environment: str) -> dict[str, Any]:
             "webhooks": charts.spread_values(WEBHOOKS_ROLE) if ha else [],
         },
         "resources": {
-            "operator": kube.resource_values(RESOURCES),
-            "metricServer": kube.resource_values(RESOURCES),
-            "webhooks": kube.resource_values(WEBHOOK_RESOURCES),
+            "operator": kube.resource_values(RESOURCES if ha else DEV_RESOURCES),
+            "metricServer": kube.resource_values(RESOURCES if ha else DEV_RESOURCES),
+            "webhooks": kube.resource_values(WEBHOOK_RESOURCES if ha else DEV_WEBHOOK_RESOURCES),
         },
         "securityContext": security,
         "podSecurityContext": {

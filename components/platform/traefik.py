@@ -47,6 +47,7 @@ MIDDLEWARE_NAMES = ("security-headers", "compression", "rate-limit", "https-redi
 ADMIN_AUTH_SECRET = "admin-basic-auth"
 
 RESOURCES = ContainerSize("100m", "128Mi", "512Mi")
+DEV_RESOURCES = ContainerSize("50m", "64Mi", "512Mi")  # on a laptop: smaller requests, the same limit
 # ECDHE key exchange with AEAD ciphers only for TLS 1.2 (TLS 1.3 suites are not configurable).
 TLS12_CIPHERS = [
     "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
@@ -97,7 +98,7 @@ def values(
         "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if ha else {"enabled": False},
         "topologySpreadConstraints": charts.spread_values(TRAEFIK_ROLE) if ha else [],
-        "resources": kube.resource_values(RESOURCES),
+        "resources": kube.resource_values(RESOURCES if ha else DEV_RESOURCES),
         "podSecurityContext": charts.pod_security_values(TRAEFIK_UID),
         "securityContext": charts.container_security_values(),
         "ingressClass": {"enabled": True, "isDefaultClass": True, "name": INGRESS_CLASS},
