@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 import yaml
 
-from rehearsal import promql, scrape
+from rehearsal import fastcgi, promql, scrape
 from rehearsal.base import Build, K8sObject, Verdict
 from rehearsal.rabbit_definitions import definitions_from_objects
 from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
@@ -198,6 +198,7 @@ class Stage:
         self.addresses: dict[str, str] = {}
         self.vhost, self.app_queues, self.dead_letter_queues = "%2F", list[str](), list[str]()
         self.port = 0
+        self.fpm_problem = ""
 
     def start_exporters(self) -> None:
         rig = self.rig
@@ -228,11 +229,40 @@ class Stage:
         self._spawn("nginx-exporter", ["prometheus-nginx-exporter", *[a.replace("--", "-", 1) if a.startswith("--") else a for a in args],
                                        f"-web.listen-address=127.0.0.1:{port}"])
         self.addresses["nginx-exporter"] = f"127.0.0.1:{port}"
+        self.fpm_problem = self._php_fpm()
         self.addresses["traefik"] = f"127.0.0.1:{rig.ports['traefik-metrics']}"
         self.addresses["rabbitmq"] = f"127.0.0.1:{rig.ports['rabbitmq-prometheus']}"
         for name, address in self.addresses.items():
             if name in self.procs:
                 wait_port(int(address.rsplit(":", 1)[1]), 30)
+
+    def _php_fpm(self) -> str:
+        """Start the real php-fpm with the stack's pool file and ask it what the php-fpm exporter
+        sidecar asks (its --phpfpm.scrape-uri). Returns what is wrong, or ""."""
+        conf = next((str(cm.body["data"][key]) for cm in self.build.of_kind("ConfigMap")
+                     for key in (cm.body.get("data") or {}) if key.endswith("php-fpm.conf")), "")
+        args = self._sidecar_args("php-fpm-exporter")
+        uris = [a.split("=", 1)[1] for a in args if a.startswith("--phpfpm.scrape-uri=")]
+        uris += [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--phpfpm.scrape-uri"]
+        if not conf or not uris or not shutil.which("php-fpm8.2", path=os.environ.get("PATH", "") + ":/usr/sbin"):
+            return ""
+        listen = re.search(r"^\s*listen\s*=\s*(\S+)", conf, re.M)
+        uri = re.match(r"tcp://([^/]+)(/.*)", uris[0])
+        if not listen or not uri:
+            return f"php-fpm exporter scrape URI {uris[0]!r} or the pool's listen address is not tcp://HOST:PORT/PATH"
+        if uri.group(1) != listen.group(1) and uri.group(1).rsplit(":", 1)[-1] != listen.group(1).rsplit(":", 1)[-1]:
+            return f"the php-fpm exporter dials {uri.group(1)} but the pool listens on {listen.group(1)}"
+        port = free_port()
+        path = self.dir / "php-fpm.conf"
+        path.write_text(conf[:listen.start(1)] + f"127.0.0.1:{port}" + conf[listen.end(1):])
+        self._spawn("php-fpm", ["php-fpm8.2", "-R", "-F", "-y", str(path)])
+        wait_port(port, 30)
+        out, err = fastcgi.get("127.0.0.1", port, uri.group(2))
+        if '"accepted conn"' not in out:
+            head = (out or err).strip().splitlines()[:2]
+            return (f"php-fpm does not answer the exporter's status request {uri.group(2)}?json&full with its "
+                    f"status (pm.status_path): got {' / '.join(head) or 'nothing'}")
+        return ""
 
     def _sidecar_args(self, container: str) -> list[str]:
         for obj in self.build.of_kind("Deployment"):
@@ -784,6 +814,8 @@ def _static(stage: "Stage", now: datetime) -> _Checked:
         if t.get("health") != "up":
             out.findings.append(f"scrape job {t['scrapePool']}: target {t['labels'].get('pod')} is {t.get('health')}: "
                                 f"{t.get('lastError')}")
+    if stage.fpm_problem:
+        out.findings.append(f"backend web pod: {stage.fpm_problem}: every phpfpm_* series would say phpfpm_up 0")
     exposed = stage.series()
     scraped = scraped_components(build, stage)
     records = recorded(build)

@@ -17,7 +17,7 @@ import yaml
 
 from rehearsal import promql
 from rehearsal.base import Build, Verdict
-from rehearsal.metrics import catalog, judge_many
+from rehearsal.metrics import Stage, catalog, judge_many
 from rehearsal.rig import Rig
 from tests.conftest import REPORT, ROOT, STACKS, Synth
 
@@ -167,3 +167,24 @@ def test_every_catalog_entry_names_its_upstream_source() -> None:
         source = component["source"]
         assert source["repository"] and source["ref"] and source["paths"], name
         assert component["metrics"] and component["scraped_by"], name
+
+
+def test_php_fpm_answers_the_exporters_status_request_and_a_wrong_status_path_is_found(
+        synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    # hipages/php-fpm_exporter v2.2.0 phpfpm/phpfpm.go asks SCRIPT_NAME=<path of --phpfpm.scrape-uri>
+    # with QUERY_STRING json&full; the real php-fpm answers it only at the pool's pm.status_path.
+    rig = Rig.shared(Build(synthesized["prod"].out))
+    good = Stage(Build(synthesized["prod"].out), rig)
+    broken_dir = tmp_path / "prod"
+    shutil.copytree(synthesized["prod"].out, broken_dir)
+    (config_map,) = (broken_dir / "manifests" / "saas-app").glob("ConfigMap-backend-php.yaml")
+    text = config_map.read_text()
+    assert "pm.status_path = /fpm-status" in text
+    config_map.write_text(text.replace("pm.status_path = /fpm-status", "pm.status_path = /status"))
+    broken = Stage(Build(broken_dir), rig)
+    try:
+        assert good._php_fpm() == ""
+        assert "does not answer the exporter's status request /fpm-status" in broken._php_fpm()
+    finally:
+        good.stop()
+        broken.stop()
