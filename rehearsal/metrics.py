@@ -342,6 +342,28 @@ class Stage:
             out.setdefault(labels["__name__"], set()).update(k for k in labels if k != "__name__")
         return out
 
+    def sibling_series(self) -> dict[str, set[str]]:
+        """What every rig exporter of a kind this stack scrapes exposes, scraped or not (the MariaDB
+        replica's exporter in a stack with one MariaDB pod): metric name -> label names, with
+        prometheus-operator's target labels. Dashboards are shared by every stack, so a panel on
+        replica metrics is right where a replica runs; alerts are held to this stack's own targets."""
+        kinds = {t.rig.rsplit("-", 1)[0] if t.rig[-1].isdigit() else t.rig
+                 for t in self.targets if t.rig and not t.blocked}
+        out: dict[str, set[str]] = {}
+        for name, address in self.addresses.items():
+            if (name.rsplit("-", 1)[0] if name[-1].isdigit() else name) not in kinds:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as response:  # noqa: S310
+                    text = response.read().decode(errors="replace")
+            except OSError:
+                continue
+            for match in re.finditer(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s", text, re.M):
+                labels = set(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', match.group(2) or ""))
+                out.setdefault(match.group(1), set()).update(labels | {"job", "instance", "namespace", "pod", "service",
+                                                                        "endpoint", "container"})
+        return out
+
     def snapshot(self, names: set[str]) -> dict[str, float]:
         """The current value of every series of `names`, keyed by its promtool series text."""
         if not names:
@@ -817,6 +839,7 @@ def _static(stage: "Stage", now: datetime) -> _Checked:
     if stage.fpm_problem:
         out.findings.append(f"backend web pod: {stage.fpm_problem}: every phpfpm_* series would say phpfpm_up 0")
     exposed = stage.series()
+    siblings = stage.sibling_series()
     scraped = scraped_components(build, stage)
     records = recorded(build)
     out.uses = uses(build)
@@ -829,11 +852,15 @@ def _static(stage: "Stage", now: datetime) -> _Checked:
             out.used.add(name)
             if name in exposed:
                 labels, source = exposed[name], "the scraped series"
+            elif use.where.startswith("dashboard ") and name in siblings:
+                labels, source = siblings[name], "the series of the exporters of its kind"
             else:
                 owner = catalog_owner(name)
                 if owner is None:
                     out.unknown += 1
-                    out.findings.append(f"{use.where}: {name} is exposed by no scraped target and is in no catalog entry")
+                    hint = (" (the rig's exporters of its kind expose it from a pod this stack does not run, e.g. a replica)"
+                            if name in siblings else "")
+                    out.findings.append(f"{use.where}: {name} is exposed by no scraped target and is in no catalog entry{hint}")
                     continue
                 if owner not in scraped:
                     out.unknown += 1
