@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 
 from components.data.rabbitmq import (
     CLUSTER_OPERATOR_MANIFEST,
@@ -24,7 +25,7 @@ from components.data.rabbitmq import (
     Topology,
     definitions,
 )
-from tests.conftest import VARIANT_QUEUES, Synth
+from tests.conftest import ROOT, VARIANT_QUEUES, Synth
 from tests.upstream import crd_errors
 
 DATA = "saas-data"
@@ -43,15 +44,92 @@ def only(stack: Synth, kind: str) -> dict[str, Any]:
 # ---- operators and cluster -----------------------------------------------------------------
 
 
-def test_operators_come_from_their_pinned_release_manifests(stack: Synth) -> None:
-    files = {r["name"]: r for r in stack.of_type("kubernetes:yaml/v2:ConfigFile")}
-    cluster_op, topology_op = files["rabbitmq-cluster-operator"], files["rabbitmq-topology-operator"]
-    assert cluster_op["inputs"]["file"] == CLUSTER_OPERATOR_MANIFEST
-    assert "/download/v2.22.3/cluster-operator.yml" in CLUSTER_OPERATOR_MANIFEST
-    assert topology_op["inputs"]["file"] == TOPOLOGY_OPERATOR_MANIFEST
-    assert "/download/v1.20.1/messaging-topology-operator-with-certmanager.yaml" in TOPOLOGY_OPERATOR_MANIFEST
-    # The topology operator's webhook needs the cluster operator's CRDs first.
-    assert cluster_op["urn"] in topology_op["dependencies"]
+def _children(stack: Synth, parent: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in stack.resources if r["parent"] == parent["urn"]]
+
+
+def _config_file(stack: Synth, suffix: str) -> dict[str, Any]:
+    (record,) = [r for r in stack.of_type("kubernetes:yaml:ConfigFile") if r["name"].endswith(suffix)]
+    return record
+
+
+def test_operators_come_from_the_vendored_pinned_manifests(stack: Synth) -> None:
+    """Installed from the files in upstream/manifests/rabbitmq/ (recorded in sources.json with
+    their tag, commit and license), expanded by the program: every object is in the plan."""
+    sources = {e["path"]: e for e in json.loads((ROOT / "upstream" / "sources.json").read_text())}
+    for path, tag in ((CLUSTER_OPERATOR_MANIFEST, "v2.22.3"), (TOPOLOGY_OPERATOR_MANIFEST, "v1.20.1")):
+        entry = sources[str(path.relative_to(ROOT / "upstream"))]
+        assert entry["ref"] == tag and entry["license"] == "MPL-2.0" and len(entry["commit"]) == 40
+    cluster_op, topology_op = _config_file(stack, "cluster-operator"), _config_file(stack, "topology-operator")
+    # Every object of the files (but the shared Namespace) is a resource of the plan.
+    planned = {(m["kind"], m["metadata"].get("namespace", ""), m["metadata"]["name"]) for _, m in stack.manifests()}
+    for path in (CLUSTER_OPERATOR_MANIFEST, TOPOLOGY_OPERATOR_MANIFEST):
+        for obj in yaml.safe_load_all(path.read_text()):
+            if obj and obj["kind"] != "Namespace":
+                assert (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) in planned, obj["metadata"]
+    # Each expanded object waits for what its file needs (a depends_on on the ConfigFile
+    # component would not reach objects registered after it); the topology operator's
+    # objects wait for every object of the cluster operator.
+    cluster_objects = _children(stack, cluster_op)
+    assert {r["type"].split(":")[-1] for r in cluster_objects} >= {"Deployment", "CustomResourceDefinition", "Certificate"}
+    for child in _children(stack, topology_op):
+        assert {r["urn"] for r in cluster_objects} <= set(child["dependencies"]), child["name"]
+    images = {
+        c["image"] for d in stack.objects("Deployment", "rabbitmq-system") for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {"ghcr.io/rabbitmq/cluster-operator:2.22.3", "ghcr.io/rabbitmq/messaging-topology-operator:1.20.1"}
+
+
+def test_one_source_of_the_operator_namespace(stack: Synth) -> None:
+    """Both release manifests contain `Namespace rabbitmq-system` (cluster-operator v2.22.3
+    config/installation/kustomization.yaml includes ../namespace/base; messaging-topology-operator
+    v1.20.1 config/manager/manager.yaml, renamed by the installation's namespace). Two resources
+    for one object: the second create fails AlreadyExists (pulumi-kubernetes >= 4.29
+    provider/pkg/await/await.go creates client-side unless upsertExistingObjects)."""
+    texts = [path.read_text() for path in (CLUSTER_OPERATOR_MANIFEST, TOPOLOGY_OPERATOR_MANIFEST)]
+    assert all("kind: Namespace" in text for text in texts)  # upstream has it in both
+    namespaces = [r for r in stack.of_type("kubernetes:core/v1:Namespace") if r["inputs"]["metadata"]["name"] == "rabbitmq-system"]
+    assert len(namespaces) == 1
+    (namespace,) = namespaces
+    assert not namespace["parent"].endswith(("cluster-operator", "topology-operator"))
+    # Isolated like every other namespace.
+    assert stack.object("NetworkPolicy", "default-deny", "rabbitmq-system")["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert stack.object("Namespace", "rabbitmq-system")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    webhooks = stack.object("NetworkPolicy", "allow-webhooks", "rabbitmq-system")["spec"]
+    assert [p["port"] for p in webhooks["ingress"][0]["ports"]] == [9443]
+    management = stack.object("NetworkPolicy", "allow-management-api", "rabbitmq-system")["spec"]
+    assert management["egress"][0]["to"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": DATA}
+
+
+def test_both_operators_wait_for_cert_manager(stack: Synth) -> None:
+    """Since v2.22.0 the cluster operator's manifest carries cert-manager Issuer/Certificates
+    and webhooks with failurePolicy Fail (cluster-operator v2.22.3 config/installation/
+    kustomization.yaml: ../webhook, ../certmanager); a create that races cert-manager's CRDs or
+    webhook is not retried (pulumi-kubernetes await.go retries only NotFound/NoMatch)."""
+    (cert_manager,) = [r["urn"] for r in stack.of_type("kubernetes:helm.sh/v3:Release") if r["name"] == "cert-manager"]
+    for suffix in ("cluster-operator", "topology-operator"):
+        children = _children(stack, _config_file(stack, suffix))
+        assert children and all(cert_manager in child["dependencies"] for child in children), suffix
+    kinds = {o["kind"] for o in stack.objects("Certificate", "rabbitmq-system") + stack.objects("Issuer", "rabbitmq-system")}
+    assert kinds == {"Certificate", "Issuer"}
+
+
+def test_operators_fit_the_platform_rules(stack: Synth) -> None:
+    """The expanded objects carry the platform's labels and roll safely; in dev the operators
+    ask for less than the manifests' 200m/500Mi and 300m/128Mi."""
+    for deployment in stack.objects("Deployment", "rabbitmq-system"):
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/part-of"] == "saas-platform"
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        requests = container["resources"]["requests"]
+        if stack.stack == "dev":
+            assert requests == {"cpu": "20m", "memory": "64Mi"}
+        else:
+            assert requests["memory"] in ("500Mi", "128Mi")
+    assert [f for f in stack.findings if f["level"] == "mandatory"] == []
+    monitor = stack.object("PodMonitor", "rabbitmq-cluster-operator", "rabbitmq-system")["spec"]
+    assert monitor["podMetricsEndpoints"][0]["port"] == "metrics"
 
 
 def test_cluster_size_persistence_resources_and_metrics(stack: Synth) -> None:
@@ -65,8 +143,9 @@ def test_cluster_size_persistence_resources_and_metrics(stack: Synth) -> None:
     assert "rabbitmq_prometheus" in spec["rabbitmq"]["additionalPlugins"]
     record = next(r for r in stack.of_type("kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster"))
     assert record["protect"] is (stack.stack == "prod")
-    operator = next(r for r in stack.of_type("kubernetes:yaml/v2:ConfigFile") if r["name"].endswith("cluster-operator"))
-    assert operator["urn"] in record["dependencies"]
+    # The cluster waits for its CRD and the operator (every object of the cluster operator's file).
+    operator = _children(stack, _config_file(stack, "cluster-operator"))
+    assert {r["urn"] for r in operator} <= set(record["dependencies"])
 
 
 def test_service_monitor_scrapes_the_prometheus_plugin(stack: Synth) -> None:
@@ -103,6 +182,13 @@ def test_network_policies_open_only_what_rabbitmq_needs(stack: Synth) -> None:
     assert by_source["saas-ingress"] == {15672}
     assert by_source["saas-monitoring"] == {15692}
     assert by_source["rabbitmq-system"] == {15672}
+    # Only the backend workloads, Traefik and Prometheus of those namespaces.
+    selectors = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]: peer.get("podSelector", {}).get("matchLabels")
+        for rule in ingress for peer in rule["from"] if "namespaceSelector" in peer
+    }
+    assert selectors["saas-app"] == {"app.kubernetes.io/name": "backend"}
+    assert selectors["saas-monitoring"] == {"app.kubernetes.io/name": "prometheus"}
     assert {4369, 25672} <= by_source["nodes"]
 
 
@@ -370,3 +456,34 @@ def test_real_broker_dead_letters_a_message_after_the_delivery_limit(imported: B
         time.sleep(0.25)
     assert sorted(m["payload"] for m in dead) == sorted(f"job for {q}" for q in VARIANT_QUEUES)
     assert {m["properties"]["headers"]["x-first-death-reason"] for m in dead} == {"delivery_limit"}
+
+
+@pytest.mark.parametrize("path", [CLUSTER_OPERATOR_MANIFEST, TOPOLOGY_OPERATOR_MANIFEST], ids=lambda p: p.name)
+def test_vendored_operator_manifests_are_consistent(path: Path) -> None:
+    """The rebuilt release manifests (scripts/build-rabbitmq-manifests.py) hang together the way
+    the published ones must: every webhook calls a Service of the file in its namespace, the
+    cert-manager CA injection names a Certificate of the file, Certificates use an Issuer of
+    the file, the serving certificate covers the webhook Service's DNS names, and bindings and
+    the Deployment use the file's ServiceAccount."""
+    objects = [o for o in yaml.safe_load_all(path.read_text()) if o]
+    index = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+    namespace = "rabbitmq-system"
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    assert ("ServiceAccount", namespace, deployment["spec"]["template"]["spec"]["serviceAccountName"]) in index
+    webhook_services = set()
+    for config in (o for o in objects if o["kind"].endswith("WebhookConfiguration")):
+        ca_namespace, certificate = config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"].split("/")
+        serving = index[("Certificate", ca_namespace, certificate)]
+        for webhook in config["webhooks"]:
+            service = webhook["clientConfig"]["service"]
+            assert ("Service", service["namespace"], service["name"]) in index, service
+            webhook_services.add((service["name"], service["namespace"]))
+            assert f"{service['name']}.{service['namespace']}.svc" in serving["spec"]["dnsNames"]
+    assert webhook_services
+    for certificate in (o for o in objects if o["kind"] == "Certificate"):
+        assert ("Issuer", namespace, certificate["spec"]["issuerRef"]["name"]) in index
+    for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        for subject in binding["subjects"]:
+            assert ("ServiceAccount", subject["namespace"], subject["name"]) in index
+    assert all(o["metadata"].get("namespace") in (None, namespace) for o in objects)
+    assert all(":" in c["image"] and not c["image"].endswith(":latest") for c in deployment["spec"]["template"]["spec"]["containers"])

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 import pulumi
@@ -39,25 +40,38 @@ import pulumi_random as random
 
 from components import contracts
 from components import k8s as kube
+from components import scraping
 from components.config import ContainerSize, DEAD_LETTER_QUEUE, RabbitMQSection, StackConfig
-from components.platform.network import DATA_CLIENT, PROMETHEUS_POD
+from components.platform.network import (
+    DATA_CLIENT, PROMETHEUS_POD, egress_rule, ingress_rule, isolated_namespace, namespace_peer, network_policy, ports,
+)
 from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:RabbitMQ"
 
 CLUSTER_OPERATOR_VERSION = "v2.22.3"
 TOPOLOGY_OPERATOR_VERSION = "v1.20.1"
-CLUSTER_OPERATOR_MANIFEST = (
-    f"https://github.com/rabbitmq/cluster-operator/releases/download/{CLUSTER_OPERATOR_VERSION}/cluster-operator.yml"
-)
+# The operators' installation manifests, vendored (upstream/README.md says how they are made
+# from the repositories at these tags): reviewable, diffable, expanded offline by synthesis.
+MANIFESTS_DIR = Path(__file__).resolve().parent.parent.parent / "upstream" / "manifests" / "rabbitmq"
+CLUSTER_OPERATOR_MANIFEST = MANIFESTS_DIR / "cluster-operator.yml"
 # The variant that gets its webhook certificate from cert-manager (the plain one expects a
 # hand-made Secret).
-TOPOLOGY_OPERATOR_MANIFEST = (
-    "https://github.com/rabbitmq/messaging-topology-operator/releases/download/"
-    f"{TOPOLOGY_OPERATOR_VERSION}/messaging-topology-operator-with-certmanager.yaml"
-)
-# Where both release manifests install the operators.
+TOPOLOGY_OPERATOR_MANIFEST = MANIFESTS_DIR / "messaging-topology-operator-with-certmanager.yaml"
+# Where both manifests install the operators. Both also carry this Namespace: it is created
+# once, here (isolated like every other namespace), and dropped from both files, or the second
+# create fails with AlreadyExists (pulumi-kubernetes >= 4.29 creates client-side).
 OPERATOR_NAMESPACE = "rabbitmq-system"
+OPERATOR_COMPONENT = "rabbitmq-operator"
+# The operators' Deployments and the ports they serve: webhooks (API server -> 9443) and the
+# cluster operator's plain-HTTP metrics (config/manager/manager.yaml `metrics` 8080). The
+# topology operator's metrics are HTTPS with Kubernetes authn/authz (`--metrics-secure`).
+CLUSTER_OPERATOR_POD = {"app.kubernetes.io/name": "rabbitmq-cluster-operator"}
+TOPOLOGY_OPERATOR_POD = {"app.kubernetes.io/name": "messaging-topology-operator"}
+OPERATOR_WEBHOOK_PORT = 9443
+CLUSTER_OPERATOR_METRICS_PORT = 8080
+# Requests of the operators in development (the manifests ask 200m/500Mi and 300m/128Mi).
+DEV_OPERATOR_RESOURCES = ContainerSize("20m", "64Mi", "512Mi")
 # The broker image cluster-operator v2.22.3 defaults to, pinned so an operator upgrade does not
 # silently upgrade the broker.
 RABBITMQ_IMAGE = "rabbitmq:4.2.6-management"
@@ -197,18 +211,33 @@ class RabbitMQ(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.is_production)
 
+        operators_ns = _operator_namespace(name, cfg, namespace, args.peers, child)
         # Since v2.22.0 the cluster operator's manifest carries its own cert-manager Issuer and
         # Certificates for its webhooks (cluster-operator v2.22.3 config/installation/
         # kustomization.yaml includes ../webhook and ../certmanager): cert-manager first.
-        cluster_operator = k8s.yaml.v2.ConfigFile(
-            f"{name}-cluster-operator", file=CLUSTER_OPERATOR_MANIFEST,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        # ConfigFile (v1) expands the file in the program, so every object is a resource of
+        # its own in the plan (and in the offline synthesis).
+        # The expanded objects are registered asynchronously, after the file is decoded: a
+        # `depends_on` on the ConfigFile component would see no children yet (pulumi
+        # runtime/rpc.py expands a component to the children it has at that moment), and
+        # children do not inherit it. So each object gets the dependencies itself (through the
+        # transformation), and dependents wait on `operator_objects(...)`, which resolves once
+        # every object is registered.
+        first = [operators_ns, *args.depends_on]
+        cluster_operator = k8s.yaml.ConfigFile(
+            f"{name}-cluster-operator",
+            file=str(CLUSTER_OPERATOR_MANIFEST),
+            transformations=[operator_transformation(cfg, first)],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=first),
         )
-        topology_operator = k8s.yaml.v2.ConfigFile(
+        cluster_operator_objects = operator_objects(cluster_operator)
+        topology_operator = k8s.yaml.ConfigFile(
             f"{name}-topology-operator",
-            file=TOPOLOGY_OPERATOR_MANIFEST,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_operator, *args.depends_on]),
+            file=str(TOPOLOGY_OPERATOR_MANIFEST),
+            transformations=[operator_transformation(cfg, [*first, cluster_operator_objects])],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=first),
         )
+        topology_operator_objects = operator_objects(topology_operator)
 
         cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
@@ -216,10 +245,10 @@ class RabbitMQ(pulumi.ComponentResource):
             kind="RabbitmqCluster",
             metadata=kube.metadata(CLUSTER_NAME, COMPONENT, namespace),
             spec=_cluster_spec(cfg, section),
-            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[cluster_operator])),
+            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=cluster_operator_objects)),
         )
         cluster_ref = {"name": CLUSTER_NAME}
-        topology_opts = pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster])
+        topology_opts = pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster))
         kept = "retain" if cfg.is_production else "delete"
 
         def custom(resource: str, kind: str, object_name: str, spec: dict[str, Any],
@@ -236,7 +265,7 @@ class RabbitMQ(pulumi.ComponentResource):
         vhost = custom("vhost", "Vhost", f"vhost-{topology.vhost}", {
             "name": topology.vhost, "defaultQueueType": "quorum", "deletionPolicy": kept,
         })
-        after_vhost = pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster, vhost])
+        after_vhost = pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster, vhost))
 
         password = random.RandomPassword(
             f"{name}-app-password", length=40, special=False, opts=child
@@ -258,7 +287,7 @@ class RabbitMQ(pulumi.ComponentResource):
             # Scoped to the application's own vhost; inside it the driver may declare the
             # delay queues Laravel's delayed jobs use, hence configure on every name.
             "permissions": {"configure": ".*", "write": ".*", "read": ".*"},
-        }, pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster, vhost, user]))
+        }, pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster, vhost, user)))
 
         for queue in (*topology.queues, topology.dead_letter_queue):
             custom(f"queue-{queue}", "Queue", f"queue-{queue}", {
@@ -272,13 +301,21 @@ class RabbitMQ(pulumi.ComponentResource):
         custom("binding-dead-letter", "Binding", f"binding-{topology.dead_letter_exchange}", {
             "vhost": topology.vhost, "source": topology.dead_letter_exchange,
             "destination": topology.dead_letter_queue, "destinationType": "queue", "routingKey": "",
-        }, pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster, vhost, exchange]))
+        }, pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster, vhost, exchange)))
         custom("policy-dead-lettering", "Policy", f"policy-{topology.policy_name}", {
             "name": topology.policy_name, "vhost": topology.vhost, "pattern": topology.policy_pattern,
             "applyTo": topology.policy_applies_to, "priority": 10, "definition": topology.policy_definition,
         }, after_vhost)
 
         self._monitoring(name, namespace, cluster, args.monitoring_crds)
+        if args.monitoring_crds:
+            # The cluster operator's reconcile metrics (plain HTTP, port `metrics`). The topology
+            # operator serves its metrics only over HTTPS with Kubernetes authn/authz
+            # (`--metrics-secure`, config/default/manager_metrics_patch.yaml v1.20.1): not scraped.
+            scraping.pod_monitor(
+                "rabbitmq-cluster-operator", operators_ns.metadata.name, component=OPERATOR_COMPONENT,
+                selector=CLUSTER_OPERATOR_POD, port="metrics", crds=args.monitoring_crds[0], parent=self,
+            )
         if cfg.environment != "development":
             _management_route(
                 name, cfg.domain, namespace, args.admin_guard,
@@ -332,6 +369,94 @@ class RabbitMQ(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster, *crds]),
         )
+
+
+def operator_objects(config_file: k8s.yaml.ConfigFile) -> pulumi.Output[list[pulumi.Resource]]:
+    """Every object the ConfigFile registered, once all are registered (for `depends_on`)."""
+    return config_file.resources.apply(lambda by_key: list(by_key.values()))
+
+
+def _all(objects: pulumi.Output[list[pulumi.Resource]], *resources: pulumi.Resource) -> pulumi.Output[list[pulumi.Resource]]:
+    return objects.apply(lambda found: [*found, *resources])
+
+
+def operator_transformation(
+    cfg: StackConfig, depends_on: Sequence[pulumi.Input[Any]] = ()
+) -> Callable[[dict[str, Any], Any], None]:
+    """What the program changes in the vendored manifests while expanding them, and nothing else:
+
+    - the Namespace is left out (created once, isolated, by `_operator_namespace`);
+    - every object gets the platform's recommended labels on its metadata (and the operator
+      pods on their template, which keeps matching the upstream selectors);
+    - the Deployments roll with `maxUnavailable: 0` and a read-only root filesystem (the
+      operators write nothing to disk; the topology operator's manifest already says so);
+    - in development the operators ask for less (the manifests' requests are sized for a cluster);
+    - each object depends on `depends_on` (cert-manager, the namespace, the cluster operator).
+    """
+    def transform(obj: dict[str, Any], opts: Any) -> None:
+        if depends_on:
+            opts.depends_on = _flatten(depends_on)
+        kind = obj.get("kind")
+        if kind == "Namespace":
+            # pulumi-kubernetes yaml: a List without items registers nothing.
+            obj.clear()
+            obj.update({"apiVersion": "v1", "kind": "List", "items": []})
+            return
+        metadata = obj.setdefault("metadata", {})
+        labels = metadata.get("labels") or {}
+        name = labels.get("app.kubernetes.io/name") or "rabbitmq-operators"
+        metadata["labels"] = {**labels, **kube.recommended_labels(name, OPERATOR_COMPONENT)}
+        if kind != "Deployment":
+            return
+        spec = obj["spec"]
+        template = spec["template"]
+        template["metadata"]["labels"] = {**kube.recommended_labels(name, OPERATOR_COMPONENT), **template["metadata"]["labels"]}
+        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+        for container in template["spec"]["containers"]:
+            container.setdefault("securityContext", {})["readOnlyRootFilesystem"] = True
+            if cfg.environment == "development":
+                container["resources"] = kube.resource_values(DEV_OPERATOR_RESOURCES)
+    return transform
+
+
+def _operator_namespace(
+    name: str,
+    cfg: StackConfig,
+    data_namespace: pulumi.Input[str],
+    peers: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.Namespace:
+    """`rabbitmq-system` like every other namespace: default-deny, DNS, the Kubernetes API for
+    both operators; the API server calls their webhooks; the topology operator reaches the
+    management API of the cluster; Prometheus scrapes the cluster operator."""
+    isolated = isolated_namespace(
+        OPERATOR_NAMESPACE, "rabbitmq-operators", opts, api_server_cidrs=cfg.raw.network.apiServerCidrs
+    )
+    scoped = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[isolated.resource]))
+    network_policy(
+        f"{name}-operators-webhooks", "allow-webhooks", isolated.name, scoped,
+        # Admission webhooks are called by the API server, whose address is not a pod.
+        ingress=[ingress_rule(None, ports(OPERATOR_WEBHOOK_PORT))],
+    )
+    network_policy(
+        f"{name}-operators-management-api", "allow-management-api", isolated.name, scoped,
+        pods=TOPOLOGY_OPERATOR_POD,
+        egress=[egress_rule([namespace_peer(data_namespace, CLUSTER_POD_LABELS)], ports(MANAGEMENT_PORT))],  # type: ignore[arg-type]
+    )
+    if "monitoring" in peers:
+        network_policy(
+            f"{name}-operators-metrics", "allow-prometheus-metrics", isolated.name, scoped,
+            pods=CLUSTER_OPERATOR_POD,
+            ingress=[ingress_rule([namespace_peer(peers["monitoring"], PROMETHEUS_POD)], ports(CLUSTER_OPERATOR_METRICS_PORT))],  # type: ignore[arg-type]
+        )
+    return isolated.resource
+
+
+def _flatten(items: Sequence[pulumi.Input[Any]]) -> pulumi.Output[list[pulumi.Resource]]:
+    """Resources and Outputs of resource lists -> one Output list (what `depends_on` accepts)."""
+    return pulumi.Output.all(*items).apply(
+        lambda found: [r for item in found for r in (item if isinstance(item, list) else [item])]
+    )
 
 
 def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
@@ -408,7 +533,7 @@ def _network_policies(
     ingress = [
         rule(from_=[nodes], ports=_tcp(*CLUSTERING_PORTS, AMQP_PORT, MANAGEMENT_PORT)),
         # The topology operator declares vhosts, users and queues through the management API.
-        rule(from_=[_from_namespace(OPERATOR_NAMESPACE)], ports=_tcp(MANAGEMENT_PORT)),
+        rule(from_=[_from_namespace(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_POD)], ports=_tcp(MANAGEMENT_PORT)),
     ]
     # Only the backend workloads, Traefik and Prometheus: not every pod of those namespaces.
     if "app" in peers:
