@@ -128,11 +128,16 @@ def catalog_pods(build: Build) -> list[scrape.Pod]:
         how = comp.get("scraped_by") or {}
         chart = build.helm_releases.get(how.get("chart", "")) if how.get("chart") else None
         pods = how.get("pods")
-        if chart is None or not pods or not pods.get("labels"):
+        namespace = str(chart.get("namespace", "")) if chart else how.get("namespace")
+        if not namespace or not pods or not pods.get("labels"):
             continue
-        extra = _value(chart.get("values") or {}, pods["labels_value"]) if pods.get("labels_value") else None
+        if not chart and not build.find("Namespace", "", namespace) and not any(o.namespace == namespace for o in build.objects):
+            continue  # a release manifest's namespace the stack does not have
+        extra = _value(chart.get("values") or {}, pods["labels_value"]) if chart and pods.get("labels_value") else None
         labels = {**dict(extra or {}), **pods["labels"]}
-        out.append(scrape.Pod(str(chart.get("namespace", "")), f"{name}-0", labels,
+        if chart and pods.get("release_label"):
+            labels[pods["release_label"]] = str(chart.get("name", how.get("chart")))
+        out.append(scrape.Pod(namespace, f"{name}-0", labels,
                               {pods["port"]: (int(pods.get("port_number", 0)), None)}, f"catalog:{name}"))
     return out
 
