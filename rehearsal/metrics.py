@@ -205,41 +205,55 @@ class Stage:
         self.port = 0
         self.fpm_problem = ""
 
-    def start_exporters(self) -> None:
+    def start_exporters(self, shared: dict[tuple[Any, ...], str]) -> None:
+        """The stack's exporters. `shared` holds those already running in this round with the same
+        configuration (by another stack): they are reused rather than started again."""
         rig = self.rig
+        started: list[int] = []
+
+        def exporter(name: str, key: tuple[Any, ...], start: Callable[[int], None]) -> None:
+            if key not in shared:
+                port = free_port()
+                start(port)
+                shared[key] = f"127.0.0.1:{port}"
+                started.append(port)
+            self.addresses[name] = shared[key]
+
         # mysqld-exporter: one per MariaDB pod (0.14 has no /probe), with the account the operator makes.
         for index in (0, 1):
-            port = free_port()
-            cnf = self.dir / f"mysqld-exporter-{index}.cnf"
-            cnf.write_text(f"[client]\nuser=exporter\npassword={EXPORTER_PASSWORD}\nhost=127.0.0.1\nport={rig.ports[f'mariadb-{index}']}\n")
-            self._spawn(f"mysqld-exporter-{index}", ["prometheus-mysqld-exporter", f"--config.my-cnf={cnf}",
-                                                      f"--web.listen-address=127.0.0.1:{port}"])
-            self.addresses[f"mysqld-exporter-{index}"] = f"127.0.0.1:{port}"
+            def mysqld(port: int, index: int = index) -> None:
+                cnf = self.dir / f"mysqld-exporter-{index}.cnf"
+                cnf.write_text(f"[client]\nuser=exporter\npassword={EXPORTER_PASSWORD}\nhost=127.0.0.1\n"
+                               f"port={rig.ports[f'mariadb-{index}']}\n")
+                self._spawn(f"mysqld-exporter-{index}", ["prometheus-mysqld-exporter", f"--config.my-cnf={cnf}",
+                                                          f"--web.listen-address=127.0.0.1:{port}"])
+            exporter(f"mysqld-exporter-{index}", ("mysqld", index), mysqld)
         # redis_exporter: the operator's env (REDIS_ADDR, REDIS_PASSWORD, listen address) plus the
         # RedisReplication's redisExporter.env (redis-operator v0.26.0 internal/k8sutils/statefulset.go:831-880).
         replication = next(self.build.of_kind("RedisReplication"), None)
         extra_env = {str(e["name"]): str(e.get("value", "")) for e in
-                     ((replication.spec.get("redisExporter") or {}).get("env") or []) if replication} if replication else {}
+                     ((replication.spec.get("redisExporter") or {}).get("env") or [])} if replication else {}
         for index in (0, 1):
-            port = free_port()
-            env = {**{k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}, **extra_env,
-                   "REDIS_ADDR": f"redis://127.0.0.1:{rig.ports[f'redis-{index}']}", "REDIS_PASSWORD": REDIS_PASSWORD,
-                   "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
-            self._spawn(f"redis-exporter-{index}", ["prometheus-redis-exporter"], env=env)
-            self.addresses[f"redis-exporter-{index}"] = f"127.0.0.1:{port}"
+            def redis(port: int, index: int = index) -> None:
+                env = {**{k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}, **extra_env,
+                       "REDIS_ADDR": f"redis://127.0.0.1:{rig.ports[f'redis-{index}']}", "REDIS_PASSWORD": REDIS_PASSWORD,
+                       "REDIS_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}"}
+                self._spawn(f"redis-exporter-{index}", ["prometheus-redis-exporter"], env=env)
+            exporter(f"redis-exporter-{index}", ("redis", index, tuple(sorted(extra_env.items()))), redis)
         # nginx-prometheus-exporter: the sidecar's args, its scrape URI pointed at the rig's nginx.
-        port = free_port()
         args = self._sidecar_args("nginx-exporter") or ["--nginx.scrape-uri=http://127.0.0.1:8081/stub_status"]
         args = [re.sub(r"https?://[^/\s]+/", f"http://127.0.0.1:{rig.ports['nginx-status']}/", a) for a in args]
-        self._spawn("nginx-exporter", ["prometheus-nginx-exporter", *[a.replace("--", "-", 1) if a.startswith("--") else a for a in args],
-                                       f"-web.listen-address=127.0.0.1:{port}"])
-        self.addresses["nginx-exporter"] = f"127.0.0.1:{port}"
+
+        def nginx(port: int) -> None:
+            self._spawn("nginx-exporter", ["prometheus-nginx-exporter",
+                                           *[a.replace("--", "-", 1) if a.startswith("--") else a for a in args],
+                                           f"-web.listen-address=127.0.0.1:{port}"])
+        exporter("nginx-exporter", ("nginx", tuple(args)), nginx)
         self.fpm_problem = self._php_fpm()
         self.addresses["traefik"] = f"127.0.0.1:{rig.ports['traefik-metrics']}"
         self.addresses["rabbitmq"] = f"127.0.0.1:{rig.ports['rabbitmq-prometheus']}"
-        for name, address in self.addresses.items():
-            if name in self.procs:
-                wait_port(int(address.rsplit(":", 1)[1]), 30)
+        for port in started:
+            wait_port(port, 30)
 
     def _php_fpm(self) -> str:
         """Start the real php-fpm with the stack's pool file and ask it what the php-fpm exporter
@@ -781,9 +795,10 @@ class _Checked:
 
 def _round(rig: Rig, stages: list["Stage"]) -> list[Verdict]:
     started = time.monotonic()
+    shared: dict[tuple[Any, ...], str] = {}
     for stage in stages:
         _prepare_rabbitmq(stage)
-        stage.start_exporters()
+        stage.start_exporters(shared)
     for _ in range(5):  # a few requests through Traefik to nginx, one failing
         rig.http("/up")
     rig.http("/boom")
