@@ -26,13 +26,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
@@ -40,7 +39,9 @@ from typing import Any, Callable
 import yaml
 
 from rehearsal import fastcgi, promql, scrape
-from rehearsal.base import Build, K8sObject, Verdict
+from rehearsal.base import Build, Verdict
+from rehearsal.alerting import Firing, modelled_series, rule_files, series_text
+from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
 from rehearsal.rabbit_definitions import definitions_from_objects
 from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
 
@@ -65,11 +66,6 @@ class Use:
     usage: promql.Usage
     alert: str = ""
     severity: str = ""
-
-
-def rule_files(build: Build) -> list[tuple[K8sObject, dict[str, Any]]]:
-    return [(obj, {"groups": obj.spec.get("groups") or []}) for obj in build.of_kind("PrometheusRule")]
-
 
 def uses(build: Build) -> list[Use]:
     out: list[Use] = []
@@ -346,7 +342,6 @@ class Stage:
                     break
             except OSError:
                 time.sleep(0.05)
-        self.expected_jobs = len(config["scrape_configs"])
 
     def api(self, path: str, **params: str) -> Any:
         url = f"http://127.0.0.1:{self.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
@@ -442,312 +437,6 @@ def _relabel(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
             rc["action"] = str(rc["action"]).lower()
         out.append(rc)
     return out
-
-
-def series_text(name: str, labels: dict[str, str]) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-    return f"{name}{{{inner}}}"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-# ---- models of what cannot run here (healthy series) -----------------------------------------------
-
-
-def modelled_series(build: Build, scraped: dict[str, str], now: datetime) -> dict[str, float]:
-    """Healthy series of catalog components the stack scrapes, from the stack's own objects."""
-    out: dict[str, float] = {}
-    if "kube-state-metrics" in scraped:
-        ksm = {"job": "kube-state-metrics", "instance": "kube-state-metrics:8080", "namespace": ""}
-        # mariadb-operator v26.6.0 names each PhysicalBackup's Job `<name>-<YYYYmmddHHMMSS>`
-        # (internal/controller/physicalbackup_controller.go:380-382, getObjectName): one succeeded an hour ago.
-        for backup in build.of_kind("PhysicalBackup"):
-            stamp = now - timedelta(hours=1)
-            labels = {**ksm, "namespace": backup.namespace, "job_name": f"{backup.name}-{stamp:%Y%m%d%H%M%S}"}
-            out[series_text("kube_job_status_succeeded", labels)] = 1
-            out[series_text("kube_job_status_failed", labels)] = 0
-            out[series_text("kube_job_status_completion_time", labels)] = stamp.timestamp()
-            out[series_text("kube_job_status_start_time", labels)] = stamp.timestamp() - 300
-        for hpa in build.of_kind("HorizontalPodAutoscaler"):
-            labels = {**ksm, "namespace": hpa.namespace, "horizontalpodautoscaler": hpa.name}
-            low, high = int(hpa.spec.get("minReplicas", 1)), int(hpa.spec.get("maxReplicas", 1))
-            out[series_text("kube_horizontalpodautoscaler_spec_max_replicas", labels)] = high
-            out[series_text("kube_horizontalpodautoscaler_spec_min_replicas", labels)] = low
-            out[series_text("kube_horizontalpodautoscaler_status_current_replicas", labels)] = low
-    if "kubelet" in scraped:
-        for claim in _claims(build):
-            labels = {"job": "kubelet", "instance": "node-0:10250", "metrics_path": "/metrics", **claim}
-            out[series_text("kubelet_volume_stats_capacity_bytes", labels)] = 10e9
-            out[series_text("kubelet_volume_stats_available_bytes", labels)] = 6e9
-    if "cert-manager" in scraped:
-        for cert in build.of_kind("Certificate"):
-            issuer = cert.spec.get("issuerRef") or {}
-            labels = {"job": "cert-manager", "namespace": cert.namespace, "name": cert.name,
-                      "issuer_name": str(issuer.get("name", "")), "issuer_kind": str(issuer.get("kind", "Issuer")),
-                      "issuer_group": str(issuer.get("group", "cert-manager.io"))}
-            # cert-manager renews at 2/3 of the lifetime (90 d Let's Encrypt): 60 days left at worst.
-            out[series_text("certmanager_certificate_expiration_timestamp_seconds", labels)] = (now + timedelta(days=60)).timestamp()
-            out[series_text("certmanager_certificate_not_after_timestamp_seconds", labels)] = (now + timedelta(days=60)).timestamp()
-            out[series_text("certmanager_certificate_ready_status", {**labels, "condition": "True"})] = 1
-    return out
-
-
-def _claims(build: Build) -> list[dict[str, str]]:
-    """PVCs the stateful objects create: `<template>-<name>-<i>` (StatefulSet convention)."""
-    out = []
-    for obj in build.of_kind("MariaDB", "RedisReplication", "RabbitmqCluster"):
-        replicas = int(obj.spec.get("replicas", obj.spec.get("clusterSize", 1)))
-        for index in range(replicas):
-            out.append({"namespace": obj.namespace, "persistentvolumeclaim": f"storage-{obj.name}-{index}"})
-    return out
-
-
-# ---- scenarios: faults the rig injects and the alert meant for each --------------------------------
-
-
-@dataclass
-class Scenario:
-    """A fault and the alert meant for it. `batch` names the rig action that produces it: faults
-    on different daemons are injected together (one wait for Prometheus, one snapshot of every
-    stack); `repeat` faults keep happening (changed series keep changing at the same pace);
-    `modelled` ones change the modelled series of a component that cannot run here."""
-
-    name: str
-    expect: str  # regex on alert names: at least one such alert must fire
-    batch: str = ""
-    repeat: bool = False
-    modelled: Callable[[dict[str, float], datetime], dict[str, float]] | None = None
-    applies: Callable[[Build], bool] = lambda build: True
-
-
-def _queue_keys(build: Build) -> list[str]:
-    """Laravel's Redis queue lists: `<REDIS_PREFIX>queues:<queue>` for each worker's --queue."""
-    prefix = ""
-    for cm in build.of_kind("ConfigMap"):
-        data = cm.body.get("data") or {}
-        if "REDIS_PREFIX" in data:
-            prefix = str(data["REDIS_PREFIX"])
-    queues: set[str] = set()
-    for obj in build.of_kind("Deployment"):
-        for c in ((obj.spec.get("template") or {}).get("spec") or {}).get("containers") or []:
-            argv = [str(a) for a in [*(c.get("command") or []), *(c.get("args") or [])]]
-            if "queue:work" not in argv:
-                continue
-            named = [a.split("=", 1)[1] for a in argv if a.startswith("--queue=")]
-            queues.update(q for arg in named for q in arg.split(",")) if named else queues.add("default")
-    return [f"{prefix}queues:{q}" for q in sorted(queues)]
-
-
-def _redis_size(build: Build) -> int:
-    return max((int(r.spec.get("clusterSize", 1)) for r in build.of_kind("RedisReplication")), default=0)
-
-
-def _replicates(build: Build) -> bool:
-    """A MariaDB with a replica pod: replication on and more than one pod."""
-    return any((m.spec.get("replication") or {}).get("enabled") and int(m.spec.get("replicas", 1)) > 1
-               for m in build.of_kind("MariaDB"))
-
-
-def _has(kind: str) -> Callable[[Build], bool]:
-    return lambda build: any(True for _ in build.of_kind(kind))
-
-
-def _expiring(series: dict[str, float], now: datetime) -> dict[str, float]:
-    soon = (now + timedelta(days=2)).timestamp()
-    return {k: (soon if k.startswith(("certmanager_certificate_expiration", "certmanager_certificate_not_after")) else v)
-            for k, v in series.items()}
-
-
-REDIS_ALERT = r"(?i)redis(?!.*(queue|key))"
-MARIADB_ALERT = r"(?i)(mariadb|mysql)(?!.*backup)"
-SCENARIOS = [
-    Scenario("a Redis replica stopped", REDIS_ALERT, "replicas", applies=lambda b: _redis_size(b) > 1),
-    Scenario("Redis stopped", REDIS_ALERT, "primaries", applies=lambda b: _redis_size(b) == 1),
-    Scenario("MariaDB replica stopped", MARIADB_ALERT, "replicas", applies=_replicates),
-    Scenario("MariaDB stopped", MARIADB_ALERT, "primaries", applies=lambda b: _has("MariaDB")(b) and not _replicates(b)),
-    Scenario("5000 jobs waiting in the Laravel queue", r"(?i)^(?!.*(dead|dlq|dlx)).*(queue|backlog)", "replicas",
-             applies=lambda b: bool(_queue_keys(b))),
-    Scenario("messages dead-lettered every minute", r"(?i)dead.?letter|dlq|dlx", "dead-letters", repeat=True,
-             applies=_has("RabbitmqCluster")),
-    Scenario("a certificate expiring in 2 days", r"(?i)certificate", modelled=_expiring, applies=_has("Certificate")),
-]
-
-
-class Faults:
-    """The rig actions behind the scenarios' batches, for every stage of a run at once."""
-
-    def __init__(self, rig: Rig, stages: list["Stage"]) -> None:
-        self.rig, self.stages = rig, stages
-
-    def inject(self, batch: str) -> None:
-        rig = self.rig
-        if batch == "replicas":  # a replica of each, and a backlog on the primary Redis
-            rig.stop_process("redis-1")
-            rig.stop_process("mariadb-1")
-            for key in sorted({k for st in self.stages for k in _queue_keys(st.build)}):
-                rig.redis("EVAL", "for i=1,5000 do redis.call('RPUSH', KEYS[1], '{\"job\":\"rehearsal\"}') end", "1", key)
-        elif batch == "primaries":
-            rig.stop_process("redis-0")
-            rig.stop_process("mariadb-0")
-        elif batch == "dead-letters":
-            for stage in self.stages:
-                before = _dead_letter_count(stage)
-                _dead_letter(stage)
-                # Quorum queues dead-letter at-least-once through a separate process, and the
-                # statistics the plugin reports follow collect_statistics_interval: wait for both.
-                for _ in range(150):
-                    if _dead_letter_count(stage) > before:
-                        break
-                    time.sleep(0.1)
-
-    def restore(self, batch: str) -> None:
-        rig = self.rig
-        if batch == "replicas":
-            for key in sorted({k for st in self.stages for k in _queue_keys(st.build)}):
-                rig.redis("DEL", key)
-            rig.start_redis("redis-1")
-            rig.start_mariadb("mariadb-1")
-            wait_port(rig.ports["redis-1"], 30)
-            wait_port(rig.ports["mariadb-1"], 60)
-        elif batch == "primaries":
-            rig.start_redis("redis-0")
-            rig.start_mariadb("mariadb-0")
-            wait_port(rig.ports["redis-0"], 30)
-            wait_port(rig.ports["mariadb-0"], 60)
-
-
-def _dead_letter(stage: "Stage") -> None:
-    """One message per application queue, rejected until the delivery limit dead-letters it."""
-    rig = stage.rig
-    for queue in stage.app_queues:
-        rig.rabbit_api(f"exchanges/{stage.vhost}/amq.default/publish", {
-            "properties": {}, "routing_key": queue, "payload": "job", "payload_encoding": "string"})
-        for _ in range(20):
-            if not rig.rabbit_api(f"queues/{stage.vhost}/{queue}/get",
-                                  {"count": 1, "ackmode": "reject_requeue_true", "encoding": "auto"}):
-                break
-
-
-def _dead_letter_count(stage: "Stage") -> int:
-    """Messages ready in the dead-letter queues, as the broker's Prometheus plugin reports them
-    now (the management API's statistics lag by seconds)."""
-    url = f"http://127.0.0.1:{stage.rig.ports['rabbitmq-prometheus']}/metrics/detailed?family=queue_coarse_metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
-        text = response.read().decode()
-    vhost = urllib.parse.unquote(stage.vhost)
-    return sum(int(float(m.group(2))) for m in re.finditer(
-        r'^rabbitmq_detailed_queue_messages_ready\{vhost="([^"]*)",queue="[^"]*"\} (\S+)$', text, re.M)
-        if m.group(1) == vhost and any(f'queue="{q}"' in m.group(0) for q in stage.dead_letter_queues))
-
-
-def _purge_dead_letters(stage: "Stage") -> None:
-    for queue in stage.dead_letter_queues:
-        stage.rig.rabbit_api(f"queues/{stage.vhost}/{queue}/contents", method="DELETE")
-
-
-_DURATION = re.compile(r"(\d+)(ms|[smhdwy])")
-_UNIT_MINUTES = {"ms": 1 / 60000, "s": 1 / 60, "m": 1, "h": 60, "d": 1440, "w": 10080, "y": 525600}
-
-
-def _minutes_of(text: str) -> float:
-    return sum(int(n) * _UNIT_MINUTES[u] for n, u in _DURATION.findall(text))
-
-
-def horizon(build: Build) -> int:
-    """Minutes each phase of the promtool series lasts: longer than the longest `for:` plus the
-    longest range or subquery any rule reads, so every alert has settled by the phase's end."""
-    longest_for, longest_range = 0.0, 0.0
-    for _, body in rule_files(build):
-        for group in body["groups"]:
-            for rule in group.get("rules") or []:
-                longest_for = max(longest_for, _minutes_of(str(rule.get("for", "0s"))))
-                for window in re.findall(r"\[([^\]]+)\]", str(rule.get("expr", ""))):
-                    longest_range = max(longest_range, sum(_minutes_of(part) for part in window.split(":")))
-    return int(max(30, longest_for + longest_range + 10))
-
-
-def _values(before: float | None, after: float | None, repeat: bool, healthy_steps: int, fault_steps: int) -> str:
-    """promtool expanding notation: the healthy value for `healthy_steps` minutes, then the fault's."""
-    def run(value: float | None, steps: int) -> str:  # `a+0xN` is N+1 samples, `_xN` N gaps
-        return f"_x{steps}" if value is None else f"{_num(value)}+0x{steps - 1}"
-    healthy = run(before, healthy_steps)
-    if repeat and before is not None and after is not None and after != before:
-        sign = "+" if after >= before else "-"
-        return f"{healthy} {_num(after)}{sign}{_num(abs(after - before))}x{fault_steps - 1}"
-    return f"{healthy} {run(after, fault_steps)}"
-
-
-# Prometheus naming: a value that is a Unix time ends in _timestamp_seconds / _time_seconds etc.
-_TIMESTAMP = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(_timestamp|_timestamp_seconds|_time|_time_seconds|_created)\{")
-
-
-def _shift(series: dict[str, float], seconds: float) -> dict[str, float]:
-    return {k: (v + seconds if _TIMESTAMP.match(k) else v) for k, v in series.items()}
-
-
-def _num(value: float) -> str:
-    """A number without an exponent: promtool's series notation reads `e+09` as an increment."""
-    text = repr(value)
-    return text if "e" not in text else format(value, ".12f").rstrip("0").rstrip(".")
-
-
-def _minutes(total: int) -> str:
-    """A duration as promtool prints it (Prometheus model.Duration: `4h29m`)."""
-    hours, minutes = divmod(total, 60)
-    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
-
-
-class Firing:
-    """Which alerts fire at the end of each (healthy, fault, repeat) series set, by promtool's rule
-    engine (the code Prometheus evaluates rules with). One promtool run per stack, started in the
-    background; test k ends k minutes after test 0, which is how its report (which does not name
-    tests) tells them apart."""
-
-    def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path,
-                 now: datetime) -> None:
-        rules_path = workdir / "rules.yaml"
-        groups = [g for _, body in rule_files(build) for g in body["groups"]]
-        rules_path.write_text(yaml.safe_dump({"groups": groups}))
-        alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
-        self.count, self.ends, self.proc = len(tests), [], None
-        if not alerts:
-            return
-        docs, phase = [], horizon(build)
-        for index, (healthy, fault, repeat) in enumerate(tests):
-            names = sorted(set(healthy) | set(fault))
-            end = 2 * phase + index - 1
-            self.ends.append(_minutes(end))
-            # promtool's clock starts at 0: timestamps move so that wall-clock "now" is the eval time.
-            shift = end * 60 - now.timestamp()
-            healthy, fault = _shift(healthy, shift), _shift(fault, shift)
-            docs.append({
-                "interval": "1m",
-                "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, phase, phase + index)}
-                                 for n in names],
-                "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
-            })
-        path = workdir / "alerts-test.yaml"
-        path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs},
-                                       width=1 << 20))
-        if os.environ.get("REHEARSAL_KEEP"):
-            shutil.copy(path, os.environ["REHEARSAL_KEEP"])
-        self.proc = subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-
-    def result(self) -> list[set[str]]:
-        out: list[set[str]] = [set() for _ in range(self.count)]
-        if self.proc is None:
-            return out
-        text, _ = self.proc.communicate(timeout=300)
-        if self.proc.returncode != 0 and "FAILED" not in text:
-            raise RuntimeError(f"promtool test rules could not run: {text}")
-        for alert, when in re.findall(r"alertname: ([A-Za-z0-9_:]+), time: (\S+), \s*exp:\[\],\s*got:\[\s*\S", text):
-            if when in self.ends:
-                out[self.ends.index(when)].add(alert)
-        return out
-
 
 # ---- the judge ------------------------------------------------------------------------------------
 
