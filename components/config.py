@@ -556,6 +556,12 @@ class IngressSection(_Strict):
     # that never comes and roll the release back.
     serviceType: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
     nodePorts: NodePortsSection = NodePortsSection()
+    # Annotations of Traefik's Service (the cloud's load balancer settings). Unset: outside
+    # development an AWS Network Load Balancer (`service.beta.kubernetes.io/aws-load-balancer-type:
+    # nlb`), which passes client addresses through (externalTrafficPolicy Local), where EKS'
+    # default Classic ELB would hide them behind its own (per-IP rate limit and X-Forwarded-For
+    # then see a handful of ELB addresses). `{}` sets none.
+    serviceAnnotations: dict[str, str] | None = None
 
 
 class TlsSection(_Strict):

@@ -107,7 +107,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("ingress not an object", {"ingress": "fast"}, f"{NS}:ingress: expected an object"),
     ("rate limit burst below average", {"ingress": {"rateLimit": {"average": 100, "burst": 10}}}, f"{NS}:ingress.rateLimit: burst (10) must be at least average (100)"),
     ("rate limit zero", {"ingress": {"rateLimit": {"average": 0}}}, f"{NS}:ingress.rateLimit.average: input should be greater than or equal to 1"),
-    ("rate limit key typo", {"ingress": {"ratelimit": {"average": 5}}}, f"{NS}:ingress.ratelimit: unknown key (known keys: adminGuard, nodePorts, rateLimit, readTimeoutSeconds, serviceType)"),
+    ("rate limit key typo", {"ingress": {"ratelimit": {"average": 5}}}, f"{NS}:ingress.ratelimit: unknown key (known keys: adminGuard, nodePorts, rateLimit, readTimeoutSeconds, serviceAnnotations, serviceType)"),
     ("ingress service type unknown", {"ingress": {"serviceType": "ClusterIP"}}, f"{NS}:ingress.serviceType: input should be 'LoadBalancer' or 'NodePort'"),
     ("node port without a laptop edge", {"ingress": {"serviceType": "NodePort"}}, f"{NS}:ingress.serviceType: NodePort publishes no load balancer address for edge.dns cloudflare"),
     ("node ports equal", {"ingress": {"nodePorts": {"http": 30080, "https": 30080}}}, f"{NS}:ingress.nodePorts: http and https must be different node ports"),

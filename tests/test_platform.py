@@ -63,7 +63,7 @@ def test_every_namespace_denies_by_default_and_allows_dns(stack: Synth) -> None:
 def test_only_controllers_reach_the_kubernetes_api(stack: Synth) -> None:
     with_api = {ns["metadata"]["namespace"] for ns in stack.objects("NetworkPolicy") if ns["metadata"]["name"] == "allow-kubernetes-api"}
     # Platform controllers and the data operators; never the application or data namespaces.
-    controllers = {"saas-ingress", "saas-cert-manager", "saas-keda", "saas-operators"}
+    controllers = {"saas-ingress", "saas-cert-manager", "saas-keda", "saas-operators", "rabbitmq-system"}
     # Fluent Bit enriches log lines with pod metadata from the API (logs are on outside dev).
     assert with_api == controllers | ({"saas-logging"} if stack.stack != "dev" else set())
     rule = stack.object("NetworkPolicy", "allow-kubernetes-api", "saas-keda")["spec"]["egress"][0]
@@ -182,7 +182,7 @@ def test_alertmanager_reaches_the_mail_relay(stack: Synth) -> None:
 def test_cert_manager_egress_is_acme_dns_apis_and_resolvers_only(stack: Synth) -> None:
     spec = stack.object("NetworkPolicy", "controller-egress", "saas-cert-manager")["spec"]
     assert spec["podSelector"]["matchLabels"] == certificates.CONTROLLER_ROLE
-    web, dns = spec["egress"]
+    web, dns, _traefik = spec["egress"]
     assert {p["port"] for p in web["ports"]} == {80, 443}
     v4 = next(p["ipBlock"] for p in web["to"] if p["ipBlock"]["cidr"] == "0.0.0.0/0")
     assert {"10.0.0.0/8", "169.254.0.0/16"} <= set(v4["except"])  # not pods, not cloud metadata
@@ -401,3 +401,23 @@ def test_traefik_on_node_ports_for_a_laptop_cluster_without_a_load_balancer() ->
     assert chart_schema_errors("traefik", values) == []
     default = traefik.values(environment="development", edge_dns="none", namespace="saas-ingress", read_timeout_seconds=600)
     assert default["service"]["spec"]["type"] == "LoadBalancer" and "nodePort" not in default["ports"]["web"]
+
+
+def test_client_addresses_survive_the_cloud_load_balancer(stack: Synth) -> None:
+    """Review item 14: EKS gives a LoadBalancer Service a Classic ELB unless told otherwise; it
+    proxies TCP, so Traefik sees ELB addresses (untrusted for X-Forwarded-For) and the per-IP
+    rate limit keys on a handful of them. Outside dev the Service asks for an NLB, which with
+    externalTrafficPolicy Local passes the client address through."""
+    service = stack.release("traefik")["values"]["service"]
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+    expected = {} if stack.stack == "dev" else {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+    assert service["annotations"] == expected
+    assert traefik.load_balancer_annotations("production", {}) == {}  # `{}` opts out
+
+
+def test_cert_manager_self_check_reaches_traefik(stack: Synth) -> None:
+    """Review item 15: the HTTP-01 self-check to the load balancer's IP is short-circuited by
+    kube-proxy to a Traefik pod, a private address the public-internet rule excludes."""
+    spec = stack.object("NetworkPolicy", "controller-egress", "saas-cert-manager")["spec"]
+    to_traefik = [r for r in spec["egress"] if any(p.get("podSelector", {}).get("matchLabels") == traefik.TRAEFIK_ROLE for p in r["to"])]
+    assert [[p["port"] for p in r["ports"]] for r in to_traefik] == [[traefik.WEB_PORT]]

@@ -102,6 +102,7 @@ class ClusterPlatform(pulumi.ComponentResource):
                 read_timeout_seconds=raw.ingress.readTimeoutSeconds,
                 service_type=raw.ingress.serviceType,
                 node_ports=(raw.ingress.nodePorts.http, raw.ingress.nodePorts.https),
+                service_annotations=raw.ingress.serviceAnnotations,
             ),
             child,
         )

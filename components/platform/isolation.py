@@ -142,6 +142,10 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         egress=[
             egress_rule(public_internet(), ports(80, 443)),
             egress_rule(resolvers, ports(53, protocol="UDP") + ports(53)),
+            # The HTTP-01 self-check fetches http://<name>/.well-known/... through the load
+            # balancer; where the LoadBalancer Service has an IP, kube-proxy short-circuits that
+            # to a Traefik pod (a private address the rule above excludes): allow it directly.
+            egress_rule([namespace_peer(NS["ingress"], traefik_pods)], ports(traefik.WEB_PORT)),
         ],
     )
     network_policy(

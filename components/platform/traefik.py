@@ -81,6 +81,7 @@ def values(
     read_timeout_seconds: int,
     service_type: str = "LoadBalancer",
     node_ports: tuple[int, int] = (30080, 30443),
+    service_annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Traefik chart values for one environment. `service_type` LoadBalancer or NodePort
     (then `node_ports` = (web, websecure) node ports)."""
@@ -136,7 +137,11 @@ def values(
             "metrics": {"port": METRICS_PORT, "expose": {"default": False}},
             "traefik": {"expose": {"default": False}},
         },
-        "service": {"enabled": True, "spec": {"type": service_type, "externalTrafficPolicy": "Local"}},
+        "service": {
+            "enabled": True,
+            "annotations": load_balancer_annotations(environment, service_annotations),
+            "spec": {"type": service_type, "externalTrafficPolicy": "Local"},
+        },
         "log": {"format": "json", "level": "INFO"},
         "accessLog": {
             "enabled": True,
@@ -160,6 +165,19 @@ def values(
         result["ports"]["web"]["nodePort"] = node_ports[0]
         result["ports"]["websecure"]["nodePort"] = node_ports[1]
     return result
+
+
+# An NLB keeps the client's address (instance targets + externalTrafficPolicy Local); EKS' default
+# for a LoadBalancer Service is a Classic ELB, which proxies TCP and hides it.
+AWS_NLB_ANNOTATIONS = {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}
+
+
+def load_balancer_annotations(environment: str, configured: dict[str, str] | None) -> dict[str, str]:
+    """`ingress.serviceAnnotations`, or by default an AWS NLB outside development (ignored by
+    other clouds' controllers)."""
+    if configured is not None:
+        return dict(configured)
+    return {} if environment == "development" else dict(AWS_NLB_ANNOTATIONS)
 
 
 def allow_traefik_to(
