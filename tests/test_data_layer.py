@@ -580,3 +580,31 @@ def test_first_backup_waits_for_its_bucket(stack: Synth) -> None:
     assert len(servers) == 1
     for backup in backups:
         assert servers[0] in backup["dependencies"], backup["urn"]
+
+
+def test_destroy_deletes_every_operator_object_before_its_operator(stack: Synth) -> None:
+    """`pulumi destroy` deletes in reverse dependency order: each custom resource that carries an
+    operator finalizer must (transitively) depend on the release that runs its operator, so it
+    is deleted, and its finalizer cleared, while the operator still runs; and nothing is
+    retained outside production (a retained object would keep its finalizer for ever)."""
+    by_urn = {r["urn"]: r for r in stack.resources}
+
+    def reaches(urn: str, target: str, seen: set[str] | None = None) -> bool:
+        seen = seen if seen is not None else set()
+        if urn == target:
+            return True
+        seen.add(urn)
+        record = by_urn.get(urn)
+        return bool(record) and any(reaches(d, target, seen) for d in record["dependencies"] if d not in seen)
+
+    releases = {r["name"]: r["urn"] for r in stack.of_type("kubernetes:helm.sh/v3:Release")}
+    operator_of = {"k8s.mariadb.com": releases["mariadb-operator"], "redis.redis.opstreelabs.in": releases["redis-operator"]}
+    checked = 0
+    for record in stack.resources:
+        group = record["type"].split(":")[1].split("/")[0] if record["type"].startswith("kubernetes:") else ""
+        if group in operator_of:
+            assert reaches(record["urn"], operator_of[group]), record["urn"]
+            if stack.stack != "prod":
+                assert record["retainOnDelete"] is False, record["urn"]
+            checked += 1
+    assert checked >= 5
