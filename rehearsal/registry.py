@@ -10,4 +10,5 @@ JUDGES: dict[str, str] = {
     "network": "rehearsal.network:judge",
     "routing": "rehearsal.routing:judge",
     "apps": "rehearsal.apps:judge",
+    "metrics": "rehearsal.metrics:judge",
 }

@@ -1,0 +1,183 @@
+"""Alert evaluation for the metrics judge: series in promtool's notation, the modelled series of
+components that cannot run here, and which alerts fire at the end of a healthy or faulty phase
+(promtool test rules: the rule engine Prometheus evaluates rules with)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rehearsal.base import Build, K8sObject
+
+
+def rule_files(build: Build) -> list[tuple[K8sObject, dict[str, Any]]]:
+    return [(obj, {"groups": obj.spec.get("groups") or []}) for obj in build.of_kind("PrometheusRule")]
+
+
+
+def series_text(name: str, labels: dict[str, str]) -> str:
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def modelled_series(build: Build, scraped: dict[str, str], now: datetime) -> dict[str, float]:
+    """Healthy series of catalog components the stack scrapes, from the stack's own objects."""
+    out: dict[str, float] = {}
+    if "kube-state-metrics" in scraped:
+        ksm = {"job": "kube-state-metrics", "instance": "kube-state-metrics:8080", "namespace": ""}
+        # mariadb-operator v26.6.0 names each PhysicalBackup's Job `<name>-<YYYYmmddHHMMSS>`
+        # (internal/controller/physicalbackup_controller.go:380-382, getObjectName): one succeeded an hour ago.
+        for backup in build.of_kind("PhysicalBackup"):
+            stamp = now - timedelta(hours=1)
+            labels = {**ksm, "namespace": backup.namespace, "job_name": f"{backup.name}-{stamp:%Y%m%d%H%M%S}"}
+            out[series_text("kube_job_status_succeeded", labels)] = 1
+            out[series_text("kube_job_status_failed", labels)] = 0
+            out[series_text("kube_job_status_completion_time", labels)] = stamp.timestamp()
+            out[series_text("kube_job_status_start_time", labels)] = stamp.timestamp() - 300
+        for hpa in build.of_kind("HorizontalPodAutoscaler"):
+            labels = {**ksm, "namespace": hpa.namespace, "horizontalpodautoscaler": hpa.name}
+            low, high = int(hpa.spec.get("minReplicas", 1)), int(hpa.spec.get("maxReplicas", 1))
+            out[series_text("kube_horizontalpodautoscaler_spec_max_replicas", labels)] = high
+            out[series_text("kube_horizontalpodautoscaler_spec_min_replicas", labels)] = low
+            out[series_text("kube_horizontalpodautoscaler_status_current_replicas", labels)] = low
+    if "kubelet" in scraped:
+        for claim in _claims(build):
+            labels = {"job": "kubelet", "instance": "node-0:10250", "metrics_path": "/metrics", **claim}
+            out[series_text("kubelet_volume_stats_capacity_bytes", labels)] = 10e9
+            out[series_text("kubelet_volume_stats_available_bytes", labels)] = 6e9
+    if "cert-manager" in scraped:
+        for cert in build.of_kind("Certificate"):
+            issuer = cert.spec.get("issuerRef") or {}
+            labels = {"job": "cert-manager", "namespace": cert.namespace, "name": cert.name,
+                      "issuer_name": str(issuer.get("name", "")), "issuer_kind": str(issuer.get("kind", "Issuer")),
+                      "issuer_group": str(issuer.get("group", "cert-manager.io"))}
+            # cert-manager renews at 2/3 of the lifetime (90 d Let's Encrypt): 60 days left at worst.
+            out[series_text("certmanager_certificate_expiration_timestamp_seconds", labels)] = (now + timedelta(days=60)).timestamp()
+            out[series_text("certmanager_certificate_not_after_timestamp_seconds", labels)] = (now + timedelta(days=60)).timestamp()
+            out[series_text("certmanager_certificate_ready_status", {**labels, "condition": "True"})] = 1
+    return out
+
+
+def _claims(build: Build) -> list[dict[str, str]]:
+    """PVCs the stateful objects create: `<template>-<name>-<i>` (StatefulSet convention)."""
+    out = []
+    for obj in build.of_kind("MariaDB", "RedisReplication", "RabbitmqCluster"):
+        replicas = int(obj.spec.get("replicas", obj.spec.get("clusterSize", 1)))
+        for index in range(replicas):
+            out.append({"namespace": obj.namespace, "persistentvolumeclaim": f"storage-{obj.name}-{index}"})
+    return out
+
+
+_DURATION = re.compile(r"(\d+)(ms|[smhdwy])")
+_UNIT_MINUTES = {"ms": 1 / 60000, "s": 1 / 60, "m": 1, "h": 60, "d": 1440, "w": 10080, "y": 525600}
+
+
+def _minutes_of(text: str) -> float:
+    return sum(int(n) * _UNIT_MINUTES[u] for n, u in _DURATION.findall(text))
+
+
+def horizon(build: Build) -> int:
+    """Minutes each phase of the promtool series lasts: longer than the longest `for:` plus the
+    longest range or subquery any rule reads, so every alert has settled by the phase's end."""
+    longest_for, longest_range = 0.0, 0.0
+    for _, body in rule_files(build):
+        for group in body["groups"]:
+            for rule in group.get("rules") or []:
+                longest_for = max(longest_for, _minutes_of(str(rule.get("for", "0s"))))
+                for window in re.findall(r"\[([^\]]+)\]", str(rule.get("expr", ""))):
+                    longest_range = max(longest_range, sum(_minutes_of(part) for part in window.split(":")))
+    return int(max(30, longest_for + longest_range + 10))
+
+
+def _values(before: float | None, after: float | None, repeat: bool, healthy_steps: int, fault_steps: int) -> str:
+    """promtool expanding notation: the healthy value for `healthy_steps` minutes, then the fault's."""
+    def run(value: float | None, steps: int) -> str:  # `a+0xN` is N+1 samples, `_xN` N gaps
+        return f"_x{steps}" if value is None else f"{_num(value)}+0x{steps - 1}"
+    healthy = run(before, healthy_steps)
+    if repeat and before is not None and after is not None and after != before:
+        sign = "+" if after >= before else "-"
+        return f"{healthy} {_num(after)}{sign}{_num(abs(after - before))}x{fault_steps - 1}"
+    return f"{healthy} {run(after, fault_steps)}"
+
+
+# Prometheus naming: a value that is a Unix time ends in _timestamp_seconds / _time_seconds etc.
+_TIMESTAMP = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(_timestamp|_timestamp_seconds|_time|_time_seconds|_created)\{")
+
+
+def _shift(series: dict[str, float], seconds: float) -> dict[str, float]:
+    return {k: (v + seconds if _TIMESTAMP.match(k) else v) for k, v in series.items()}
+
+
+def _num(value: float) -> str:
+    """A number without an exponent: promtool's series notation reads `e+09` as an increment."""
+    text = repr(value)
+    return text if "e" not in text else format(value, ".12f").rstrip("0").rstrip(".")
+
+
+def _minutes(total: int) -> str:
+    """A duration as promtool prints it (Prometheus model.Duration: `4h29m`)."""
+    hours, minutes = divmod(total, 60)
+    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or not hours else "")
+
+
+class Firing:
+    """Which alerts fire at the end of each (healthy, fault, repeat) series set, by promtool's rule
+    engine (the code Prometheus evaluates rules with). One promtool run per stack, started in the
+    background; test k ends k minutes after test 0, which is how its report (which does not name
+    tests) tells them apart."""
+
+    def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path,
+                 now: datetime) -> None:
+        rules_path = workdir / "rules.yaml"
+        groups = [g for _, body in rule_files(build) for g in body["groups"]]
+        rules_path.write_text(yaml.safe_dump({"groups": groups}))
+        alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
+        self.count, self.ends, self.proc = len(tests), [], None
+        if not alerts:
+            return
+        docs, phase = [], horizon(build)
+        for index, (healthy, fault, repeat) in enumerate(tests):
+            names = sorted(set(healthy) | set(fault))
+            end = 2 * phase + index - 1
+            self.ends.append(_minutes(end))
+            # promtool's clock starts at 0: timestamps move so that wall-clock "now" is the eval time.
+            shift = end * 60 - now.timestamp()
+            healthy, fault = _shift(healthy, shift), _shift(fault, shift)
+            docs.append({
+                "interval": "1m",
+                "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, phase, phase + index)}
+                                 for n in names],
+                "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
+            })
+        path = workdir / "alerts-test.yaml"
+        path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs},
+                                       width=1 << 20))
+        if os.environ.get("REHEARSAL_KEEP"):
+            shutil.copy(path, os.environ["REHEARSAL_KEEP"])
+        self.proc = subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+
+    def result(self) -> list[set[str]]:
+        out: list[set[str]] = [set() for _ in range(self.count)]
+        if self.proc is None:
+            return out
+        text, _ = self.proc.communicate(timeout=300)
+        if self.proc.returncode != 0 and "FAILED" not in text:
+            raise RuntimeError(f"promtool test rules could not run: {text}")
+        for alert, when in re.findall(r"alertname: ([A-Za-z0-9_:]+), time: (\S+), \s*exp:\[\],\s*got:\[\s*\S", text):
+            if when in self.ends:
+                out[self.ends.index(when)].add(alert)
+        return out
+
+
