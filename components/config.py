@@ -181,7 +181,10 @@ TIERS: Mapping[Size, Tier] = {
 DEVELOPMENT_TIER = Tier(
     Bounds(min=1, max=2), Bounds(min=1, max=2), Bounds(min=1, max=2), 0,
     frontend_size=ContainerSize("50m", "192Mi", "512Mi"),
-    backend_size=ContainerSize("100m", "256Mi", "512Mi"),
+    # Eight PHP containers at the dev maximum (web x2, Redis and RabbitMQ workers x2 each,
+    # Reverb, scheduler): 192 Mi each keeps dev within a 4 vCPU / 8 GiB laptop node (5 GiB of
+    # requests, test_footprint); the 512 Mi limit leaves php-fpm its workers.
+    backend_size=ContainerSize("100m", "192Mi", "512Mi"),
 )
 
 

@@ -223,6 +223,9 @@ def _alertmanager_yaml(
 # Data-safety alerts about backups and the point-in-time archive (components/files/alerts/
 # data.yaml, group saas-data-safety): only stacks with backups deploy them.
 BACKUP_ONLY_ALERTS = frozenset({"MariaDBRecoverablePointStale", "MariaDBBackupFailing", "MariaDBBinlogArchivalFailing"})
+# Replication alerts (data.yaml): only stacks whose MariaDB replicates deploy them (mysqld-exporter
+# exports `mysql_slave_status_*` from a replica only; semi-sync and primary index need one).
+REPLICATION_ONLY_ALERTS = frozenset({"MariaDBReplicaLagging", "MariaDBSemiSyncOff", "MariaDBPrimaryChanged"})
 
 
 def alert_rule_files() -> dict[str, dict[str, Any]]:
@@ -232,9 +235,14 @@ def alert_rule_files() -> dict[str, dict[str, Any]]:
 
 def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     """The rule files as this stack deploys them: a rule about something the stack does not
-    run is left out (it could only fire for ever, or never). Today: the backup-age rule
-    without backups (development), whose `absent(...)` would page for ever."""
+    run is left out (it could only fire for ever, or never): the backup-age rule without
+    backups (development), whose `absent(...)` would page for ever, and the replication rules
+    without a replica, whose series (`mysql_slave_status_*`, the primary index) never exist."""
+    from components.data.mariadb import is_replicated
+
     skip = set() if cfg.data.backups_enabled else {"MariaDBBackupTooOld", *BACKUP_ONLY_ALERTS}
+    if not is_replicated(cfg):
+        skip |= REPLICATION_ONLY_ALERTS
     files = alert_rule_files()
     for document in files.values():
         for group in document["groups"]:

@@ -48,7 +48,12 @@ def test_web_probes_go_through_nginx_into_laravel(stack: Synth) -> None:
     assert nginx["readinessProbe"]["httpGet"]["path"] == "/up"
     assert nginx["startupProbe"]["httpGet"]["path"] == "/up"
     assert "tcpSocket" in nginx["livenessProbe"]
-    assert container(pod(stack, "backend-web"), "php-fpm")["livenessProbe"]["tcpSocket"]["port"] == "fastcgi"
+    # php-fpm listens on loopback only; the kubelet dials a tcpSocket probe at the pod IP, so
+    # its probes run inside the container (k8s.io/kubernetes pkg/kubelet/prober: tcp host = pod IP).
+    php_fpm = container(pod(stack, "backend-web"), "php-fpm")
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert "tcpSocket" not in php_fpm[probe]
+        assert "fsockopen('127.0.0.1', 9000" in " ".join(php_fpm[probe]["exec"]["command"])
 
 
 def test_graceful_shutdown(stack: Synth) -> None:

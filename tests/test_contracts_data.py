@@ -56,7 +56,7 @@ def test_rabbitmq_connection_url_is_secret_and_well_formed(contracts: dict[str, 
 
 
 @pytest.mark.parametrize(("stack", "endpoint", "path_style"), [
-    ("dev", "http://seaweedfs-s3.saas-data.svc.cluster.local:8333", True),
+    ("dev", "http://seaweedfs-all-in-one.saas-data.svc.cluster.local:8333", True),  # one process in dev
     # prod's buckets live in prod's AWS region (Pulumi.prod.yaml objectStorage.region = aws:region).
     ("prod", "https://s3.eu-west-1.amazonaws.com", False),
 ])

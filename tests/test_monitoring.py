@@ -214,6 +214,17 @@ def test_no_backup_alert_without_backups(stack: Synth) -> None:
     assert ("MariaDBDown" in alerts)
 
 
+def test_no_replication_alert_without_a_replica(stack: Synth) -> None:
+    """mysqld-exporter exports `mysql_slave_status_seconds_behind_master` only from a replica:
+    in dev (one standalone pod) `MariaDBReplicaLagging` could never fire (metrics judge)."""
+    alerts = {
+        r["alert"] for o in stack.objects("PrometheusRule", "saas-monitoring")
+        for g in o["spec"]["groups"] for r in g["rules"] if "alert" in r
+    }
+    assert (monitoring.REPLICATION_ONLY_ALERTS <= alerts) is (stack.stack != "dev")
+    assert not (monitoring.REPLICATION_ONLY_ALERTS & alerts) or stack.stack != "dev"
+
+
 def test_every_alert_has_a_severity_and_a_summary() -> None:
     for stem, document in monitoring.alert_rule_files().items():
         for group in document["groups"]:

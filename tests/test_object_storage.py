@@ -35,6 +35,7 @@ def test_every_stack_exposes_the_three_buckets(stack: Synth) -> None:
     buckets = stack.outputs["objectStorage"]["buckets"]
     assert set(buckets) == BUCKETS
     for logical, name in buckets.items():
+        # The committed stacks fix the prefix to their domain with dashes (bucketPrefix).
         assert name == bucket_name(stack.outputs["domain"].replace(".", "-"), stack.stack, logical)
         assert 3 <= len(name) <= 63 and name == name.lower()
 

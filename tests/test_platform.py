@@ -370,7 +370,9 @@ from components.platform import ClusterPlatform, ClusterPlatformArgs
 class Operators(pulumi.ComponentResource):
     def __init__(self, name, platform):
         super().__init__("saas-platform:index:Operators", name, None, None)
-        self.ns = platform.isolated_namespace("saas-db-operator", "mariadb-operator", parent=self, kubernetes_api=True)
+        self.ns = platform.isolated_namespace(
+            "saas-db-operator", "mariadb-operator", parent=self, kubernetes_api=True, scrape_ports=[8080]
+        )
         self.register_outputs({})
 
 platform = ClusterPlatform("platform", ClusterPlatformArgs(config=config.load()))

@@ -134,14 +134,9 @@ def test_a_stopped_redis_fires_its_alert_on_the_baseline(verdicts, stack: str) -
 
 
 # Real defects the judge still finds, reported rather than hidden; each entry is removed when its
-# fix lands (the test then fails on any finding at all).
-KNOWN_DEFECTS = {
-    # The replica-lag alert is rendered for stacks without a replica pod (dev: no replication;
-    # staging: replication with one pod, which mariadb-operator v26.6.0's webhook rejects anyway,
-    # data-safety review C1): mysql_slave_status_* exists only on a replica, so it never fires.
-    "dev": ["alert MariaDBReplicaLagging: mysql_slave_status_seconds_behind_master is exposed by no scraped target"],
-    "staging": ["alert MariaDBReplicaLagging: mysql_slave_status_seconds_behind_master is exposed by no scraped target"],
-}
+# fix lands (the test then fails on any finding at all). Empty: the replica-lag alert is no
+# longer rendered without a replica (components/monitoring.py REPLICATION_ONLY_ALERTS).
+KNOWN_DEFECTS: dict[str, list[str]] = {}
 
 
 @pytest.mark.parametrize("stack", STACKS)

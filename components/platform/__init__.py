@@ -14,6 +14,7 @@ Custom resources depend on the release that installs their CRDs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -176,16 +177,25 @@ class ClusterPlatform(pulumi.ComponentResource):
         )
 
     def isolated_namespace(
-        self, name: str, component: str, *, parent: pulumi.Resource, kubernetes_api: bool = False, pod_security: str = "restricted"
+        self,
+        name: str,
+        component: str,
+        *,
+        parent: pulumi.Resource,
+        kubernetes_api: bool = False,
+        pod_security: str = "restricted",
+        scrape_ports: Sequence[int] = (),
     ) -> IsolatedNamespace:
         """An extra namespace for another component's operator: default-deny, DNS, Prometheus
-        scraping of labelled pods and, with `kubernetes_api`, egress to the API server."""
+        scraping of labelled pods on `scrape_ports` (their metrics ports, none by default) and,
+        with `kubernetes_api`, egress to the API server."""
         return isolated_namespace(
             name,
             component,
             pulumi.ResourceOptions(parent=parent),
             api_server_cidrs=self.api_server_cidrs if kubernetes_api else (),
             pod_security=pod_security,
+            scrape_ports=scrape_ports,
         )
 
 
