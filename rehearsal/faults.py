@@ -93,11 +93,14 @@ class Faults:
 
     def inject(self, batch: str) -> None:
         rig = self.rig
-        if batch == "replicas":  # a replica of each, and a backlog on the primary Redis
-            rig.stop_process("redis-1")
-            rig.stop_process("mariadb-1")
+        if batch == "replicas":  # a backlog on the primary Redis, then a replica of each stops
+            # The backlog first: the rig runs one Redis replica where the stack runs two, and
+            # with the stack's `min-replicas-to-write 1` the master refuses writes (NOREPLICAS)
+            # once the rig's only replica is gone, which the stack's second replica prevents.
             for key in sorted({k for st in self.stages for k in _queue_keys(st.build)}):
                 rig.redis("EVAL", "for i=1,5000 do redis.call('RPUSH', KEYS[1], '{\"job\":\"rehearsal\"}') end", "1", key)
+            rig.stop_process("redis-1")
+            rig.stop_process("mariadb-1")
         elif batch == "primaries":
             rig.stop_process("redis-0")
             rig.stop_process("mariadb-0")

@@ -162,6 +162,33 @@ def scraped_components(build: Build, stage: "Stage") -> dict[str, str]:
     return out
 
 
+# kube-state-metrics' custom-resource metrics are defined by the stack itself (the
+# `customResourceState` config it gives the kube-prometheus-stack release): each metric is
+# `<metricNamePrefix>_<name>` (default prefix `kube_customresource`) with the labels of the
+# resource's and the metric's `labelsFromPath` plus the group/version/kind labels KSM adds
+# (kubernetes/kube-state-metrics v2.20.0 pkg/customresourcestate/config.go `FullName`,
+# registry_factory.go; docs/metrics/extend/customresourcestate-metrics.md).
+KSM_CUSTOM_RESOURCE_LABELS = {"customresource_group", "customresource_version", "customresource_kind"}
+
+
+def custom_resource_metrics(build: Build) -> dict[str, set[str]]:
+    kps = next((r for r in build.helm_releases.values() if r.get("chart") == "kube-prometheus-stack"), None)
+    state = _value((kps or {}).get("values") or {}, "kube-state-metrics.customResourceState") or {}
+    if not isinstance(state, dict) or not state.get("enabled"):
+        return {}
+    out: dict[str, set[str]] = {}
+    for resource in (((state.get("config") or {}).get("spec") or {}).get("resources") or []):
+        prefix = resource.get("metricNamePrefix", "kube_customresource")
+        common = set(resource.get("labelsFromPath") or {})
+        for metric in resource.get("metrics") or []:
+            each = metric.get("each") or {}
+            kind = str(each.get("type", "")).lower()
+            specific = set((each.get(kind) or {}).get("labelsFromPath") or {})
+            name = f"{prefix}_{metric['name']}" if prefix else str(metric["name"])
+            out[name] = common | specific | KSM_CUSTOM_RESOURCE_LABELS
+    return out
+
+
 def catalog_owner(metric: str) -> str | None:
     for name, comp in catalog().items():
         if metric in (comp.get("metrics") or {}):
@@ -550,6 +577,7 @@ def _static(stage: "Stage", now: datetime) -> _Checked:
     exposed = stage.series()
     siblings = stage.sibling_series()
     scraped = scraped_components(build, stage)
+    custom = custom_resource_metrics(build)
     records = recorded(build)
     out.uses = uses(build)
     for use in out.uses:
@@ -563,6 +591,8 @@ def _static(stage: "Stage", now: datetime) -> _Checked:
                 labels, source = exposed[name], "the scraped series"
             elif use.where.startswith("dashboard ") and name in siblings:
                 labels, source = siblings[name], "the series of the exporters of its kind"
+            elif name in custom and "kube-state-metrics" in scraped:
+                labels, source = custom[name], "the stack's kube-state-metrics customResourceState"
             else:
                 owner = catalog_owner(name)
                 if owner is None:

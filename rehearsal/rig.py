@@ -41,7 +41,11 @@ REDIS_PASSWORD = "rehearsal-redis"  # noqa: S105
 # Overrides of the stack's options, and why: sized for a node with GiBs of memory and disk.
 MARIADB_OVERRIDES = {"innodb_buffer_pool_size": "32M", "innodb_log_file_size": "8M", "innodb_flush_method": "fsync"}
 RABBITMQ_SKIPPED_KEYS = ("disk_free_limit", "collect_statistics_interval", "vm_memory_high_watermark", "listeners.", "management.tcp", "prometheus.tcp",
-                         "cluster_formation")
+                         "cluster_formation",
+                         # Settings of the RabbitMQ 4.x the operator runs that Debian's 3.10 does
+                         # not know (3.13+: quorum membership reconciliation); they tune cluster
+                         # membership, not what the exporters expose.
+                         "quorum_queue.continuous_membership_reconciliation")
 
 
 def free_port() -> int:
@@ -83,7 +87,11 @@ class Rig:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.ports: dict[str, int] = {}
         self.build = build
-        self._start(build)
+        try:
+            self._start(build)
+        except BaseException:
+            self.stop()  # never leave daemons behind a rig that failed to start
+            raise
 
     @classmethod
     def shared(cls, build: Build) -> "Rig":
@@ -114,6 +122,9 @@ class Rig:
             wait_port(self.ports[name], 60, self.procs[name])
         self._setup_mariadb()
         wait_port(self.ports["redis-0"], 30, self.procs["redis-0"])
+        # A broker that refused its configuration exits at once: say so instead of waiting.
+        if self.procs["rabbitmq"].poll() is not None:
+            raise RuntimeError(f"rabbitmq-server exited ({self.procs['rabbitmq'].returncode}): see {self.dir / 'rabbitmq.log'}")
         self.rabbitmqctl("wait", str(self.dir / "rabbitmq" / "rabbitmq.pid"), "--timeout", "280", timeout=300)
         wait_port(self.ports["rabbitmq-prometheus"], 60)
 
