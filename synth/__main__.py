@@ -6,11 +6,11 @@ DIR/footprint.json.
 
 Exit codes: 0 ok, 1 invalid configuration (one line per problem), 2 a mandatory policy is
 violated, 3 the program failed or registered something the engine would refuse, 4 bad
-command-line arguments (a --diff folder that is not a synth output, an --out folder that holds
-something else).
+command-line arguments (a --diff folder that is not a synth output, an --out that is a file).
 
 The output folder is replaced only by a complete synthesis: the new one is written beside it
-and swapped in. When configuration or the program fails, the previous output is removed, so a
+and swapped in (in a folder that also holds other files, only synth's own entries are replaced;
+the rest is never touched). When configuration or the program fails, the previous output is removed, so a
 stale build/STACK is never mistaken for the current one. OTHER_DIR is read whole before
 anything is written, so it may be DIR itself.
 """
@@ -160,24 +160,40 @@ def _is_synth_output(folder: Path) -> bool:
     return (folder / "resources.json").is_file()
 
 
+# What a synthesis writes into its output folder; anything else there is left alone.
+SYNTH_ENTRIES = ("resources.json", "outputs.json", "policy-report.json", "footprint.json", "manifests", "helm")
+
+
 def _check_output_folder(out: Path) -> None:
-    """Synth replaces its output folder whole: refuse one that holds anything else."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not _is_synth_output(out))):
-        raise OutputFolderError(
-            f"--out {out}: exists and is not a synth output (no resources.json); choose an empty or new folder"
-        )
+    if out.exists() and not out.is_dir():
+        raise OutputFolderError(f"--out {out}: is a file, not a folder; choose a folder (new, empty or a previous output)")
+
+
+def _owns_whole(out: Path) -> bool:
+    """Whether every entry of `out` is synth's own, so the folder can be swapped whole."""
+    return all(entry.name in SYNTH_ENTRIES for entry in out.iterdir())
 
 
 def _discard(out: Path) -> None:
-    """A failed run removes the previous output: what is left must never pass for this config."""
-    if out.is_dir() and _is_synth_output(out):
-        shutil.rmtree(out)
-        print(f"error: removed the previous output {_shown(out)} (it no longer matches the configuration)", file=sys.stderr)
+    """A failed run removes the previous output: what is left must never pass for this config.
+    Only synth's own entries go; a file of yours in the folder stays."""
+    if not (out.is_dir() and _is_synth_output(out)):
+        return
+    for name in SYNTH_ENTRIES:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    if not any(out.iterdir()):
+        out.rmdir()
+    print(f"error: removed the previous output {_shown(out)} (it no longer matches the configuration)", file=sys.stderr)
 
 
 def _replace_folder(out: Path, write: Any) -> None:
-    """Write into a fresh folder beside `out`, then swap it in: `out` is either the previous
-    complete output or the new complete one, never a mix."""
+    """Write into a fresh folder beside `out`, then move it in: a folder of synth's own is
+    swapped whole (it is either the previous complete output or the new one, never a mix);
+    in a folder that also holds other files only synth's entries are replaced."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fresh = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -186,6 +202,16 @@ def _replace_folder(out: Path, write: Any) -> None:
     except BaseException:
         shutil.rmtree(fresh, ignore_errors=True)
         raise
+    if out.exists() and not _owns_whole(out):
+        for entry in sorted(fresh.iterdir()):
+            target = out / entry.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            entry.rename(target)
+        fresh.rmdir()
+        return
     old = None
     if out.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))

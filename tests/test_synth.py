@@ -167,11 +167,21 @@ def test_failed_synth_removes_the_previous_output(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.parent.iterdir()) == []
 
 
-def test_out_folder_holding_something_else_is_refused(tmp_path: Path) -> None:
+def test_out_folder_holding_something_else_keeps_it(tmp_path: Path) -> None:
+    """A folder of yours (a mktemp -d with a log in it) gets the synthesis beside your files,
+    which neither a run nor a failed run touches; a file as --out is refused."""
     (tmp_path / "mine.txt").write_text("keep me")
-    proc = run_synth("dev", tmp_path)
-    assert proc.returncode == 4 and "is not a synth output" in proc.stderr
-    assert (tmp_path / "mine.txt").read_text() == "keep me"
+    assert run_synth("dev", tmp_path).returncode == 0
+    assert (tmp_path / "resources.json").is_file() and (tmp_path / "manifests").is_dir()
+    assert run_synth("prod", tmp_path).returncode == 0  # a second stack replaces only synth's entries
+    assert '"urn:pulumi:prod::' in (tmp_path / "resources.json").read_text()
+    bad = tmp_path / "Pulumi.dev.yaml"
+    bad.write_text((ROOT / "Pulumi.dev.yaml").read_text().replace("size: small", "size: huge"))
+    assert run_synth("dev", tmp_path, "--stack-file", str(bad)).returncode == 1
+    assert not (tmp_path / "resources.json").exists() and not (tmp_path / "manifests").exists()
+    assert (tmp_path / "mine.txt").read_text() == "keep me" and bad.exists()
+    proc = run_synth("dev", tmp_path / "mine.txt")
+    assert proc.returncode == 4 and "is a file, not a folder" in proc.stderr
 
 
 def _tree_lines(stdout: str) -> list[str]:
