@@ -1,4 +1,5 @@
-"""The repository as a user clones it: self-contained tests (no skip, no `../shared`), a license."""
+"""The repository as a user clones it: self-contained tests (no skip, nothing read from beside
+the clone), a license."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _files(*dirs: str, suffixes: tuple[str, ...] = (".py", ".sh", ".yml", ".yaml
 
 def test_no_test_can_skip() -> None:
     """A missing validator or data file is a failure, never a skip (`make test` on a clone
-    without ../shared runs every test). This file is the only one allowed to name the calls."""
+    with nothing beside it runs every test). This file is the only one allowed to name the calls."""
     pattern = re.compile(r"pytest\.skip\(|mark\.skip|skipif|importorskip|mark\.xfail|pytest\.xfail\(")
     offenders = [
         f"{p.relative_to(ROOT)}:{n}"
@@ -30,15 +31,32 @@ def test_no_test_can_skip() -> None:
     assert offenders == []
 
 
+def _outside_references(text: str, siblings: list[str]) -> list[str]:
+    """Paths into a folder beside the clone (`../<sibling>/...`, or its absolute path)."""
+    found = []
+    for name in siblings:
+        if re.search(rf"\.\./{re.escape(name)}\b", text) or str(ROOT.parent / name) in text:
+            found.append(name)
+    return found
+
+
 def test_nothing_reads_outside_the_repository() -> None:
-    """`../shared` (the maintainers' workspace) is absent on a user's clone: the vendored copy
-    in upstream/ is the only source (upstream/sources.json records where each file came from)."""
-    offenders = [
-        str(p.relative_to(ROOT))
+    """A folder beside the clone (a maintainer's workspace) is absent on a user's clone: the
+    vendored copy in upstream/ is the only source (upstream/sources.json records where each
+    file came from). The folders beside this checkout are the ones a mistake could name."""
+    siblings = sorted(p.name for p in ROOT.parent.iterdir() if p.is_dir() and p != ROOT)
+    offenders = {
+        str(p.relative_to(ROOT)): hits
         for p in _files(*CODE_DIRS) + [ROOT / "Makefile"]
-        if p.name != "test_repository.py" and re.search(r"\.\./shared|/work/shared", p.read_text(errors="replace"))
-    ]
-    assert offenders == []
+        if (hits := _outside_references(p.read_text(errors="replace"), siblings))
+    }
+    assert offenders == {}
+
+
+def test_the_outside_reference_check_can_fail() -> None:
+    assert _outside_references("UPSTREAM = ROOT.parent / 'x'; open('../workspace/crds/a.yaml')", ["workspace"]) == ["workspace"]
+    assert _outside_references(f"path = '{ROOT.parent / 'workspace'}/upstream'", ["workspace"]) == ["workspace"]
+    assert _outside_references("see ../README.md and upstream/", ["workspace"]) == []
 
 
 def test_license_is_apache_2_and_named_in_the_readme() -> None:
