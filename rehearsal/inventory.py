@@ -221,27 +221,6 @@ class Cluster:
         return out
 
 
-def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != str(value):
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
-def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    return _selects(selector or {}, labels)
-
-
 def configfile_entries(build: Build) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(resource, catalog entry) for every yaml ConfigFile whose manifest the catalog describes."""
     catalog = load_catalog("manifests.yaml")

@@ -40,6 +40,7 @@ import yaml
 
 from rehearsal import fastcgi, promql, scrape
 from rehearsal.base import Build, Verdict
+from rehearsal.inventory import dig
 from rehearsal.alerting import Firing, modelled_series, rule_files, series_text
 from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
 from rehearsal.rabbit_definitions import definitions_from_objects
@@ -108,15 +109,6 @@ def recorded(build: Build) -> set[str]:
 # ---- catalog components the stack scrapes --------------------------------------------------------
 
 
-def _value(values: dict[str, Any], dotted: str) -> Any:
-    node: Any = values
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def catalog_pods(build: Build) -> list[scrape.Pod]:
     """Pods of the catalog components installed by a chart of the stack (cannot run here)."""
     out = []
@@ -129,7 +121,7 @@ def catalog_pods(build: Build) -> list[scrape.Pod]:
             continue
         if not chart and not build.find("Namespace", "", namespace) and not any(o.namespace == namespace for o in build.objects):
             continue  # a release manifest's namespace the stack does not have
-        extra = _value(chart.get("values") or {}, pods["labels_value"]) if chart and pods.get("labels_value") else None
+        extra = dig(chart.get("values") or {}, pods["labels_value"]) if chart and pods.get("labels_value") else None
         labels = {**dict(extra or {}), **pods["labels"]}
         if chart and pods.get("release_label"):
             labels[pods["release_label"]] = str(chart.get("name", how.get("chart")))
@@ -146,12 +138,12 @@ def scraped_components(build: Build, stage: "Stage") -> dict[str, str]:
     for name, comp in catalog().items():
         how = comp.get("scraped_by") or {}
         if "kps_value" in how:
-            if kps is not None and _value(kps.get("values") or {}, how["kps_value"]) is not False:
+            if kps is not None and dig(kps.get("values") or {}, how["kps_value"]) is not False:
                 out[name] = f"kube-prometheus-stack {how['kps_value']}"
             continue
         chart = build.helm_releases.get(how.get("chart", "")) if how.get("chart") else None
         for dotted in how.get("chart_values") or [] if chart else []:
-            if _value(chart.get("values") or {}, dotted):
+            if dig(chart.get("values") or {}, dotted):
                 out[name] = f"chart value {dotted}"
         pods = how.get("pods") or {}
         for target in stage.targets:
@@ -173,7 +165,7 @@ KSM_CUSTOM_RESOURCE_LABELS = {"customresource_group", "customresource_version", 
 
 def custom_resource_metrics(build: Build) -> dict[str, set[str]]:
     kps = next((r for r in build.helm_releases.values() if r.get("chart") == "kube-prometheus-stack"), None)
-    state = _value((kps or {}).get("values") or {}, "kube-state-metrics.customResourceState") or {}
+    state = dig((kps or {}).get("values") or {}, "kube-state-metrics.customResourceState") or {}
     if not isinstance(state, dict) or not state.get("enabled"):
         return {}
     out: dict[str, set[str]] = {}

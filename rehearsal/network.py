@@ -30,8 +30,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from rehearsal.base import Build, JudgeUnavailable, Verdict
-from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, load_catalog, selects
+from rehearsal.base import Build, JudgeUnavailable, Verdict, selects
+from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, load_catalog
 from rehearsal.models import Pod
 
 API_SERVER = "10.0.0.1"  # a VPC address, like the EKS control-plane ENIs; k3s serves the API on the node

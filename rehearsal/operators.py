@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rehearsal.base import Build, Verdict
-from rehearsal.inventory import CLUSTER_HOST, Cluster, cluster, selects, strings
+from rehearsal.base import Build, Verdict, selects
+from rehearsal.inventory import CLUSTER_HOST, Cluster, cluster, strings
 from rehearsal.models import Pod
 from rehearsal.network import route_services, scrape_targets
 

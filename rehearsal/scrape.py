@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from rehearsal.base import Build, K8sObject
+from rehearsal.base import Build, K8sObject, selects
 
 PROMETHEUS_NAMESPACE_DEFAULT = "saas-monitoring"
 
@@ -84,23 +84,8 @@ class Topology:
 
 
 def matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """A Kubernetes label selector (matchLabels + matchExpressions) against labels."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    """A label selector against labels; a missing selector (not `{}`) selects nothing here."""
+    return selector is not None and selects(selector, labels)
 
 
 def _template_pods(obj: K8sObject) -> Pod:
