@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rehearsal.base import Build, JudgeUnavailable, K8sObject, Verdict
+from rehearsal.base import Build, JudgeUnavailable, K8sObject, Tally, Verdict
 from rehearsal.edge import request, shared_edge
 from rehearsal.pods import Image, Pod, require_root
 
@@ -193,19 +193,6 @@ def _service_overrides(build: Build, pod: Pod, workload: K8sObject) -> dict[tupl
     return out
 
 
-class _Checks:
-    def __init__(self) -> None:
-        self.findings: list[str] = []
-        self.counts: dict[str, list[int]] = {}
-
-    def check(self, category: str, ok: bool, finding: str) -> bool:
-        passed, total = self.counts.setdefault(category, [0, 0])
-        self.counts[category] = [passed + int(ok), total + 1]
-        if not ok:
-            self.findings.append(finding)
-        return ok
-
-
 def _probe_container(pod: Pod, workload: K8sObject, container: dict[str, Any]) -> list[tuple[bool, str]]:
     """The kubelet's probes of one container in order (startup, then readiness and liveness)."""
     results = []
@@ -220,7 +207,7 @@ def _probe_container(pod: Pod, workload: K8sObject, container: dict[str, Any]) -
     return results
 
 
-def _probe_all(checks: _Checks, pods: list[tuple[Pod, K8sObject]]) -> dict[str, bool]:
+def _probe_all(checks: Tally, pods: list[tuple[Pod, K8sObject]]) -> dict[str, bool]:
     """Probe every played container at once (the kubelet probes each on its own); Ready per workload."""
     jobs = [
         (pod, workload, container)
@@ -238,7 +225,7 @@ def _probe_all(checks: _Checks, pods: list[tuple[Pod, K8sObject]]) -> dict[str, 
 
 def judge(build: Build) -> Verdict:
     require_root()
-    checks = _Checks()
+    checks = Tally()
     frontends = _tracks(build, "frontend", "frontend")
     backends = _tracks(build, "backend", "backend-web")
     frontend = frontends[0] if frontends else None
@@ -281,7 +268,7 @@ def judge(build: Build) -> Verdict:
             pod.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     skipped = sorted({s for p, _ in pods for s in p.skipped})
-    summary = ", ".join(f"{cat} {p}/{t}" for cat, (p, t) in checks.counts.items())
+    summary = checks.counted()
     return Verdict(
         "apps",
         f"apps: {summary} (played {', '.join(w.name for _, w in pods)}; not played: {len(skipped)} exporters/volumes)",
@@ -289,7 +276,7 @@ def judge(build: Build) -> Verdict:
     )
 
 
-def _frontend_checks(build: Build, checks: _Checks, frontend: K8sObject, backend: K8sObject | None, get: Any) -> None:
+def _frontend_checks(build: Build, checks: Tally, frontend: K8sObject, backend: K8sObject | None, get: Any) -> None:
     url = str(build.outputs.get("frontendUrl") or _container_env(build, frontend, "APP_URL") or "")
     page = get(url, headers={"Accept": "text/html"})
     if not checks.check("frontend page", page.status == 200 and b"saas-platform" in page.body,
@@ -342,7 +329,7 @@ def _is_api(build: Build, url: str, backend: K8sObject | None) -> bool:
     return bool(selector) and all(pod_labels.get(k) == v for k, v in selector.items()) and (parts.port or 80) in ports
 
 
-def _backend_checks(build: Build, checks: _Checks, backend: K8sObject, get: Any) -> None:
+def _backend_checks(build: Build, checks: Tally, backend: K8sObject, get: Any) -> None:
     api = str(build.outputs.get("apiUrl") or _container_env(build, backend, "APP_URL") or "")
     up = get(api.rstrip("/") + "/up", headers={"Accept": "*/*"})
     checks.check("backend /up", up.status == 200, f"{api}/up answers {up.status} through Traefik")

@@ -31,6 +31,24 @@ class Verdict:
         return 1 if self.findings else 0
 
 
+class Tally:
+    """Checks counted per category (`hosts 4/4, ...`), with a finding line for each that failed."""
+
+    def __init__(self) -> None:
+        self.findings: list[str] = []
+        self.counts: dict[str, list[int]] = {}
+
+    def check(self, category: str, ok: bool, finding: str) -> bool:
+        passed, total = self.counts.setdefault(category, [0, 0])
+        self.counts[category] = [passed + int(ok), total + 1]
+        if not ok:
+            self.findings.append(finding)
+        return ok
+
+    def counted(self) -> str:
+        return ", ".join(f"{category} {passed}/{total}" for category, (passed, total) in self.counts.items())
+
+
 @dataclass(frozen=True)
 class K8sObject:
     """One Kubernetes object of the synthesis (`manifests/<namespace>/<Kind>-<name>.yaml`)."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
-from rehearsal.base import Build, Verdict
+from rehearsal.base import Build, Tally, Verdict
 from rehearsal.edge import TEST_PASSWORD, TEST_USER, Answer, Loaded, burst, request, shared_edge
 
 ADMIN_LABELS = ("grafana", "rabbitmq", "graylog")
@@ -182,23 +182,15 @@ def _middleware_kinds(loaded: Loaded, router: dict[str, Any]) -> dict[str, dict[
     return out
 
 
-class _Matrix:
+class _Matrix(Tally):
     def __init__(self, build: Build, loaded: Loaded) -> None:
+        super().__init__()
         self.build = build
         self.loaded = loaded
-        self.findings: list[str] = []
-        self.counts: dict[str, list[int]] = {}
         ports = loaded.ports
         tls_eps = [ep for ep, body in loaded.entry_points.items() if "tls" in (body.get("http") or {})]
         self.secure = ports[tls_eps[0]] if tls_eps else ports.get("websecure", 0)
         self.plain = [ports[ep] for ep in ports if ep not in tls_eps]
-
-    def check(self, category: str, ok: bool, finding: str) -> bool:
-        passed, total = self.counts.setdefault(category, [0, 0])
-        self.counts[category] = [passed + int(ok), total + 1]
-        if not ok:
-            self.findings.append(finding)
-        return ok
 
     def get(self, host: str, path: str = "/", **kwargs: Any) -> Answer:
         return request(self.secure, host, path, cert_file=self.loaded.cert_file, **kwargs)
@@ -394,7 +386,7 @@ def judge(build: Build) -> Verdict:
     matrix.unknown_host()
     matrix.weighted()
     matrix.rate_limits()  # last: it spends the rate-limit budget
-    summary = ", ".join(f"{cat} {p}/{t}" for cat, (p, t) in matrix.counts.items())
+    summary = matrix.counted()
     return Verdict(
         "routing",
         f"routing: {summary} ({len(hosts)} hosts; Traefik {edge.version()}, test admin user)",

@@ -62,3 +62,13 @@ def findings_of(stdout: str, judge: str) -> set[str]:
     """The finding lines a judge printed (`judge: ...`), without its counting last line."""
     lines = [line.split(": ", 1)[1] for line in stdout.splitlines() if line.startswith(f"{judge}: ")]
     return {line for line in lines if not line.rstrip().endswith(" s]")}
+
+
+def assert_passes(judge: str, build_dir: Path) -> None:
+    """The judge on a current synthesis: nothing but the known defects (KNOWN_DEFECTS), exit 0
+    without them, and its counting last line."""
+    proc = cli(judge, build_dir)
+    known = KNOWN_DEFECTS.get(judge, set())
+    assert findings_of(proc.stdout, judge) == known, proc.stdout + proc.stderr
+    assert proc.returncode == (1 if known else 0), proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith(f"{judge}: ")
