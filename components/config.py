@@ -327,12 +327,23 @@ class ObjectStorageSection(_Strict):
     noncurrentVersionDays: int = Field(default=30, ge=1, le=3650)
     # Persistent volume of each in-cluster SeaweedFS volume server.
     storage: StorageSize = "50Gi"
+    # s3 engine: the AWS region the uploads and backups buckets are replicated to (a second
+    # copy outside the primary region; components/storage_replication.py). Required in
+    # production with s3; absent means no replication.
+    replicaRegion: str | None = None
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
         if not _REGION_RE.match(value):
             raise ValueError(f"'{value}' is not a region such as eu-west-1")
+        return value
+
+    @field_validator("replicaRegion")
+    @classmethod
+    def _replica_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION_RE.match(value):
+            raise ValueError(f"'{value}' is not an AWS region such as eu-central-1")
         return value
 
     @field_validator("endpoint")
@@ -355,6 +366,16 @@ class ObjectStorageSection(_Strict):
             raise ValueError("endpoint: the minio engine needs the endpoint of the existing MinIO (https://...)")
         if self.engine != "minio" and self.endpoint:
             raise ValueError(f"endpoint: only the minio engine takes an endpoint ({self.engine} has its own)")
+        if self.replicaRegion and self.engine != "s3":
+            raise ValueError(
+                f"replicaRegion: only the s3 engine replicates to another AWS region ({self.engine} does not; "
+                "docs/operations.md, \"Files replication\")"
+            )
+        if self.replicaRegion and self.replicaRegion == self.region:
+            raise ValueError(
+                f"replicaRegion: '{self.replicaRegion}' is the primary region; a replica must survive the loss "
+                "of that region: choose another one"
+            )
         return self
 
 
@@ -923,6 +944,13 @@ class RawConfig(_Strict):
         if self.environment == "production" and self.objectStorage.engine == "seaweedfs":
             raise ValueError(
                 "objectStorage.engine: production keeps its backups outside the cluster: use s3 or minio, not seaweedfs"
+            )
+        # Production keeps a second copy of uploads and backups in another region (seed "Files:
+        # Object storage replication"; data-safety review #20).
+        if self.environment == "production" and self.objectStorage.engine == "s3" and not self.objectStorage.replicaRegion:
+            raise ValueError(
+                "objectStorage.replicaRegion: production with the s3 engine replicates uploads and backups to a "
+                f"second AWS region: set one other than {self.objectStorage.region} (e.g. eu-central-1)"
             )
         if self.environment != "development" and self.data.backups.enabled is False:
             raise ValueError(f"data.backups.enabled: {self.environment} must keep database backups on (RPO 1 h)")

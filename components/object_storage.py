@@ -43,6 +43,9 @@ COMPONENT = "object-storage"
 
 # Logical bucket -> consumer that gets read/write access to it.
 BUCKETS: Mapping[str, str] = {"uploads": "app", "static": "app", "backups": "backups"}
+# Buckets copied to `objectStorage.replicaRegion` (s3 engine): what cannot be rebuilt. Static
+# assets are rebuilt by every frontend deploy.
+REPLICATED: tuple[str, ...] = ("uploads", "backups")
 CONSUMERS: tuple[str, ...] = ("app", "backups")
 
 SEAWEEDFS_CHART = "seaweedfs"
@@ -108,23 +111,6 @@ def iam_policy(bucket_arns: list[str]) -> dict[str, Any]:
                 "Action": list(OBJECT_ACTIONS),
                 "Resource": [f"{arn}/*" for arn in bucket_arns],
             },
-        ],
-    }
-
-
-def tls_only_policy(bucket_arn: str) -> dict[str, Any]:
-    """Deny every request to the bucket that does not use TLS."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
         ],
     }
 
@@ -263,7 +249,10 @@ class ObjectStorage(pulumi.ComponentResource):
     def _aws_s3(
         self, name: str, args: ObjectStorageArgs, names: Mapping[str, str]
     ) -> tuple[pulumi.Input[str], str, bool, dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]]]:
-        import pulumi_aws as aws  # only stacks with the s3 engine pay for this import
+        import pulumi_aws as aws  # only stacks with the s3 engine pay for these imports
+
+        from components.aws_buckets import hardened_bucket
+        from components.storage_replication import BucketReplication, ReplicationArgs
 
         cfg = args.config
         section = cfg.raw.objectStorage
@@ -271,78 +260,33 @@ class ObjectStorage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         keep = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.is_production)
         tags = {"app": "saas-platform", "stack": cfg.stack, "component": COMPONENT}
-        arns: dict[str, pulumi.Output[str]] = {}
+        hardened = {}
         for bucket, bucket_id in names.items():
-            resource = aws.s3.Bucket(f"{name}-{bucket}", bucket=bucket_id, region=region, tags=tags, opts=keep)
-            # The settings name the bucket by the name we chose (known at preview, unlike its id)
-            # and depend on it explicitly.
-            on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[resource])
-            aws.s3.BucketOwnershipControls(
-                f"{name}-{bucket}-ownership", bucket=bucket_id, region=region,
-                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=on_bucket,
+            # Immutability (data-safety review #20): every backup and archived binlog version
+            # is locked for BACKUP_LOCK_DAYS in governance mode. The in-cluster backup key has
+            # neither s3:DeleteObjectVersion nor s3:BypassGovernanceRetention: whoever reads
+            # that Secret can hide current backups behind delete markers (the operator's own
+            # pruning does exactly that) but cannot destroy a version inside the window.
+            hardened[bucket] = hardened_bucket(
+                f"{name}-{bucket}", bucket_id, region, parent=self, tags=tags,
+                noncurrent_days=section.noncurrentVersionDays,
+                lock_days=BACKUP_LOCK_DAYS if bucket == "backups" else None, keep=keep,
             )
-            aws.s3.BucketPublicAccessBlock(
-                f"{name}-{bucket}-public-access-block", bucket=bucket_id, region=region,
-                block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
-                restrict_public_buckets=True, opts=on_bucket,
+            self.ready.append(hardened[bucket].bucket)
+        arns = {bucket: h.arn for bucket, h in hardened.items()}
+        if section.replicaRegion:
+            # A second copy in another region (issue 21 item 2, data-safety review #20).
+            self.replication = BucketReplication(
+                f"{name}-replication",
+                ReplicationArgs(
+                    config=cfg,
+                    sources={b: hardened[b] for b in REPLICATED},
+                    replica_names={b: bucket_name(name_prefix(cfg), cfg.stack, f"{b}-replica") for b in REPLICATED},
+                    role_name=bucket_name(name_prefix(cfg), cfg.stack, "s3-replication"),
+                    tags=tags,
+                ),
+                opts=child,
             )
-            versioning = aws.s3.BucketVersioning(
-                f"{name}-{bucket}-versioning", bucket=bucket_id, region=region,
-                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-                opts=on_bucket,
-            )
-            aws.s3.BucketServerSideEncryptionConfiguration(
-                f"{name}-{bucket}-encryption", bucket=bucket_id, region=region,
-                rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=(
-                        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    ),
-                    bucket_key_enabled=True,
-                )],
-                opts=on_bucket,
-            )
-            aws.s3.BucketLifecycleConfiguration(
-                f"{name}-{bucket}-lifecycle", bucket=bucket_id, region=region,
-                rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-noncurrent-versions",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=section.noncurrentVersionDays
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=7
-                    ),
-                )],
-                # A lifecycle rule on noncurrent versions needs versioning to be on first.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[resource, versioning]),
-            )
-            if bucket == "backups":
-                # Immutability (data-safety review #20): every backup and archived binlog version
-                # is locked for BACKUP_LOCK_DAYS in governance mode. The in-cluster backup key has
-                # neither s3:DeleteObjectVersion nor s3:BypassGovernanceRetention: whoever reads
-                # that Secret can hide current backups behind delete markers (the operator's own
-                # pruning does exactly that) but cannot destroy a version inside the window.
-                aws.s3.BucketObjectLockConfiguration(
-                    f"{name}-{bucket}-object-lock", bucket=bucket_id, region=region,
-                    object_lock_enabled="Enabled",
-                    rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
-                        default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
-                            mode="GOVERNANCE", days=BACKUP_LOCK_DAYS
-                        )
-                    ),
-                    # Object Lock needs versioning on first.
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[resource, versioning]),
-                )
-            aws.s3.BucketPolicy(
-                f"{name}-{bucket}-tls-only", bucket=bucket_id, region=region,
-                policy=resource.arn.apply(lambda arn: json.dumps(tls_only_policy(arn), sort_keys=True)),
-                opts=on_bucket,
-            )
-            arns[bucket] = resource.arn
-            self.ready.append(resource)
 
         keys: dict[str, tuple[pulumi.Output[str], pulumi.Output[str]]] = {}
         for consumer in CONSUMERS:
