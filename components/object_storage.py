@@ -434,6 +434,15 @@ def seaweedfs_values(
             # each, a new one bootstrapping from a peer (SeaweedFS 4.44
             # weed/filer/meta_aggregator.go:345-400), so two survive the loss of one.
             "replicas": 2 if ha else 1,
+            # The placement S3 objects actually get. The S3 gateway asks the filer for volumes
+            # with no replication of its own (SeaweedFS 4.44 weed/s3api/s3api_object_handlers_put.go
+            # `Replication: ""`); the filer fills in its `-defaultReplicaPlacement`
+            # (weed/server/filer_server_handlers_write.go detectStorageOption, util.Nvl), which the
+            # chart always passes, "000" by default (chart 4.44 templates/filer/filer-statefulset.yaml,
+            # values.yaml filer.defaultReplicaPlacement); the master's default only applies to a
+            # request without one (weed/server/master_grpc_server_assign.go). Without this,
+            # `master.defaultReplication` above would leave every object with one copy.
+            "defaultReplicaPlacement": "001" if ha else "000",
             "data": pvc("10Gi"),
             "logs": logs,
             "encryptVolumeData": True,

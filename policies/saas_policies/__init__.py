@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
+from saas_policies import data, edge, kubernetes, monitoring, platform, replication, storage, wiring, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -15,6 +15,7 @@ POLICIES: list[Policy] = [
     *platform.POLICIES,
     *data.POLICIES,
     *storage.POLICIES,
+    *replication.POLICIES,
     *edge.POLICIES,
     *monitoring.POLICIES,
 ]

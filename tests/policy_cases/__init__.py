@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
+from tests.policy_cases import data, edge, kubernetes, monitoring, platform, replication, storage, wiring, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
@@ -13,6 +13,7 @@ CASES: list[Case] = [
     *platform.CASES,
     *data.CASES,
     *storage.CASES,
+    *replication.CASES,
     *edge.CASES,
     *monitoring.CASES,
 ]
