@@ -41,6 +41,7 @@ from components.platform import charts
 from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig, restore_instance_name
 from components.contracts import MariaDBEndpoints, S3Access
+from components.data.archive_preflight import archive_preflight
 from components.data.common import DATA_STORE_LABEL, service_host
 
 # Builds the operator's S3 storage block for a prefix of the backups bucket.
@@ -349,7 +350,16 @@ class MariaDB(pulumi.ComponentResource):
         if self._storage:
             pitr_name = pitr_name_of(name)
             if backups:
-                backup_objects = self._backup_pair(name, ns, cfg, suspended=False)
+                # Nothing that writes into `name`'s prefixes is created before the archive
+                # preflight passed (data-safety review #18; components/data/archive_preflight.py).
+                assert self._backups is not None
+                preflight = archive_preflight(
+                    name, ns, self._backups, self._s3_secret_name,
+                    kubectl_image=KUBECTL_IMAGE, aws_cli_image=AWS_CLI_IMAGE,
+                    pod_labels={DATA_STORE_LABEL: GUARD_LABEL},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self._operator, *self._after_storage]),
+                )
+                backup_objects = [preflight, *self._backup_pair(name, ns, cfg, suspended=False, after=[preflight])]
         spec = mariadb_spec(cfg, name, self._secret_name, pitr_name)
         if bootstrap:
             spec["bootstrapFrom"] = bootstrap
@@ -439,15 +449,17 @@ class MariaDB(pulumi.ComponentResource):
         cfg: StackConfig,
         *,
         suspended: bool,
+        after: Sequence[pulumi.Resource] = (),
     ) -> list[pulumi.Resource]:
         """The scheduled full PhysicalBackup of instance `name` and the PointInTimeRecovery
-        that archives its binlogs on top of it (each under its own prefix of the bucket)."""
+        that archives its binlogs on top of it (each under its own prefix of the bucket);
+        `after`: what must succeed first (the archive preflight)."""
         assert self._storage is not None
         storage = self._storage
         data = cfg.data
         stateful = pulumi.ResourceOptions(
             parent=self, protect=cfg.protect, retain_on_delete=cfg.protect,
-            depends_on=[self._operator, *self._after_storage],
+            depends_on=[self._operator, *self._after_storage, *after],
         )
         backup = k8s.apiextensions.CustomResource(
             physical_backup_name(name),
