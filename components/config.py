@@ -774,7 +774,10 @@ class VolumesSection(_Strict):
     # Whether the program creates the `saas-data` StorageClass (default: outside development).
     managed: bool | None = None
     provisioner: Annotated[str, AfterValidator(_provisioner)] = "ebs.csi.aws.com"
-    parameters: dict[str, str] = Field(default_factory=lambda: {"type": "gp3"})
+    # `encrypted: "true"`: EBS encryption at rest with the account's default EBS key whatever
+    # the account-level default (aws-ebs-csi-driver docs/parameters.md; `kmsKeyId` names
+    # another key). A map of your own replaces this one: keep `encrypted` in it.
+    parameters: dict[str, str] = Field(default_factory=lambda: {"type": "gp3", "encrypted": "true"})
 
 
 class RedisSection(_Strict):
