@@ -57,7 +57,7 @@ def test_development_runs_one_replica_whatever_the_size() -> None:
 
 
 def test_production_protects_and_is_highly_available() -> None:
-    resolved = parse_config(values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com"}), "prod")
+    resolved = parse_config(values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com", "replicaRegion": "eu-central-1"}), "prod")
     assert resolved.protect and resolved.highly_available
 
 
@@ -296,7 +296,7 @@ def test_monitoring_defaults_per_environment() -> None:
     dev = parse_config(values(environment="development", edge={"dns": "none"}), "dev").monitoring
     staging = parse_config(values(), "staging").monitoring
     prod = parse_config(
-        values(environment="production", size="medium", objectStorage={"engine": "s3", "bucketPrefix": "example-com"}), "prod"
+        values(environment="production", size="medium", objectStorage={"engine": "s3", "bucketPrefix": "example-com", "replicaRegion": "eu-central-1"}), "prod"
     ).monitoring
     assert (dev.logs_enabled, dev.node_exporter, dev.prometheus_replicas) == (False, False, 1)
     assert (staging.logs_enabled, staging.node_exporter, staging.alertmanager_replicas) == (True, True, 2)

@@ -203,3 +203,15 @@ def test_replica_region_is_validated_with_the_key_path(storage: dict[str, Any], 
     problems = excinfo.value.problems
     assert any(expected in p for p in problems), problems
     assert all("objectStorage" in p for p in problems if "eplica" in p), problems
+
+
+def test_data_volumes_are_encrypted_at_rest_outside_dev(stack: Synth) -> None:
+    """The `saas-data` class (MariaDB, Redis, backup staging) asks the EBS CSI driver for
+    encrypted volumes (aws-ebs-csi-driver docs/parameters.md `encrypted`); dev uses the laptop
+    cluster's default class and creates none."""
+    classes = {c["metadata"]["name"]: c for c in stack.objects("StorageClass")}
+    if stack.stack == "dev":
+        assert "saas-data" not in classes
+        return
+    assert classes["saas-data"]["provisioner"] == "ebs.csi.aws.com"
+    assert classes["saas-data"]["parameters"]["encrypted"] == "true"

@@ -9,7 +9,9 @@ from typing import Any
 from tests.policy_cases.common import Case, record
 
 BUCKET = "aws:s3/bucket:Bucket"
-NAME = "example-com-prod-uploads"
+# The static-assets bucket: held to every bucket rule but not to replication (s3-buckets-replicated
+# covers uploads and backups, tests/policy_cases/replication.py).
+NAME = "example-com-prod-static"
 ARN = f"arn:aws:s3:::{NAME}"
 
 
