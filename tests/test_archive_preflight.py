@@ -160,3 +160,29 @@ def test_another_instances_archive_does_not_block(run: Any) -> None:
 def test_an_unreadable_cluster_refuses_instead_of_passing(run: Any) -> None:
     code, _, calls = run(exists=False, kubectl_fails=True)
     assert code != 0 and "aws" not in calls
+
+
+# ---- the network judge sees the preflight's flows --------------------------------------------
+
+
+def test_network_judge_requires_the_preflights_api_flow(synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    """The network judge (docs/judges.md) models the Job's pod and requires its flow to the API
+    server (the existence check). In prod that flow rides on two policies: the namespace's
+    HTTPS egress (for S3) and the PITR guard's API egress, which the preflight joins through the
+    guard's pod label. Without the first, dropping the label must be a finding."""
+    from tests.rehearsal_helpers import copy, edit_manifest, has, verdict
+
+    build = copy(synthesized["prod"].out, tmp_path)
+    assert verdict("network", build).findings == []
+    (build / "manifests" / DATA_NS / "NetworkPolicy-allow-backups-to-object-storage.yaml").unlink()
+    before = set(verdict("network", build).findings)
+    assert not has(list(before), f"{DATA_NS}/{JOB} ->"), before
+
+    def drop_label(body: dict[str, Any]) -> None:
+        del body["spec"]["template"]["metadata"]["labels"]["saas-platform.io/data-store"]
+
+    edit_manifest(build / "manifests" / DATA_NS / f"Job-{JOB}.yaml", drop_label)
+    after = verdict("network", build)
+    new = sorted(set(after.findings) - before)
+    assert after.exit_code == 1
+    assert has(new, f"{DATA_NS}/{JOB} -> ", ":443"), new
