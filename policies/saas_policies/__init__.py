@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
+from saas_policies import audit, data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -17,4 +17,5 @@ POLICIES: list[Policy] = [
     *storage.POLICIES,
     *edge.POLICIES,
     *monitoring.POLICIES,
+    *audit.POLICIES,
 ]

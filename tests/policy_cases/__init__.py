@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
+from tests.policy_cases import audit, data, edge, kubernetes, monitoring, platform, storage, wiring, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
@@ -15,6 +15,7 @@ CASES: list[Case] = [
     *storage.CASES,
     *edge.CASES,
     *monitoring.CASES,
+    *audit.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]
