@@ -1240,7 +1240,7 @@ DATA_STORAGE_CLASS = "saas-data"
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes", "aws"}
 
 _MESSAGES = {
     "missing": "is required",
