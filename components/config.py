@@ -254,6 +254,9 @@ class BackendSection(_Strict):
     jobTimeout: int = Field(default=300, ge=10, le=3600)
     # Queue length per worker replica that makes KEDA add a worker.
     jobsPerWorker: int = Field(default=20, ge=1, le=10000)
+    # The application's own Prometheus route (docs/components.md, "Application metrics contract"):
+    # scraped through nginx on the web port, answered 403 through the edge.
+    metricsPath: str = Field(default="/metrics", pattern=r"^/[A-Za-z0-9/._-]*$")
 
 
 # --------------------------------------------------------------------------------------------
