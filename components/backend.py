@@ -719,18 +719,18 @@ class LaravelBackend(pulumi.ComponentResource):
                         "services": [{"name": reverb_service, "port": REVERB_PORT, "serversTransport": "backend-reverb"}],
                     },
                     {
-                        "kind": "Rule",
-                        "match": f"Host(`{host}`)",
-                        "middlewares": shared,
-                        "services": target.refs,
-                    },
-                    {
                         # The app's metrics route is for Prometheus, which reaches the pods directly:
                         # through the edge it answers 403 (an allow-list nobody matches).
                         "kind": "Rule",
                         "match": f"Host(`{host}`) && Path(`{cfg.raw.backend.metricsPath}`)",
                         "priority": 1000,
                         "middlewares": [{"name": "backend-internal-only", "namespace": a.namespace}],
+                        "services": target.refs,
+                    },
+                    {
+                        "kind": "Rule",
+                        "match": f"Host(`{host}`)",
+                        "middlewares": shared,
                         "services": target.refs,
                     },
                 ],
