@@ -41,10 +41,9 @@ def _mutate(source: Path, target: Path) -> str:
     raise AssertionError("no alert to mutate")
 
 
-def _mutate_dashboards(source: Path, target: Path) -> None:
-    """Copy a synthesis folder; in the Security dashboard ask for a label Traefik's router series
-    lacks (`cod`), in the app-usage dashboard rename a contract metric."""
-    shutil.copytree(source, target)
+def _mutate_dashboards(target: Path) -> None:
+    """In a copied synthesis folder, make the Security dashboard ask for a label Traefik's router
+    series lacks (`cod`) and the app-usage dashboard read a contract metric renamed."""
     for path in (target / "manifests" / "saas-monitoring").glob("ConfigMap-dashboard-*.yaml"):
         body = yaml.safe_load(path.read_text())
         for key, text in body["data"].items():
@@ -62,11 +61,9 @@ def verdicts(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFac
     folders |= {f"current-{s}": synthesized[s].out for s in STACKS}
     mutated = tmp_path_factory.mktemp("metrics-mutation") / "staging"
     expected = _mutate(synthesized["staging"].out, mutated)
+    # The same copy also gets broken Security and app-usage panels (no extra folder to judge).
+    _mutate_dashboards(mutated)
     folders["mutated"] = mutated
-    # The security and app-usage dashboards: a Traefik label typo and a contract metric renamed.
-    dashboards = tmp_path_factory.mktemp("metrics-dashboards") / "prod"
-    _mutate_dashboards(synthesized["prod"].out, dashboards)
-    folders["mutated-dashboards"] = dashboards
     names = list(folders)
     builds = [Build(folders[n]) for n in names]
     started = time.monotonic()
@@ -171,12 +168,12 @@ def test_a_renamed_metric_in_one_alert_fails_the_judge(verdicts) -> None:
 def test_a_broken_security_or_app_usage_panel_fails_the_judge(verdicts) -> None:
     """The new dashboards are held to the real series: Traefik's router series (no label `cod`) and
     the app contract's catalog section (no `app_feature_usage_total`)."""
-    findings = _findings(verdicts, "mutated-dashboards")
-    assert verdicts["mutated-dashboards"].exit_code == 1
+    findings = _findings(verdicts, "mutated")
+    assert verdicts["mutated"].exit_code == 1
     assert _has(findings, "security.json panel 'Failed logins per minute (401/422)'",
                 "traefik_router_requests_total has no label cod")
     assert _has(findings, "app-usage.json panel 'Feature use per minute'", "app_feature_usage_total is exposed by no scraped target")
-    assert not _has(_findings(verdicts, "current-prod"), "app_feature_usage_total")
+    assert not _has(_findings(verdicts, "current-staging"), "app_feature_usage_total")
 
 
 # ---- parts ----------------------------------------------------------------------------------------
