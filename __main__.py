@@ -55,6 +55,13 @@ edge = EdgeDNS(
     opts=in_cluster,
 )
 
+# Audit: a CloudTrail trail of the AWS account the stack uses (aws.auditTrail; on in production).
+audit_trail = None
+if config.audit_trail_enabled(settings.raw):
+    from components.audit_trail import AuditTrail, AuditTrailArgs
+
+    audit_trail = AuditTrail("audit-trail", AuditTrailArgs(config=settings))
+
 # Monitoring first: its release installs the ServiceMonitor / PrometheusRule CRDs the others use.
 monitoring = Monitoring(
     "monitoring",
@@ -195,6 +202,8 @@ pulumi.export(
     {"host": edge.mail.host, "port": edge.mail.port, "tls": edge.mail.tls, "from": edge.mail.from_address},
 )
 pulumi.export("dnsZoneId", edge.zone_id)
+if audit_trail is not None:
+    pulumi.export("auditTrail", {"trail": audit_trail.trail_name, "bucket": audit_trail.bucket_name, "logGroup": audit_trail.log_group_name})
 pulumi.export("dns01Solver", edge.dns01_solver)
 pulumi.export("grafanaAdminPassword", monitoring.grafana_admin_password)
 pulumi.export("mariadbPassword", data.mariadb.password)

@@ -54,7 +54,7 @@ import pulumi_random as random
 
 from components import k8s as kube
 from components import laravel_files as files
-from components import routing
+from components import login_route, routing
 from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
@@ -694,6 +694,14 @@ class LaravelBackend(pulumi.ComponentResource):
             spec={"forwardingTimeouts": {"dialTimeout": "5s", "idleConnTimeout": "3600s", "pingTimeout": "15s"}},
             opts=opts,
         )
+        internal_only = k8s.apiextensions.CustomResource(
+            "backend-internal-only",
+            api_version=routing.TRAEFIK_API,
+            kind="Middleware",
+            metadata=kube.metadata("backend-internal-only", "backend-web", a.namespace, app=APP),
+            spec={"ipAllowList": {"sourceRange": ["127.0.0.1/32"]}},
+            opts=opts,
+        )
         k8s.apiextensions.CustomResource(
             "backend",
             api_version=routing.TRAEFIK_API,
@@ -711,6 +719,15 @@ class LaravelBackend(pulumi.ComponentResource):
                         "services": [{"name": reverb_service, "port": REVERB_PORT, "serversTransport": "backend-reverb"}],
                     },
                     {
+                        # The app's metrics route is for Prometheus, which reaches the pods directly:
+                        # through the edge it answers 403 (an allow-list nobody matches).
+                        "kind": "Rule",
+                        "match": f"Host(`{host}`) && Path(`{cfg.raw.backend.metricsPath}`)",
+                        "priority": 1000,
+                        "middlewares": [{"name": "backend-internal-only", "namespace": a.namespace}],
+                        "services": target.refs,
+                    },
+                    {
                         "kind": "Rule",
                         "match": f"Host(`{host}`)",
                         "middlewares": shared,
@@ -719,8 +736,10 @@ class LaravelBackend(pulumi.ComponentResource):
                 ],
                 "tls": {},
             },
-            opts=opts,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[internal_only])),
         )
+        # The credential paths as a router of their own: failed logins by router label.
+        login_route.login_route(a.namespace, host, shared, target.refs, opts)
 
     # ---------------------------------------------------------------- workers and scheduler
 
@@ -892,6 +911,8 @@ class LaravelBackend(pulumi.ComponentResource):
                 "endpoints": [
                     {"port": "nginx-metrics", "interval": "30s"},
                     {"port": "fpm-metrics", "interval": "30s"},
+                    # The application's own metrics (user activity, feature usage), through nginx.
+                    {"port": "http", "path": a.config.raw.backend.metricsPath, "interval": "30s"},
                 ],
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(a.monitoring_crds)),

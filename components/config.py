@@ -254,6 +254,9 @@ class BackendSection(_Strict):
     jobTimeout: int = Field(default=300, ge=10, le=3600)
     # Queue length per worker replica that makes KEDA add a worker.
     jobsPerWorker: int = Field(default=20, ge=1, le=10000)
+    # The application's own Prometheus route (docs/components.md, "Application metrics contract"):
+    # scraped through nginx on the web port, answered 403 through the edge.
+    metricsPath: str = Field(default="/metrics", pattern=r"^/[A-Za-z0-9/._-]*$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -891,6 +894,73 @@ def resolve_monitoring(raw: "RawConfig") -> MonitoringSettings:
     )
 
 
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy `retentionInDays`,
+# the same list pulumi-aws 7.51.1 documents for `cloudwatch.LogGroup.retention_in_days`).
+CLOUDWATCH_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+
+
+class AuditTrailCloudWatchSection(_Strict):
+    """`aws.auditTrail.cloudWatchLogs`: also deliver the trail's events to a CloudWatch log group
+    (searchable, and the place for metric filters and alarms); off by default (ingestion costs)."""
+
+    enabled: bool = False
+    retentionDays: int = 90
+
+    @field_validator("retentionDays")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(
+                f"{value} is not a CloudWatch Logs retention period; use one of "
+                + ", ".join(str(d) for d in CLOUDWATCH_RETENTION_DAYS)
+            )
+        return value
+
+
+class AuditTrailSection(_Strict):
+    """`aws.auditTrail`: a CloudTrail trail of the AWS account the stack uses (components/audit_trail.py).
+
+    enabled: default on in production where the stack uses AWS, off elsewhere (one account-wide,
+        multi-region trail per account is enough; a second copy of management events is billed).
+    retentionDays: log files (and their digests) expire from the bucket after this many days.
+    transitionDays: log files move to Glacier Instant Retrieval after this many days (S3 needs
+        30 days in STANDARD first); null keeps them in STANDARD.
+    """
+
+    enabled: bool | None = None
+    retentionDays: int = Field(default=365, ge=30, le=3650)
+    transitionDays: int | None = Field(default=90, ge=30)
+    cloudWatchLogs: AuditTrailCloudWatchSection = AuditTrailCloudWatchSection()
+
+    @model_validator(mode="after")
+    def _days(self) -> "AuditTrailSection":
+        if self.transitionDays is not None and self.transitionDays >= self.retentionDays:
+            raise ValueError(
+                f"transitionDays ({self.transitionDays}) must be less than retentionDays ({self.retentionDays}): "
+                "a log file would expire before it is moved to Glacier (or set transitionDays: null)"
+            )
+        return self
+
+
+class AwsSection(_Strict):
+    """`aws`: settings of the AWS account the stack uses (not the provider's own `aws:` namespace)."""
+
+    auditTrail: AuditTrailSection = AuditTrailSection()
+
+
+def uses_aws(raw: "RawConfig") -> bool:
+    """The stack creates AWS resources: SES (with any DNS provider), Route53, or S3 buckets."""
+    return raw.edge.dns != "none" or raw.objectStorage.engine == "s3"
+
+
+def audit_trail_enabled(raw: "RawConfig") -> bool:
+    """`aws.auditTrail.enabled`, defaulting to on in production where the stack uses AWS."""
+    explicit = raw.aws.auditTrail.enabled
+    return (raw.environment == "production" and uses_aws(raw)) if explicit is None else explicit
+
+
 class RawConfig(_Strict):
     """The `saas-platform:` namespace exactly as written in Pulumi.<stack>.yaml."""
 
@@ -908,6 +978,7 @@ class RawConfig(_Strict):
     data: DataSection = DataSection()
     monitoring: MonitoringSection = MonitoringSection()
     kubernetes: KubernetesSection = KubernetesSection()
+    aws: AwsSection = AwsSection()
 
     @field_validator("domain")
     @classmethod
@@ -918,6 +989,21 @@ class RawConfig(_Strict):
                 "(no scheme, no trailing dot, no wildcard)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _audit_trail(self) -> "RawConfig":
+        explicit = self.aws.auditTrail.enabled
+        if explicit and not uses_aws(self):
+            raise ValueError(
+                "aws.auditTrail.enabled: this stack uses no AWS (edge.dns none, objectStorage.engine not s3), "
+                "so it has no AWS account to audit; leave it unset"
+            )
+        if explicit is False and self.environment == "production" and uses_aws(self):
+            raise ValueError(
+                "aws.auditTrail.enabled: production keeps the CloudTrail audit trail of its AWS account on "
+                "(who changed IAM, SES, S3 or Route53, and when)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "RawConfig":
@@ -1188,7 +1274,7 @@ DATA_STORAGE_CLASS = "saas-data"
 # Reading and error reporting
 # --------------------------------------------------------------------------------------------
 
-_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes"}
+_OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes", "aws"}
 
 _MESSAGES = {
     "missing": "is required",

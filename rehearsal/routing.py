@@ -356,6 +356,29 @@ class _Matrix(Tally):
             )  # fmt: skip
 
 
+# The API's credential paths as their own IngressRoute (components/login_route.py): the router
+# whose per-router metrics count failed logins must reach the API like the rest of its host.
+LOGIN_ROUTE = "backend-login"
+_PATH_RULE = re.compile(r"\bPath\(`([^`]+)`\)")
+
+
+def _login(matrix: "_Matrix", api: str) -> None:
+    route = next((o for o in matrix.build.of_kind("IngressRoute") if o.name == LOGIN_ROUTE), None)
+    if route is None or not api:
+        return
+    wanted = intent(matrix.build, api)
+    for entry in route.spec.get("routes") or []:
+        for path in _PATH_RULE.findall(str(entry.get("match", ""))):
+            answer = matrix.get(api, path, method="POST", body=b"{}", source="127.0.0.2")
+            backend = answer.backend
+            matrix.check(
+                "login route",
+                backend is not None and wanted.accepts(backend),
+                f"POST https://{api}{path} (IngressRoute {route.namespace}/{LOGIN_ROUTE}) answers {answer.status}"
+                + (f" from Service {backend['service']}" if backend else "") + f", not {wanted.description}",
+            )  # fmt: skip
+
+
 def judge(build: Build) -> Verdict:
     edge = shared_edge()
     loaded = edge.load(build)
@@ -383,6 +406,7 @@ def judge(build: Build) -> Verdict:
         for host in sorted(hosts.values(), key=lambda h: h.name):
             matrix.check("published", "DNS record" in host.why,
                          f"{host.name} ({host.reason()}) has no DNS record: clients cannot resolve it")  # fmt: skip
+    _login(matrix, api or "")
     matrix.unknown_host()
     matrix.weighted()
     matrix.rate_limits()  # last: it spends the rate-limit budget

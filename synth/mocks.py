@@ -189,6 +189,15 @@ def _aws_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "aws:iam/user:User":
         user = str(inputs.get("name") or name)
         return {"arn": f"arn:aws:iam::{AWS_ACCOUNT}:user{inputs.get('path') or '/'}{user}", "uniqueId": "AIDA" + _digest(user, length=17).upper()}
+    if typ == "aws:iam/role:Role":
+        role = str(inputs.get("name") or name)
+        return {"arn": f"arn:aws:iam::{AWS_ACCOUNT}:role{inputs.get('path') or '/'}{role}", "uniqueId": "AROA" + _digest(role, length=17).upper()}
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        # pulumi-aws 7.51.1 logGroup `arn`: the API's `:*` suffix is removed.
+        return {"arn": f"arn:aws:logs:{region}:{AWS_ACCOUNT}:log-group:{inputs.get('name') or name}"}
+    if typ == "aws:cloudtrail/trail:Trail":
+        trail = str(inputs.get("name") or name)
+        return {"arn": f"arn:aws:cloudtrail:{region}:{AWS_ACCOUNT}:trail/{trail}", "homeRegion": region}
     if typ == "aws:s3/bucket:Bucket" and inputs.get("bucket"):
         return {"arn": f"arn:aws:s3:::{inputs['bucket']}"}  # bucket ARNs carry no region or account
     if typ == "aws:iam/accessKey:AccessKey":

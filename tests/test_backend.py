@@ -67,9 +67,10 @@ def test_graceful_shutdown(stack: Synth) -> None:
 
 def test_exporters_are_scraped(stack: Synth) -> None:
     monitor = stack.object("ServiceMonitor", "backend-web", "saas-app")["spec"]
-    assert {e["port"] for e in monitor["endpoints"]} == {"nginx-metrics", "fpm-metrics"}
+    # The exporters, and the app's own metrics route through nginx (backend.metricsPath).
+    assert {e["port"] for e in monitor["endpoints"]} == {"nginx-metrics", "fpm-metrics", "http"}
     service = stack.object("Service", "backend-web", "saas-app")
-    assert {p["name"] for p in service["spec"]["ports"]} >= {"nginx-metrics", "fpm-metrics"}
+    assert {p["name"] for p in service["spec"]["ports"]} >= {"nginx-metrics", "fpm-metrics", "http"}
     assert all(service["metadata"]["labels"][k] == v for k, v in monitor["selector"]["matchLabels"].items())
 
 
@@ -163,7 +164,10 @@ def test_reverb_and_api_routes(stack: Synth) -> None:
     domain = stack.outputs["domain"]
     route = stack.object("IngressRoute", "backend", "saas-app")["spec"]
     assert route["tls"] == {} and route["entryPoints"] == ["websecure"]
-    websocket, api = route["routes"]
+    websocket, metrics, api = route["routes"]
+    # The app's metrics route is refused through the edge (an allow-list nobody outside matches).
+    assert metrics["match"] == f"Host(`app.{domain}`) && Path(`/metrics`)"
+    assert metrics["middlewares"] == [{"name": "backend-internal-only", "namespace": "saas-app"}]
     assert websocket["match"] == f"Host(`app.{domain}`) && (PathPrefix(`/app/`) || PathPrefix(`/apps/`))"
     assert websocket["services"][0]["name"] == "backend-reverb"
     assert websocket["services"][0]["serversTransport"] == "backend-reverb"

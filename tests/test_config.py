@@ -96,7 +96,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("mariadb section not an object", {"data": {"mariadb": ["10Gi"]}}, f"{NS}:data.mariadb: expected an object (a YAML mapping)"),
     ("replicas not a number", {"backend": {"image": IMAGE, "replicas": {"min": 1, "max": "many"}}}, f"{NS}:backend.replicas.max: input should be a valid integer"),
     ("workers max missing", {"backend": {"image": IMAGE, "workers": {"min": 3}}}, f"{NS}:backend.workers.max: is required"),
-    ("backend key typo", {"backend": {"image": IMAGE, "replica": {"min": 1, "max": 2}}}, f"{NS}:backend.replica: unknown key (known keys: image, jobTimeout, jobsPerWorker, php, queues, release, replicas, workers)"),
+    ("backend key typo", {"backend": {"image": IMAGE, "replica": {"min": 1, "max": 2}}}, f"{NS}:backend.replica: unknown key (known keys: image, jobTimeout, jobsPerWorker, metricsPath, php, queues, release, replicas, workers)"),
     ("storage engine unknown", {"objectStorage": {"engine": "gcs"}}, f"{NS}:objectStorage.engine: input should be 'seaweedfs', 's3' or 'minio'"),
     ("dns provider unknown", {"edge": {"dns": "godaddy"}}, f"{NS}:edge.dns: input should be 'cloudflare', 'route53' or 'none'"),
     ("top-level key typo", {"fronted": {"image": IMAGE}}, f"{NS}:fronted: unknown key"),

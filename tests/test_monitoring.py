@@ -676,8 +676,9 @@ def test_platform_and_data_exporters_are_scraped(stack: Synth) -> None:
     redis = stack.object("PodMonitor", "redis", "saas-data")["spec"]
     assert redis["podMetricsEndpoints"][0]["port"] == "redis-exporter"
     assert stack.object("ServiceMonitor", "rabbitmq", "saas-data")
+    # The exporters, and the Laravel app's own metrics route through nginx (docs/components.md).
     assert {e["port"] for e in stack.object("ServiceMonitor", "backend-web", "saas-app")["spec"]["endpoints"]} == {
-        "nginx-metrics", "fpm-metrics"
+        "nginx-metrics", "fpm-metrics", "http"
     }
     # mariadb-operator creates the MariaDB ServiceMonitor from the CR's metrics section.
     metrics = stack.object("MariaDB", "mariadb", "saas-data")["spec"]["metrics"]

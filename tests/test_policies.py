@@ -138,6 +138,29 @@ def test_pack_over_grpc_catches_an_unsafe_bucket_and_a_wildcard_iam_policy(pack:
     bad_bucket = bucket_stack(versioning=None, encryption=None, public_access_block=None)
     policies = {d["policy"] for d in pack.analyze_stack(bad_bucket) if d["level"] == "mandatory"}
     assert {"s3-bucket-versioned", "s3-bucket-encrypted", "s3-bucket-not-public"} <= policies
-    assert pack.analyze_stack(bucket_stack()) == []
+    # A bucket alone is an AWS stack without an audit trail: that rule has its own test below.
+    assert [d for d in pack.analyze_stack(bucket_stack()) if d["policy"] != "cloudtrail-enabled-where-aws-is-used"] == []
     assert {d["policy"] for d in pack.analyze(iam_policy("s3:*"))} == {"iam-no-wildcard-actions"}
     assert pack.analyze(iam_policy("s3:GetObject")) == []
+
+
+def test_pack_over_grpc_requires_an_audit_trail_in_production_only(pack: PolicyClient) -> None:
+    """A production stack with AWS resources and no CloudTrail trail is refused; staging is not
+    held to it (the trail is on by default in production only); a trail without validation or
+    with an unscoped bucket policy is refused everywhere."""
+    from tests.policy_cases.audit import _bucket_policy, trail_stack
+
+    rule = "cloudtrail-enabled-where-aws-is-used"
+    try:
+        pack.configure(policy_config("production"))
+        # (the cases carry only the trail's own settings: the generic bucket rules are not asked here)
+        assert [d["level"] for d in pack.analyze_stack(trail_stack(trail=None)) if d["policy"] == rule] == ["mandatory"]
+        assert [d for d in pack.analyze_stack(trail_stack()) if d["policy"].startswith("cloudtrail-")] == []
+        pack.configure(policy_config("staging"))
+        assert [d for d in pack.analyze_stack(trail_stack(trail=None)) if d["policy"] == rule] == []
+        unsafe = trail_stack(trail={"enableLogFileValidation": False}, policy=_bucket_policy(scoped=False))
+        found = {d["policy"] for d in pack.analyze_stack(unsafe)}
+        found |= {d["policy"] for r in unsafe for d in pack.analyze(r)}
+        assert {"cloudtrail-log-file-validation", "cloudtrail-bucket-private"} <= found
+    finally:
+        pack.configure({})

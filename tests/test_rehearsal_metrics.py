@@ -41,12 +41,28 @@ def _mutate(source: Path, target: Path) -> str:
     raise AssertionError("no alert to mutate")
 
 
+def _mutate_dashboards(target: Path) -> None:
+    """In a copied synthesis folder, make the Security dashboard ask for a label Traefik's router
+    series lacks (`cod`) and the app-usage dashboard read a contract metric renamed."""
+    for path in (target / "manifests" / "saas-monitoring").glob("ConfigMap-dashboard-*.yaml"):
+        body = yaml.safe_load(path.read_text())
+        for key, text in body["data"].items():
+            if key == "security.json":
+                text = text.replace('code=~\\"401|422\\"', 'cod=~\\"401|422\\"').replace('code=~"401|422"', 'cod=~"401|422"')
+            if key == "app-usage.json":
+                text = text.replace("app_feature_used_total", "app_feature_usage_total")
+            body["data"][key] = text
+        path.write_text(yaml.safe_dump(body, sort_keys=False))
+
+
 @pytest.fixture(scope="session")
 def verdicts(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Verdict | str]:
     folders = {f"baseline-{s}": BASELINE / s for s in STACKS}
     folders |= {f"current-{s}": synthesized[s].out for s in STACKS}
     mutated = tmp_path_factory.mktemp("metrics-mutation") / "staging"
     expected = _mutate(synthesized["staging"].out, mutated)
+    # The same copy also gets broken Security and app-usage panels (no extra folder to judge).
+    _mutate_dashboards(mutated)
     folders["mutated"] = mutated
     names = list(folders)
     builds = [Build(folders[n]) for n in names]
@@ -147,6 +163,17 @@ def test_a_renamed_metric_in_one_alert_fails_the_judge(verdicts) -> None:
     assert verdict.exit_code == 1
     assert _has(verdict.findings, expected)
     assert not _has(_findings(verdicts, "current-staging"), expected)
+
+
+def test_a_broken_security_or_app_usage_panel_fails_the_judge(verdicts) -> None:
+    """The new dashboards are held to the real series: Traefik's router series (no label `cod`) and
+    the app contract's catalog section (no `app_feature_usage_total`)."""
+    findings = _findings(verdicts, "mutated")
+    assert verdicts["mutated"].exit_code == 1
+    assert _has(findings, "security.json panel 'Failed logins per minute (401/422)'",
+                "traefik_router_requests_total has no label cod")
+    assert _has(findings, "app-usage.json panel 'Feature use per minute'", "app_feature_usage_total is exposed by no scraped target")
+    assert not _has(_findings(verdicts, "current-staging"), "app_feature_usage_total")
 
 
 # ---- parts ----------------------------------------------------------------------------------------

@@ -242,3 +242,16 @@ def test_an_allow_list_refuses_outside_and_admits_inside(dev: Synth, tmp_path: P
 def test_mutation_an_allow_list_open_to_everyone(dev: Synth, tmp_path: Path) -> None:
     verdict = _allow_list(dev, tmp_path, ["0.0.0.0/0"])
     assert any("outside its allow list" in f for f in verdict.findings), verdict.findings
+
+
+def test_mutation_sending_the_login_route_to_reverb(dev: Synth, tmp_path: Path) -> None:
+    """The login paths are an IngressRoute of their own (their router counts failed logins): sent
+    to the wrong Service, the judge's `login route` check fails."""
+    def misroute(manifests: Path) -> None:
+        def change(body: dict[str, Any]) -> None:
+            body["spec"]["routes"][0]["services"] = [{"name": "backend-reverb", "port": 8080}]
+
+        _edit(manifests / "saas-app" / "IngressRoute-backend-login.yaml", change)
+
+    new = _mutated_findings(dev.out, tmp_path, misroute)
+    assert any(f.startswith("POST https://app.saas.localhost/login (IngressRoute saas-app/backend-login)") for f in new), new

@@ -46,7 +46,7 @@ class NamespaceSpec:
 # One namespace per concern, so NetworkPolicies and Pod Security levels follow the concern.
 NAMESPACES: tuple[NamespaceSpec, ...] = (
     NamespaceSpec("saas-ingress", "ingress", kubernetes_api=True, scrape=("traefik",)),
-    NamespaceSpec("saas-app", "app", scrape=("frontend", "nginx-exporter", "php-fpm-exporter")),
+    NamespaceSpec("saas-app", "app", scrape=("frontend", "backend-web", "nginx-exporter", "php-fpm-exporter")),
     NamespaceSpec("saas-data", "data"),
     NamespaceSpec(MONITORING_NAMESPACE, "monitoring"),
     NamespaceSpec("saas-cert-manager", "cert-manager", kubernetes_api=True, scrape=("cert-manager",)),

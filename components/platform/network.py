@@ -59,11 +59,13 @@ DATA_CLIENT: Mapping[str, str] = {"app.kubernetes.io/name": "backend"}
 # pods `app.kubernetes.io/name: prometheus`): the only monitoring pods that scrape.
 PROMETHEUS_POD: Mapping[str, str] = {"app.kubernetes.io/name": "prometheus"}
 # The metrics ports of `scrape`-labelled pods: the frontend's HTTP port (its metrics route),
-# the backend's nginx and php-fpm exporters, Traefik's metrics entry point, cert-manager's
+# the backend web pod's HTTP port (the Laravel app's metrics route, through nginx), the
+# backend's nginx and php-fpm exporters, Traefik's metrics entry point, cert-manager's
 # controller (`http-metrics`, 9402) and KEDA's operator and metrics server (chart
 # `prometheus.*.port`, 8080).
 SCRAPE_PORTS: Mapping[str, int] = {
     "frontend": 3000,
+    "backend-web": 8080,
     "nginx-exporter": 9113,
     "php-fpm-exporter": 9253,
     "traefik": 9100,

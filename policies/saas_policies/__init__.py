@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from saas_policies import data, edge, kubernetes, monitoring, platform, replication, storage, wiring, workloads
+from saas_policies import audit, data, edge, kubernetes, monitoring, platform, replication, storage, wiring, workloads
 
 PACK_NAME = "saas-platform"
 
@@ -18,4 +18,5 @@ POLICIES: list[Policy] = [
     *replication.POLICIES,
     *edge.POLICIES,
     *monitoring.POLICIES,
+    *audit.POLICIES,
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.policy_cases import data, edge, kubernetes, monitoring, platform, replication, storage, wiring, workloads
+from tests.policy_cases import audit, data, edge, kubernetes, monitoring, platform, replication, storage, wiring, workloads
 from tests.policy_cases.common import Case
 from tests.policy_cases.kubernetes import deployment
 
@@ -16,6 +16,7 @@ CASES: list[Case] = [
     *replication.CASES,
     *edge.CASES,
     *monitoring.CASES,
+    *audit.CASES,
 ]
 
 __all__ = ["CASES", "Case", "deployment"]
