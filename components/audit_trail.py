@@ -44,7 +44,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import StackConfig
-from components.object_storage import bucket_name, name_prefix, tls_only_policy
+from components.aws_buckets import tls_only_policy
+from components.object_storage import bucket_name, name_prefix
 
 TYPE = "saas-platform:index:AuditTrail"
 CLOUDTRAIL_PRINCIPAL = "cloudtrail.amazonaws.com"
