@@ -105,6 +105,7 @@ backend = LaravelBackend(
         middlewares=[middlewares["security-headers"], middlewares["rate-limit"], middlewares["compression"]],
         database=data.mariadb,
         cache=data.redis,
+        cache_store=data.redis_cache,
         broker=QueueBroker(
             host=data.rabbitmq.host,
             port=data.rabbitmq.port,

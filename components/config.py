@@ -762,6 +762,24 @@ class RedisSection(_Strict):
     memory: Quantity | None = None
 
 
+class RedisCacheSection(_Strict):
+    """The application cache's own Redis (`redis-cache`, `allkeys-lru`, no volumes): data-safety
+    review #9, a cache that fills up evicts only cache keys, never a job or a session."""
+
+    memory: Quantity | None = None
+    cpu: Quantity | None = None
+
+
+class FailedJobsSection(_Strict):
+    """The volume of Laravel's `file` failed-job store (data-safety review #10), shared by every
+    queue worker. Outside development the workers run on several nodes, so its class must
+    offer ReadWriteMany (EFS, CephFS, Longhorn RWX, NFS); development (one node) uses
+    ReadWriteOnce on the default class."""
+
+    storageClass: StorageClassName | None = None
+    storage: Quantity = "1Gi"
+
+
 class BackupsSection(_Strict):
     enabled: bool | None = None
     schedule: Cron | None = None
@@ -771,6 +789,8 @@ class BackupsSection(_Strict):
 class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
     redis: RedisSection = RedisSection()
+    redisCache: RedisCacheSection = RedisCacheSection()
+    failedJobs: FailedJobsSection = FailedJobsSection()
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
 
@@ -1033,6 +1053,8 @@ class DataConfig:
     restore_new_cluster: bool = False
     # The program-owned expandable StorageClass for the stores' volumes, when it is created.
     volume_class: "VolumeClass | None" = None
+    # The application cache's Redis (memory and cpu; it keeps no volume).
+    redis_cache: StoreSizing | None = None
 
 
 @dataclass(frozen=True)
@@ -1146,7 +1168,15 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         instance=data.mariadb.instance,
         restore_new_cluster=bool(data.mariadb.restore and data.mariadb.restore.newCluster),
         volume_class=volume_class,
+        redis_cache=_cache_sizing(data.redisCache, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
     )
+
+
+def _cache_sizing(section: RedisCacheSection, default: tuple[str, str, str]) -> StoreSizing:
+    """The cache store gets the durable store's tier memory and cpu unless set: it holds what
+    used to share that memory, and no volume (a cache is rebuilt, not restored)."""
+    _storage, memory, cpu = default
+    return StoreSizing(None, "0", section.memory or memory, section.cpu or cpu)
 
 
 # The StorageClass the program creates for the data stores (see VolumesSection).

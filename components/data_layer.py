@@ -27,6 +27,8 @@ from components.data.common import DATA_STORE_LABEL
 from components.data.mariadb import MariaDB, MariaDBArgs
 from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
+from components.data import redis_cache
+from components.data.redis_cache import CacheStoreArgs, cache_store
 
 TYPE = "saas-platform:index:DataLayer"
 OPERATORS_NAMESPACE = "saas-operators"
@@ -74,6 +76,8 @@ class DataLayer(pulumi.ComponentResource):
     """Primary/replica hosts, port, schema, user and (secret) password of the application DB."""
     redis: RedisEndpoints
     """Sentinel and master hosts, ports, master name and (secret) password of Redis."""
+    redis_cache: RedisEndpoints
+    """The same for the application cache's own Redis (`redis-cache`, components/data/redis_cache.py)."""
     rabbitmq: RabbitMQ
     """The message broker: `connection_url` (secret), host, port, vhost, queues, dead-letter queue."""
     operators_namespace: pulumi.Output[str]
@@ -101,6 +105,13 @@ class DataLayer(pulumi.ComponentResource):
             opts=store_options,
         )
         cache = Redis("redis", RedisArgs(args.config, args.namespace, operators.metadata.name), opts=store_options)
+        # Laravel's cache on its own evicting Redis; queues, sessions and locks stay on `redis`.
+        self.redis_cache, cache_ready = cache_store(
+            CacheStoreArgs(
+                args.config, args.namespace, cache.secret_ref, cache.revision, cache.password, cache.dependencies
+            ),
+            parent=cache,
+        )
         self.rabbitmq = RabbitMQ(
             "rabbitmq",
             RabbitMQArgs(
@@ -121,6 +132,10 @@ class DataLayer(pulumi.ComponentResource):
                 "redis", args.namespace, component="redis", selector={"app": redis_store.NAME},
                 port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
             )
+            scraping.pod_monitor(
+                redis_cache.NAME, args.namespace, component="redis", selector={"app": redis_cache.NAME},
+                port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
+            )
             # The operators' own metrics (reconcile errors, work queues): port `metrics` in
             # mariadb-operator 26.6.0 deploy/charts/mariadb-operator/templates/operator/deployment.yaml
             # and redis-operator chart (0bc34813) templates/operator-deployment.yaml.
@@ -134,7 +149,7 @@ class DataLayer(pulumi.ComponentResource):
             )
 
         self.mariadb = database.endpoints
-        self.ready = [*database.ready, *cache.ready]
+        self.ready = [*database.ready, *cache.ready, *cache_ready]
         self.redis = cache.endpoints
         self.operators_namespace = operators.metadata.name
         self.register_outputs(
