@@ -106,6 +106,7 @@ backend = LaravelBackend(
         database=data.mariadb,
         cache=data.redis,
         cache_store=data.redis_cache,
+        cache_cluster=data.redis_cache_cluster,
         broker=QueueBroker(
             host=data.rabbitmq.host,
             port=data.rabbitmq.port,

@@ -57,7 +57,7 @@ from components import laravel_files as files
 from components import laravel_stores as stores
 from components import routing
 from components.config import ContainerSize, StackConfig
-from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
+from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 from components.platform.traefik import cloudflare_ranges
 
@@ -161,6 +161,8 @@ class LaravelBackendArgs:
     # The application cache's own Redis (components/data/redis_cache.py); None: the cache
     # shares `cache` (the durable store).
     cache_store: RedisEndpoints | None = None
+    # Instead, in the large tier: the cache's Redis Cluster (components/data/redis_cluster.py).
+    cache_cluster: RedisClusterEndpoints | None = None
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,7 @@ class LaravelBackend(pulumi.ComponentResource):
             "SESSION_SECURE_COOKIE": "true",
             "QUEUE_CONNECTION": "redis",
             # Which store holds cache, sessions, queues, locks and failed jobs (review #9, #10).
-            **stores.store_settings(a.cache, a.cache_store),
+            **stores.store_settings(a.cache, a.cache_store, a.cache_cluster),
             # laravel/laravel 12.x config/queue.php: the redis connection's retry_after. A job
             # still running after it is handed to a second worker, so it must outlast the
             # workers' --timeout (Laravel docs, "Job Expirations and Timeouts").

@@ -768,6 +768,11 @@ class RedisCacheSection(_Strict):
 
     memory: Quantity | None = None
     cpu: Quantity | None = None
+    # A Redis Cluster (sharded, components/data/redis_cluster.py) instead of a Sentinel
+    # replication: default on in the large tier only (the architecture's "Cache: Redis cluster").
+    cluster: bool | None = None
+    # Shards (leaders) of that cluster, each with one follower; Redis Cluster needs at least 3.
+    shards: int = Field(default=3, ge=3, le=16)
 
 
 class FailedJobsSection(_Strict):
@@ -1055,6 +1060,8 @@ class DataConfig:
     volume_class: "VolumeClass | None" = None
     # The application cache's Redis (memory and cpu; it keeps no volume).
     redis_cache: StoreSizing | None = None
+    # The cache runs as a Redis Cluster of this many shards (0: a Sentinel replication).
+    redis_cache_shards: int = 0
 
 
 @dataclass(frozen=True)
@@ -1169,7 +1176,16 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         restore_new_cluster=bool(data.mariadb.restore and data.mariadb.restore.newCluster),
         volume_class=volume_class,
         redis_cache=_cache_sizing(data.redisCache, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
+        redis_cache_shards=data.redisCache.shards if _cache_cluster(raw) else 0,
     )
+
+
+def _cache_cluster(raw: RawConfig) -> bool:
+    """A cluster where the cache outgrows one master: the large tier, never development (a
+    laptop has no room for six Redis pods); `data.redisCache.cluster` overrides it."""
+    if raw.data.redisCache.cluster is not None:
+        return raw.data.redisCache.cluster
+    return raw.size == "large" and raw.environment != "development"
 
 
 def _cache_sizing(section: RedisCacheSection, default: tuple[str, str, str]) -> StoreSizing:

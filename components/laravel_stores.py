@@ -31,8 +31,11 @@ import pulumi_kubernetes as k8s
 
 from components import k8s as kube
 from components.config import StackConfig
-from components.contracts import RedisEndpoints
+from components.contracts import RedisClusterEndpoints, RedisEndpoints
 
+# The `clusters` connection the app's config/database.php defines for the large tier's cache
+# cluster (docs/components.md).
+CLUSTER_CONNECTION = "cache_cluster"
 # laravel/framework v12.67.0 QueueServiceProvider: the file provider's default path, under
 # storage_path(); stock config/queue.php sets no `path`.
 FAILED_JOBS_DIR = "framework/cache"
@@ -46,8 +49,13 @@ def _port(value: pulumi.Input[int]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(value).apply(str)
 
 
-def store_settings(durable: RedisEndpoints, cache: RedisEndpoints | None) -> dict[str, pulumi.Input[str]]:
-    """The `backend-config` keys that route each kind of data to its store."""
+def store_settings(
+    durable: RedisEndpoints, cache: RedisEndpoints | None, cluster: RedisClusterEndpoints | None = None
+) -> dict[str, pulumi.Input[str]]:
+    """The `backend-config` keys that route each kind of data to its store. With a cache
+    cluster (large tier) the cache store's connection is the `clusters` entry CONNECTION of the
+    app's config/database.php (framework v12.67.0 RedisManager::resolve looks a name up in
+    `redis` first, then in `redis.clusters`), reading REDIS_CACHE_CLUSTER_HOST/PORT."""
     settings: dict[str, pulumi.Input[str]] = {
         "REDIS_QUEUE_CONNECTION": "default",
         "SESSION_CONNECTION": "default",
@@ -55,6 +63,13 @@ def store_settings(durable: RedisEndpoints, cache: RedisEndpoints | None) -> dic
         "REDIS_CACHE_LOCK_CONNECTION": "default",
         "QUEUE_FAILED_DRIVER": "file",
     }
+    if cluster is not None:
+        settings.update({
+            "REDIS_CACHE_CONNECTION": CLUSTER_CONNECTION,
+            "REDIS_CACHE_CLUSTER_HOST": cluster.host,
+            "REDIS_CACHE_CLUSTER_PORT": _port(cluster.port),
+        })
+        return settings
     target = cache or durable
     settings.update({
         "REDIS_CACHE_SENTINEL_HOST": target.sentinel_host,

@@ -96,7 +96,7 @@ def test_redis_alerts_are_per_store(stack: Synth) -> None:
         for group in stack.object("PrometheusRule", "saas-data", "saas-monitoring")["spec"]["groups"]
         for rule in group["rules"] if "alert" in rule
     }
-    assert "count by (job) (redis_instance_info{role=\"master\"}) > 1" in rules["RedisMasterChanged"]
+    assert 'count by (job) (redis_instance_info{role="master",redis_mode!="cluster"}) > 1' in rules["RedisMasterChanged"]
     assert "count by (job) (redis_up) unless count by (job) (redis_instance_info{role=\"master\"})" in rules["RedisMasterMissing"]
     assert 'job!~".*/redis-cache"' in rules["RedisMemoryHigh"]
 
