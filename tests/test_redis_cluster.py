@@ -192,3 +192,16 @@ def test_cache_backlog_on_the_cluster_evicts_and_never_refuses(cluster_nodes: li
     for port in cluster_nodes:
         stats = subprocess.run(["redis-cli", "-p", str(port), "INFO", "stats"], capture_output=True, text=True).stdout
         assert int(stats.split("evicted_keys:")[1].split()[0]) > 0, f"node {port} never evicted"
+
+
+def test_footprint_counts_the_cluster_pods(large: Synth) -> None:
+    """The large tier's footprint has the six cluster pods (three leaders, three followers), no
+    volumes for them, and no cache Sentinel replication."""
+    from synth.footprint import footprint
+
+    workloads = footprint(large.out)["components"]["redis"]["workloads"]
+    rows = {w["name"]: w for w in workloads if w["kind"] == "RedisCluster"}
+    assert set(rows) == {"redis-cache-leader", "redis-cache-follower"}
+    assert all(w["replicas"] == {"min": 3, "max": 3} and w["storage_gib_per_pod"] == 0 for w in rows.values())
+    assert all(w["pod"]["requests"]["memory_mi"] >= 4096 for w in rows.values())
+    assert not [w for w in workloads if w["name"].startswith("redis-cache") and w["kind"] != "RedisCluster"]
