@@ -1058,7 +1058,8 @@ class DataConfig:
     restore_new_cluster: bool = False
     # The program-owned expandable StorageClass for the stores' volumes, when it is created.
     volume_class: "VolumeClass | None" = None
-    # The application cache's Redis (memory and cpu; it keeps no volume).
+    # The application cache's Redis (memory and cpu; it keeps no volume); None: the cache
+    # shares the durable Redis (development).
     redis_cache: StoreSizing | None = None
     # The cache runs as a Redis Cluster of this many shards (0: a Sentinel replication).
     redis_cache_shards: int = 0
@@ -1175,7 +1176,8 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         instance=data.mariadb.instance,
         restore_new_cluster=bool(data.mariadb.restore and data.mariadb.restore.newCluster),
         volume_class=volume_class,
-        redis_cache=_cache_sizing(data.redisCache, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size]),
+        # Development (a laptop, no data-safety promise) keeps the cache on the one Redis.
+        redis_cache=None if development else _cache_sizing(data.redisCache, _REDIS_SIZING[raw.size]),
         redis_cache_shards=data.redisCache.shards if _cache_cluster(raw) else 0,
     )
 

@@ -115,9 +115,10 @@ class DataLayer(pulumi.ComponentResource):
         )
         self.redis_cache: RedisEndpoints | None = None
         self.redis_cache_cluster: RedisClusterEndpoints | None = None
+        cache_ready: list[pulumi.Resource] = []
         if args.config.data.redis_cache_shards:
             self.redis_cache_cluster, cache_ready = cache_cluster(shared, parent=cache)
-        else:
+        elif args.config.data.redis_cache is not None:
             self.redis_cache, cache_ready = cache_store(shared, parent=cache)
         self.rabbitmq = RabbitMQ(
             "rabbitmq",
@@ -140,11 +141,12 @@ class DataLayer(pulumi.ComponentResource):
                 port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
             )
             # The cache's pods, replication or cluster (leaders and followers): the CR's labels.
-            scraping.pod_monitor(
-                redis_cache.NAME, args.namespace, component="redis",
-                selector={"app.kubernetes.io/name": redis_cache.NAME, DATA_STORE_LABEL: "redis"},
-                port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
-            )
+            if cache_ready:
+                scraping.pod_monitor(
+                    redis_cache.NAME, args.namespace, component="redis",
+                    selector={"app.kubernetes.io/name": redis_cache.NAME, DATA_STORE_LABEL: "redis"},
+                    port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
+                )
             # The operators' own metrics (reconcile errors, work queues): port `metrics` in
             # mariadb-operator 26.6.0 deploy/charts/mariadb-operator/templates/operator/deployment.yaml
             # and redis-operator chart (0bc34813) templates/operator-deployment.yaml.

@@ -46,14 +46,19 @@ def _settings(stack: Synth) -> dict[str, str]:
 
 def test_cache_has_its_own_evicting_store(stack: Synth) -> None:
     """The cache's RedisReplication mounts an `allkeys-lru` conf and keeps no volume; the
-    durable store keeps `noeviction` and its volumes. Same topology as the durable store."""
+    durable store keeps `noeviction` and its volumes. Same topology as the durable store.
+    Development (a laptop within its footprint budget, no data-safety promise) keeps one Redis."""
+    if stack.stack == "dev":
+        assert [r["metadata"]["name"] for r in stack.objects("RedisReplication", DATA_NS)] == [durable.NAME]
+        assert _policy(_conf(stack, "redis-config")) == "noeviction"
+        return
     cache = stack.object("RedisReplication", redis_cache.NAME, DATA_NS)["spec"]
     store = stack.object("RedisReplication", durable.NAME, DATA_NS)["spec"]
     assert cache["redisConfig"]["additionalRedisConfig"] == "redis-cache-config"
     assert _policy(_conf(stack, "redis-cache-config")) == "allkeys-lru"
     assert _policy(_conf(stack, "redis-config")) == "noeviction"
     assert "storage" not in cache and "storage" in store
-    assert cache["clusterSize"] == store["clusterSize"] == (1 if stack.stack == "dev" else 3)
+    assert cache["clusterSize"] == store["clusterSize"] == 3
     sentinel = stack.object("RedisSentinel", redis_cache.NAME, DATA_NS)["spec"]["redisSentinelConfig"]
     assert sentinel["redisReplicationName"] == redis_cache.NAME
     # The cache is no RPO-bound store: no min-replicas-to-write that would refuse cache writes
@@ -72,8 +77,9 @@ def test_laravel_routes_each_kind_of_data_to_its_store(stack: Synth) -> None:
     assert env["REDIS_QUEUE_CONNECTION"] == env["SESSION_CONNECTION"] == env["REDIS_CACHE_LOCK_CONNECTION"] == "default"
     # `default` reads REDIS_SENTINEL_*, `cache` REDIS_CACHE_SENTINEL_* (docs/components.md).
     assert env["REDIS_SENTINEL_HOST"] == f"redis-sentinel.{DATA_NS}.svc.cluster.local"
-    assert env["REDIS_CACHE_SENTINEL_HOST"] == f"redis-cache-sentinel.{DATA_NS}.svc.cluster.local"
-    assert env["REDIS_CACHE_HOST"] == f"redis-cache-master.{DATA_NS}.svc.cluster.local"
+    cache = durable.NAME if stack.stack == "dev" else redis_cache.NAME
+    assert env["REDIS_CACHE_SENTINEL_HOST"] == f"{cache}-sentinel.{DATA_NS}.svc.cluster.local"
+    assert env["REDIS_CACHE_HOST"] == f"{cache}-master.{DATA_NS}.svc.cluster.local"
     assert env["REDIS_CACHE_SENTINEL_PORT"] == "26379" and env["REDIS_CACHE_SENTINEL_SERVICE"] == durable.MASTER_NAME
 
 
@@ -81,11 +87,14 @@ def test_cache_store_is_reachable_and_scraped(stack: Synth) -> None:
     """The cache pods carry the same store labels as the durable ones, so the data namespace's
     NetworkPolicies open 6379/26379 to the backend and the exporter port to Prometheus; a
     PodMonitor of its own gives its metrics a `job` of their own (the alerts group by it)."""
+    if stack.stack == "dev":
+        assert [m["metadata"]["name"] for m in stack.objects("PodMonitor", DATA_NS) if "redis-cache" in m["metadata"]["name"]] == []
+        return
     meta = stack.object("RedisReplication", redis_cache.NAME, DATA_NS)["metadata"]["labels"]
     assert meta["saas-platform.io/data-store"] == "redis"
     assert stack.object("RedisSentinel", redis_cache.NAME, DATA_NS)["metadata"]["labels"]["saas-platform.io/data-store"] == "redis-sentinel"
     monitor = stack.object("PodMonitor", redis_cache.NAME, DATA_NS)["spec"]
-    assert monitor["selector"]["matchLabels"] == {"app": redis_cache.NAME}
+    assert monitor["selector"]["matchLabels"] == {"app.kubernetes.io/name": redis_cache.NAME, "saas-platform.io/data-store": "redis"}
 
 
 def test_redis_alerts_are_per_store(stack: Synth) -> None:
