@@ -205,3 +205,18 @@ def test_footprint_counts_the_cluster_pods(large: Synth) -> None:
     assert all(w["replicas"] == {"min": 3, "max": 3} and w["storage_gib_per_pod"] == 0 for w in rows.values())
     assert all(w["pod"]["requests"]["memory_mi"] >= 4096 for w in rows.values())
     assert not [w for w in workloads if w["name"].startswith("redis-cache") and w["kind"] != "RedisCluster"]
+
+
+def test_documented_config_sends_the_cache_to_the_cluster(large: Synth) -> None:
+    """docs/components.md's `redis` block, run by PHP with the large tier's backend-config: the
+    cache connection resolves under `clusters` (framework v12.67.0 RedisManager::resolve ->
+    resolveCluster) to the leaders' Service; queues and sessions stay on Sentinel."""
+    from tests.laravel_redis_config import evaluate, resolve
+
+    env = large.object("ConfigMap", "backend-config", APP_NS)["data"]
+    redis = evaluate(env)
+    kind, hosts = resolve(redis, env["REDIS_CACHE_CONNECTION"])
+    assert kind == "cluster" and hosts == [{"host": env["REDIS_CACHE_CLUSTER_HOST"], "port": "6379", "password": None}]
+    assert redis["clusters"]["options"]["cluster"] == "redis"
+    kind, hosts = resolve(redis, env["REDIS_QUEUE_CONNECTION"])
+    assert kind == "connection" and hosts[0]["host"] == f"redis-sentinel.{DATA_NS}.svc.cluster.local"

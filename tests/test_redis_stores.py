@@ -190,3 +190,20 @@ def test_failed_jobs_class_is_configurable() -> None:
     assert cfg.raw.data.failedJobs.storageClass == "efs-sc"
     with pytest.raises(config.ConfigError, match=r"data\.failedJobs\.storage"):
         _cfg("prod", data={"failedJobs": {"storage": "5 GB"}})
+
+
+def test_documented_config_sends_the_cache_to_its_store_and_the_rest_to_default(stack: Synth) -> None:
+    """docs/components.md's `redis` block, run by PHP with the stack's backend-config: the
+    connection config/cache.php picks (REDIS_CACHE_CONNECTION) reaches the cache store's
+    Sentinel; queues (REDIS_QUEUE_CONNECTION), sessions (SESSION_CONNECTION) and locks the
+    durable one's (framework v12.67.0 RedisManager::resolve)."""
+    from tests.laravel_redis_config import evaluate, resolve
+
+    env = _settings(stack)
+    redis = evaluate(env)
+    kind, hosts = resolve(redis, env["REDIS_CACHE_CONNECTION"])
+    assert kind == "connection" and hosts[0]["host"] == env["REDIS_CACHE_SENTINEL_HOST"]
+    assert redis[env["REDIS_CACHE_CONNECTION"]]["options"]["service"] == env["REDIS_CACHE_SENTINEL_SERVICE"]
+    for key in ("REDIS_QUEUE_CONNECTION", "SESSION_CONNECTION", "REDIS_CACHE_LOCK_CONNECTION"):
+        kind, hosts = resolve(redis, env[key])
+        assert kind == "connection" and hosts[0]["host"] == f"redis-sentinel.{DATA_NS}.svc.cluster.local", key
