@@ -54,9 +54,10 @@ import pulumi_random as random
 
 from components import k8s as kube
 from components import laravel_files as files
+from components import laravel_stores as stores
 from components import login_route, routing
 from components.config import ContainerSize, StackConfig
-from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
+from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 from components.platform.traefik import cloudflare_ranges
 
@@ -157,6 +158,11 @@ class LaravelBackendArgs:
     monitoring_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     keda_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     data_ready: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # The application cache's own Redis (components/data/redis_cache.py); None: the cache
+    # shares `cache` (the durable store).
+    cache_store: RedisEndpoints | None = None
+    # Instead, in the large tier: the cache's Redis Cluster (components/data/redis_cluster.py).
+    cache_cluster: RedisClusterEndpoints | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,7 @@ class LaravelBackend(pulumi.ComponentResource):
         self.tracks = routing.tracks(cfg.raw.backend.image, cfg.raw.backend.release)
 
         self._settings = self._config_map()
+        self._failed_jobs = stores.failed_jobs_claim(cfg, args.namespace, APP, self._child)
         self._secret = self._secrets()
         self._php_files = self._php_config()
         # Any change of a setting or credential rolls every pod that reads them (and names a
@@ -260,6 +267,8 @@ class LaravelBackend(pulumi.ComponentResource):
             "SESSION_DRIVER": "redis",
             "SESSION_SECURE_COOKIE": "true",
             "QUEUE_CONNECTION": "redis",
+            # Which store holds cache, sessions, queues, locks and failed jobs (review #9, #10).
+            **stores.store_settings(a.cache, a.cache_store, a.cache_cluster),
             # laravel/laravel 12.x config/queue.php: the redis connection's retry_after. A job
             # still running after it is handed to a second worker, so it must outlast the
             # workers' --timeout (Laravel docs, "Job Expirations and Timeouts").
@@ -833,7 +842,10 @@ class LaravelBackend(pulumi.ComponentResource):
         ]
         # No probes: a worker serves no port, and queue:work exits (and is restarted) on its
         # own when a job overruns --timeout or memory; --max-time recycles it hourly.
-        container = self._php_container("worker", track.image, command)
+        # Failed jobs go to a file on a volume shared by every worker (laravel_stores.py).
+        container = self._php_container(
+            "worker", track.image, command, volume_mounts=[stores.failed_jobs_mount(files.APP_ROOT)]
+        )
         # queue:work handles SIGTERM (finish the job, then exit) and enforces --timeout only
         # with the pcntl extension (laravel/framework src/Illuminate/Queue/Worker.php
         # supportsAsyncSignals); without it every rollout kills jobs mid-run (review #21).
@@ -845,7 +857,7 @@ class LaravelBackend(pulumi.ComponentResource):
             [container],
             init_containers=[self._prepare(track.image), require_pcntl],
             selector=selector,
-            volumes=self._php_volumes(self._php_files.metadata.name),
+            volumes=[*self._php_volumes(self._php_files.metadata.name), stores.failed_jobs_volume(self._failed_jobs.metadata.name)],
             # SIGTERM lets queue:work finish the current job; give the longest one time to end.
             termination_grace_seconds=backend.jobTimeout + 30,
         )

@@ -789,6 +789,29 @@ class RedisSection(_Strict):
     memory: Quantity | None = None
 
 
+class RedisCacheSection(_Strict):
+    """The application cache's own Redis (`redis-cache`, `allkeys-lru`, no volumes): data-safety
+    review #9, a cache that fills up evicts only cache keys, never a job or a session."""
+
+    memory: Quantity | None = None
+    cpu: Quantity | None = None
+    # A Redis Cluster (sharded, components/data/redis_cluster.py) instead of a Sentinel
+    # replication: default on in the large tier only (the architecture's "Cache: Redis cluster").
+    cluster: bool | None = None
+    # Shards (leaders) of that cluster, each with one follower; Redis Cluster needs at least 3.
+    shards: int = Field(default=3, ge=3, le=16)
+
+
+class FailedJobsSection(_Strict):
+    """The volume of Laravel's `file` failed-job store (data-safety review #10), shared by every
+    queue worker. Outside development the workers run on several nodes, so its class must
+    offer ReadWriteMany (EFS, CephFS, Longhorn RWX, NFS); development (one node) uses
+    ReadWriteOnce on the default class."""
+
+    storageClass: StorageClassName | None = None
+    storage: Quantity = "1Gi"
+
+
 class BackupsSection(_Strict):
     enabled: bool | None = None
     schedule: Cron | None = None
@@ -798,6 +821,8 @@ class BackupsSection(_Strict):
 class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
     redis: RedisSection = RedisSection()
+    redisCache: RedisCacheSection = RedisCacheSection()
+    failedJobs: FailedJobsSection = FailedJobsSection()
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
 
@@ -1150,6 +1175,11 @@ class DataConfig:
     restore_new_cluster: bool = False
     # The program-owned expandable StorageClass for the stores' volumes, when it is created.
     volume_class: "VolumeClass | None" = None
+    # The application cache's Redis (memory and cpu; it keeps no volume); None: the cache
+    # shares the durable Redis (development).
+    redis_cache: StoreSizing | None = None
+    # The cache runs as a Redis Cluster of this many shards (0: a Sentinel replication).
+    redis_cache_shards: int = 0
 
 
 @dataclass(frozen=True)
@@ -1263,7 +1293,25 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         instance=data.mariadb.instance,
         restore_new_cluster=bool(data.mariadb.restore and data.mariadb.restore.newCluster),
         volume_class=volume_class,
+        # Development (a laptop, no data-safety promise) keeps the cache on the one Redis.
+        redis_cache=None if development else _cache_sizing(data.redisCache, _REDIS_SIZING[raw.size]),
+        redis_cache_shards=data.redisCache.shards if _cache_cluster(raw) else 0,
     )
+
+
+def _cache_cluster(raw: RawConfig) -> bool:
+    """A cluster where the cache outgrows one master: the large tier, never development (a
+    laptop has no room for six Redis pods); `data.redisCache.cluster` overrides it."""
+    if raw.data.redisCache.cluster is not None:
+        return raw.data.redisCache.cluster
+    return raw.size == "large" and raw.environment != "development"
+
+
+def _cache_sizing(section: RedisCacheSection, default: tuple[str, str, str]) -> StoreSizing:
+    """The cache store gets the durable store's tier memory and cpu unless set: it holds what
+    used to share that memory, and no volume (a cache is rebuilt, not restored)."""
+    _storage, memory, cpu = default
+    return StoreSizing(None, "0", section.memory or memory, section.cpu or cpu)
 
 
 # The StorageClass the program creates for the data stores (see VolumesSection).

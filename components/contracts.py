@@ -100,3 +100,14 @@ class RedisEndpoints:
     master_host: pulumi.Output[str]
     port: int
     password: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class RedisClusterEndpoints:
+    """How the application reaches a Redis Cluster (the large tier's cache,
+    components/data/redis_cluster.py): the leaders' Service (any node answers, with redirects
+    to the others), the port, and the (secret) password."""
+
+    host: pulumi.Output[str]
+    port: int
+    password: pulumi.Output[str]

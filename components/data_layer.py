@@ -20,13 +20,16 @@ from components import k8s as kube
 from components import scraping
 from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace
 from components.config import StackConfig
-from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
+from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.data import mariadb as mariadb_store
 from components.data import redis as redis_store
 from components.data.common import DATA_STORE_LABEL
 from components.data.mariadb import MariaDB, MariaDBArgs
 from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
+from components.data import redis_cache
+from components.data.redis_cache import CacheStoreArgs, cache_store
+from components.data.redis_cluster import cache_cluster
 
 TYPE = "saas-platform:index:DataLayer"
 OPERATORS_NAMESPACE = "saas-operators"
@@ -74,6 +77,10 @@ class DataLayer(pulumi.ComponentResource):
     """Primary/replica hosts, port, schema, user and (secret) password of the application DB."""
     redis: RedisEndpoints
     """Sentinel and master hosts, ports, master name and (secret) password of Redis."""
+    redis_cache: RedisEndpoints | None
+    """The same for the application cache's own Redis (`redis-cache`, components/data/redis_cache.py)."""
+    redis_cache_cluster: RedisClusterEndpoints | None
+    """Instead, in the large tier: the cache's Redis Cluster (components/data/redis_cluster.py)."""
     rabbitmq: RabbitMQ
     """The message broker: `connection_url` (secret), host, port, vhost, queues, dead-letter queue."""
     operators_namespace: pulumi.Output[str]
@@ -101,6 +108,18 @@ class DataLayer(pulumi.ComponentResource):
             opts=store_options,
         )
         cache = Redis("redis", RedisArgs(args.config, args.namespace, operators.metadata.name), opts=store_options)
+        # Laravel's cache on its own evicting Redis (a Redis Cluster in the large tier); queues,
+        # sessions and locks stay on `redis`.
+        shared = CacheStoreArgs(
+            args.config, args.namespace, cache.secret_ref, cache.revision, cache.password, cache.dependencies
+        )
+        self.redis_cache: RedisEndpoints | None = None
+        self.redis_cache_cluster: RedisClusterEndpoints | None = None
+        cache_ready: list[pulumi.Resource] = []
+        if args.config.data.redis_cache_shards:
+            self.redis_cache_cluster, cache_ready = cache_cluster(shared, parent=cache)
+        elif args.config.data.redis_cache is not None:
+            self.redis_cache, cache_ready = cache_store(shared, parent=cache)
         self.rabbitmq = RabbitMQ(
             "rabbitmq",
             RabbitMQArgs(
@@ -121,6 +140,13 @@ class DataLayer(pulumi.ComponentResource):
                 "redis", args.namespace, component="redis", selector={"app": redis_store.NAME},
                 port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
             )
+            # The cache's pods, replication or cluster (leaders and followers): the CR's labels.
+            if cache_ready:
+                scraping.pod_monitor(
+                    redis_cache.NAME, args.namespace, component="redis",
+                    selector={"app.kubernetes.io/name": redis_cache.NAME, DATA_STORE_LABEL: "redis"},
+                    port="redis-exporter", crds=args.monitoring_crds[0], parent=self,
+                )
             # The operators' own metrics (reconcile errors, work queues): port `metrics` in
             # mariadb-operator 26.6.0 deploy/charts/mariadb-operator/templates/operator/deployment.yaml
             # and redis-operator chart (0bc34813) templates/operator-deployment.yaml.
@@ -134,7 +160,7 @@ class DataLayer(pulumi.ComponentResource):
             )
 
         self.mariadb = database.endpoints
-        self.ready = [*database.ready, *cache.ready]
+        self.ready = [*database.ready, *cache.ready, *cache_ready]
         self.redis = cache.endpoints
         self.operators_namespace = operators.metadata.name
         self.register_outputs(

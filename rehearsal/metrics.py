@@ -245,7 +245,8 @@ class Stage:
             exporter(f"mysqld-exporter-{index}", ("mysqld", index), mysqld)
         # redis_exporter: the operator's env (REDIS_ADDR, REDIS_PASSWORD, listen address) plus the
         # RedisReplication's redisExporter.env (redis-operator v0.26.0 internal/k8sutils/statefulset.go:831-880).
-        replication = next(self.build.of_kind("RedisReplication"), None)
+        # The durable store `redis` (queues, sessions): the one whose exporter reports the queues.
+        replication = next((r for r in self.build.of_kind("RedisReplication") if r.name == "redis"), None)
         extra_env = {str(e["name"]): str(e.get("value", "")) for e in
                      ((replication.spec.get("redisExporter") or {}).get("env") or [])} if replication else {}
         for index in (0, 1):

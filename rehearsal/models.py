@@ -233,6 +233,38 @@ def redis_sentinel(cr: K8sObject) -> Modelled:
     return Modelled(pods=[pod], services=services)
 
 
+def redis_cluster(cr: K8sObject) -> Modelled:
+    """`RedisCluster` -> StatefulSets `<name>-leader` and `<name>-follower`
+    (internal/k8sutils/redis-cluster.go CreateRedisLeader/CreateRedisFollower; labels
+    GetRedisLabels: app=<name>-<role>, redis_setup_type=cluster, role=<role> + the CR's labels),
+    container `<name>-<role>` with spec.redis<Role>.securityContext, `redis-exporter` with
+    spec.redisExporter.securityContext (generateRedisClusterContainerParams), pod security
+    spec.podSecurityContext (generateRedisClusterParams); ports client (spec.port, 6379) and bus
+    (client + 10000, CreateRedisClusterService busPort); Services `<name>-<role>`,
+    `-<role>-headless`, `-<role>-additional` and `<name>-master` on the client port (tag v0.26.0)."""
+    spec, ns = cr.spec, cr.namespace
+    client = int(spec.get("port") or 6379)
+    exporter = spec.get("redisExporter") or {}
+    where = f"{cr.ref()} ({REDIS_SRC} internal/k8sutils/redis-cluster.go)"
+    out = Modelled()
+    for role, section in (("leader", "redisLeader"), ("follower", "redisFollower")):
+        name = f"{cr.name}-{role}"
+        labels = {**cr.labels, "app": name, "redis_setup_type": "cluster", "role": role}
+        ports = {"redis-client": client, "redis-bus": client + 10000}
+        containers = [{"name": name, "securityContext": (spec.get(section) or {}).get("securityContext")}]
+        if exporter.get("enabled"):
+            ports["redis-exporter"] = int(exporter.get("port") or 9121)
+            containers.append({"name": "redis-exporter", "securityContext": exporter.get("securityContext")})
+        replicas = _replicas((spec.get(section) or {}).get("replicas"), _replicas(spec.get("clusterSize"), 3))
+        pod = Pod(ns, name, labels, ports, where, containers, [], dict(spec.get("podSecurityContext") or {}),
+                  traits={"family": "redis", "data": True, "replicas": replicas, "redis_cluster": cr.name})
+        out.pods.append(pod)
+        out.services += [Service(ns, n, [pod], {client: client}, where)
+                         for n in (name, f"{name}-headless", f"{name}-additional")]
+    out.services.append(Service(ns, f"{cr.name}-master", [out.pods[0]], {client: client}, where))
+    return out
+
+
 # --- RabbitMQ cluster-operator v2.22.3 ------------------------------------------------------
 
 RABBIT_SRC = "rabbitmq cluster-operator v2.22.3"
@@ -266,6 +298,7 @@ BUILDERS: dict[str, Callable[[K8sObject], Modelled]] = {
     "MariaDB": mariadb,
     "RedisReplication": redis_replication,
     "RedisSentinel": redis_sentinel,
+    "RedisCluster": redis_cluster,
     "RabbitmqCluster": rabbitmq_cluster,
 }
 

@@ -130,6 +130,14 @@ def required_flows(c: Cluster, build: Build) -> dict[tuple[str, str, int, str], 
                 for name in REPLICATION_PORTS.get(family, ()):
                     if name in peer.ports and (peer is not pod or pod.traits.get("replicas", 1) > 1):
                         _self_or_peer(f, pod, peer, peer.ports[name], f"{pod.origin}: {family} replication")
+    # Redis Cluster: every node talks to every other on the client port (replication, MOVED
+    # redirects) and the bus port (gossip, failover votes); redis-operator v0.26.0
+    # internal/k8sutils/redis-cluster.go busPort = client port + 10000.
+    for pod in c.pods:
+        name = pod.traits.get("redis_cluster")
+        for peer in (p for p in c.pods if name and p.traits.get("redis_cluster") == name):
+            for port_name in ("redis-client", "redis-bus"):
+                _self_or_peer(f, pod, peer, peer.ports[port_name], f"{pod.origin}: cluster {port_name}")
     # backups and binlog archiving to S3
     for pod in c.pods:
         if pod.traits.get("s3"):

@@ -177,11 +177,12 @@ class Rig:
                  "MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=slave_pos; START SLAVE")
         self.sql("mariadb-0", "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1),(2)")
 
-    # Redis: the stack's additional redis.conf lines (the redis ConfigMap), a replica and Sentinel.
+    # Redis: the durable store's additional redis.conf lines (the `redis-config` ConfigMap; the
+    # cache store's `redis-cache-config` is another Redis), a replica and Sentinel.
     def _start_redis(self, build: Build) -> None:
         extra = ""
         for cm in build.of_kind("ConfigMap"):
-            if cm.namespace and cm.name.startswith("redis"):
+            if cm.namespace and cm.name == "redis-config":
                 extra += "\n".join(str(v) for v in (cm.body.get("data") or {}).values()) + "\n"
         for index in (0, 1):
             name = f"redis-{index}"

@@ -14,7 +14,7 @@ Three sources of pods are counted:
   A resource the values leave empty (`{}`) counts as zero and is listed under `unset`: the
   chart sets no request there, so the scheduler reserves nothing.
 - operator pods: what mariadb-operator, redis-operator and cluster-operator create from our
-  custom resources (`MariaDB`, `RedisReplication`, `RedisSentinel`, `RabbitmqCluster`), from
+  custom resources (`MariaDB`, `RedisReplication`, `RedisSentinel`, `RedisCluster`, `RabbitmqCluster`), from
   the resources the CRs set (the sources of each model are named where it is defined).
 
 Jobs (migrations, hooks, backups) run briefly: they are reported under `transient`, outside the
@@ -285,6 +285,27 @@ def _redis_sentinel(obj: Mapping[str, Any]) -> list[Workload]:
                      "operator: redis-operator v0.26.0")]
 
 
+def _redis_cluster(obj: Mapping[str, Any]) -> list[Workload]:
+    """redis-operator v0.26.0: `redisLeader.replicas` and `redisFollower.replicas` pods
+    (default `clusterSize`) of the Redis container (`kubernetesConfig.resources`) plus the
+    exporter sidecar (internal/k8sutils/redis-cluster.go CreateRedisLeader/CreateRedisFollower);
+    volumes only with `storage` (the cache cluster has none)."""
+    spec = obj["spec"]
+    containers = [{"resources": spec["kubernetesConfig"].get("resources")}]
+    exporter = spec.get("redisExporter") or {}
+    if exporter.get("enabled"):
+        containers.append({"resources": exporter.get("resources")})
+    claim = ((spec.get("storage") or {}).get("volumeClaimTemplate") or {}).get("spec") or {}
+    storage = _storage_gib(claim.get("resources", {}).get("requests", {}).get("storage")) if claim else 0.0
+    workloads = []
+    for role in ("leader", "follower"):
+        size = int((spec.get(f"redis{role.title()}") or {}).get("replicas") or spec.get("clusterSize", 3))
+        workloads.append(Workload("redis", f"{obj['metadata']['name']}-{role}", "RedisCluster",
+                                  pod_usage({"containers": containers}), (size, size), storage,
+                                  "operator: redis-operator v0.26.0"))
+    return workloads
+
+
 # cluster-operator v2.22.3 internal/resource/statefulset.go: defaults when `spec.resources` is
 # unset (requests 1 CPU / 2Gi, limits 2Gi memory) and `persistence.storage` 10Gi.
 RABBITMQ_DEFAULT_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
@@ -303,6 +324,7 @@ OPERATOR_MODELS: dict[str, Callable[[Mapping[str, Any]], list[Workload]]] = {
     "MariaDB": _mariadb,
     "RedisReplication": _redis_replication,
     "RedisSentinel": _redis_sentinel,
+    "RedisCluster": _redis_cluster,
     "RabbitmqCluster": _rabbitmq,
 }
 

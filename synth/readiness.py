@@ -30,6 +30,7 @@ CHECKS = {
     "cloudflare-zone": "edge.cloudflare.zoneId",
     "cloudflare-token": "cloudflare:apiToken",
     "aws-region": "aws:region",
+    "failed-jobs-class": "data.failedJobs.storageClass",
 }
 
 # RFC 2606 / RFC 6761 names that can never be a real deployment's.
@@ -116,6 +117,15 @@ def warnings(stack: str, config: dict[str, str], secret_keys: list[str] | tuple[
                 "cloudflare:apiToken: not set; the Cloudflare provider needs a token with Zone:DNS:Edit, Zone settings and "
                 f"WAF rights (pulumi config set --secret cloudflare:apiToken <token> -s {stack}, or CLOUDFLARE_API_TOKEN when deploying)"
             )
+    data = ours.get("data") if isinstance(ours.get("data"), dict) else {}
+    failed_jobs = data.get("failedJobs") if isinstance(data.get("failedJobs"), dict) else {}
+    if not local and not failed_jobs.get("storageClass"):
+        # components/laravel_stores.py: the workers share the failed-job volume across nodes.
+        found.append(
+            f"{PROJECT}:data.failedJobs.storageClass: not set; the queue workers' failed-job volume is ReadWriteMany "
+            "and most default classes (EBS, local disks) cannot provide it, so the workers would stay Pending: name a "
+            f"ReadWriteMany class (EFS, CephFS, Longhorn, NFS): pulumi config set --path data.failedJobs.storageClass <class> -s {stack}"
+        )
     if dns in ("cloudflare", "route53") and "aws:region" not in config:
         found.append(f"aws:region: not set; SES, IAM and SNS would land in the provider's default region (pulumi config set aws:region <region> -s {stack})")
     return found

@@ -33,7 +33,8 @@ def printed_checks(stack: Synth) -> set[str]:
 def test_example_stacks_warn_about_everything_still_to_set(synthesized: dict[str, Synth], name: str) -> None:
     stack = synthesized[name]
     assert stack.returncode == 0, stack.stderr
-    assert {"secrets", "domain", "example-values", "images", "cloudflare-zone", "cloudflare-token"} <= printed_checks(stack)
+    assert {"secrets", "domain", "example-values", "images", "cloudflare-zone", "cloudflare-token",
+            "failed-jobs-class"} <= printed_checks(stack)
     assert f"{PREFIX}saas-platform:cloudflareDns01Token is not set" in stack.stderr
 
 
@@ -54,6 +55,7 @@ READY: dict[str, Any] = {
         "mail": {"dmarcReports": "dmarc@acme-corp.io", "bounceEndpoint": "https://hooks.acme-corp.io/ses"},
     },
     "saas-platform:kubernetes": {"context": "acme-prod"},
+    "saas-platform:data": {"failedJobs": {"storageClass": "efs-sc"}},
     "cloudflare:apiToken": "[secret]",
     "aws:region": "eu-central-1",
 }

@@ -26,7 +26,7 @@ from components.backend import REDIS_PREFIX
 from components.platform.network import ROLE_LABEL
 from components.platform import charts
 from components.platform.charts import ChartPin
-from components.config import ContainerSize, StackConfig
+from components.config import ContainerSize, StackConfig, StoreSizing
 from components.contracts import RedisEndpoints
 from components.data.common import DATA_STORE_LABEL, service_host
 
@@ -117,6 +117,10 @@ class Redis(pulumi.ComponentResource):
     """redis-operator and the application's Redis with Sentinel."""
 
     endpoints: RedisEndpoints
+    secret_ref: dict[str, pulumi.Input[str]]
+    revision: pulumi.Output[str]
+    password: pulumi.Output[str]
+    dependencies: list[pulumi.Resource]
     ready: list[pulumi.Resource]
     """The RedisReplication (awaited until it reports a master) and the RedisSentinel."""
 
@@ -185,6 +189,11 @@ class Redis(pulumi.ComponentResource):
         )
 
         self.ready = [replication, sentinel]
+        # What a second store of this operator shares (components/data/redis_cache.py).
+        self.secret_ref = secret_ref
+        self.revision = password_revision(password.result)
+        self.password = password.result
+        self.dependencies: list[pulumi.Resource] = [operator, secret]
         self.endpoints = RedisEndpoints(
             sentinel_host=service_host(f"{NAME}-sentinel", ns),
             sentinel_port=SENTINEL_PORT,
@@ -248,6 +257,17 @@ def _revision_env(revision: pulumi.Input[str] | None) -> dict[str, object]:
     return {"env": [{"name": "REDIS_PASSWORD_REVISION", "value": revision}]} if revision is not None else {}
 
 
+def _storage(sizing: StoreSizing, labels: dict[str, str]) -> dict[str, object]:
+    """A volume per pod that outlives the object (`keepAfterDelete`)."""
+    claim: dict[str, object] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": sizing.storage}},
+    }
+    if sizing.storage_class:
+        claim["storageClassName"] = sizing.storage_class
+    return {"storage": {"keepAfterDelete": True, "volumeClaimTemplate": {"metadata": {"labels": labels}, "spec": claim}}}
+
+
 def replication_spec(
     cfg: StackConfig,
     pods: int,
@@ -255,14 +275,18 @@ def replication_spec(
     config_map: pulumi.Input[str],
     labels: dict[str, str],
     revision: pulumi.Input[str] | None = None,
+    *,
+    name: str = NAME,
+    sizing: StoreSizing | None = None,
+    persistent: bool = True,
+    exporter_keys: str | None = None,
 ) -> dict[str, object]:
-    sizing = cfg.data.redis
-    claim: dict[str, object] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": sizing.storage}},
-    }
-    if sizing.storage_class:
-        claim["storageClassName"] = sizing.storage_class
+    """The RedisReplication spec of one store: `name` (its pods' `app` label), its sizing,
+    whether it keeps a volume per pod, and the keys redis_exporter reports the size of
+    (default: the durable store's queue lists). Kept a plain dict builder so other stores
+    (the cache, `components/data/redis_cache.py`) and TLS can extend it."""
+    sizing = sizing or cfg.data.redis
+    keys = exporter_queue_keys(cfg.raw.backend.queues) if exporter_keys is None else exporter_keys
     return {
         "clusterSize": pods,
         **_revision_env(revision),
@@ -280,10 +304,7 @@ def replication_spec(
             # BGSAVE / AOF rewrite and for client buffers.
             "maxMemoryPercentOfLimit": 70,
         },
-        "storage": {
-            "keepAfterDelete": True,
-            "volumeClaimTemplate": {"metadata": {"labels": labels}, "spec": claim},
-        },
+        **(_storage(sizing, labels) if persistent else {}),
         "redisExporter": {
             "enabled": True,
             "image": EXPORTER_IMAGE,
@@ -294,7 +315,7 @@ def replication_spec(
             # only for keys it is told about; the operator passes the exporter only its address
             # and password plus this list (v0.26.0 internal/k8sutils/statefulset.go
             # getExporterEnvironmentVariables).
-            "env": [{"name": "REDIS_EXPORTER_CHECK_SINGLE_KEYS", "value": exporter_queue_keys(cfg.raw.backend.queues)}],
+            "env": [{"name": "REDIS_EXPORTER_CHECK_SINGLE_KEYS", "value": keys}] if keys else [],
         },
         "podSecurityContext": kube.restricted_pod_security(REDIS_UID),
         "securityContext": {
@@ -302,7 +323,7 @@ def replication_spec(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "terminationGracePeriodSeconds": 30,
-        **_zone_spread(cfg, {"app.kubernetes.io/name": NAME, DATA_STORE_LABEL: "redis"}),
+        **_zone_spread(cfg, {"app.kubernetes.io/name": name, DATA_STORE_LABEL: "redis"}),
     }
 
 
@@ -311,7 +332,10 @@ def sentinel_spec(
     pods: int,
     secret_ref: dict[str, pulumi.Input[str]],
     revision: pulumi.Input[str] | None = None,
+    *,
+    replication: str = NAME,
 ) -> dict[str, object]:
+    """The RedisSentinel spec watching the RedisReplication `replication`."""
     return {
         "clusterSize": pods,
         **_revision_env(revision),
@@ -322,7 +346,7 @@ def sentinel_spec(
             "redisSecret": secret_ref,
         },
         "redisSentinelConfig": {
-            "redisReplicationName": NAME,
+            "redisReplicationName": replication,
             "masterGroupName": MASTER_NAME,
             "redisPort": str(PORT),
             "quorum": str(pods // 2 + 1),
@@ -336,7 +360,7 @@ def sentinel_spec(
             **kube.restricted_container_security(REDIS_UID, read_only_root=False),
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        **_zone_spread(cfg, {"app.kubernetes.io/name": NAME, DATA_STORE_LABEL: "redis-sentinel"}),
+        **_zone_spread(cfg, {"app.kubernetes.io/name": replication, DATA_STORE_LABEL: "redis-sentinel"}),
     }
 
 
