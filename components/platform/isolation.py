@@ -115,7 +115,9 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         "allow-app",
         ns["data"],
         opts,
-        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*DATA_PORTS.values()))],
+        # Not the MariaDB port: DataLayer's `allow-app-to-mariadb` admits it on the one pod set the
+        # app uses (MariaDB, or MaxScale in medium/large, where a MariaDB pod must stay closed).
+        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*(p for k, p in DATA_PORTS.items() if k != "mariadb")))],
     )
     network_policy(
         "saas-data-allow-keda",
