@@ -770,11 +770,46 @@ class BackupsSection(_Strict):
     retention: Hours | None = None
 
 
+_SQL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _sql_name(value: str) -> str:
+    if not _SQL_NAME_RE.match(value):
+        raise ValueError(f"'{value}' is not a table or column name (letters, digits, '_', at most 64)")
+    return value
+
+
+SqlName = Annotated[str, AfterValidator(_sql_name)]
+
+
+class DrillFreshnessSection(_Strict):
+    """The table and timestamp column whose newest value tells how old the restored data is
+    (pick one the application writes continuously; `updated_at` is UTC in Laravel)."""
+
+    table: SqlName = "users"
+    column: SqlName = "updated_at"
+
+
+class DrillsSection(_Strict):
+    """`data.drills:` the monthly recovery drill (components/data/drills.py).
+
+    enabled: default on in production (where backups are on), off elsewhere.
+    schedule: cron of the drill, by default monthly, half an hour after an hourly backup.
+    tables: tables of the application schema that must hold rows after the restore.
+    """
+
+    enabled: bool | None = None
+    schedule: Cron = "30 4 1 * *"
+    tables: list[SqlName] = Field(default_factory=lambda: ["migrations", "users"], min_length=1)
+    freshness: DrillFreshnessSection = DrillFreshnessSection()
+
+
 class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
     redis: RedisSection = RedisSection()
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
+    drills: DrillsSection = DrillsSection()
 
 
 # --------------------------------------------------------------------------------------------
@@ -936,6 +971,8 @@ class RawConfig(_Strict):
         )
         if self.data.mariadb.restore and not backups_on:
             raise ValueError("data.mariadb.restore: restoring needs data.backups.enabled (the point-in-time archive)")
+        if self.data.drills.enabled and not backups_on:
+            raise ValueError("data.drills.enabled: a recovery drill restores the backups: it needs data.backups.enabled")
         if self.edge.dns == "cloudflare" and not self.edge.cloudflare.zoneId:
             raise ValueError("edge.cloudflare.zoneId: is required when edge.dns is cloudflare")
         zone = self.edge.cloudflare.zoneName
@@ -1032,6 +1069,8 @@ class DataConfig:
     restore_new_cluster: bool = False
     # The program-owned expandable StorageClass for the stores' volumes, when it is created.
     volume_class: "VolumeClass | None" = None
+    # The recovery drill (`data.drills`), None where it is off.
+    drills: "DrillsSection | None" = None
 
 
 @dataclass(frozen=True)
@@ -1178,7 +1217,14 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         instance=data.mariadb.instance,
         restore_new_cluster=bool(data.mariadb.restore and data.mariadb.restore.newCluster),
         volume_class=volume_class,
+        drills=data.drills if _drills_on(raw, backups_enabled) else None,
     )
+
+
+def _drills_on(raw: RawConfig, backups_enabled: bool) -> bool:
+    """On in production by default; never without backups (nothing to restore)."""
+    enabled = raw.data.drills.enabled
+    return backups_enabled and (enabled if enabled is not None else raw.environment == "production")
 
 
 # The StorageClass the program creates for the data stores (see VolumesSection).

@@ -209,6 +209,9 @@ class MariaDB(pulumi.ComponentResource):
     """The CRs that report readiness the engine awaits (MariaDB, Database, User, Grant)."""
     instance: pulumi.Output[str]
     """Name of the MariaDB object serving the application."""
+    instance_name: str
+    credentials_name: pulumi.Output[str]
+    """The Secret holding `root-password` and `app-password`."""
 
     def __init__(self, name: str, args: MariaDBArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -297,6 +300,8 @@ class MariaDB(pulumi.ComponentResource):
         self.ready = self._instance(name, ns, cfg, bootstrap=bootstrap, backups=True)
 
         self.instance = pulumi.Output.from_input(name)
+        self.instance_name = name
+        self.credentials_name = self._secret_name
         # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go reconcileService:
         # the `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
         # the `<name>` Service (reconcileDefaultService) in every topology.
