@@ -137,9 +137,14 @@ def restore_budget_seconds(cfg: StackConfig) -> int:
     return max(1800, int(2 * 2 * megabytes / BACKUP_THROUGHPUT_MB_S))
 
 
+def pushgateway_url(namespace: str) -> str:
+    return f"http://{PUSHGATEWAY}.{namespace}.svc:{PUSHGATEWAY_PORT}"
+
+
 def drill_script(namespace: str, budget: int, rpo_seconds: int) -> str:
-    """The orchestrating container: create, wait, hand over, measure, always clean up, push."""
-    push = f"http://{PUSHGATEWAY}.{namespace}.svc:{PUSHGATEWAY_PORT}/metrics/job/{DRILL}"
+    """The orchestrating container: create, wait, hand over, measure, always clean up, push
+    (to $PUSHGATEWAY_URL)."""
+    push = f"\"$PUSHGATEWAY_URL/metrics/job/{DRILL}\""
     return "\n".join([
         "set -u",
         f"S={SCRATCH}; NS={namespace}",
@@ -196,7 +201,8 @@ def verify_script(drills: DrillsSection) -> str:
     """The verifying container: schema present, every listed table has rows, the newest
     freshness row's age. Writes `age` and `verified`, or `failed` with the reason."""
     fresh = drills.freshness
-    sql = f"mariadb --defaults-extra-file={WORK_DIR}/client.cnf --host={SCRATCH} --user=root --batch --skip-column-names"
+    sql = (f"mariadb --defaults-extra-file={WORK_DIR}/client.cnf --host=\"$SCRATCH_HOST\" --port=\"$SCRATCH_PORT\" "
+           "--user=root --batch --skip-column-names")
     lines = [
         "set -eu",
         "umask 077",
@@ -243,11 +249,17 @@ class MariaDBDrill(pulumi.ComponentResource):
         manifest = pulumi.Output.all(ns, args.credentials).apply(
             lambda v: yaml.safe_dump(scratch_manifest(cfg, v[0], args.instance, v[1]), sort_keys=True)
         )
+        # The annotation tells the behaviour judges that a Job creates these objects at run
+        # time (rehearsal/base.py RUNTIME_OBJECTS): they judge the scratch MariaDB as deployed.
         settings = k8s.core.v1.ConfigMap(
-            DRILL, metadata=kube.metadata(DRILL, "mariadb-drill", ns), data={"scratch.yaml": manifest}, opts=child
+            DRILL,
+            metadata=kube.metadata(DRILL, "mariadb-drill", ns, annotations={"saas-platform.io/runtime-objects": "scratch.yaml"}),
+            data={"scratch.yaml": manifest},
+            opts=child,
         )
         budget = restore_budget_seconds(cfg)
         script = ns.apply(lambda n: drill_script(n, budget, cfg.data.rpo_minutes * 60))
+        push_url = ns.apply(pushgateway_url)
         k8s.batch.v1.CronJob(
             DRILL,
             metadata=kube.metadata(DRILL, "mariadb-drill", ns),
@@ -259,7 +271,7 @@ class MariaDBDrill(pulumi.ComponentResource):
                 "successfulJobsHistoryLimit": 1,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {"spec": job_spec(account.metadata.name, settings.metadata.name, args.credentials,
-                                                 script, verify_script(drills), budget)},
+                                                 script, verify_script(drills), budget, push_url)},
             },
             opts=child,
         )
@@ -345,6 +357,7 @@ def job_spec(
     script: pulumi.Input[str],
     verify: str,
     budget: int,
+    push_url: pulumi.Input[str],
 ) -> dict[str, object]:
     """One try (a failed drill is reported, not re-run), cut off well after the restore budget."""
     small = kube.resource_values(ContainerSize("10m", "64Mi", "128Mi"))
@@ -373,7 +386,7 @@ def job_spec(
                         "image": mariadb_store.KUBECTL_IMAGE,
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/bin/sh", "-c", script],
-                        "env": [{"name": "HOME", "value": "/tmp"}],
+                        "env": [{"name": "HOME", "value": "/tmp"}, {"name": "PUSHGATEWAY_URL", "value": push_url}],
                         "volumeMounts": [
                             {"name": "tmp", "mountPath": "/tmp"},
                             {"name": "work", "mountPath": WORK_DIR},
@@ -387,6 +400,10 @@ def job_spec(
                         "image": mariadb_store.IMAGE,
                         "imagePullPolicy": "IfNotPresent",
                         "command": ["/bin/sh", "-c", verify],
+                        "env": [
+                            {"name": "SCRATCH_HOST", "value": SCRATCH},
+                            {"name": "SCRATCH_PORT", "value": str(mariadb_store.PORT)},
+                        ],
                         "volumeMounts": [
                             {"name": "tmp", "mountPath": "/tmp"},
                             {"name": "work", "mountPath": WORK_DIR},
