@@ -477,9 +477,9 @@ def pushgateway(ns: pulumi.Output[str], monitoring_crds: Sequence[pulumi.Resourc
 def drill_network_policies(
     ns: pulumi.Output[str], monitoring_ns: pulumi.Input[str], opts: pulumi.ResourceOptions
 ) -> None:
-    """On top of the data namespace's policies (within-namespace traffic and HTTPS to the
-    object storage are already open): the drill pod reaches the API server; Prometheus reaches
-    the Pushgateway. NetworkPolicies only add: the drill's reach inside the namespace is the
+    """On top of the data namespace's policies (within-namespace traffic and HTTPS, so the
+    object storage and an API server on 443, are already open): the drill pod reaches an API
+    server on 6443 too; Prometheus reaches the Pushgateway. NetworkPolicies only add: the drill's reach inside the namespace is the
     namespace's (documented in docs/operations.md)."""
     NP = k8s.networking.v1
     api_ports = [NP.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in (443, 6443)]
