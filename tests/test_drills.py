@@ -265,3 +265,65 @@ def test_network_judge_needs_prometheus_to_reach_the_pushgateway(synthesized: di
     proc = cli("network", build)
     assert proc.returncode == 1, proc.stdout
     assert any("required flow denied" in line and drills.PUSHGATEWAY in line for line in findings_of(proc.stdout, "network"))
+
+
+# ---- the verification queries against a real MariaDB (Debian's mariadbd, loopback) ------------
+
+
+@pytest.fixture(scope="module")
+def real_mariadb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    if not (shutil.which("mariadbd") and shutil.which("mariadb-install-db") and shutil.which("mariadb")):
+        pytest.skip("needs mariadb-server-core and the mariadb client (scripts/system-deps.sh)")
+    import socket
+    import time
+
+    base = tmp_path_factory.mktemp("mariadb")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={base}/data", "--auth-root-authentication-method=normal",
+                    "--user=root"], check=True, capture_output=True, timeout=120)
+    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={base}/data", f"--port={port}", "--bind-address=127.0.0.1",
+                               f"--socket={base}/sock", "--user=root", "--skip-log-bin", "--skip-name-resolve"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    admin = ["mariadb", f"--socket={base}/sock", "-uroot"]
+    deadline = time.monotonic() + 30
+    while subprocess.run([*admin, "-e", "SELECT 1"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "mariadbd did not start"
+        time.sleep(0.3)
+    subprocess.run([*admin, "-e", "ALTER USER root@'127.0.0.1' IDENTIFIED BY 'pw'; CREATE DATABASE app; "
+                    "CREATE TABLE app.migrations (id INT); INSERT INTO app.migrations VALUES (1); "
+                    "CREATE TABLE app.users (id INT, updated_at TIMESTAMP NULL); "
+                    "INSERT INTO app.users VALUES (1, UTC_TIMESTAMP() - INTERVAL 30 MINUTE)"], check=True)
+    (base / "secret").mkdir()
+    (base / "secret" / "root-password").write_text("pw\n")
+    yield base, port, admin
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _verify(real_mariadb: Any, tmp_path: Path, section: Any) -> tuple[int, Path]:
+    base, port, _ = real_mariadb
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "ready").touch()
+    script = drills.verify_script(section).replace(drills.WORK_DIR, str(work)).replace(drills.SECRET_DIR, str(base / "secret"))
+    env = {**os.environ, "SCRATCH_HOST": "127.0.0.1", "SCRATCH_PORT": str(port)}
+    proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    print(proc.stdout, proc.stderr)  # shown when an assertion fails
+    return proc.returncode, work
+
+
+def test_verification_measures_the_restored_data_age(real_mariadb: Any, tmp_path: Path) -> None:
+    from components import config
+
+    rc, work = _verify(real_mariadb, tmp_path, config.DrillsSection())
+    assert rc == 0 and (work / "verified").exists()
+    assert 1790 <= int((work / "age").read_text()) <= 1900  # the newest users.updated_at: 30 min ago
+
+
+def test_verification_fails_on_an_empty_or_missing_table(real_mariadb: Any, tmp_path: Path) -> None:
+    from components import config
+
+    rc, work = _verify(real_mariadb, tmp_path, config.DrillsSection(tables=["migrations", "orders"]))
+    assert rc == 1 and "orders" in (work / "failed").read_text() and not (work / "verified").exists()
