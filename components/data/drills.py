@@ -41,6 +41,7 @@ from components.config import ContainerSize, DrillsSection, StackConfig
 from components.data import mariadb as mariadb_store
 from components.data.backup_timing import BACKUP_THROUGHPUT_MB_S, quantity_mib
 from components.data.common import DATA_STORE_LABEL
+from components.data.pushgateway import PUSHGATEWAY, PUSHGATEWAY_PORT, PUSHGATEWAY_STORE, pushgateway
 from components.platform.network import PROMETHEUS_POD
 
 DRILL = "mariadb-drill"
@@ -48,14 +49,9 @@ SCRATCH = "mariadb-drill-scratch"
 # The StatefulSet volume of pod 0 (`<volumeClaimTemplate>-<statefulset>-0`; mariadb-operator
 # v26.6.0 pkg/builder/statefulset_builder.go names the template `storage`).
 SCRATCH_CLAIM = f"storage-{SCRATCH}-0"
-PUSHGATEWAY = "drill-pushgateway"
-# prometheus/pushgateway, the upstream image (pinned).
-PUSHGATEWAY_IMAGE = "quay.io/prometheus/pushgateway:v1.11.1"
-PUSHGATEWAY_PORT = 9091
 # Store labels: the drill pod, the scratch database, the Pushgateway.
 DRILL_STORE = "mariadb-drill"
 SCRATCH_STORE = "mariadb-drill-scratch"
-PUSHGATEWAY_STORE = "drill-pushgateway"
 WORK_DIR = "/work"
 CONFIG_DIR = "/etc/drill"
 SECRET_DIR = mariadb_store.SECRET_DIR
@@ -92,7 +88,9 @@ def scratch_spec(cfg: StackConfig, instance: str, credentials: str) -> dict[str,
     """The throw-away MariaDB: one pod (no replication: the webhook refuses replication with
     one replica, v26.6.0 internal/webhook/v1alpha1/mariadb_webhook.go validateHA), the serving
     instance's image, size and security, bootstrapped from its PhysicalBackup, staged on a
-    volume (not the node's disk), deleted with its volume."""
+    volume (not the node's disk), deleted with its volume. The operator's restore Job takes
+    the MariaDB's (pod) security context (v26.6.0 pkg/builder/batch_builder.go
+    BuildPhysicalBackupRestoreJob), so it too passes the namespace's `restricted` Pod Security."""
     data = cfg.data
     staging = mariadb_store.MariaDB._staging(cfg)
     labels = {**kube.recommended_labels(SCRATCH, "mariadb-drill"), DATA_STORE_LABEL: SCRATCH_STORE}
@@ -275,7 +273,7 @@ class MariaDBDrill(pulumi.ComponentResource):
             },
             opts=child,
         )
-        pushgateway(ns, args.monitoring_crds, child)
+        pushgateway(ns, args.monitoring_crds, child, labels=_labels(PUSHGATEWAY, PUSHGATEWAY_STORE))
         drill_network_policies(ns, args.monitoring_namespace, child)
         self.register_outputs({})
 
@@ -416,62 +414,6 @@ def job_spec(
             },
         },
     }
-
-
-def pushgateway(ns: pulumi.Output[str], monitoring_crds: Sequence[pulumi.Resource], opts: pulumi.ResourceOptions) -> None:
-    """One Pushgateway for the drill's results, scraped with `honorLabels` (the pushed `job`
-    label is the drill's). Its state is an emptyDir file: a lost pod loses the last results
-    until the next drill, which the CronJob's own last-success metric covers."""
-    labels = _labels(PUSHGATEWAY, PUSHGATEWAY_STORE)
-    selector = kube.selector_labels(PUSHGATEWAY, "mariadb-drill")
-    k8s.apps.v1.Deployment(
-        PUSHGATEWAY,
-        metadata=kube.metadata(PUSHGATEWAY, "mariadb-drill", ns),
-        spec={
-            "replicas": 1,
-            "selector": {"matchLabels": selector},
-            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "automountServiceAccountToken": False,
-                    "securityContext": kube.restricted_pod_security(),
-                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": "16Mi"}}],
-                    "containers": [{
-                        "name": "pushgateway",
-                        "image": PUSHGATEWAY_IMAGE,
-                        "imagePullPolicy": "IfNotPresent",
-                        "args": ["--persistence.file=/data/metrics", "--persistence.interval=1m"],
-                        "ports": [{"name": "pushgateway", "containerPort": PUSHGATEWAY_PORT}],
-                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                        "readinessProbe": {"httpGet": {"path": "/-/ready", "port": "pushgateway"}, "periodSeconds": 10},
-                        "livenessProbe": {"httpGet": {"path": "/-/healthy", "port": "pushgateway"}, "periodSeconds": 30},
-                        "resources": kube.resource_values(ContainerSize("10m", "32Mi", "64Mi")),
-                        "securityContext": kube.restricted_container_security(),
-                    }],
-                },
-            },
-        },
-        opts=opts,
-    )
-    k8s.core.v1.Service(
-        PUSHGATEWAY,
-        metadata=kube.metadata(PUSHGATEWAY, "mariadb-drill", ns),
-        spec={"selector": selector, "ports": [{"name": "pushgateway", "port": PUSHGATEWAY_PORT, "targetPort": "pushgateway"}]},
-        opts=opts,
-    )
-    if monitoring_crds:
-        k8s.apiextensions.CustomResource(
-            f"{PUSHGATEWAY}-service-monitor",
-            api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
-            metadata=kube.metadata(PUSHGATEWAY, "mariadb-drill", ns),
-            spec={
-                "selector": {"matchLabels": kube.recommended_labels(PUSHGATEWAY, "mariadb-drill")},
-                "endpoints": [{"port": "pushgateway", "path": "/metrics", "interval": "60s", "honorLabels": True}],
-            },
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(monitoring_crds))),
-        )
 
 
 def drill_network_policies(
