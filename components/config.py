@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from components.data import backup_timing
+
 NAMESPACE = "saas-platform"
 
 Environment = Literal["development", "staging", "production"]
@@ -834,6 +836,40 @@ class MaxScaleSection(_Strict):
     licensed: bool = False
 
 
+_SQL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _sql_name(value: str) -> str:
+    if not _SQL_NAME_RE.match(value):
+        raise ValueError(f"'{value}' is not a table or column name (letters, digits, '_', at most 64)")
+    return value
+
+
+SqlName = Annotated[str, AfterValidator(_sql_name)]
+
+
+class DrillFreshnessSection(_Strict):
+    """The table and timestamp column whose newest value tells how old the restored data is
+    (pick one the application writes continuously; `updated_at` is UTC in Laravel)."""
+
+    table: SqlName = "users"
+    column: SqlName = "updated_at"
+
+
+class DrillsSection(_Strict):
+    """`data.drills:` the monthly recovery drill (components/data/drills.py).
+
+    enabled: default on in production (where backups are on), off elsewhere.
+    schedule: cron of the drill, by default monthly, half an hour after an hourly backup.
+    tables: tables of the application schema that must hold rows after the restore.
+    """
+
+    enabled: bool | None = None
+    schedule: Cron = "30 4 1 * *"
+    tables: list[SqlName] = Field(default_factory=lambda: ["migrations", "users"], min_length=1)
+    freshness: DrillFreshnessSection = DrillFreshnessSection()
+
+
 class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
     maxscale: MaxScaleSection = MaxScaleSection()
@@ -842,6 +878,7 @@ class DataSection(_Strict):
     failedJobs: FailedJobsSection = FailedJobsSection()
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
+    drills: DrillsSection = DrillsSection()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1108,16 +1145,15 @@ class RawConfig(_Strict):
         if self.environment != "development" and self.data.backups.enabled is False:
             raise ValueError(f"data.backups.enabled: {self.environment} must keep database backups on (RPO 1 h)")
         schedule = self.data.backups.schedule
-        # Hourly on every day: hour, day of month, month and weekday all `*`.
-        if self.environment != "development" and schedule and schedule.split()[1:] != ["*"] * 4:
-            raise ValueError(
-                f"data.backups.schedule: '{schedule}' does not run every hour; {self.environment} needs RPO <= 1 h"
-            )
+        if self.environment != "development" and schedule:
+            _check_backup_schedule(schedule, self.data.mariadb.storage or _MARIADB_SIZING[self.size][0], self.environment)
         backups_on = self.data.backups.enabled is not False and (
             self.environment != "development" or self.data.backups.enabled
         )
         if self.data.mariadb.restore and not backups_on:
             raise ValueError("data.mariadb.restore: restoring needs data.backups.enabled (the point-in-time archive)")
+        if self.data.drills.enabled and not backups_on:
+            raise ValueError("data.drills.enabled: a recovery drill restores the backups: it needs data.backups.enabled")
         if self.edge.dns == "cloudflare" and not self.edge.cloudflare.zoneId:
             raise ValueError("edge.cloudflare.zoneId: is required when edge.dns is cloudflare")
         zone = self.edge.cloudflare.zoneName
@@ -1219,6 +1255,8 @@ class DataConfig:
     redis_cache: StoreSizing | None = None
     # The cache runs as a Redis Cluster of this many shards (0: a Sentinel replication).
     redis_cache_shards: int = 0
+    # The recovery drill (`data.drills`), None where it is off.
+    drills: "DrillsSection | None" = None
 
 
 @dataclass(frozen=True)
@@ -1313,6 +1351,38 @@ def _sizing(section: MariaDBSection | RedisSection, default: tuple[str, str, str
     return StoreSizing(section.storageClass or volume_class, section.storage or storage, section.memory or memory, cpu)
 
 
+def _check_backup_schedule(schedule: str, storage: str, environment: str) -> None:
+    """Outside development full backups run every day, hourly or daily, and one must end
+    before the next starts (data-safety review #14): the RPO rests on the archived binlogs
+    (flushed every 10 min), the full backup is the base they replay onto."""
+    minute, hour, *days = schedule.split()
+    if days != ["*"] * 3:
+        raise ValueError(
+            f"data.backups.schedule: '{schedule}' does not run every day; {environment} needs a full "
+            "backup hourly ('0 * * * *') or daily ('0 2 * * *') under the binlog archive (RPO <= 1 h)"
+        )
+    hourly = hour == "*" and minute.isdigit()
+    daily = hour.isdigit() and minute.isdigit()
+    if not (hourly or daily):
+        raise ValueError(
+            f"data.backups.schedule: '{schedule}' is neither hourly ('0 * * * *') nor daily ('0 2 * * *')"
+        )
+    took = backup_timing.full_backup_minutes(storage)
+    if hourly and backup_timing.backup_timeout_minutes(storage) >= 60:
+        raise ValueError(
+            f"data.backups.schedule: '{schedule}' is hourly but a full backup of {storage} takes ~{took} min "
+            f"at {backup_timing.BACKUP_THROUGHPUT_MB_S} MB/s (timeout {backup_timing.backup_timeout_minutes(storage)} min): "
+            "use a daily schedule such as '0 2 * * *' (the RPO rests on the archived binlogs)"
+        )
+
+
+def default_backup_schedule(environment: str, storage: str) -> str:
+    """Hourly full backups where one fits in the hour, else daily at 02:00 UTC (large tier)."""
+    if environment == "development":
+        return "0 3 * * *"
+    return "0 * * * *" if backup_timing.backup_timeout_minutes(storage) < 60 else "0 2 * * *"
+
+
 def _resolve_data(raw: RawConfig) -> DataConfig:
     development = raw.environment == "development"
     data = raw.data
@@ -1320,13 +1390,14 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
     managed = data.volumes.managed if data.volumes.managed is not None else not development
     volume_class = VolumeClass(DATA_STORAGE_CLASS, data.volumes.provisioner, dict(data.volumes.parameters)) if managed else None
     class_name = volume_class.name if volume_class else None
+    mariadb_sizing = _sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size], class_name)
     return DataConfig(
-        mariadb=_sizing(data.mariadb, _DEVELOPMENT_MARIADB if development else _MARIADB_SIZING[raw.size], class_name),
+        mariadb=mariadb_sizing,
         redis=_sizing(data.redis, _DEVELOPMENT_REDIS if development else _REDIS_SIZING[raw.size], class_name),
         backups_enabled=backups_enabled,
-        # Hourly full physical backups meet the architecture overview's RPO of 1 hour even when the binary log
-        # does not fill up (only closed binlogs are archived); binlog archiving narrows it.
-        backup_schedule=data.backups.schedule or ("0 3 * * *" if development else "0 * * * *"),
+        # The RPO of 1 hour rests on the binlog archive (flushed every 10 min); full backups
+        # are hourly where one fits in the hour, daily in the large tier (review #14).
+        backup_schedule=data.backups.schedule or default_backup_schedule(raw.environment, mariadb_sizing.storage),
         backup_retention=data.backups.retention or ("168h" if development else "720h"),
         restore_target=data.mariadb.restore.targetTime if data.mariadb.restore else None,
         instance=data.mariadb.instance,
@@ -1335,6 +1406,7 @@ def _resolve_data(raw: RawConfig) -> DataConfig:
         # Development (a laptop, no data-safety promise) keeps the cache on the one Redis.
         redis_cache=None if development else _cache_sizing(data.redisCache, _REDIS_SIZING[raw.size]),
         redis_cache_shards=data.redisCache.shards if _cache_cluster(raw) else 0,
+        drills=data.drills if _drills_on(raw, backups_enabled) else None,
     )
 
 
@@ -1351,6 +1423,12 @@ def _cache_sizing(section: RedisCacheSection, default: tuple[str, str, str]) -> 
     used to share that memory, and no volume (a cache is rebuilt, not restored)."""
     _storage, memory, cpu = default
     return StoreSizing(None, "0", section.memory or memory, section.cpu or cpu)
+
+
+def _drills_on(raw: RawConfig, backups_enabled: bool) -> bool:
+    """On in production by default; never without backups (nothing to restore)."""
+    enabled = raw.data.drills.enabled
+    return backups_enabled and (enabled if enabled is not None else raw.environment == "production")
 
 
 # The StorageClass the program creates for the data stores (see VolumesSection).

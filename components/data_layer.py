@@ -25,6 +25,7 @@ from components.data import mariadb as mariadb_store
 from components.data import maxscale
 from components.data import redis as redis_store
 from components.data.common import DATA_STORE_LABEL
+from components.data.drills import DrillArgs, MariaDBDrill
 from components.data.mariadb import MariaDB, MariaDBArgs
 from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
@@ -158,6 +159,16 @@ class DataLayer(pulumi.ComponentResource):
             scraping.pod_monitor(
                 "redis-operator", operators.metadata.name, component="redis-operator",
                 selector=redis_store.OPERATOR_POD, port="metrics", crds=args.monitoring_crds[0], parent=self,
+            )
+
+        if args.config.data.drills is not None:
+            MariaDBDrill(
+                "mariadb-drill",
+                DrillArgs(
+                    args.config, args.namespace, database.instance_name, database.credentials_name,
+                    args.monitoring_namespace, args.monitoring_crds, depends_on=database.ready[:1],
+                ),
+                opts=child,
             )
 
         self.mariadb = database.endpoints

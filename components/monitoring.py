@@ -226,6 +226,10 @@ BACKUP_ONLY_ALERTS = frozenset({"MariaDBRecoverablePointStale", "MariaDBBackupFa
 # Replication alerts (data.yaml): only stacks whose MariaDB replicates deploy them (mysqld-exporter
 # exports `mysql_slave_status_*` from a replica only; semi-sync and primary index need one).
 REPLICATION_ONLY_ALERTS = frozenset({"MariaDBReplicaLagging", "MariaDBSemiSyncOff", "MariaDBPrimaryChanged"})
+# Recovery-drill alerts (drills.yaml): only stacks that run the drill (`data.drills`).
+DRILL_ONLY_ALERTS = frozenset({
+    "MariaDBRecoveryDrillFailed", "MariaDBRecoveryDrillMissing", "MariaDBRecoveryDrillSlow", "MariaDBRecoveryDrillDataStale",
+})
 
 
 # The rule file of MaxScale (medium/large tiers): deployed only with MaxScale.
@@ -247,6 +251,8 @@ def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     skip = set() if cfg.data.backups_enabled else {"MariaDBBackupTooOld", *BACKUP_ONLY_ALERTS}
     if not is_replicated(cfg):
         skip |= REPLICATION_ONLY_ALERTS
+    if cfg.data.drills is None:
+        skip |= DRILL_ONLY_ALERTS
     files = alert_rule_files()
     from components.data import maxscale
 
@@ -256,7 +262,9 @@ def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     for document in files.values():
         for group in document["groups"]:
             group["rules"] = [rule for rule in group["rules"] if rule.get("alert") not in skip]
-    return files
+        document["groups"] = [group for group in document["groups"] if group["rules"]]
+    # A file left without rules (the drill's, where there is no drill) is not deployed.
+    return {stem: document for stem, document in files.items() if document["groups"]}
 
 
 def dashboards() -> dict[str, str]:

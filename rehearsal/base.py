@@ -85,6 +85,20 @@ class K8sObject:
         return f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
 
 
+# ConfigMap annotation: the data key holding manifests a Job of the stack creates at run time.
+RUNTIME_OBJECTS = "saas-platform.io/runtime-objects"
+
+
+def runtime_objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if doc.get("kind") != "ConfigMap":
+        return []
+    key = ((doc.get("metadata") or {}).get("annotations") or {}).get(RUNTIME_OBJECTS)
+    text = (doc.get("data") or {}).get(key) if key else None
+    if not text:
+        return []
+    return [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict) and d.get("kind")]
+
+
 class Build:
     """A synthesis output folder, read-only. Every judge reads the stack only through this."""
 
@@ -115,12 +129,16 @@ class Build:
 
     @cached_property
     def objects(self) -> list[K8sObject]:
+        """Every object of the synthesis, plus the objects a Job creates at run time from a
+        ConfigMap (annotation RUNTIME_OBJECTS names the data key; e.g. the recovery drill's
+        scratch MariaDB): the judges see them as the cluster will while the Job runs."""
         out: list[K8sObject] = []
         root = self.dir / "manifests"
         for path in sorted(root.rglob("*.yaml")) if root.is_dir() else []:
             for doc in yaml.load_all(path.read_text(), Loader=_Loader):
                 if isinstance(doc, dict) and doc.get("kind"):
                     out.append(K8sObject(doc, path))
+                    out.extend(K8sObject(embedded, path) for embedded in runtime_objects(doc))
         return out
 
     def of_kind(self, *kinds: str) -> Iterator[K8sObject]:

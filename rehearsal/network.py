@@ -288,6 +288,13 @@ def forbidden_flows(c: Cluster, required: dict[tuple[str, str, int, str], Flow])
         for victim in app:
             for port in sorted(set(victim.ports.values())):
                 forbid(target.ref, victim, port, "lateral: data store to the app side")
+    # The data namespace's own workloads (backup guards, the recovery drill and its
+    # Pushgateway) hold database credentials or API rights: none of them reaches the app side.
+    jobs = [p for p in c.pods if p.namespace in data_namespaces and p.origin.endswith("(manifest)") and p not in data]
+    for src in jobs:
+        for victim in app:
+            for port in sorted(set(victim.ports.values())):
+                forbid(src.ref, victim, port, "lateral: data-namespace workload to the app side")
     others = [p for p in c.pods if p.namespace in monitoring_namespaces and not p.traits.get("scraper")]
     for src in others:
         for target in c.pods:

@@ -357,6 +357,24 @@ def _physical_backups(obj: Mapping[str, Any]) -> list[Workload]:
                      (1, 1), 0.0, "operator: mariadb-operator v26.6.0", transient=True)]
 
 
+def _runtime_workloads(obj: Mapping[str, Any]) -> list[Workload]:
+    """Custom resources a Job creates while it runs (the recovery drill's scratch MariaDB,
+    embedded in a ConfigMap: rehearsal/base.py RUNTIME_OBJECTS): transient, counted with
+    their volume and the restore's staging volume (`bootstrapFrom.stagingStorage`)."""
+    from rehearsal.base import runtime_objects
+
+    out: list[Workload] = []
+    for embedded in runtime_objects(dict(obj)):
+        for workload in OPERATOR_MODELS.get(embedded["kind"], lambda _: [])(embedded):
+            staging = ((((embedded["spec"].get("bootstrapFrom") or {}).get("stagingStorage") or {})
+                        .get("persistentVolumeClaim") or {}).get("resources") or {}).get("requests") or {}
+            workload.storage_gib += _storage_gib(staging.get("storage")) if staging.get("storage") else 0.0
+            workload.transient = True
+            workload.source += f" (created at run time from ConfigMap {obj['metadata'].get('namespace')}/{obj['metadata']['name']})"
+            out.append(workload)
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # chart pods
 # ------------------------------------------------------------------------------------------
@@ -571,6 +589,7 @@ def collect(build: Path, nodes: int = 1, objects: list[dict[str, Any]] | None = 
             workloads += OPERATOR_MODELS[obj["kind"]](obj)
         elif obj["kind"] == "PhysicalBackup":
             workloads += _physical_backups(obj)
+        workloads += _runtime_workloads(obj)
     for path in sorted((build / "helm").glob("*.yaml")):
         workloads += chart_workloads(yaml.load(path.read_text(), Loader=_LOADER), nodes)  # noqa: S506 - a safe loader
     return workloads

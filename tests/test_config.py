@@ -139,7 +139,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str]] = [
     ("redis memory unit", {"data": {"redis": {"memory": "1g"}}}, f"{NS}:data.redis.memory: '1g' is not a size"),
     ("storage class invalid", {"data": {"redis": {"storageClass": "Fast_SSD"}}}, f"{NS}:data.redis.storageClass: 'Fast_SSD' is not a StorageClass name"),
     ("backup schedule not cron", {"data": {"backups": {"schedule": "hourly"}}}, f"{NS}:data.backups.schedule: 'hourly' is not a five-field cron expression"),
-    ("backup schedule misses rpo", {"data": {"backups": {"schedule": "0 3 * * *"}}}, f"{NS}:data.backups.schedule: '0 3 * * *' does not run every hour"),
+    ("backup schedule misses rpo", {"data": {"backups": {"schedule": "0 3 * * 1"}}}, f"{NS}:data.backups.schedule: '0 3 * * 1' does not run every day"),
     ("backups off in staging", {"data": {"backups": {"enabled": False}}}, f"{NS}:data.backups.enabled: staging must keep database backups on"),
     ("backup retention unit", {"data": {"backups": {"retention": "30d"}}}, f"{NS}:data.backups.retention: '30d' is not a duration in whole hours"),
     ("restore time not utc", {"data": {"mariadb": {"restore": {"targetTime": "2026-11-20 18:00"}}}}, f"{NS}:data.mariadb.restore.targetTime: '2026-11-20 18:00' is not a UTC time"),

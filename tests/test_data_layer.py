@@ -576,7 +576,7 @@ def test_backups_default_per_environment() -> None:
 
 
 def test_weekday_only_backups_miss_the_rpo() -> None:
-    with pytest.raises(config.ConfigError, match=r"saas-platform:data.backups.schedule: '0 \* \* \* 1-5' does not run every hour"):
+    with pytest.raises(config.ConfigError, match=r"saas-platform:data.backups.schedule: '0 \* \* \* 1-5' does not run every day"):
         parse_config(_staging(backups={"schedule": "0 * * * 1-5"}), "staging")
 
 

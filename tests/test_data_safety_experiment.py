@@ -438,7 +438,7 @@ def test_liveness_window_outlasts_a_full_size_replica_backup(experiment: Experim
         f"{experiment.longest_sql_stop:.1f} s; at {experiment.storage_bytes >> 30} GiB ~{full_size_stop:.0f} s "
         f"vs liveness window {window} s"
     )
-    backup_timeout = mariadb_store.BACKUP_TIMEOUT_MINUTES * 60
+    backup_timeout = mariadb_store.backup_timeout_minutes(experiment.spec["storage"]["size"]) * 60
     assert full_size_stop < backup_timeout < window
 
 

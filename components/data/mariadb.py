@@ -21,8 +21,11 @@ Why the numbers (RPO 1 h, docs/operations.md "RPO and RTO"): only closed binlogs
 `BINLOG_FLUSH_MINUTES` and a quiet primary's writes reach the archive within about 20 min; the
 64 MB `max_binlog_size` closes busy binlogs sooner. Binlog timelines cannot cross a primary
 change (mariadb-operator v26.6.0 pkg/binlog/binlog.go), so a second CronJob triggers an
-on-demand full backup whenever `status.currentPrimary` changes. Hourly full backups remain the
-floor, and they survive their own run: the replica's liveness window outlasts the backup.
+on-demand full backup whenever `status.currentPrimary` changes. Full backups run hourly where
+one fits in the hour and daily in the large tier (a 200 GiB copy takes longer than an hour at
+the measured throughput, data-safety review #14): the RPO rests on the archived binlogs, the
+full backup bounds how many of them a restore replays. Backups survive their own run: the
+timeout is sized from the database and the replica's liveness window outlasts it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,13 @@ from components.config import ContainerSize, StackConfig, restore_instance_name
 from components.contracts import MariaDBEndpoints, S3Access
 from components.data import maxscale
 from components.data.archive_preflight import archive_preflight
+from components.data.backup_timing import (  # noqa: F401  (re-exported: tests read them here)
+    BACKUP_TIMEOUT_MINUTES,
+    LIVENESS_PERIOD_SECONDS,
+    backup_timeout_minutes,
+    liveness_failures,
+    quantity_mib,
+)
 from components.data.common import DATA_STORE_LABEL, service_host
 
 # Builds the operator's S3 storage block for a prefix of the backups bucket.
@@ -86,9 +96,6 @@ BINLOG_FLUSH_MINUTES = 10
 ARCHIVE_INTERVAL_MINUTES = 10
 # How often the primary-change watcher looks at `status.currentPrimary`.
 PRIMARY_WATCH_MINUTES = 5
-# A backup must end before the next hourly one is due; the operator deletes the Job after
-# this (v26.6.0 internal/controller/physicalbackup_controller_job.go:220-231).
-BACKUP_TIMEOUT_MINUTES = 55
 # Agent probes: 10 s period (v26.6.0 pkg/builder/container_builder.go:879-898).
 PROBE_PERIOD_SECONDS = 10
 # Readiness: a replica whose IO thread lost the primary reports Seconds_Behind_Master NULL and
@@ -102,9 +109,7 @@ READINESS_FAILURES = 10
 AUTO_FAILOVER_DELAY = "0s"
 # Liveness: `--safe-slave-backup` stops the replica's SQL thread for the whole backup and
 # v26.6.0's /liveness fails while it is stopped (probe.go:78-83; fixed upstream after the tag
-# by PR #1882). The liveness window must outlast the longest backup.
-LIVENESS_PERIOD_SECONDS = 30
-LIVENESS_FAILURES = (BACKUP_TIMEOUT_MINUTES * 60) // LIVENESS_PERIOD_SECONDS + 10
+# by PR #1882). The liveness window must outlast the longest backup (backup_timing.py).
 # kubectl + sh + jq for the primary-change watcher (community image, pinned).
 KUBECTL_IMAGE = "docker.io/alpine/k8s:1.34.5"
 # The AWS CLI for pruning archived binlogs (works against any S3 API with --endpoint-url).
@@ -120,17 +125,6 @@ MY_CNF_TEMPLATE = Path(__file__).resolve().parent.parent / "files" / "my.cnf.tmp
 # ------------------------------------------------------------------------------------------
 # my.cnf
 # ------------------------------------------------------------------------------------------
-
-_UNITS_MIB = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
-
-
-def quantity_mib(quantity: str) -> int:
-    """`2Gi` -> 2048. Only the binary units our config accepts."""
-    match = re.fullmatch(r"([1-9][0-9]*)(Mi|Gi|Ti)", quantity)
-    if not match:
-        raise ValueError(f"unsupported quantity {quantity!r}")
-    return int(match.group(1)) * _UNITS_MIB[match.group(2)]
-
 
 def render_my_cnf(
     memory_limit: str, *, max_binlog_size_mb: int = MAX_BINLOG_SIZE_MB, min_connections: int = 0
@@ -217,6 +211,9 @@ class MariaDB(pulumi.ComponentResource):
     """The CRs that report readiness the engine awaits (MariaDB, Database, User, Grant)."""
     instance: pulumi.Output[str]
     """Name of the MariaDB object serving the application."""
+    instance_name: str
+    credentials_name: pulumi.Output[str]
+    """The Secret holding `root-password` and `app-password`."""
 
     def __init__(self, name: str, args: MariaDBArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
@@ -305,6 +302,8 @@ class MariaDB(pulumi.ComponentResource):
         self.ready = self._instance(name, ns, cfg, bootstrap=bootstrap, backups=True)
 
         self.instance = pulumi.Output.from_input(name)
+        self.instance_name = name
+        self.credentials_name = self._secret_name
         # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go reconcileService:
         # the `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
         # the `<name>` Service (reconcileDefaultService) in every topology.
@@ -492,7 +491,7 @@ class MariaDB(pulumi.ComponentResource):
                 # Take the backup on a replica when there is one, so the primary keeps serving.
                 "target": "PreferReplica",
                 "storage": {"s3": storage(f"{name}/physical")},
-                "timeout": f"{BACKUP_TIMEOUT_MINUTES}m",
+                "timeout": f"{backup_timeout_minutes(data.mariadb.storage)}m",
                 **self._staging(cfg),
                 "podSecurityContext": kube.restricted_pod_security(MYSQL_UID),
                 "securityContext": kube.restricted_container_security(MYSQL_UID),
@@ -605,9 +604,11 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
     }
     if replicated:
         # Probes of the agent (v26.6.0 pkg/builder/container_builder.go:846-898): only the
-        # thresholds are ours; see READINESS_FAILURES and LIVENESS_FAILURES for why.
+        # thresholds are ours; see READINESS_FAILURES and backup_timing.liveness_failures.
         spec["readinessProbe"] = {"periodSeconds": PROBE_PERIOD_SECONDS, "failureThreshold": READINESS_FAILURES}
-        spec["livenessProbe"] = {"periodSeconds": LIVENESS_PERIOD_SECONDS, "failureThreshold": LIVENESS_FAILURES}
+        spec["livenessProbe"] = {
+            "periodSeconds": LIVENESS_PERIOD_SECONDS, "failureThreshold": liveness_failures(data.mariadb.storage),
+        }
         replica: dict[str, object] = {"maxLagSeconds": 60}
         if pitr_name:
             # New and failed replicas are seeded from a physical backup taken from a healthy

@@ -23,6 +23,10 @@ from saas_policies.common import get, resource_policy
 
 ENVIRONMENTS = ["development", "staging", "production"]
 DEFAULT_RPO_MINUTES = 60
+# With binlogs archived and flushed every RPO, the full backup is only the base the binlogs
+# replay onto: at least daily (a large database cannot be copied every hour, data-safety #14).
+FULL_BACKUP_MAX_GAP_MINUTES = 24 * 60
+CRONJOB = "kubernetes:batch/v1:CronJob"
 
 # Resources whose deletion loses data: databases, their backup archives, PVC-backed clusters,
 # volumes, buckets and DNS zones.
@@ -124,7 +128,7 @@ def _backup_rpo(args: StackValidationArgs, report: ReportViolation) -> None:
     if environment(config) == "development":
         return
     rpo = int(float(config.get("rpoMinutes") or DEFAULT_RPO_MINUTES))
-    by_type: dict[str, dict[tuple[str, str], Any]] = {MARIADB: {}, PHYSICAL_BACKUP: {}, PITR: {}}
+    by_type: dict[str, dict[tuple[str, str], Any]] = {MARIADB: {}, PHYSICAL_BACKUP: {}, PITR: {}, CRONJOB: {}}
     for resource in args.resources:
         if resource.resource_type in by_type:
             meta = get(resource.props, "metadata", default={})
@@ -138,15 +142,22 @@ def _backup_rpo(args: StackValidationArgs, report: ReportViolation) -> None:
         ]
         gaps = [cron_max_gap_minutes(str(get(b.props, "spec", "schedule", "cron", default=""))) for b in backups]
         best = min((g for g in gaps if g is not None), default=None)
-        if best is None:
-            report(f"MariaDB '{name}' has no scheduled PhysicalBackup: nothing to restore from", mariadb.urn)
-        elif best > rpo:
-            report(
-                f"MariaDB '{name}': backups run at most every {best} min, more than the RPO of {rpo} min",
-                mariadb.urn,
-            )
         pitr_name = get(mariadb.props, "spec", "pointInTimeRecoveryRef", "name")
         pitr = by_type[PITR].get(_key(namespace, pitr_name)) if pitr_name else None
+        # The program's binlog flush (`<name>-flush-binlogs`, components/data/mariadb.py).
+        flush = by_type[CRONJOB].get(_key(namespace, f"{name}-flush-binlogs"))
+        flush_gap = cron_max_gap_minutes(str(get(flush.props, "spec", "schedule", default=""))) if flush else None
+        archived = pitr is not None and flush_gap is not None and flush_gap <= rpo
+        allowed = FULL_BACKUP_MAX_GAP_MINUTES if archived else rpo
+        if best is None:
+            report(f"MariaDB '{name}' has no scheduled PhysicalBackup: nothing to restore from", mariadb.urn)
+        elif best > allowed:
+            why = ("at least daily under its flushed binlog archive" if archived
+                   else f"the RPO of {rpo} min (no binlog flush CronJob '{name}-flush-binlogs' within the RPO)")
+            report(
+                f"MariaDB '{name}': backups run at most every {best} min, more than {why}",
+                mariadb.urn,
+            )
         if pitr is None:
             report(
                 f"MariaDB '{name}' does not archive its binary logs (spec.pointInTimeRecoveryRef to a "
@@ -174,7 +185,8 @@ POLICIES = [
         name="database-backup-rpo",
         description=(
             "Outside development every MariaDB has a scheduled PhysicalBackup at least every RPO "
-            "(default 60 min) and archives its binlogs through a PointInTimeRecovery built on it."
+            "(default 60 min), or daily when its binlogs are flushed within the RPO, and archives "
+            "its binlogs through a PointInTimeRecovery built on it."
         ),
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=_backup_rpo,

@@ -47,6 +47,15 @@ def pitr(base_backup: str = "mariadb-physical") -> dict[str, Any]:
     return _cr("PointInTimeRecovery", "mariadb-pitr", {"physicalBackupRef": {"name": base_backup}, "storage": {"s3": {}}})
 
 
+def flush_binlogs(cron: str = "*/10 * * * *") -> dict[str, Any]:
+    return record(
+        "kubernetes:batch/v1:CronJob",
+        "mariadb-flush-binlogs",
+        {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "mariadb-flush-binlogs", "namespace": "saas-data"},
+         "spec": {"schedule": cron}},
+    )
+
+
 def backed_up(**overrides: Any) -> list[dict[str, Any]]:
     return [mariadb(), physical_backup(**overrides), pitr()]
 
@@ -71,6 +80,10 @@ CASES: list[Case] = [
     ("stateful-resources-protected", [pvc(True), physical_backup()], [pvc(False), unprotected(physical_backup())]),
     ("database-backup-rpo", backed_up(), [mariadb(), pitr()]),  # no backup at all
     ("database-backup-rpo", backed_up(cron="*/30 * * * *"), backed_up(cron="0 3 * * *")),  # daily: 24 h > RPO
+    # Daily fulls under binlogs flushed every 10 min (the large tier, data-safety #14) pass; a
+    # flush slower than the RPO does not, nor fulls less often than daily.
+    ("database-backup-rpo", [*backed_up(cron="0 2 * * *"), flush_binlogs()], [*backed_up(cron="0 2 * * *"), flush_binlogs("0 */2 * * *")]),
+    ("database-backup-rpo", [*backed_up(cron="0 2 * * *"), flush_binlogs()], [*backed_up(cron="0 2 * * 1"), flush_binlogs()]),
     ("database-backup-rpo", backed_up(cron="15,45 * * * *"), backed_up(cron="0 * * * 1-5")),  # weekend gap
     ("database-backup-rpo", backed_up(), backed_up(suspend=True)),  # suspended schedule
     ("database-backup-rpo", backed_up(), [mariadb(pitr=None), physical_backup()]),  # no binlog archiving
