@@ -219,6 +219,12 @@ def collector_values(config: StackConfig) -> dict[str, Any]:
     }
 
 
+# Tempo chart values the templates render verbatim (`toYaml`), so keys beyond values.yaml's
+# defaults are legal there: statefulset.yaml `securityContext` (the pod's) and
+# `tempo.securityContext` (the container's).
+TEMPO_FREE_FORM = ("securityContext", "tempo.securityContext")
+
+
 def tempo_values(config: StackConfig) -> dict[str, Any]:
     """tempo chart 2.2.4 values (key paths checked against its values.yaml: no schema)."""
     settings = config.monitoring.tracing
