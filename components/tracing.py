@@ -35,10 +35,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from components import k8s as kube
 from components import scraping
@@ -64,6 +66,9 @@ from components.platform.isolation import NS
 from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:Tracing"
+FILES = Path(__file__).resolve().parent / "files" / "tracing"
+ALERTS_FILE = FILES / "alerts.yaml"  # checked with promtool (tests/promtool/tracing/)
+DASHBOARD_FILE = FILES / "dashboard.json"
 
 COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib"  # tail_sampling is a contrib processor
 COLLECTOR_TAG = "0.158.0"  # the chart's appVersion, pinned explicitly
@@ -346,6 +351,23 @@ class Tracing(pulumi.ComponentResource):
                 release, self.namespace, component="tracing", selector=selector, port=port,
                 crds=args.monitoring_crds, parent=self,
             )
+        # Alerts and a dashboard on the pipeline's own metrics, beside the platform's.
+        k8s.apiextensions.CustomResource(
+            "rules-tracing",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=kube.metadata("saas-tracing", "alert-rules", args.monitoring_namespace, app="prometheus"),
+            spec={"groups": yaml.safe_load(ALERTS_FILE.read_text())["groups"]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.monitoring_crds]),
+        )
+        k8s.core.v1.ConfigMap(
+            "dashboard-tracing",
+            metadata=kube.metadata(
+                "dashboard-tracing", "dashboard", args.monitoring_namespace, app="grafana", labels={"grafana_dashboard": "1"}
+            ),
+            data={"tracing.json": json.dumps(json.loads(DASHBOARD_FILE.read_text()), separators=(",", ":"), sort_keys=True)},
+            opts=child,
+        )
         self._network_policies(args, child)
         self.register_outputs({"namespace": self.namespace, "otlpEndpoint": export.endpoint, "grafanaDatasource": DATASOURCE_UID})
 

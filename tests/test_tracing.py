@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +326,44 @@ def test_routing_mutation_otlp_without_the_http_exporter_is_found(synthesized: d
     assert result.exit_code == 1
     assert has(result.findings, "tracing.otlp is enabled without the OTLP/HTTP exporter")
     assert cli("routing", build).returncode == 1
+
+
+# ---- alerts and the dashboard on the pipeline's own metrics -----------------------------------------
+
+PROMTOOL_DIR = Path(__file__).resolve().parent / "promtool" / "tracing"
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    path = shutil.which("promtool")
+    assert path, "promtool is missing: run `make system-deps` (Debian package prometheus)"
+    return subprocess.run([path, *args], capture_output=True, text=True, timeout=120, cwd=PROMTOOL_DIR)
+
+
+def test_tracing_alerts_pass_promtool_and_fire_only_when_broken() -> None:
+    assert _promtool("check", "rules", str(tracing.ALERTS_FILE)).returncode == 0
+    proc = _promtool("test", "rules", "tracing_test.yaml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = {r["alert"] for g in yaml.safe_load(tracing.ALERTS_FILE.read_text())["groups"] for r in g["rules"]}
+    cases = yaml.safe_load((PROMTOOL_DIR / "tracing_test.yaml").read_text())["tests"]
+    fired = {c["alertname"] for case in cases for c in case["alert_rule_test"] if c["exp_alerts"]}
+    quiet = {c["alertname"] for case in cases for c in case["alert_rule_test"] if not c["exp_alerts"]}
+    assert names == fired == quiet
+
+
+def test_alerts_and_dashboard_are_deployed_only_with_tracing(stack: Synth) -> None:
+    names = {m["metadata"]["name"] for _, m in stack.manifests() if m["kind"] in ("PrometheusRule", "ConfigMap")}
+    assert ({"saas-tracing", "dashboard-tracing"} <= names) is ENABLED[stack.stack]
+    assert not ({"saas-tracing", "dashboard-tracing"} & names) or ENABLED[stack.stack]
+
+
+def test_metrics_judge_knows_every_tracing_metric_and_catches_a_wrong_name(synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    # rehearsal/catalog/metrics.yaml lists the collector's (v0.158.0) and Tempo's (v2.10.8) metrics;
+    # a name without the Prometheus exporter's `_total` suffix is what a rule written from the
+    # collector's documentation.md would read, and no target exposes it.
+    build = copy_build(synthesized["staging"].out, tmp_path)
+    rule = build / "manifests" / "saas-monitoring" / "PrometheusRule-saas-tracing.yaml"
+    rule.write_text(rule.read_text().replace("otelcol_exporter_send_failed_spans_total[5m]", "otelcol_exporter_send_failed_spans[5m]"))
+    result = verdict("metrics", build)
+    assert result.exit_code == 1
+    assert has(result.findings, "alert TracingExportFailing: otelcol_exporter_send_failed_spans is exposed by no scraped target")
+    assert len(result.findings) == 1, result.findings  # the unbroken build's tracing rules and panels are all known
