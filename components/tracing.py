@@ -52,7 +52,7 @@ from components.platform.network import (
     MONITORING_NAMESPACE,
     OTLP_GRPC_PORT,
     OTLP_HTTP_PORT,
-    SCRAPE_LABEL,
+    PROMETHEUS_POD,
     TRACING_NAMESPACE,
     collector_otlp_http_url,
     egress_rule,
@@ -218,7 +218,6 @@ def collector_values(config: StackConfig) -> dict[str, Any]:
         "securityContext": charts.container_security_values(),
         # The collector reads no Kubernetes API (no k8sattributes preset).
         "serviceAccount": {"automountServiceAccountToken": False},
-        "podLabels": {SCRAPE_LABEL: "true"},
         "podDisruptionBudget": {"enabled": True, "minAvailable": 1} if replicas > 1 else {"enabled": False},
         "topologySpreadConstraints": charts.spread_values(COLLECTOR_POD) if replicas > 1 else [],
     }
@@ -246,7 +245,6 @@ def tempo_values(config: StackConfig) -> dict[str, Any]:
         },
         "securityContext": {**charts.pod_security_values(TEMPO_UID), "fsGroup": TEMPO_UID},
         "serviceAccount": {"automountServiceAccountToken": False},
-        "podLabels": {SCRAPE_LABEL: "true"},
         # Blocks and the WAL under /var/tempo (the chart's default storage paths) on a PVC.
         "persistence": {"enabled": True, "accessModes": ["ReadWriteOnce"], "size": settings.storage},
     }
@@ -319,9 +317,9 @@ class Tracing(pulumi.ComponentResource):
             raise ValueError("Tracing is created only when monitoring.tracing.enabled")
         self.export = export
         child = pulumi.ResourceOptions(parent=self)
-        ns = isolated_namespace(
-            TRACING_NAMESPACE, "tracing", child, scrape_ports=(COLLECTOR_METRICS_PORT, TEMPO_PORT)
-        )
+        # Prometheus' ingress is per pod below (the collector's 8888, Tempo's 3200), not the
+        # namespace-wide `allow-prometheus` the platform's own namespaces get from SCRAPE_PORTS.
+        ns = isolated_namespace(TRACING_NAMESPACE, "tracing", child)
         self.namespace = ns.name
 
         self.tempo_release = charts.release(
@@ -379,15 +377,20 @@ class Tracing(pulumi.ComponentResource):
             namespace_peer(NS["ingress"], TRAEFIK_ROLE),
         ]
         grafana = namespace_peer(MONITORING_NAMESPACE, {"app.kubernetes.io/name": "grafana"})
+        prometheus = [namespace_peer(MONITORING_NAMESPACE, PROMETHEUS_POD)]
         rules: dict[str, dict[str, Any]] = {
             # Applications and Traefik send OTLP to the collector, on the OTLP ports only.
-            "collector-ingress": {"pods": COLLECTOR_POD, "ingress": [ingress_rule(senders, otlp)]},
+            # Prometheus scrapes each on its metrics port only.
+            "collector-ingress": {"pods": COLLECTOR_POD, "ingress": [
+                ingress_rule(senders, otlp), ingress_rule(prometheus, ports(COLLECTOR_METRICS_PORT)),
+            ]},
             # The collector exports to Tempo's OTLP gRPC receiver, nothing else.
             "collector-egress": {"pods": COLLECTOR_POD, "egress": [egress_rule([namespace_peer(TRACING_NAMESPACE, TEMPO_POD)], ports(OTLP_GRPC_PORT))]},
             # Tempo accepts the collector's spans and Grafana's queries (the HTTP API).
             "tempo-ingress": {"pods": TEMPO_POD, "ingress": [
                 ingress_rule([namespace_peer(TRACING_NAMESPACE, COLLECTOR_POD)], ports(OTLP_GRPC_PORT)),
                 ingress_rule([grafana], ports(TEMPO_PORT)),
+                ingress_rule(prometheus, ports(TEMPO_PORT)),
             ]},
         }
         for name, rule in rules.items():
