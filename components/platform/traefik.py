@@ -195,7 +195,10 @@ def tracing_values(environment: str, settings: TracingSettings) -> dict[str, Any
     v3.7 docs, reference/install-configuration/observability/tracing: `serviceName`,
     `sampleRate`, `resourceAttributes`, `otlp.http.endpoint` as `<scheme>://<host>:<port><path>`).
     OTLP over HTTP, so the same receiver serves Traefik and the SDKs. With tail sampling Traefik
-    sends every trace and the collector decides; with head sampling Traefik keeps `sampleRate`.
+    sends every trace and the collector decides; with head sampling Traefik keeps `sampleRate`
+    (`ParentBased(TraceIDRatioBased(sampleRate))`, traefik v3.7.9 pkg/observability/types/
+    tracing.go: an incoming `traceparent`'s sampled flag is honoured, like the apps' sampler).
+    Access log lines then carry `TraceId` / `SpanId` (pkg/middlewares/accesslog/logdata.go).
     Query parameters stay redacted (the chart's `safeQueryParams: []`): they may carry tokens.
     """
     if not settings.enabled:
