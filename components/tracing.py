@@ -349,19 +349,21 @@ class Tracing(pulumi.ComponentResource):
                 release, self.namespace, component="tracing", selector=selector, port=port,
                 crds=args.monitoring_crds, parent=self,
             )
-        # Alerts and a dashboard on the pipeline's own metrics, beside the platform's.
+        # Alerts and a dashboard on the pipeline's own metrics, in this namespace: Prometheus
+        # selects rules from every namespace and the Grafana sidecar loads dashboards from all
+        # (monitoring.py); the datasource above must sit in Grafana's own namespace.
         k8s.apiextensions.CustomResource(
             "rules-tracing",
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
-            metadata=kube.metadata("saas-tracing", "alert-rules", args.monitoring_namespace, app="prometheus"),
+            metadata=kube.metadata("saas-tracing", "alert-rules", self.namespace, app="prometheus"),
             spec={"groups": yaml.safe_load(ALERTS_FILE.read_text())["groups"]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.monitoring_crds]),
         )
         k8s.core.v1.ConfigMap(
             "dashboard-tracing",
             metadata=kube.metadata(
-                "dashboard-tracing", "dashboard", args.monitoring_namespace, app="grafana", labels={"grafana_dashboard": "1"}
+                "dashboard-tracing", "dashboard", self.namespace, app="grafana", labels={"grafana_dashboard": "1"}
             ),
             data={"tracing.json": json.dumps(json.loads(DASHBOARD_FILE.read_text()), separators=(",", ":"), sort_keys=True)},
             opts=child,

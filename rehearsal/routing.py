@@ -23,6 +23,7 @@ that answers with its name and port. The request matrix comes from the stack its
 from __future__ import annotations
 
 import base64
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -288,7 +289,7 @@ class _Matrix(Tally):
             f"admin host {host.name} answers {inside.status} with valid credentials, not {wanted.description}",
         )
 
-    def tracing(self, timeout: float = 15.0) -> None:
+    def tracing(self, timeout: float = 30.0) -> None:
         """With the chart's OTLP tracing on, Traefik really exports the spans of the requests above
         to the configured endpoint (played by a local OTLP/HTTP receiver), as protobuf, carrying
         its service name and resource attributes."""
@@ -301,6 +302,16 @@ class _Matrix(Tally):
                        "receiver and this judge expect (tracing.otlp.http)")
             return
         path = urlsplit(str(http.get("endpoint") or "")).path
+        # Traefik samples `sampleRate` of the traces it starts: send enough requests (to a host no
+        # router serves: no rate limit, still one entry point span each) that at least one is
+        # sampled but with a one-in-a-million chance, at most 2,000.
+        rate = float(tracing.get("sampleRate", 1.0))
+        domain = str(self.build.outputs.get("domain") or "example.invalid")
+        needed = 1 if rate >= 1 else min(2000, math.ceil(math.log(1e-6) / math.log(1 - rate)))
+        for index in range(needed):
+            if index % 50 == 0 and receiver.since(self.loaded.otlp_mark):
+                break
+            self.get(f"rehearsal-trace-{index}.{domain}")
         deadline = time.monotonic() + timeout  # the SDK's batch span processor flushes every 5 s
         exports = receiver.since(self.loaded.otlp_mark)
         while not exports and time.monotonic() < deadline:

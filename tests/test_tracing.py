@@ -361,7 +361,7 @@ def test_metrics_judge_knows_every_tracing_metric_and_catches_a_wrong_name(synth
     # a name without the Prometheus exporter's `_total` suffix is what a rule written from the
     # collector's documentation.md would read, and no target exposes it.
     build = copy_build(synthesized["staging"].out, tmp_path)
-    rule = build / "manifests" / "saas-monitoring" / "PrometheusRule-saas-tracing.yaml"
+    rule = build / "manifests" / "saas-tracing" / "PrometheusRule-saas-tracing.yaml"
     rule.write_text(rule.read_text().replace("otelcol_exporter_send_failed_spans_total[5m]", "otelcol_exporter_send_failed_spans[5m]"))
     result = verdict("metrics", build)
     assert result.exit_code == 1
