@@ -22,6 +22,7 @@ from components.data_layer import DataLayer, DataLayerArgs  # noqa: E402
 from components.edge_dns import EdgeDNS, EdgeDNSArgs  # noqa: E402
 from components.frontend import FrontendApp, FrontendAppArgs  # noqa: E402
 from components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
+from components.tracing import Tracing, TracingArgs  # noqa: E402
 from components.object_storage import ObjectStorage, ObjectStorageArgs  # noqa: E402
 from components.platform import ClusterPlatform, ClusterPlatformArgs  # noqa: E402
 
@@ -78,6 +79,24 @@ monitoring = Monitoring(
 )
 monitoring_crds = [monitoring.prometheus_stack]
 
+# Tracing (off in development): OpenTelemetry Collector -> Tempo; the apps get the SDK variables.
+tracing = (
+    Tracing(
+        "tracing",
+        TracingArgs(
+            settings,
+            monitoring_namespace=namespaces["monitoring"],
+            ingress_namespace=namespaces["ingress"],
+            app_namespace=namespaces["app"],
+            monitoring_crds=monitoring.prometheus_stack,
+        ),
+        opts=in_cluster,
+    )
+    if settings.monitoring.tracing.enabled
+    else None
+)
+otlp = tracing.export if tracing is not None else None
+
 # Data layer: object storage, then MariaDB (backed up into it), Redis and RabbitMQ.
 storage = ObjectStorage(
     "object-storage",
@@ -130,6 +149,7 @@ backend = LaravelBackend(
         keda_crds=[platform.keda_release],
         monitoring_crds=monitoring_crds,
         data_ready=data.ready,
+        tracing=otlp,
     ),
     opts=in_cluster,
 )
@@ -143,6 +163,7 @@ frontend = FrontendApp(
         reverb=backend.reverb,
         traefik_crds=[platform.traefik_release],
         monitoring_crds=monitoring_crds,
+        tracing=otlp,
     ),
     opts=in_cluster,
 )

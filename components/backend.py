@@ -60,9 +60,19 @@ from components.config import ContainerSize, StackConfig
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 from components.platform.traefik import cloudflare_ranges
+from components.tracing import OtlpExport
 
 TYPE = "saas-platform:index:LaravelBackend"
 APP = "backend"
+# `service.name` of each PHP container's spans (OTEL_SERVICE_NAME), by container name; init
+# containers send none.
+OTEL_SERVICES: Mapping[str, str] = {
+    "php-fpm": "backend-web",
+    "reverb": "backend-reverb",
+    "worker": "backend-worker",
+    "scheduler": "backend-scheduler",
+    "migrate": "backend-migrations",
+}
 WEB_PORT = files.HTTP_PORT
 REVERB_PORT = 8080
 NGINX_EXPORTER_PORT = 9113
@@ -163,6 +173,8 @@ class LaravelBackendArgs:
     cache_store: RedisEndpoints | None = None
     # Instead, in the large tier: the cache's Redis Cluster (components/data/redis_cluster.py).
     cache_cluster: RedisClusterEndpoints | None = None
+    tracing: OtlpExport | None = None
+    """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
 
 
 @dataclass(frozen=True)
@@ -392,10 +404,13 @@ class LaravelBackend(pulumi.ComponentResource):
             ),
             *extra.pop("volume_mounts", []),  # type: ignore[misc]
         ]
+        tracing = self._args.tracing
+        service = OTEL_SERVICES.get(name)
         return k8s.core.v1.ContainerArgs(
             name=name,
             image=image,
             command=command,
+            env=tracing.env(service) if tracing is not None and service else None,
             env_from=self._env_from(),
             resources=extra.pop("resources", kube.resources(self._args.config.sizes.backend)),  # type: ignore[arg-type]
             security_context=kube.container_security_context(),

@@ -898,6 +898,17 @@ def _duration(value: str) -> str:
 Retention = Annotated[str, AfterValidator(_duration)]
 
 
+# Tempo's `compactor.compaction.block_retention` is a Go duration; whole hours or days keep it
+# readable (days are converted to hours for Tempo, which does not know `d`).
+_TRACE_RETENTION_RE = re.compile(r"^[1-9][0-9]*(h|d)$")
+
+
+def _trace_retention(value: str) -> str:
+    if not _TRACE_RETENTION_RE.match(value):
+        raise ValueError(f"'{value}' is not a trace retention such as 72h or 7d (a whole number of h or d)")
+    return value
+
+
 class PrometheusSection(_Strict):
     """`monitoring.prometheus`: how long and how much Prometheus keeps (defaults per environment)."""
 
@@ -918,11 +929,38 @@ class AlertsSection(_Strict):
     emailTo: list[Email] | None = Field(default=None, min_length=1)
 
 
+class TracingSection(_Strict):
+    """`monitoring.tracing` (issue 22): Traefik and the applications send OTLP spans to an
+    OpenTelemetry Collector, which samples them into Grafana Tempo. Off in development.
+
+    sampleRate: the share of traces kept, 0 < rate <= 1 (applications' parent-based sampler
+    and Traefik's `tracing.sampleRate`; the collector keeps what arrives unless `sampling` is tail).
+    sampling: `head` (the rate is applied where a trace starts) or `tail` (everything is sent,
+    the collector keeps every trace with an error or slower than `slowThresholdMs`, plus
+    `sampleRate` of the rest). retention: how long Tempo keeps traces (h or d, e.g. 72h, 7d).
+    storage: Tempo's PVC size.
+    """
+
+    enabled: bool | None = None
+    sampleRate: float | None = Field(default=None, gt=0, le=1)
+    sampling: Literal["head", "tail"] | None = None
+    slowThresholdMs: int | None = Field(default=None, ge=1)
+    retention: Annotated[str, AfterValidator(_trace_retention)] | None = None
+    storage: StorageSize | None = None
+
+    @model_validator(mode="after")
+    def _tail_only(self) -> "TracingSection":
+        if self.slowThresholdMs is not None and self.sampling != "tail":
+            raise ValueError("slowThresholdMs: only applies with sampling: tail (head sampling decides before a trace's duration is known)")
+        return self
+
+
 class MonitoringSection(_Strict):
     prometheus: PrometheusSection = PrometheusSection()
     logs: LogsSection = LogsSection()
     alerts: AlertsSection = AlertsSection()
     nodeExporter: bool | None = None
+    tracing: TracingSection = TracingSection()
 
 
 @dataclass(frozen=True)
@@ -944,6 +982,7 @@ class MonitoringSettings:
     logs_storage: str
     node_exporter: bool
     alert_email_to: tuple[str, ...]
+    tracing: "TracingSettings"
 
 
 # environment -> (retention, Prometheus storage, DataNode storage)
@@ -970,6 +1009,42 @@ def resolve_monitoring(raw: "RawConfig") -> MonitoringSettings:
         logs_storage=section.logs.storage or logs_storage,
         node_exporter=default_on if section.nodeExporter is None else section.nodeExporter,
         alert_email_to=tuple(section.alerts.emailTo or (f"ops@{raw.domain}",)),
+        tracing=resolve_tracing(raw),
+    )
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """Resolved `monitoring.tracing` (see TracingSection): on outside development by default."""
+
+    enabled: bool
+    sample_rate: float
+    sampling: Literal["head", "tail"]
+    slow_threshold_ms: int
+    retention_hours: int
+    storage: str
+
+
+# environment -> (sample rate, retention, Tempo storage)
+TRACING_DEFAULTS: Mapping[Environment, tuple[float, str, str]] = {
+    "development": (1.0, "24h", "2Gi"),
+    "staging": (0.5, "72h", "10Gi"),
+    "production": (0.1, "7d", "50Gi"),
+}
+
+
+def resolve_tracing(raw: "RawConfig") -> TracingSettings:
+    section = raw.monitoring.tracing
+    rate, retention, storage = TRACING_DEFAULTS[raw.environment]
+    retention = section.retention or retention
+    hours = int(retention[:-1]) * (24 if retention.endswith("d") else 1)
+    return TracingSettings(
+        enabled=raw.environment != "development" if section.enabled is None else section.enabled,
+        sample_rate=rate if section.sampleRate is None else section.sampleRate,
+        sampling=section.sampling or "head",
+        slow_threshold_ms=section.slowThresholdMs or 1000,
+        retention_hours=hours,
+        storage=section.storage or storage,
     )
 
 

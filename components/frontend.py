@@ -41,6 +41,7 @@ from components.backend import CHECKSUM_ANNOTATION, ReverbClient, config_checksu
 from components.config import StackConfig
 from components.contracts import MiddlewareRef
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
+from components.tracing import OtlpExport
 
 TYPE = "saas-platform:index:FrontendApp"
 APP = "frontend"
@@ -76,6 +77,8 @@ class FrontendAppArgs:
     reverb: ReverbClient
     traefik_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     monitoring_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    tracing: OtlpExport | None = None
+    """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
 
 
 class FrontendApp(pulumi.ComponentResource):
@@ -178,6 +181,7 @@ class FrontendApp(pulumi.ComponentResource):
             name="nextjs",
             image=track.image,
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT)],
+            env=args.tracing.env("frontend") if args.tracing is not None else None,
             env_from=[
                 k8s.core.v1.EnvFromSourceArgs(config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=settings.metadata.name)),
                 k8s.core.v1.EnvFromSourceArgs(secret_ref=k8s.core.v1.SecretEnvSourceArgs(name=secret.metadata.name)),

@@ -34,6 +34,7 @@ from typing import Any, Mapping
 import yaml
 
 from rehearsal.base import Build, JudgeUnavailable
+from rehearsal.otlp import OtlpReceiver
 from rehearsal.traefik_config import Backend, StaticConfig, Translation, translate_dynamic, translate_static
 
 # The judges' test user for admin basicAuth when the Secret is redacted in the synthesis output.
@@ -155,6 +156,9 @@ class Loaded:
     cert_file: str
     rawdata: dict[str, Any]
     entry_points: dict[str, Any]  # the static configuration's entry points
+    tracing: dict[str, Any] | None = None  # the static `tracing` section, when the chart enables it
+    otlp: OtlpReceiver | None = None  # where that tracing is sent, and what arrived
+    otlp_mark: int = 0  # exports received before this build was loaded
 
     def errors(self) -> list[str]:
         """Objects Traefik loaded but disabled, with its own reason."""
@@ -181,6 +185,7 @@ class Edge:
         self.api_port = free_port()
         self.generation = 0
         self.binary = traefik_binary()
+        self.otlp = OtlpReceiver()  # plays the OpenTelemetry Collector for the tracing values
 
     def version(self) -> str:
         if not hasattr(self, "_version"):
@@ -239,7 +244,7 @@ class Edge:
         translation = translate_dynamic(
             build, address_of, cert_file, key_file, basic_auth_users=[htpasswd_sha(TEST_USER, TEST_PASSWORD)]
         )
-        static = translate_static(build, str(self.dynamic_dir), self._port_of, self.api_port)
+        static = translate_static(build, str(self.dynamic_dir), self._port_of, self.api_port, self.otlp.url)
         if self.process is None or self.process.poll() is not None or static.config != self.static:
             self._start(static)
         self.generation += 1
@@ -263,7 +268,8 @@ class Edge:
             section: {k: v for k, v in (rawdata.get(section) or {}).items() if not k.startswith("rehearsal-")}
             for section in ("routers", "middlewares", "services")
         }
-        return Loaded(translation, static.ports, cert_file, rawdata, dict(static.config["entryPoints"]))
+        return Loaded(translation, static.ports, cert_file, rawdata, dict(static.config["entryPoints"]),
+                      static.config.get("tracing"), self.otlp, self.otlp.count())
 
     def stop_process(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -275,6 +281,7 @@ class Edge:
     def close(self) -> None:
         self.stop_process()
         self.stand_ins.close()
+        self.otlp.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -7,11 +7,13 @@ derived from the build, not written per stack:
 required  DNS for every pod; the API server for controllers; the API server to every webhook;
           Traefik to every IngressRoute backend; Prometheus to every monitor target; every host:port
           a workload is configured with (ConfigMap/env values, URLs, Secret keys backed by stack
-          outputs, chart values), KEDA to its trigger addresses, Alertmanager to the mail relay;
+          outputs, chart values), Grafana to its provisioned datasources, KEDA to its trigger
+          addresses, Alertmanager to the mail relay;
           operators to the pods they manage; replication inside a data store; backups to S3.
 forbidden lateral movement: app-side pods, Traefik and the outside to data-store ports they do not
           use; data pods to app pods; monitoring pods other than Prometheus to any workload;
-          Prometheus to ports of scraped pods that are not scrape ports.
+          Prometheus to ports of scraped pods that are not scrape ports; the app side, Traefik
+          and the outside to the trace store, and to collector ports other than OTLP.
 
 The analyzer is called once per build with every policy, namespace and pod.
 """
@@ -31,7 +33,7 @@ from typing import Any, Iterable
 import yaml
 
 from rehearsal.base import Build, JudgeUnavailable, Verdict, selects
-from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, load_catalog
+from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, endpoints_in_text, load_catalog, strings
 from rehearsal.models import Pod
 
 API_SERVER = "10.0.0.1"  # a VPC address, like the EKS control-plane ENIs; k3s serves the API on the node
@@ -165,6 +167,16 @@ def required_flows(c: Cluster, build: Build) -> dict[tuple[str, str, int, str], 
     for scraper in scrapers:
         for target, port, why in scrape_targets(c, build):
             f.need(scraper.ref, target.ref, port, why)
+    # Grafana to the datasources provisioned for it (ConfigMaps its sidecar loads from its own
+    # namespace: kube-prometheus-stack 88.5.3 values.yaml grafana.sidecar.datasources.label)
+    grafanas = [p for p in c.pods if p.labels.get("app.kubernetes.io/name") == "grafana"]
+    for cm in build.of_kind("ConfigMap"):
+        if cm.labels.get("grafana_datasource") == "1":
+            for text in strings(cm.body.get("data") or {}):
+                for endpoint in endpoints_in_text(text, f"{cm.ref()} (Grafana datasource)"):
+                    for pod in grafanas:
+                        if pod.namespace == cm.namespace:
+                            f.to_endpoint(pod, endpoint)
     # KEDA to its trigger addresses
     keda = [p for p in c.pods if p.name == "keda-operator" and p.traits.get("chart") == "keda"]
     for scaled in build.of_kind("ScaledObject", "ScaledJob"):
@@ -295,6 +307,20 @@ def forbidden_flows(c: Cluster, required: dict[tuple[str, str, int, str], Flow])
         for victim in app:
             for port in sorted(set(victim.ports.values())):
                 forbid(src.ref, victim, port, "lateral: data-namespace workload to the app side")
+    # Tracing: spans reach the trace store through the collector only, and senders use the
+    # collector's OTLP ports only (not its metrics or health ports).
+    for store in [p for p in c.pods if p.traits.get("trace_store")]:
+        for port in sorted(set(store.ports.values())):
+            for src in [*app, *proxies]:
+                forbid(src.ref, store, port, "lateral: app side or Traefik to the trace store (spans go through the collector)")
+            forbid(INTERNET, store, port, "lateral: outside to the trace store")
+    for collector in [p for p in c.pods if p.traits.get("trace_collector")]:
+        otlp = {collector.ports.get(name) for name in collector.traits["trace_collector"]}
+        for port in sorted(set(collector.ports.values()) - otlp):
+            for src in [*app, *proxies]:
+                forbid(src.ref, collector, port, "lateral: app side or Traefik to a collector port other than OTLP")
+        for port in sorted(set(collector.ports.values())):
+            forbid(INTERNET, collector, port, "lateral: outside to the trace collector")
     others = [p for p in c.pods if p.namespace in monitoring_namespaces and not p.traits.get("scraper")]
     for src in others:
         for target in c.pods:

@@ -14,13 +14,18 @@ that answers with its name and port. The request matrix comes from the stack its
   headers and compress; admin hosts refuse a request without credentials and accept one with them
   (from inside the allow list, if any); a rate-limited route answers 429 past its burst;
 - weighted TraefikServices split requests by their weights (canary) or send all to the active
-  colour (blue-green); a WebSocket upgrade on the Reverb paths reaches the Reverb Service.
+  colour (blue-green); a WebSocket upgrade on the Reverb paths reaches the Reverb Service;
+- with the chart's OTLP tracing on, Traefik starts with that static configuration and exports
+  the spans of those requests, as OTLP protobuf with its service name and resource attributes,
+  to the configured path (a local receiver plays the collector: `rehearsal.otlp`).
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
@@ -284,6 +289,47 @@ class _Matrix(Tally):
             f"admin host {host.name} answers {inside.status} with valid credentials, not {wanted.description}",
         )
 
+    def tracing(self, timeout: float = 30.0) -> None:
+        """With the chart's OTLP tracing on, Traefik really exports the spans of the requests above
+        to the configured endpoint (played by a local OTLP/HTTP receiver), as protobuf, carrying
+        its service name and resource attributes."""
+        tracing, receiver = self.loaded.tracing, self.loaded.otlp
+        if not tracing or receiver is None:
+            return
+        http = (tracing.get("otlp") or {}).get("http")
+        if not http:
+            self.check("tracing", False, "tracing.otlp is enabled without the OTLP/HTTP exporter the collector's "
+                       "receiver and this judge expect (tracing.otlp.http)")
+            return
+        path = urlsplit(str(http.get("endpoint") or "")).path
+        # Traefik samples `sampleRate` of the traces it starts: send enough requests (to a host no
+        # router serves: no rate limit, still one entry point span each) that at least one is
+        # sampled but with a one-in-a-million chance, at most 2,000.
+        rate = float(tracing.get("sampleRate", 1.0))
+        domain = str(self.build.outputs.get("domain") or "example.invalid")
+        needed = 1 if rate >= 1 else min(2000, math.ceil(math.log(1e-6) / math.log(1 - rate)))
+        for index in range(needed):
+            if index % 50 == 0 and receiver.since(self.loaded.otlp_mark):
+                break
+            self.get(f"rehearsal-trace-{index}.{domain}")
+        deadline = time.monotonic() + timeout  # the SDK's batch span processor flushes every 5 s
+        exports = receiver.since(self.loaded.otlp_mark)
+        while not exports and time.monotonic() < deadline:
+            time.sleep(0.2)
+            exports = receiver.since(self.loaded.otlp_mark)
+        self.check("tracing", bool(exports), f"Traefik sent no spans to its OTLP endpoint {http.get('endpoint')} "
+                   f"within {timeout:.0f} s of the requests above")
+        if not exports:
+            return
+        self.check("tracing", all(e.path == path for e in exports),
+                   f"Traefik posted spans to {sorted({e.path for e in exports})}, not the configured path {path}")
+        self.check("tracing", all(e.content_type == "application/x-protobuf" for e in exports),
+                   f"Traefik's spans are not OTLP protobuf: {sorted({e.content_type for e in exports})}")
+        wanted = [str(tracing.get("serviceName") or "traefik"), *map(str, (tracing.get("resourceAttributes") or {}).values())]
+        body = b"".join(e.body for e in exports)
+        for value in wanted:
+            self.check("tracing", value.encode() in body, f"Traefik's spans do not carry the configured '{value}'")
+
     def rate_limits(self) -> None:
         routers = self.loaded.translation.dynamic["http"]["routers"]
         seen: set[str] = set()
@@ -409,6 +455,7 @@ def judge(build: Build) -> Verdict:
     _login(matrix, api or "")
     matrix.unknown_host()
     matrix.weighted()
+    matrix.tracing()
     matrix.rate_limits()  # last: it spends the rate-limit budget
     summary = matrix.counted()
     return Verdict(

@@ -518,6 +518,15 @@ CHARTS: dict[str, tuple[ChartPod, ...]] = {
         ChartPod("operator", ("operator.resources",), "operator.replicas",
                  source="mongodb-kubernetes 1.6.1 (values not vendored: release values only)"),
     ),
+    "opentelemetry-collector": (
+        ChartPod("collector", ("resources",), "replicaCount",
+                 hpa=("autoscaling.enabled", "autoscaling.minReplicas", "autoscaling.maxReplicas"),
+                 source="opentelemetry-collector 0.170.0 templates/deployment.yaml"),
+    ),
+    "tempo": (
+        ChartPod("tempo", ("tempo.resources",), "replicas", storage=("persistence.size",),
+                 source="tempo 2.2.4 (grafana-community) templates/statefulset.yaml"),
+    ),
 }
 
 

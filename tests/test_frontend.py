@@ -178,8 +178,10 @@ def test_canary_runs_two_tracks_with_the_configured_weight(releases: dict[str, S
     assert route["services"] == [{"name": "frontend-weighted", "kind": "TraefikService"}]
     # Next.js inlines deploymentId at build time (v15 packages/next/src/build/define-env.ts):
     # a pod env var would never reach the bundles (finding 14), so none is set.
+    # The only pod env vars are the OpenTelemetry SDK's (tracing, issue 22).
     for deployment in frontend_deployments(synth):
-        assert "env" not in deployment["spec"]["template"]["spec"]["containers"][0]
+        env = deployment["spec"]["template"]["spec"]["containers"][0].get("env") or []
+        assert all(e["name"].startswith("OTEL_") for e in env), env
 
 
 def test_blue_green_switch_moves_all_traffic_and_back(releases: dict[str, Synth]) -> None:

@@ -105,6 +105,7 @@ class ClusterPlatform(pulumi.ComponentResource):
                 service_type=raw.ingress.serviceType,
                 node_ports=(raw.ingress.nodePorts.http, raw.ingress.nodePorts.https),
                 service_annotations=raw.ingress.serviceAnnotations,
+                tracing=traefik.tracing_values(cfg.environment, cfg.monitoring.tracing),
             ),
             child,
         )

@@ -82,6 +82,19 @@ _PRIVATE_V6 = ["fc00::/7", "fe80::/10"]
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Prometheus runs here; a namespace with metrics ports admits it to `scrape`-labelled pods.
 MONITORING_NAMESPACE = "saas-monitoring"
+# Tracing (components/tracing.py): the OpenTelemetry Collector and Grafana Tempo run in their
+# own namespace. Traefik (configured by the platform, before Tracing exists) and the
+# applications send OTLP to the collector's Service, so its name and ports are fixed here.
+TRACING_NAMESPACE = "saas-tracing"
+COLLECTOR_SERVICE = "otel-collector"
+OTLP_GRPC_PORT, OTLP_HTTP_PORT = 4317, 4318
+# The collector's pods (chart selector label), which the app and ingress namespaces may reach.
+COLLECTOR_POD: Mapping[str, str] = {"app.kubernetes.io/name": "opentelemetry-collector"}
+
+
+def collector_otlp_http_url() -> str:
+    """Base URL of the collector's OTLP/HTTP receiver (SDKs append `/v1/traces`)."""
+    return f"http://{COLLECTOR_SERVICE}.{TRACING_NAMESPACE}.svc.cluster.local:{OTLP_HTTP_PORT}"
 # The Kubernetes version whose Pod Security Standards we pin, so a cluster upgrade does not
 # silently tighten or loosen what is admitted.
 POD_SECURITY_VERSION = "v1.32"

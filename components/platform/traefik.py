@@ -30,10 +30,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.config import ContainerSize
+from components.config import ContainerSize, TracingSettings
 from components.contracts import MiddlewareRef
 from components.platform import charts
-from components.platform.network import ROLE_LABEL, SCRAPE_LABEL, egress_rule, namespace_peer, network_policy, ports
+from components.platform.network import (
+    ROLE_LABEL,
+    SCRAPE_LABEL,
+    collector_otlp_http_url,
+    egress_rule,
+    namespace_peer,
+    network_policy,
+    ports,
+)
 
 CLOUDFLARE_IPS_FILE = Path(__file__).resolve().parent.parent / "files" / "cloudflare-ips.json"
 
@@ -82,6 +90,7 @@ def values(
     service_type: str = "LoadBalancer",
     node_ports: tuple[int, int] = (30080, 30443),
     service_annotations: dict[str, str] | None = None,
+    tracing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Traefik chart values for one environment. `service_type` LoadBalancer or NodePort
     (then `node_ports` = (web, websecure) node ports)."""
@@ -171,10 +180,38 @@ def values(
         "ingressRoute": {"dashboard": {"enabled": False}},
         "autoscaling": {"enabled": False},
     }
+    if tracing is not None:
+        result["tracing"] = tracing
     if service_type == "NodePort":
         result["ports"]["web"]["nodePort"] = node_ports[0]
         result["ports"]["websecure"]["nodePort"] = node_ports[1]
     return result
+
+
+def tracing_values(environment: str, settings: TracingSettings) -> dict[str, Any] | None:
+    """OTLP tracing of every request to the OpenTelemetry Collector, None when tracing is off.
+
+    Chart 41.3.0 values.yaml `tracing.*` render Traefik's static `--tracing.*` options (Traefik
+    v3.7 docs, reference/install-configuration/observability/tracing: `serviceName`,
+    `sampleRate`, `resourceAttributes`, `otlp.http.endpoint` as `<scheme>://<host>:<port><path>`).
+    OTLP over HTTP, so the same receiver serves Traefik and the SDKs. With tail sampling Traefik
+    sends every trace and the collector decides; with head sampling Traefik keeps `sampleRate`
+    (`ParentBased(TraceIDRatioBased(sampleRate))`, traefik v3.7.9 pkg/observability/types/
+    tracing.go: an incoming `traceparent`'s sampled flag is honoured, like the apps' sampler).
+    Access log lines then carry `TraceId` / `SpanId` (pkg/middlewares/accesslog/logdata.go).
+    Query parameters stay redacted (the chart's `safeQueryParams: []`): they may carry tokens.
+    """
+    if not settings.enabled:
+        return None
+    return {
+        "serviceName": "traefik",
+        "sampleRate": 1.0 if settings.sampling == "tail" else settings.sample_rate,
+        "resourceAttributes": {"deployment.environment": environment},
+        "otlp": {
+            "enabled": True,
+            "http": {"enabled": True, "endpoint": f"{collector_otlp_http_url()}/v1/traces"},
+        },
+    }
 
 
 # An NLB keeps the client's address (instance targets + externalTrafficPolicy Local); EKS' default
