@@ -121,6 +121,7 @@ backend = LaravelBackend(
         keda_crds=[platform.keda_release],
         monitoring_crds=monitoring_crds,
         data_ready=data.ready,
+        data_tls=data.tls_client,
     ),
     opts=in_cluster,
 )

@@ -768,11 +768,20 @@ class BackupsSection(_Strict):
     retention: Hours | None = None
 
 
+class DataTlsSection(_Strict):
+    """`data.tls:` encryption in transit between the applications and MariaDB, Redis (and
+    Sentinel) and RabbitMQ, with certificates from cert-manager (components/data/tls.py).
+    Default: on outside development; production may not turn it off."""
+
+    enabled: bool | None = None
+
+
 class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
     redis: RedisSection = RedisSection()
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
+    tls: DataTlsSection = DataTlsSection()
 
 
 # --------------------------------------------------------------------------------------------
@@ -966,6 +975,15 @@ class RawConfig(_Strict):
                 f"edge.mail.fromAddress: '{sender}' must be an address of the domain {self.domain} "
                 "(the SES identity that may send)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _data_tls(self) -> "RawConfig":
+        # The architecture overview asks for encryption in transit end to end: production's
+        # data-store traffic (credentials, sessions, personal data) never crosses the pod
+        # network in clear text.
+        if self.environment == "production" and self.data.tls.enabled is False:
+            raise ValueError("data.tls.enabled: production must encrypt data-store traffic in transit (keep it on)")
         return self
 
 
