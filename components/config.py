@@ -776,8 +776,25 @@ class DataTlsSection(_Strict):
     enabled: bool | None = None
 
 
+class MaxScaleSection(_Strict):
+    """`data.maxscale:` MariaDB MaxScale in front of the replicated MariaDB (components/data/maxscale.py):
+    one host for the application, read/write split, connection pool, failover by MaxScale.
+
+    enabled: default on in the medium and large tiers outside development; small and dev stay direct.
+    replicas: MaxScale pods (2: one may be drained or lost while the other routes).
+    licensed: MaxScale 23.08 is under the Business Source License, whose Additional Use Grant
+        covers production use with fewer than three database servers (LICENSE2308.TXT); a
+        production stack fronting three or more must hold a MariaDB subscription and say so here.
+    """
+
+    enabled: bool | None = None
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    licensed: bool = False
+
+
 class DataSection(_Strict):
     mariadb: MariaDBSection = MariaDBSection()
+    maxscale: MaxScaleSection = MaxScaleSection()
     redis: RedisSection = RedisSection()
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
@@ -903,6 +920,28 @@ class RawConfig(_Strict):
                 "(no scheme, no trailing dot, no wildcard)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _maxscale(self) -> "RawConfig":
+        """MaxScale needs a replicated MariaDB to route and fail over, and a licence beyond the
+        BSL grant in production with three or more servers (components/data/maxscale.py)."""
+        from components.data.maxscale import database_servers, maxscale_wanted
+
+        if not maxscale_wanted(self):
+            return self
+        servers = database_servers(self)
+        if servers < 2:
+            raise ValueError(
+                "data.maxscale.enabled: MaxScale needs the replicated MariaDB (a medium or large tier, or "
+                "data.backups.enabled), this stack runs a single database server"
+            )
+        if self.environment == "production" and servers >= 3 and not self.data.maxscale.licensed:
+            raise ValueError(
+                f"data.maxscale.licensed: production MaxScale in front of {servers} database servers is beyond "
+                "the Business Source License grant (fewer than three servers, MaxScale 23.08 LICENSE2308.TXT); "
+                "set licensed: true if you hold a MariaDB subscription, or enabled: false"
+            )
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "RawConfig":

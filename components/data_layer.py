@@ -22,6 +22,7 @@ from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_na
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisEndpoints, S3Access
 from components.data import mariadb as mariadb_store
+from components.data import maxscale
 from components.data import redis as redis_store
 from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL
@@ -293,15 +294,18 @@ def data_network_policies(
     """Who may talk to the data pods, on top of the data namespace's default-deny."""
     ns = args.namespace
     prefix = "saas-data"
+    # With MaxScale the application reaches MaxScale's listener only, never a MariaDB pod, and
+    # not MaxScale's admin API (the operator and the exporter use it from their own rules).
+    proxied = maxscale.enabled(args.config)
     _policy(
         "allow-app-to-mariadb",
         ns,
         NP.NetworkPolicySpecArgs(
-            pod_selector=_stores("mariadb"),
+            pod_selector=_stores(maxscale.STORE if proxied else "mariadb"),
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)], ports=_tcp(mariadb_store.PORT)
+                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)], ports=_tcp(maxscale.PORT if proxied else mariadb_store.PORT)
                 )
             ],
         ),
@@ -330,12 +334,12 @@ def data_network_policies(
         NP.NetworkPolicySpecArgs(
             # MariaDB's exporter is a separate Deployment (its own store label); Redis'
             # exporter is a sidecar of the Redis pods.
-            pod_selector=_stores(mariadb_store.EXPORTER_STORE, "redis"),
+            pod_selector=_stores(mariadb_store.EXPORTER_STORE, "redis", *([maxscale.EXPORTER_STORE] if proxied else [])),
             policy_types=["Ingress"],
             ingress=[
                 NP.NetworkPolicyIngressRuleArgs(
                     from_=[_namespace_peer(args.monitoring_namespace, PROMETHEUS_POD)],
-                    ports=_tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT),
+                    ports=_tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT, *([maxscale.EXPORTER_PORT] if proxied else [])),
                 )
             ],
         ),

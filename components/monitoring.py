@@ -228,6 +228,10 @@ BACKUP_ONLY_ALERTS = frozenset({"MariaDBRecoverablePointStale", "MariaDBBackupFa
 REPLICATION_ONLY_ALERTS = frozenset({"MariaDBReplicaLagging", "MariaDBSemiSyncOff", "MariaDBPrimaryChanged"})
 
 
+# The rule file of MaxScale (medium/large tiers): deployed only with MaxScale.
+MAXSCALE_RULES = "maxscale"
+
+
 def alert_rule_files() -> dict[str, dict[str, Any]]:
     """Every rule file by stem (`traefik` -> {"groups": [...]})."""
     return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(ALERTS_DIR.glob("*.yaml"))}
@@ -244,6 +248,11 @@ def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     if not is_replicated(cfg):
         skip |= REPLICATION_ONLY_ALERTS
     files = alert_rule_files()
+    from components.data import maxscale
+
+    if not maxscale.enabled(cfg):
+        # MaxScale's rules (maxscale.yaml) only where MaxScale runs: its series never exist elsewhere.
+        files.pop(MAXSCALE_RULES, None)
     for document in files.values():
         for group in document["groups"]:
             group["rules"] = [rule for rule in group["rules"] if rule.get("alert") not in skip]

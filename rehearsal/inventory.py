@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import yaml
 
 from rehearsal.base import Build, K8sObject
-from rehearsal.models import Modelled, Monitor, Pod, Service, model
+from rehearsal.models import Endpoint, Modelled, Monitor, Pod, Service, model  # Endpoint: re-exported
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
@@ -48,15 +48,6 @@ def strings(tree: Any) -> Iterator[str]:
     elif isinstance(tree, list):
         for value in tree:
             yield from strings(value)
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A host and port a workload is configured to connect to, and where that was read."""
-
-    host: str
-    port: int
-    where: str
 
 
 def endpoints_in_env(env: dict[str, str], secret_keys: set[str], outputs: dict[str, Any], where: str) -> list[Endpoint]:

@@ -14,6 +14,15 @@ from typing import Any, Callable
 from rehearsal.base import Build, K8sObject
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """A host and port a workload is configured to connect to, and where that was read."""
+
+    host: str
+    port: int
+    where: str
+
+
 @dataclass
 class Pod:
     """One pod of a workload (manifest, chart or operator), as the network judge and PSA see it."""
@@ -137,7 +146,9 @@ def mariadb(cr: K8sObject) -> Modelled:
         init_containers.append({"name": "init", "securityContext": (topology.get("initContainer") or {}).get("securityContext")})
     pod = Pod(ns, name, labels, ports, where, containers, init_containers,
               dict(spec.get("podSecurityContext") or {}),
-              traits={"family": "mariadb", "replicas": replicas, "data": True, "api": ha})
+              traits={"family": "mariadb", "replicas": replicas, "data": True, "api": ha,
+                      # spec.maxScaleRef: MaxScale routes to it (api/v1alpha1/mariadb_types.go IsMaxScaleEnabled)
+                      "proxied": bool(spec.get("maxScaleRef"))})
     out.pods.append(pod)
     out.services.append(Service(ns, name, [pod], {port: port}, where))
     out.services.append(Service(ns, f"{name}-internal", [pod], {port: port}, where))
@@ -191,6 +202,19 @@ def mariadb_tls_findings(cr: K8sObject) -> list[str]:
     return out
 
 
+def maxscale_tls_findings(cr: K8sObject) -> list[str]:
+    """MaxScale `spec.tls` with listed `servers`: MaxScaleTLS.SetDefaults fills the server CA bundle,
+    the client certificate and replication TLS only from a referred MariaDB (`mariaDbRef`)
+    (v26.6.0 api/v1alpha1/maxscale_types.go), so with `servers` they must be named, or MaxScale
+    cannot verify (or, against `require_secure_transport`, reach) the servers."""
+    tls = cr.spec.get("tls")
+    if not isinstance(tls, dict) or not tls.get("enabled") or cr.spec.get("mariaDbRef"):
+        return []
+    return [f"{cr.ref()}: spec.tls.{key} is not set and is not defaulted with spec.servers "
+            f"({MARIADB_SRC} api/v1alpha1/maxscale_types.go MaxScaleTLS.SetDefaults)"
+            for key in ("serverCASecretRef", "serverCertSecretRef", "replicationSSLEnabled") if tls.get(key) is None]
+
+
 def physical_backup(cr: K8sObject) -> Modelled:
     """`PhysicalBackup` -> backup Job pods (mariadb-operator v26.6.0 pkg/builder/batch_builder.go:
     labels `k8s.mariadb.com/physicalbackup: <name>` plus inheritMetadata; containers take
@@ -204,6 +228,90 @@ def physical_backup(cr: K8sObject) -> Modelled:
               dict(spec.get("podSecurityContext") or {}),
               traits={"family": "mariadb-backup", "s3": str(s3.get("endpoint") or "")})
     return Modelled(pods=[pod])
+
+
+def maxscale(cr: K8sObject) -> Modelled:
+    """`MaxScale` -> StatefulSet pods, Services, exporter Deployment and ServiceMonitor, webhook verdicts.
+
+    Pod: pkg/builder/statefulset_builder.go BuildMaxscaleStatefulSet + pod_builder.go
+    maxscalePodTemplate (labels InheritMetadata + podMetadata + `app.kubernetes.io/name: maxscale`,
+    `instance: <name>`, labels.go WithMaxScaleSelectorLabels; pod securityContext spec.podSecurityContext,
+    else runAsNonRoot/998/996 without seccomp, securitycontext_builder.go buildPodSecurityContextWithUserGroup);
+    one container `maxscale` with spec.securityContext (container_builder.go maxscaleContainers), port
+    `admin` (spec.admin.port, default 8989) plus every listener. Services: internal/controller/
+    maxscale_controller.go reconcileKubernetesService `<name>` and reconcileInternalService `<name>-internal`
+    (ports `admin` + listeners), reconcileGuiKubernetesService `<name>-gui` only when admin.guiEnabled.
+    Servers: spec.servers addresses (pod FQDNs behind a headless Service), or the `<mariaDbRef>-internal`
+    pods (setMariadbDefaults). Exporter: pkg/builder/deployment_builder.go BuildMaxScaleExporterDeployment
+    (`app.kubernetes.io/name: exporter`, `instance: <name>-metrics`, port 9105), which reads every MaxScale
+    pod's admin API (servicemonitor_builder.go serviceMonitorEndpoints: target `<pod>.<name>-internal:<admin>`).
+    Webhook: internal/webhook/v1alpha1/maxscale_webhook.go ValidateCreate."""
+    spec, name, ns = cr.spec, cr.name, cr.namespace
+    out = Modelled()
+    webhook = f"({MARIADB_SRC} internal/webhook/v1alpha1/maxscale_webhook.go)"
+    servers = spec.get("servers") or []
+    ref = spec.get("mariaDbRef")
+    if ref and servers:
+        out.findings.append(f"{cr.ref()}: webhook rejects it: 'spec.mariaDbRef' and 'spec.servers' cannot be specified simultaneously {webhook}")
+    if not ref and not servers:
+        out.findings.append(f"{cr.ref()}: webhook rejects it: 'spec.mariaDbRef' or 'spec.servers' must be defined {webhook}")
+    if len({s.get("name") for s in servers}) != len(servers) or len({str(s.get("address")) for s in servers}) != len(servers):
+        out.findings.append(f"{cr.ref()}: webhook rejects it: server names and addresses must be unique {webhook}")
+    monitor = spec.get("monitor") or {}
+    if not ref and not monitor.get("module"):
+        out.findings.append(f"{cr.ref()}: webhook rejects it: 'spec.monitor.module' must be provided when 'spec.mariaDbRef' is not defined {webhook}")
+    if (spec.get("auth") or {}).get("generate") and not ref:
+        out.findings.append(f"{cr.ref()}: webhook rejects it: 'spec.auth.generate' can only be enabled when 'spec.mariaDbRef' is set {webhook}")
+    services = spec.get("services") or [{"name": "rw-router", "listener": {"port": 3306}}]  # maxscale_types.go SetDefaults
+    listeners = {str((s.get("listener") or {}).get("name") or f"{s.get('name')}-listener"): int((s.get("listener") or {}).get("port") or 0)
+                 for s in services}
+    if len(set(listeners.values())) != len(services):
+        out.findings.append(f"{cr.ref()}: webhook rejects it: service listener ports must be unique {webhook}")
+
+    out.findings += maxscale_tls_findings(cr)
+
+    admin = int((spec.get("admin") or {}).get("port") or 8989)
+    where = f"{cr.ref()} ({MARIADB_SRC} pkg/builder/statefulset_builder.go BuildMaxscaleStatefulSet)"
+    labels = {**_labels(spec.get("inheritMetadata")), **_labels(spec.get("podMetadata")),
+              "app.kubernetes.io/name": "maxscale", "app.kubernetes.io/instance": name}
+    ports = {"admin": admin, **listeners}
+    pod_security = dict(spec.get("podSecurityContext") or {"runAsNonRoot": True, "runAsUser": 998, "runAsGroup": 996, "fsGroup": 996})
+    # MaxScale -> every MariaDB server: monitor, routing, user loading (the headless Service the pod FQDNs are under).
+    targets = sorted({(str(s.get("address")).split(".", 1)[1], int(s.get("port") or 3306))
+                      for s in servers if "." in str(s.get("address"))}
+                     or ({(f"{ref.get('name')}-internal.{ns}.svc.cluster.local", 3306)} if ref else set()))
+    endpoints = [Endpoint(host, port, f"{cr.ref()} spec.servers") for host, port in targets]
+    pod = Pod(ns, name, labels, ports, where, [{"name": "maxscale", "securityContext": spec.get("securityContext")}], [],
+              pod_security, traits={"family": "maxscale", "data": True, "replicas": _replicas(spec.get("replicas")),
+                                    "endpoints": endpoints})
+    out.pods.append(pod)
+    service_ports = {admin: admin, **{p: p for p in listeners.values()}}
+    port_names = {"admin": admin, **listeners}
+    out.services.append(Service(ns, name, [pod], dict(service_ports), where, port_names=dict(port_names)))
+    out.services.append(Service(ns, f"{name}-internal", [pod], dict(service_ports), where, port_names=dict(port_names)))
+    if (spec.get("admin") or {}).get("guiEnabled", True):
+        out.services.append(Service(ns, f"{name}-gui", [pod], {admin: admin}, where, port_names={"admin": admin}))
+
+    metrics = spec.get("metrics") or {}
+    if metrics.get("enabled"):
+        exporter = metrics.get("exporter") or {}
+        metrics_name = f"{name}-metrics"
+        exporter_labels = {**_labels(spec.get("inheritMetadata")), **_labels(exporter.get("podMetadata")),
+                           "app.kubernetes.io/name": "exporter", "app.kubernetes.io/instance": metrics_name}
+        exporter_port = int(exporter.get("port") or 9105)
+        origin = f"{cr.ref()} exporter Deployment ({MARIADB_SRC} pkg/builder/deployment_builder.go BuildMaxScaleExporterDeployment)"
+        exporter_pod = Pod(ns, metrics_name, exporter_labels, {"metrics": exporter_port}, origin,
+                           [{"name": "exporter", "securityContext": exporter.get("securityContext")}], [],
+                           dict(exporter.get("podSecurityContext") or {}),
+                           traits={"family": "maxscale", "data": True, "exporter": True,
+                                   "endpoints": [Endpoint(f"{name}-internal.{ns}.svc.cluster.local", admin, f"{origin}: /probe target")]})
+        out.pods.append(exporter_pod)
+        service = Service(ns, metrics_name, [exporter_pod], {exporter_port: "metrics"}, origin,
+                          labels=dict(exporter_labels), port_names={"metrics": exporter_port})
+        out.services.append(service)
+        out.monitors.append(Monitor(ns, metrics_name, service, "metrics",
+                                    f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go BuildMaxScaleServiceMonitor)"))
+    return out
 
 
 # --- redis-operator v0.26.0 ------------------------------------------------------------------
@@ -335,6 +443,7 @@ def rabbitmq_cluster(cr: K8sObject) -> Modelled:
 
 BUILDERS: dict[str, Callable[[K8sObject], Modelled]] = {
     "MariaDB": mariadb,
+    "MaxScale": maxscale,
     "RedisReplication": redis_replication,
     "RedisSentinel": redis_sentinel,
     "RabbitmqCluster": rabbitmq_cluster,

@@ -37,7 +37,8 @@ from rehearsal.models import Pod
 API_SERVER = "10.0.0.1"  # a VPC address, like the EKS control-plane ENIs; k3s serves the API on the node
 INTERNET = "198.51.100.7"
 NCA_INSTALL = "pip install network-config-analyzer==2.1.0 into .venv-nca (make nca-venv), or put `nca` on PATH"
-OPERATED_PORTS = {"mariadb": ("mariadb", "agent"), "redis": ("redis-client", "sentinel-client"), "rabbitmq": ("management",)}
+# mariadb-operator drives MaxScale through its admin REST API (internal/controller/maxscale_controller_api.go).
+OPERATED_PORTS = {"mariadb": ("mariadb", "agent"), "maxscale": ("admin",), "redis": ("redis-client", "sentinel-client"), "rabbitmq": ("management",)}
 REPLICATION_PORTS = {"mariadb": ("mariadb",), "redis": ("redis-client", "sentinel-client"), "rabbitmq": ("epmd", "cluster-links")}
 
 
@@ -270,6 +271,12 @@ def forbidden_flows(c: Cluster, required: dict[tuple[str, str, int, str], Flow])
             for src in [*app, *proxies]:
                 forbid(src.ref, target, port, "lateral: app side to a data store")
             forbid(INTERNET, target, port, "lateral: outside to a data store")
+            if target.traits.get("proxied"):
+                # Behind MaxScale the app side's one database host is MaxScale: no app pod reaches a
+                # MariaDB pod directly, even on the port its DB_HOST names (not exempt as configured).
+                for src in app:
+                    if (src.ref, target.ref, port, "TCP") not in required:
+                        out.append(Flow(src.ref, target.ref, port, "TCP", "lateral: app side past MaxScale to MariaDB"))
         for victim in app:
             for port in sorted(set(victim.ports.values())):
                 forbid(target.ref, victim, port, "lateral: data store to the app side")

@@ -261,6 +261,27 @@ def _mariadb(obj: Mapping[str, Any]) -> list[Workload]:
     return workloads
 
 
+def _maxscale(obj: Mapping[str, Any]) -> list[Workload]:
+    """mariadb-operator v26.6.0 MaxScale: a StatefulSet of `spec.replicas` pods of one `maxscale`
+    container (`spec.resources`, pkg/builder/container_builder.go maxscaleContainers), each with a
+    config volume from `config.volumeClaimTemplate` (default 100Mi, maxscale_types.go
+    MaxScaleConfig.SetDefaults), plus the exporter Deployment of one pod (`metrics.exporter.resources`,
+    pkg/builder/deployment_builder.go BuildMaxScaleExporterDeployment)."""
+    spec = obj["spec"]
+    name = obj["metadata"]["name"]
+    replicas = int(spec.get("replicas", 1))
+    claim = (spec.get("config") or {}).get("volumeClaimTemplate") or {}
+    storage = _storage_gib(((claim.get("resources") or {}).get("requests") or {}).get("storage") or "100Mi")
+    workloads = [Workload("maxscale", name, "MaxScale", Usage.of(spec.get("resources")), (replicas, replicas), storage,
+                          "operator: mariadb-operator v26.6.0")]
+    metrics = spec.get("metrics") or {}
+    if metrics.get("enabled"):
+        workloads.append(Workload("maxscale", f"{name}-metrics", "Deployment",
+                                  Usage.of((metrics.get("exporter") or {}).get("resources")), (1, 1), 0.0,
+                                  "operator: mariadb-operator v26.6.0"))
+    return workloads
+
+
 def _redis_replication(obj: Mapping[str, Any]) -> list[Workload]:
     """redis-operator v0.26.0: `clusterSize` pods of the Redis container
     (`kubernetesConfig.resources`) plus the exporter sidecar when enabled
@@ -301,6 +322,7 @@ def _rabbitmq(obj: Mapping[str, Any]) -> list[Workload]:
 
 OPERATOR_MODELS: dict[str, Callable[[Mapping[str, Any]], list[Workload]]] = {
     "MariaDB": _mariadb,
+    "MaxScale": _maxscale,
     "RedisReplication": _redis_replication,
     "RedisSentinel": _redis_sentinel,
     "RabbitmqCluster": _rabbitmq,

@@ -353,3 +353,25 @@ def test_operators_judge_mutation_disable_non_tls_without_secret(prod_copy: Path
 
     edit_manifest(prod_copy / "manifests" / DATA / "RabbitmqCluster-rabbitmq.yaml", broken)
     assert has(verdict("operators", prod_copy).findings, "spec.tls.disableNonTLSListeners without spec.tls.secretName", "reconcile_tls.go")
+
+
+def test_operators_judge_mutation_maxscale_tls_without_server_trust(prod_copy: Path) -> None:
+    """MaxScale (medium tier, prod) lists its servers, so nothing defaults its server CA bundle."""
+    path = prod_copy / "manifests" / DATA / "MaxScale-mariadb-maxscale.yaml"
+    assert path.exists(), "prod runs MaxScale (medium tier)"
+    edit_manifest(path, lambda b: b["spec"]["tls"].pop("serverCASecretRef"))
+    result = verdict("operators", prod_copy)
+    assert result.exit_code == 1
+    assert has(result.findings, "MaxScale saas-data/mariadb-maxscale: spec.tls.serverCASecretRef is not set", "MaxScaleTLS.SetDefaults")
+
+
+def test_maxscale_speaks_tls_to_clients_and_servers(stack: Synth) -> None:
+    maxscales = stack.objects("MaxScale", DATA)
+    for mxs in maxscales:
+        spec = mxs["spec"]
+        if not on(stack):
+            assert "tls" not in spec
+            continue
+        assert spec["tls"]["listenerCertIssuerRef"]["name"] == tls.ISSUER
+        assert spec["tls"]["serverCASecretRef"] == {"name": "mariadb-ca-bundle"}
+        assert spec["tls"]["verifyPeerCertificate"] is True and spec["tls"]["verifyPeerHost"] is True

@@ -41,6 +41,7 @@ from components.platform import charts
 from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig, restore_instance_name
 from components.contracts import MariaDBEndpoints, S3Access
+from components.data import maxscale
 from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL, service_host
 
@@ -308,6 +309,9 @@ class MariaDB(pulumi.ComponentResource):
         # the `-primary`/`-secondary` Services only when IsHAEnabled() (replication or Galera);
         # the `<name>` Service (reconcileDefaultService) in every topology.
         primary, secondary = (f"{name}-primary", f"{name}-secondary") if is_replicated(cfg) else (name, name)
+        if maxscale.enabled(cfg):
+            # One host: MaxScale splits reads from writes itself (components/data/maxscale.py).
+            primary = secondary = maxscale.maxscale_name(name)
         self.endpoints = MariaDBEndpoints(
             primary_host=service_host(primary, ns),
             replica_host=service_host(secondary, ns),
@@ -364,6 +368,15 @@ class MariaDB(pulumi.ComponentResource):
                 stateful, pulumi.ResourceOptions(depends_on=[self._operator, self._credentials, *backup_objects])
             ),
         )
+        proxy: list[pulumi.Resource] = []
+        if maxscale.enabled(cfg):
+            # The application's host in medium/large (components/data/maxscale.py).
+            fronting = maxscale.MaxScale(
+                maxscale.maxscale_name(name),
+                maxscale.MaxScaleArgs(cfg, name, ns, int(spec["replicas"]), self._operator, mariadb),  # type: ignore[arg-type]
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            proxy = fronting.ready
         if backups and self._storage:
             guard = pulumi.ResourceOptions(parent=self, depends_on=[mariadb])
             pitr_guard(name, ns, cfg, self._secret_name, guard)
@@ -402,7 +415,8 @@ class MariaDB(pulumi.ComponentResource):
                 "host": "%",
                 "passwordSecretKeyRef": {"name": self._secret_name, "key": "app-password"},
                 # Every php-fpm child of every web pod at the tier's maximum, plus workers.
-                "maxUserConnections": app_connection_demand(cfg),
+                # With MaxScale, its pooled connections per server on top.
+                "maxUserConnections": app_connection_demand(cfg) + maxscale.pool_size(cfg),
                 "cleanupPolicy": "Skip",
             },
             opts=keep,
@@ -431,7 +445,7 @@ class MariaDB(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[database, user])),
         )
 
-        return [mariadb, database, user, grant]
+        return [mariadb, database, user, grant, *proxy]
 
     def _backup_pair(
         self,
@@ -553,7 +567,7 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
             # Volumes outlive the MariaDB object: deleting it must not delete the data.
             "pvcRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         },
-        "myCnf": render_my_cnf(memory, min_connections=app_connection_demand(cfg)),
+        "myCnf": render_my_cnf(memory, min_connections=app_connection_demand(cfg) + maxscale.pool_size(cfg)),
         "resources": kube.resource_values(ContainerSize(data.mariadb.cpu, memory, memory)),
         "timeZone": "UTC",
         "podMetadata": {"labels": {**kube.recommended_labels("mariadb", "mariadb"), DATA_STORE_LABEL: "mariadb"}},
@@ -630,6 +644,7 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
         }
     if pitr_name:
         spec["pointInTimeRecoveryRef"] = {"name": pitr_name}
+    maxscale.mariadb_overrides(cfg, name, spec)
     if replicas > 1:
         # One database pod per zone where the cluster has zones, per node at least.
         spec["affinity"] = {"antiAffinityEnabled": True}

@@ -138,11 +138,25 @@ def mariadb_tls_spec() -> dict[str, object]:
     return {"enabled": True, "required": True, "serverCertIssuerRef": issuer_ref(), "clientCertIssuerRef": issuer_ref()}
 
 
-def maxscale_tls_spec() -> dict[str, object]:
-    """`MaxScale.spec.tls` (v26.6.0 api/v1alpha1/maxscale_types.go): admin and listener
-    certificates from `data-ca`, so the applications verify MaxScale with the same anchor;
-    MaxScale talks to MariaDB with the MariaDB's client certificate (docs/tls.md)."""
-    return {"enabled": True, "adminCertIssuerRef": issuer_ref(), "listenerCertIssuerRef": issuer_ref()}
+def maxscale_tls_spec(instance: str) -> dict[str, object]:
+    """`MaxScale.spec.tls` (v26.6.0 api/v1alpha1/maxscale_types.go MaxScaleTLS): admin and
+    listener certificates from `data-ca`, so the applications verify MaxScale with the same
+    anchor. MaxScale lists its servers itself (components/data/maxscale.py), and the defaults
+    that a `mariaDbRef` would bring are then not applied (MaxScaleTLS.SetDefaults returns
+    without a referred MariaDB): the MariaDB's CA bundle and client certificate (the Secrets
+    `<instance>-ca-bundle` and `<instance>-client-cert`, api/v1alpha1/mariadb_keys.go) and
+    replication over TLS are named here, and MaxScale verifies the servers' certificates and
+    names (they carry `*.<instance>-internal.<ns>.svc.cluster.local`, docs/tls.md)."""
+    return {
+        "enabled": True,
+        "adminCertIssuerRef": issuer_ref(),
+        "listenerCertIssuerRef": issuer_ref(),
+        "serverCASecretRef": {"name": f"{instance}-ca-bundle"},
+        "serverCertSecretRef": {"name": f"{instance}-client-cert"},
+        "verifyPeerCertificate": True,
+        "verifyPeerHost": True,
+        "replicationSSLEnabled": True,
+    }
 
 
 def redis_tls_spec() -> dict[str, object]:

@@ -9,6 +9,7 @@ import pulumi
 from components.platform import certificates, keda, traefik
 from components.platform.network import (
     DATA_CLIENT,
+    DATA_PORTS,
     data_ports,
     INGRESS_LABEL,
     INGRESS_VALUE,
@@ -117,7 +118,10 @@ def allow_platform_traffic(
         "allow-app",
         ns["data"],
         opts,
-        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*data_ports(data_tls)))],
+        # Not the MariaDB port: DataLayer's `allow-app-to-mariadb` admits it on the one pod set the
+        # app uses (MariaDB, or MaxScale in medium/large, where a MariaDB pod must stay closed).
+        # AMQPS instead of AMQP with data.tls.
+        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*(p for p in data_ports(data_tls) if p != DATA_PORTS["mariadb"])))],
     )
     network_policy(
         "saas-data-allow-keda",
