@@ -375,3 +375,17 @@ def test_maxscale_speaks_tls_to_clients_and_servers(stack: Synth) -> None:
         assert spec["tls"]["listenerCertIssuerRef"]["name"] == tls.ISSUER
         assert spec["tls"]["serverCASecretRef"] == {"name": "mariadb-ca-bundle"}
         assert spec["tls"]["verifyPeerCertificate"] is True and spec["tls"]["verifyPeerHost"] is True
+
+
+def test_apps_judge_mutation_a_ca_setting_naming_no_file(prod_copy: Path) -> None:
+    """The apps judge plays the backend pod with the CA Secret cert-manager would write
+    (rehearsal/certs.py); a CA setting that names a file the container does not have is reported."""
+    from rehearsal.apps import judge
+    from rehearsal.base import Build
+
+    edit_manifest(prod_copy / "manifests" / APP / "ConfigMap-backend-config.yaml",
+                  lambda b: b["data"].update(MYSQL_ATTR_SSL_CA=f"{tls.CA_DIR}/missing.crt"))
+    result = judge(Build(prod_copy))
+    assert result.exit_code == 1
+    assert any("MYSQL_ATTR_SSL_CA=" in f and "is not a readable CA certificate" in f for f in result.findings), result.findings
+    assert "data TLS settings 2/3" in result.summary
