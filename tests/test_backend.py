@@ -194,7 +194,9 @@ def test_backend_is_wired_to_the_data_layer(stack: Synth) -> None:
     # -secondary Services exist only when IsHAEnabled() (replication or Galera); the `<name>`
     # Service always. Dev runs no replication (review finding 3).
     mariadb = stack.object("MariaDB", "mariadb", "saas-data")["spec"]
-    if mariadb.get("replication", {}).get("enabled"):
+    if mariadb.get("maxScaleRef"):  # medium/large: MaxScale splits reads itself (tests/test_maxscale.py)
+        assert settings["DB_HOST"] == settings["DB_READ_HOST"] == "mariadb-maxscale.saas-data.svc.cluster.local"
+    elif mariadb.get("replication", {}).get("enabled"):
         assert settings["DB_HOST"] == "mariadb-primary.saas-data.svc.cluster.local"
         assert settings["DB_READ_HOST"] == "mariadb-secondary.saas-data.svc.cluster.local"
     else:
@@ -302,6 +304,7 @@ def test_migration_waits_for_ready_stores_and_heals(stack: Synth) -> None:
         r["inputs"]["kind"]: r for r in stack.resources
         if r["type"].startswith(("kubernetes:k8s.mariadb.com/", "kubernetes:redis.redis.opstreelabs.in/"))
         and r["inputs"].get("kind") in ("MariaDB", "Database", "User", "Grant", "RedisReplication", "RedisSentinel")
+        and "maxscale" not in r["name"]  # MaxScale's own users: the MaxScale CR is awaited instead (test_maxscale.py)
     }
     assert set(crs) == {"MariaDB", "Database", "User", "Grant", "RedisReplication", "RedisSentinel"}
     for kind, record in crs.items():

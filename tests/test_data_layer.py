@@ -51,7 +51,9 @@ def test_topology_per_stack(stack: Synth) -> None:
     assert spec["replicas"] == db_pods
     assert bool(spec.get("replication", {}).get("enabled")) is replicated
     if replicated:
-        assert spec["replication"]["primary"]["autoFailover"] is True
+        # The operator fails over unless MaxScale (prod, medium tier) does it: never both
+        # (components/data/maxscale.py; tests/test_maxscale.py).
+        assert spec["replication"]["primary"]["autoFailover"] is (stack.stack != "prod")
     assert stack.object("RedisReplication", "redis", DATA_NS)["spec"]["clusterSize"] == redis_pods
     sentinel = stack.object("RedisSentinel", "redis", DATA_NS)["spec"]
     assert sentinel["clusterSize"] == sentinels
@@ -341,7 +343,9 @@ def test_endpoints_point_at_the_operator_services(stack: Synth) -> None:
     # mariadb-operator v26.6.0 internal/controller/mariadb_controller.go creates -primary and
     # -secondary only when IsHAEnabled() (replication or Galera); dev runs neither, and its
     # `mariadb` Service is the one that exists.
-    primary, replica = ("mariadb", "mariadb") if stack.stack == "dev" else ("mariadb-primary", "mariadb-secondary")
+    primary, replica = {"dev": ("mariadb", "mariadb"), "staging": ("mariadb-primary", "mariadb-secondary"),
+                        # medium tier: MaxScale is the one host (components/data/maxscale.py)
+                        "prod": ("mariadb-maxscale", "mariadb-maxscale")}[stack.stack]
     assert db == {
         "primaryHost": f"{primary}.saas-data.svc.cluster.local",
         "replicaHost": f"{replica}.saas-data.svc.cluster.local",
@@ -529,7 +533,8 @@ def test_app_namespace_reaches_the_stores_on_their_ports_only(stack: Synth) -> N
     assert _from_namespace(rule) == {"saas-app"} and _ports(rule) == {6379, 26379}
     scrape = stack.object("NetworkPolicy", "allow-monitoring-to-exporters", DATA_NS)["spec"]
     (rule,) = scrape["ingress"]
-    assert _from_namespace(rule) == {"saas-monitoring"} and _ports(rule) == {9104, 9121}
+    # 9105: the MaxScale exporter (medium tier: prod; components/data/maxscale.py).
+    assert _from_namespace(rule) == {"saas-monitoring"} and _ports(rule) == {9104, 9121} | ({9105} if stack.stack == "prod" else set())
     # The selectors match the labels the stores' pods carry.
     label = DATA_STORE_LABEL
     assert stack.object("MariaDB", "mariadb", DATA_NS)["spec"]["podMetadata"]["labels"][label] == "mariadb"
@@ -541,7 +546,8 @@ def test_app_namespace_reaches_the_stores_on_their_ports_only(stack: Synth) -> N
     (expression,) = scrape["podSelector"]["matchExpressions"]
     assert expression["key"] == label and exporter[label] in expression["values"]
     assert stack.object("RedisReplication", "redis", DATA_NS)["metadata"]["labels"][label] == "redis"
-    assert mariadb["podSelector"]["matchExpressions"][0]["values"] == ["mariadb"]
+    # Behind MaxScale (prod) the app's policy admits MaxScale's pods, not MariaDB's.
+    assert mariadb["podSelector"]["matchExpressions"][0]["values"] == (["maxscale"] if stack.stack == "prod" else ["mariadb"])
     # The replication agent checks the operator's token with a TokenReview.
     api = stack.object("NetworkPolicy", "allow-mariadb-to-kubernetes-api", DATA_NS)["spec"]
     # So does the PITR guard's primary-change watcher (it patches the PhysicalBackup).

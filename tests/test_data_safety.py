@@ -16,6 +16,7 @@ import yaml
 
 from components import config
 from components.data import mariadb as mariadb_store
+from components.data import maxscale
 from tests.conftest import ROOT, Synth, parse_config, run_synth
 from tests.upstream import crd_errors
 
@@ -55,6 +56,9 @@ def test_failover_delay_is_inside_the_replica_readiness_window(stack: Synth) -> 
     spec = stack.object("MariaDB", "mariadb", DATA_NS)["spec"]
     if "replication" not in spec:
         assert stack.stack == "dev"
+        return
+    if spec.get("maxScaleRef"):  # MaxScale fails over (mariadbmon), not the operator
+        assert spec["replication"]["primary"] == {"autoFailover": False}
         return
     delay = _duration_seconds(spec["replication"]["primary"]["autoFailoverDelay"])
     probe = spec.get("readinessProbe", {})
@@ -275,7 +279,8 @@ def test_app_connection_cap_covers_full_scale(size: str) -> None:
     from components import k8s as kube
     from components import laravel_files
 
-    cfg = _cfg("prod", size=size)
+    # large: MaxScale fronts three servers, beyond the BSL grant without a subscription (config.py).
+    cfg = _cfg("prod", size=size, **({"data": {"maxscale": {"licensed": True}}} if size == "large" else {}))
     php = cfg.raw.backend.php
     children = laravel_files.PhpSettings(
         memory_limit_mb=kube.mebibytes(cfg.sizes.backend.memory_limit),
@@ -283,8 +288,9 @@ def test_app_connection_cap_covers_full_scale(size: str) -> None:
         request_timeout=php.requestTimeout, grace_seconds=0,
     ).max_children
     demand = cfg.replicas.backend.max * children + cfg.replicas.workers.max
-    cap = mariadb_store.app_connection_demand(cfg)
-    assert cap >= demand
+    # Behind MaxScale the user also holds the connection pool (persistpoolmax per server).
+    cap = mariadb_store.app_connection_demand(cfg) + maxscale.pool_size(cfg)
+    assert cap - maxscale.pool_size(cfg) >= demand
     # The server accepts that many plus the operator, agent, exporter and admins.
     max_connections = int(next(
         line.split("=")[1] for line in _spec(cfg)["myCnf"].splitlines() if line.startswith("max_connections")
@@ -364,7 +370,8 @@ def test_a_second_restore_reads_the_restored_instance_archive(scenarios: dict[st
     spec = second.object("MariaDB", RESTORED_2, DATA_NS)["spec"]
     assert spec["bootstrapFrom"]["pointInTimeRecoveryRef"] == {"name": f"{RESTORED_1}-pitr"}
     assert spec["bootstrapFrom"]["targetRecoveryTime"] == TARGET_2
-    assert second.outputs["mariadb"]["primaryHost"].startswith(f"{RESTORED_2}-primary.")
+    # prod runs MaxScale (medium tier): each restored instance gets its own, the app's one host.
+    assert second.outputs["mariadb"]["primaryHost"].startswith(f"{RESTORED_2}-maxscale.")
     # The original instance is long gone from the program; the first restore is the source.
     assert second.objects("MariaDB", DATA_NS) and all(
         m["metadata"]["name"] in {RESTORED_1, RESTORED_2} for m in second.objects("MariaDB", DATA_NS)
@@ -380,7 +387,7 @@ def test_finishing_a_restore_keeps_the_restored_instance(scenarios: dict[str, Sy
     urn = next(r["urn"] for r in restoring.resources if r["name"] == RESTORED_1 and r["type"].endswith(":MariaDB"))
     assert urn in {r["urn"] for r in finished.resources}
     assert "bootstrapFrom" not in finished.object("MariaDB", RESTORED_1, DATA_NS)["spec"]
-    assert finished.outputs["mariadb"]["primaryHost"].startswith(f"{RESTORED_1}-primary.")
+    assert finished.outputs["mariadb"]["primaryHost"].startswith(f"{RESTORED_1}-maxscale.")
     assert [f for f in finished.findings if f["level"] == "mandatory"] == []
 
 

@@ -336,7 +336,9 @@ class MaxScale(pulumi.ComponentResource):
         cfg, ns, instance = args.config, args.namespace, args.instance
         mxs = maxscale_name(instance)
         child = pulumi.ResourceOptions(parent=self)
-        secret_opts = pulumi.ResourceOptions(parent=self, protect=cfg.protect)
+        # Not protected (unlike the application's password): they retire with their MaxScale when
+        # a restore is finished, and nothing outside the data namespace reads them.
+        secret_opts = child
         keys = ["admin-password", "metrics-password", *(f"{role}-password" for role in USERS)]
         passwords = {
             key: random.RandomPassword(f"{mxs}-{key}", length=32, special=False, opts=secret_opts).result for key in keys
@@ -387,7 +389,9 @@ class MaxScale(pulumi.ComponentResource):
                     "host": "%",
                     "passwordSecretKeyRef": {"name": secret_name, "key": f"{role}-password"},
                     "maxUserConnections": connections,
-                    "cleanupPolicy": "Delete",
+                    # Never DROP USER under a running MaxScale when this object leaves the
+                    # program (finishing a restore): tests/test_data_safety.py.
+                    "cleanupPolicy": "Skip",
                 },
                 opts=keep,
             )
@@ -406,7 +410,7 @@ class MaxScale(pulumi.ComponentResource):
                         "username": username,
                         "host": "%",
                         "grantOption": False,
-                        "cleanupPolicy": "Delete",
+                        "cleanupPolicy": "Skip",
                     },
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[user]),
                 ))
