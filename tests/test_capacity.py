@@ -160,6 +160,10 @@ def independent_min_requests(build: Path) -> tuple[float, float]:
             add(pod_requests({"containers": containers, "initContainers": inits}), spec.get("replicas", 1))
             if (spec.get("metrics") or {}).get("enabled"):
                 add(requests(spec["metrics"].get("exporter", {}).get("resources")), 1)
+        elif kind == "MaxScale":  # mariadb-operator 26.6.0: StatefulSet of `maxscale` + exporter Deployment
+            add(requests(spec.get("resources")), spec.get("replicas", 1))
+            if (spec.get("metrics") or {}).get("enabled"):
+                add(requests(spec["metrics"].get("exporter", {}).get("resources")), 1)
         elif kind == "RedisReplication":  # redis-operator 0.26.0: redis + exporter sidecar
             pod = [{"resources": spec["kubernetesConfig"].get("resources")}]
             if (spec.get("redisExporter") or {}).get("enabled"):

@@ -131,6 +131,13 @@ def test_prod_maxscale_routes_pools_and_fails_over(synthesized: dict[str, Synth]
     assert {"maxscale-server", "maxscale-monitor", "maxscale-sync"} <= users
     monitor = next(g for g in prod.objects("Grant") if g["spec"].get("username") == "maxscale-monitor")["spec"]
     assert {"REPLICATION SLAVE ADMIN", "READ_ONLY ADMIN", "SUPER"} <= set(monitor["privileges"])
+    # The MariaDB is Ready only once its MaxScale exists (mariadb_controller_status.go
+    # reconcileStatus: a missing maxScaleRef target keeps Ready false), and the engine awaits
+    # Ready: the MaxScale must depend neither on the MariaDB nor on what waits for it.
+    record = next(r for r in prod.resources if r["type"] == "kubernetes:k8s.mariadb.com/v1alpha1:MaxScale")
+    waiting = {r["urn"] for r in prod.resources if r["type"].startswith("kubernetes:k8s.mariadb.com/")
+               and r["inputs"].get("kind") in ("MariaDB", "User", "Grant", "Database")}
+    assert not waiting & set(record["dependencies"])
     # The engine waits for MaxScale before the application's migrations (pulumi.com/waitFor).
     migrate = next(r for r in prod.resources if r["type"] == "kubernetes:batch/v1:Job" and r["name"].startswith("backend-migrate"))
     maxscale_urn = next(r["urn"] for r in prod.resources if r["type"] == "kubernetes:k8s.mariadb.com/v1alpha1:MaxScale")

@@ -69,13 +69,16 @@ def test_mutation_dropping_the_agent_security_context(fresh: Path) -> None:
     assert cli("operators", fresh).returncode == 1
 
 
-def test_mutation_dropping_replication_removes_the_primary_service(fresh: Path) -> None:
+def test_mutation_dropping_replication_removes_the_primary_service(synthesized: dict[str, Synth], tmp_path: Path) -> None:
+    # staging: its app uses mariadb-primary directly (prod's goes through MaxScale).
+    staging = copy(synthesized["staging"].out, tmp_path)
+
     def single(body: dict[str, Any]) -> None:
         body["spec"].pop("replication", None)
         body["spec"]["replicas"] = 1
 
-    edit_manifest(fresh / "manifests" / "saas-data" / "MariaDB-mariadb.yaml", single)
-    assert has(verdict("operators", fresh).findings, "env DB_HOST: host mariadb-primary.saas-data.svc.cluster.local names no Service")
+    edit_manifest(staging / "manifests" / "saas-data" / "MariaDB-mariadb.yaml", single)
+    assert has(verdict("operators", staging).findings, "env DB_HOST: host mariadb-primary.saas-data.svc.cluster.local names no Service")
 
 
 def test_mutation_replicas_without_replication_is_rejected(fresh: Path) -> None:

@@ -350,7 +350,7 @@ class MaxScale(pulumi.ComponentResource):
             string_data=passwords,
             opts=child,
         )
-        users = self._users(args, mxs, secret.metadata.name, cfg.raw.data.maxscale.replicas)
+        self._users(args, mxs, secret.metadata.name, cfg.raw.data.maxscale.replicas)
         from components.data.mariadb import WAIT_READY  # the engine awaits the Ready condition
 
         resource = k8s.apiextensions.CustomResource(
@@ -359,9 +359,10 @@ class MaxScale(pulumi.ComponentResource):
             kind="MaxScale",
             metadata=kube.metadata(mxs, "maxscale", ns, app="maxscale", annotations=WAIT_READY),
             spec=maxscale_spec(cfg, instance, ns, mxs + "-credentials", args.servers),
-            # Not on the MariaDB (see MaxScaleArgs); on the users, which only wait for the
-            # MariaDB's own readiness, not for this object.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, secret, *users]),
+            # Neither on the MariaDB nor on the users (which wait for it): the MariaDB turns Ready
+            # only once this object exists (see MaxScaleArgs), so waiting for it would never end.
+            # MaxScale's monitor retries until the users are there.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.operator, secret]),
         )
         self.ready = [resource]
         self.host = service_host(mxs, ns)
