@@ -150,6 +150,7 @@ backend = LaravelBackend(
         monitoring_crds=monitoring_crds,
         data_ready=data.ready,
         tracing=otlp,
+        data_tls=data.tls_client,
     ),
     opts=in_cluster,
 )

@@ -57,6 +57,8 @@ from components import laravel_files as files
 from components import laravel_stores as stores
 from components import login_route, routing
 from components.config import ContainerSize, StackConfig
+from components.data import tls as data_tls
+from components.data.tls import DataTLSClient
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 from components.platform.traefik import cloudflare_ranges
@@ -175,6 +177,8 @@ class LaravelBackendArgs:
     cache_cluster: RedisClusterEndpoints | None = None
     tracing: OtlpExport | None = None
     """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
+    # `data.tls`: the trust anchor and Redis peer name (DataLayer.tls_client); None: plain TCP.
+    data_tls: DataTLSClient | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,7 @@ class LaravelBackend(pulumi.ComponentResource):
             "MAIL_SCHEME": "smtp",
             "MAIL_FROM_ADDRESS": a.mail.from_address,
             "MAIL_FROM_NAME": "saas-platform",
+            **data_tls.client_env(a.data_tls),
         }
         return k8s.core.v1.ConfigMap(
             "backend-config",
@@ -402,6 +407,7 @@ class LaravelBackend(pulumi.ComponentResource):
             k8s.core.v1.VolumeMountArgs(
                 name="php-config", mount_path="/usr/local/etc/php/conf.d/zz-saas.ini", sub_path="zz-saas.ini", read_only=True
             ),
+            *data_tls.client_mounts(self._args.data_tls),
             *extra.pop("volume_mounts", []),  # type: ignore[misc]
         ]
         tracing = self._args.tracing
@@ -418,9 +424,9 @@ class LaravelBackend(pulumi.ComponentResource):
             **extra,  # type: ignore[arg-type]
         )
 
-    @staticmethod
-    def _php_volumes(php_config: pulumi.Input[str]) -> list[k8s.core.v1.VolumeArgs]:
+    def _php_volumes(self, php_config: pulumi.Input[str]) -> list[k8s.core.v1.VolumeArgs]:
         return [
+            *data_tls.client_volumes(self._args.data_tls),
             kube.tmp_volume(),
             kube.tmp_volume("storage", "1Gi"),
             kube.tmp_volume("bootstrap-cache", "64Mi"),
@@ -782,6 +788,7 @@ class LaravelBackend(pulumi.ComponentResource):
                     # Laravel's Redis queue is a list named queues:<queue> under the prefix.
                     "listName": f"{REDIS_PREFIX}queues:{queue}",
                     "listLength": str(backend.jobsPerWorker),
+                    **data_tls.keda_redis_metadata(a.data_tls),
                 },
                 "authenticationRef": {"name": "backend-redis"},
             }
@@ -794,7 +801,9 @@ class LaravelBackend(pulumi.ComponentResource):
         a, backend = self._args, self._args.config.raw.backend
         # KEDA 2.20 rabbitmq scaler: `host` (the amqp:// URL with credentials and vhost) comes
         # from the TriggerAuthentication; QueueLength mode counts ready messages per queue.
-        auth = self._trigger_auth("backend-rabbitmq", {"host": "RABBITMQ_URL"})
+        auth = self._trigger_auth(
+            "backend-rabbitmq", {"host": "RABBITMQ_URL"}, data_tls.keda_rabbitmq_auth(a.data_tls, self._settings.metadata.name)
+        )
         queues = list(a.broker.queues)
         triggers = [
             {
@@ -811,8 +820,12 @@ class LaravelBackend(pulumi.ComponentResource):
         ]
         self._queue_workers("backend-worker-rabbitmq", "rabbitmq", queues, triggers, auth, track, opts)
 
-    def _trigger_auth(self, name: str, parameters: Mapping[str, str]) -> pulumi.Resource:
-        """A KEDA TriggerAuthentication reading trigger parameters from `backend-secrets` keys."""
+    def _trigger_auth(
+        self, name: str, parameters: Mapping[str, str], extra: Mapping[str, list[dict[str, pulumi.Input[str]]]] | None = None
+    ) -> pulumi.Resource:
+        """A KEDA TriggerAuthentication reading trigger parameters from `backend-secrets` keys
+        (`extra`: more `secretTargetRef`/`configMapTargetRef` entries, such as the data CA)."""
+        extra = extra or {}
         return k8s.apiextensions.CustomResource(
             f"{name}-auth",
             api_version="keda.sh/v1alpha1",
@@ -822,7 +835,8 @@ class LaravelBackend(pulumi.ComponentResource):
                 "secretTargetRef": [
                     {"parameter": parameter, "name": self._secret.metadata.name, "key": key}
                     for parameter, key in parameters.items()
-                ]
+                ] + extra.get("secretTargetRef", []),
+                **({"configMapTargetRef": extra["configMapTargetRef"]} if "configMapTargetRef" in extra else {}),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(self._args.keda_crds)),
         )

@@ -820,6 +820,14 @@ class BackupsSection(_Strict):
     retention: Hours | None = None
 
 
+class DataTlsSection(_Strict):
+    """`data.tls:` encryption in transit between the applications and MariaDB, Redis (and
+    Sentinel) and RabbitMQ, with certificates from cert-manager (components/data/tls.py).
+    Default: on outside development; production may not turn it off."""
+
+    enabled: bool | None = None
+
+
 class MaxScaleSection(_Strict):
     """`data.maxscale:` MariaDB MaxScale in front of the replicated MariaDB (components/data/maxscale.py):
     one host for the application, read/write split, connection pool, failover by MaxScale.
@@ -879,6 +887,7 @@ class DataSection(_Strict):
     backups: BackupsSection = BackupsSection()
     volumes: VolumesSection = VolumesSection()
     drills: DrillsSection = DrillsSection()
+    tls: DataTlsSection = DataTlsSection()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1258,6 +1267,15 @@ class RawConfig(_Strict):
                 f"edge.mail.fromAddress: '{sender}' must be an address of the domain {self.domain} "
                 "(the SES identity that may send)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _data_tls(self) -> "RawConfig":
+        # The architecture overview asks for encryption in transit end to end: production's
+        # data-store traffic (credentials, sessions, personal data) never crosses the pod
+        # network in clear text.
+        if self.environment == "production" and self.data.tls.enabled is False:
+            raise ValueError("data.tls.enabled: production must encrypt data-store traffic in transit (keep it on)")
         return self
 
 

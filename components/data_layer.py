@@ -24,10 +24,11 @@ from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisClusterEn
 from components.data import mariadb as mariadb_store
 from components.data import maxscale
 from components.data import redis as redis_store
+from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL
 from components.data.drills import DrillArgs, MariaDBDrill
 from components.data.mariadb import MariaDB, MariaDBArgs
-from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
+from components.data.rabbitmq import CLUSTER_NAME as RABBITMQ_CLUSTER, RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
 from components.data import redis_cache
 from components.data.redis_cache import CacheStoreArgs, cache_store
@@ -86,6 +87,8 @@ class DataLayer(pulumi.ComponentResource):
     rabbitmq: RabbitMQ
     """The message broker: `connection_url` (secret), host, port, vhost, queues, dead-letter queue."""
     operators_namespace: pulumi.Output[str]
+    tls_client: "data_tls.DataTLSClient | None"
+    """What the applications need to verify the stores (`data.tls`), None when it is off."""
     ready: list[pulumi.Resource]
     """Custom resources whose readiness the engine awaits (MariaDB, its Database/User/Grant,
     the RedisReplication) plus the RedisSentinel: what the migration Job depends on."""
@@ -98,8 +101,22 @@ class DataLayer(pulumi.ComponentResource):
             OPERATORS_NAMESPACE, args.namespace, args.monitoring_namespace, args.config.raw.network.apiServerCidrs, child
         )
         volume_class = data_storage_class(args.config, child)
+        # Encryption in transit (`data.tls`): the data CA and the stores' certificates first.
+        tls = data_tls.DataTLS(
+            "data-tls",
+            data_tls.DataTLSArgs(
+                cert_manager_namespace=args.peers["cert-manager"],
+                data_namespace=args.namespace,
+                client_namespace=args.clients_namespace,
+                redis_replication=redis_store.NAME,
+                rabbitmq_cluster=RABBITMQ_CLUSTER,
+                depends_on=args.queue_dependencies,
+            ),
+            opts=child,
+        ) if data_tls.enabled(args.config) and "cert-manager" in args.peers else None
+        self.tls_client = tls.client if tls else None
         store_options = pulumi.ResourceOptions(
-            parent=self, depends_on=[operators, *([volume_class] if volume_class else [])]
+            parent=self, depends_on=[operators, *([volume_class] if volume_class else []), *([tls.issuer] if tls else [])]
         )
         database = MariaDB(
             "mariadb",
@@ -109,7 +126,11 @@ class DataLayer(pulumi.ComponentResource):
             ),
             opts=store_options,
         )
-        cache = Redis("redis", RedisArgs(args.config, args.namespace, operators.metadata.name), opts=store_options)
+        cache = Redis(
+            "redis",
+            RedisArgs(args.config, args.namespace, operators.metadata.name, tls_dependencies=[tls.redis] if tls else ()),
+            opts=store_options,
+        )
         # Laravel's cache on its own evicting Redis (a Redis Cluster in the large tier); queues,
         # sessions and locks stay on `redis`.
         shared = CacheStoreArgs(
@@ -132,6 +153,7 @@ class DataLayer(pulumi.ComponentResource):
                 depends_on=args.queue_dependencies,
                 traefik_crds=args.traefik_crds,
                 monitoring_crds=args.monitoring_crds,
+                tls_dependencies=[tls.rabbitmq] if tls else (),
             ),
             opts=child,
         )

@@ -81,9 +81,11 @@ def _deployment(build: Build, name: str, component: str) -> K8sObject | None:
     return tracks[0] if tracks else None
 
 
-def _container_env(build: Build, workload: K8sObject, key: str) -> str | None:
-    """A variable the workload's main container gets (envFrom ConfigMaps, then literal env)."""
-    container = workload.spec["template"]["spec"]["containers"][0]
+def _container_env(build: Build, workload: K8sObject, key: str, name: str | None = None) -> str | None:
+    """A variable the workload's main container (or container `name`) gets (envFrom ConfigMaps,
+    then literal env)."""
+    containers = workload.spec["template"]["spec"]["containers"]
+    container = next((c for c in containers if c["name"] == name), containers[0]) if name else containers[0]
     value = None
     for source in container.get("envFrom") or []:
         if "configMapRef" in source:
@@ -244,6 +246,9 @@ def judge(build: Build) -> Verdict:
             if started:
                 checks.check("pods start", True, "")
         ready = _probe_all(checks, pods)
+        for pod, workload in pods:
+            if ready.get(workload.name) and workload in backends:
+                _tls_checks(checks, pod, workload, build)
         overrides: dict[tuple[str, str, str], str] = {}
         for pod, workload in pods:
             if ready.get(workload.name):
@@ -327,6 +332,28 @@ def _is_api(build: Build, url: str, backend: K8sObject | None) -> bool:
     selector = (svc.spec.get("selector") or {}) if svc else {}
     ports = {int(p["port"]) for p in (svc.spec.get("ports") or [])} if svc else set()
     return bool(selector) and all(pod_labels.get(k) == v for k, v in selector.items()) and (parts.port or 80) in ports
+
+
+# Settings naming a CA file the app verifies the data stores with (components/data/tls.py):
+# stock Laravel's PDO option, the predis TLS context, the RabbitMQ queue driver's ssl_options.
+TLS_FILE_SETTINGS = ("MYSQL_ATTR_SSL_CA", "REDIS_TLS_CA", "RABBITMQ_SSL_CAFILE")
+# Run in the played php-fpm container with its env: the named file must be readable by the
+# pod's user and hold a certificate PHP's openssl can parse (what PDO, predis and php-amqplib load).
+_READS_CA = "$f = getenv('{key}'); exit(is_string($f) && is_readable($f) && openssl_x509_read((string) file_get_contents($f)) ? 0 : 1);"
+
+
+def _tls_checks(checks: Tally, pod: Pod, workload: K8sObject, build: Build) -> None:
+    """Each data-store CA setting of the backend names a certificate the container can read."""
+    container = next((c for c in workload.spec["template"]["spec"]["containers"] if c["name"] == "php-fpm"), None)
+    if container is None:
+        return
+    for key in TLS_FILE_SETTINGS:
+        value = _container_env(build, workload, key, "php-fpm")
+        if value is None:
+            continue
+        ok, detail = pod._probe_once({"exec": {"command": ["php", "-r", _READS_CA.format(key=key)]}, "timeoutSeconds": 10}, "php-fpm")
+        checks.check("data TLS settings", ok,
+                     f"{workload.ref()} container php-fpm: {key}={value} is not a readable CA certificate ({detail})")
 
 
 def _backend_checks(build: Build, checks: Tally, backend: K8sObject, get: Any) -> None:

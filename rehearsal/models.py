@@ -126,6 +126,8 @@ def mariadb(cr: K8sObject) -> Modelled:
         if pod_index is not None and not 0 <= int(pod_index) < replicas:
             out.findings.append(f"{cr.ref()}: webhook rejects it: spec.replication.primary.podIndex={int(pod_index)} out of spec.replicas bounds ({MARIADB_SRC} mariadb_webhook.go validateReplication)")
 
+    out.findings += mariadb_tls_findings(cr)
+
     selector = {"app.kubernetes.io/name": "mariadb", "app.kubernetes.io/instance": name}
     labels = {**_labels(spec.get("inheritMetadata")), **_labels(spec.get("podMetadata")), **selector}
     port = int(spec.get("port") or 3306)
@@ -174,6 +176,43 @@ def mariadb(cr: K8sObject) -> Modelled:
             out.monitors.append(Monitor(ns, metrics_name, service, "metrics",
                                         f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go)"))
     return out
+
+
+def mariadb_tls_findings(cr: K8sObject) -> list[str]:
+    """`spec.tls` as mariadb-operator v26.6.0 reads it: the webhook's validateTLS (a certificate
+    Secret and an issuer for the same certificate are mutually exclusive; a certificate Secret
+    needs its CA Secret: internal/webhook/v1alpha1/webhook.go validateTLSCert), and `required`
+    only takes effect with `enabled` (api/v1alpha1/mariadb_types.go IsTLSRequired), which the
+    defaulting turns on only when `tls` is absent (SetDefaults)."""
+    tls = cr.spec.get("tls")
+    if not isinstance(tls, dict):
+        return []
+    out = []
+    if tls.get("required") and not tls.get("enabled"):
+        out.append(f"{cr.ref()}: spec.tls.required without spec.tls.enabled: the operator renders require_secure_transport = false "
+                   f"({MARIADB_SRC} api/v1alpha1/mariadb_types.go IsTLSRequired, internal/controller/mariadb_controller_tls.go)")
+    if tls.get("enabled"):
+        for which in ("server", "client"):
+            if tls.get(f"{which}CertSecretRef") and tls.get(f"{which}CertIssuerRef"):
+                out.append(f"{cr.ref()}: webhook rejects it: spec.tls.{which}CertSecretRef and spec.tls.{which}CertIssuerRef are mutually exclusive "
+                           f"({MARIADB_SRC} internal/webhook/v1alpha1/webhook.go validateTLSCert)")
+            if tls.get(f"{which}CertSecretRef") and not tls.get(f"{which}CASecretRef"):
+                out.append(f"{cr.ref()}: webhook rejects it: spec.tls.{which}CASecretRef must be set when spec.tls.{which}CertSecretRef is set "
+                           f"({MARIADB_SRC} internal/webhook/v1alpha1/webhook.go validateTLSCert)")
+    return out
+
+
+def maxscale_tls_findings(cr: K8sObject) -> list[str]:
+    """MaxScale `spec.tls` with listed `servers`: MaxScaleTLS.SetDefaults fills the server CA bundle,
+    the client certificate and replication TLS only from a referred MariaDB (`mariaDbRef`)
+    (v26.6.0 api/v1alpha1/maxscale_types.go), so with `servers` they must be named, or MaxScale
+    cannot verify (or, against `require_secure_transport`, reach) the servers."""
+    tls = cr.spec.get("tls")
+    if not isinstance(tls, dict) or not tls.get("enabled") or cr.spec.get("mariaDbRef"):
+        return []
+    return [f"{cr.ref()}: spec.tls.{key} is not set and is not defaulted with spec.servers "
+            f"({MARIADB_SRC} api/v1alpha1/maxscale_types.go MaxScaleTLS.SetDefaults)"
+            for key in ("serverCASecretRef", "serverCertSecretRef", "replicationSSLEnabled") if tls.get(key) is None]
 
 
 def physical_backup(cr: K8sObject) -> Modelled:
@@ -228,6 +267,8 @@ def maxscale(cr: K8sObject) -> Modelled:
                  for s in services}
     if len(set(listeners.values())) != len(services):
         out.findings.append(f"{cr.ref()}: webhook rejects it: service listener ports must be unique {webhook}")
+
+    out.findings += maxscale_tls_findings(cr)
 
     admin = int((spec.get("admin") or {}).get("port") or 8989)
     where = f"{cr.ref()} ({MARIADB_SRC} pkg/builder/statefulset_builder.go BuildMaxscaleStatefulSet)"
@@ -301,10 +342,28 @@ def redis_replication(cr: K8sObject) -> Modelled:
         init_containers.append({"name": "init", "securityContext": init.get("securityContext")})
     where = f"{cr.ref()} ({REDIS_SRC} internal/k8sutils/statefulset.go)"
     pod = Pod(ns, name, labels, ports, where, containers, init_containers, dict(spec.get("podSecurityContext") or {}),
-              traits={"family": "redis", "data": True, "replicas": _replicas(spec.get("clusterSize"))})
+              traits={"family": "redis", "data": True, "replicas": _replicas(spec.get("clusterSize")), "tls": bool(spec.get("TLS"))})
     services = [Service(ns, n, [pod], {6379: 6379}, where)
                 for n in (name, f"{name}-headless", f"{name}-additional", f"{name}-master", f"{name}-replica")]
-    return Modelled(pods=[pod], services=services)
+    return Modelled(pods=[pod], services=services, findings=redis_tls_findings(cr))
+
+
+def redis_tls_findings(cr: K8sObject) -> list[str]:
+    """`spec.TLS` as redis-operator v0.26.0 mounts it: REDIS_TLS_CA_CERT (the probes' and the
+    pre-stop hook's `--cacert`) is set only when `ca` is named (internal/k8sutils/statefulset.go
+    GenerateTLSEnvironmentVariables); without it redis-cli checks the server against the system
+    trust store, which a private CA is not in, and every probe fails. The Secret is mounted as
+    the pod's `tls-certs` volume (getVolumeMount), so it must be named."""
+    tls = cr.spec.get("TLS")
+    if not isinstance(tls, dict):
+        return []
+    out = []
+    if not tls.get("ca"):
+        out.append(f"{cr.ref()}: spec.TLS without `ca`: the operator exports no REDIS_TLS_CA_CERT, so the redis-cli probes verify against "
+                   f"the system trust store and fail for a private CA ({REDIS_SRC} internal/k8sutils/statefulset.go GenerateTLSEnvironmentVariables, getProbeInfo)")
+    if not (tls.get("secret") or {}).get("secretName"):
+        out.append(f"{cr.ref()}: spec.TLS.secret.secretName is empty: nothing to mount at /tls ({REDIS_SRC} internal/k8sutils/statefulset.go getVolumeMount)")
+    return out
 
 
 def redis_sentinel(cr: K8sObject) -> Modelled:
@@ -316,14 +375,23 @@ def redis_sentinel(cr: K8sObject) -> Modelled:
     name = f"{cr.name}-sentinel"
     labels = {**cr.labels, "app": name, "redis_setup_type": "sentinel", "role": "sentinel"}
     where = f"{cr.ref()} ({REDIS_SRC} internal/k8sutils/redis-sentinel.go)"
+    sentinel_config = spec.get("redisSentinelConfig") or {}
     pod = Pod(ns, name, labels, {"sentinel-client": 26379}, where,
               [{"name": name, "securityContext": spec.get("securityContext")}], [],
               dict(spec.get("podSecurityContext") or {}),
-              traits={"family": "redis", "data": True, "sentinel": True,
-                      "replication": (spec.get("redisSentinelConfig") or {}).get("redisReplicationName")})
+              traits={"family": "redis", "data": True, "sentinel": True, "tls": bool(spec.get("TLS")),
+                      "replication": sentinel_config.get("redisReplicationName")})
     services = [Service(ns, n, [pod], {26379: 26379}, where)
                 for n in (name, f"{name}-headless", f"{name}-additional")]
-    return Modelled(pods=[pod], services=services)
+    findings = redis_tls_findings(cr)
+    if spec.get("TLS") and not sentinel_config.get("additionalSentinelConfig"):
+        # The operator dials Sentinel with TLS (internal/controller/common/redis/heal.go
+        # createConnectionInfo with rs.Spec.TLS) but the image's entrypoint writes no TLS
+        # listener (OT-CONTAINER-KIT/redis entrypoint-sentinel.sh): only an included config does.
+        findings.append(f"{cr.ref()}: spec.TLS without redisSentinelConfig.additionalSentinelConfig: the operator talks TLS to Sentinel, "
+                        f"whose image configures no TLS listener ({REDIS_SRC} internal/controller/common/redis/heal.go; "
+                        "OT-CONTAINER-KIT/redis entrypoint-sentinel.sh)")
+    return Modelled(pods=[pod], services=services, findings=findings)
 
 
 def redis_cluster(cr: K8sObject) -> Modelled:
@@ -374,17 +442,35 @@ def rabbitmq_cluster(cr: K8sObject) -> Modelled:
     labels.update({"app.kubernetes.io/name": name, "app.kubernetes.io/component": "rabbitmq",
                    "app.kubernetes.io/part-of": "rabbitmq"})
     ports = {"amqp": 5672, "management": 15672, "prometheus": 15692, "epmd": 4369, "cluster-links": 25672}
+    tls = spec.get("tls") or {}
+    tls_on = bool(tls.get("secretName"))
+    findings = []
+    if tls.get("disableNonTLSListeners") and not tls_on:
+        findings.append(f"{cr.ref()}: spec.tls.disableNonTLSListeners without spec.tls.secretName: the operator refuses to reconcile "
+                        f"(\"TLS must be enabled if disableNonTLSListeners is set to true\", {RABBIT_SRC} internal/controller/reconcile_tls.go)")
+    # internal/resource/statefulset.go updateContainerPorts: TLS adds amqps, management-tls and
+    # prometheus-tls; disableNonTLSListeners leaves only those (updateContainerPortsOnlyTLSListeners).
+    if tls_on:
+        if tls.get("disableNonTLSListeners"):
+            for plain in ("amqp", "management", "prometheus"):
+                ports.pop(plain)
+        ports.update({"amqps": 5671, "management-tls": 15671, "prometheus-tls": 15691})
+    # internal/resource/service.go generateServicePortsMap: the client Service offers
+    # `prometheus` 15692 or, with TLS, `prometheus-tls` 15691, never both.
+    service_names = [n for n in ("amqp", "management", "amqps", "management-tls") if n in ports]
+    service_names.append("prometheus-tls" if tls_on else "prometheus")
+    service_ports = {ports[n]: ports[n] for n in service_names}
     restricted = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
     where = f"{cr.ref()} ({RABBIT_SRC} internal/resource/statefulset.go)"
     pod = Pod(ns, f"{name}-server", labels, ports, where,
               [{"name": "rabbitmq", "securityContext": restricted}],
               [{"name": "setup-container", "securityContext": restricted}],
               {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-              traits={"family": "rabbitmq", "data": True, "replicas": _replicas(spec.get("replicas"))})
-    services = [Service(ns, name, [pod], {5672: 5672, 15672: 15672, 15692: 15692}, where, labels=dict(labels),
-                        port_names={"amqp": 5672, "management": 15672, "prometheus": 15692}),
+              traits={"family": "rabbitmq", "data": True, "replicas": _replicas(spec.get("replicas")), "tls": tls_on})
+    services = [Service(ns, name, [pod], service_ports, where, labels=dict(labels),
+                        port_names={n: ports[n] for n in service_names}),
                 Service(ns, f"{name}-nodes", [pod], {4369: 4369, 25672: 25672}, where, labels=dict(labels))]
-    return Modelled(pods=[pod], services=services)
+    return Modelled(pods=[pod], services=services, findings=findings)
 
 
 BUILDERS: dict[str, Callable[[K8sObject], Modelled]] = {

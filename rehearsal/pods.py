@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.base import Build, JudgeUnavailable, K8sObject
+from rehearsal.certs import certificate_secret
 from rehearsal.edge import die_with_parent
 
 PROBE_PERIOD = 0.05
@@ -177,6 +178,11 @@ class Pod:
             obj = self.build.find("Secret", self.workload.namespace, source["secretName"])
             data = {k: base64.b64decode(v).decode() for k, v in ((obj.body.get("data") or {}) if obj else {}).items()}
             data.update((obj.body.get("stringData") or {}) if obj else {})
+            if obj is None:
+                # A Secret cert-manager writes from a Certificate of the build (rehearsal.certs).
+                issued = certificate_secret(self.build, self.workload.namespace, source["secretName"])
+                if issued is not None:
+                    obj, data = self.workload, issued
         if obj is None:
             self.problems.append(f"volume {volume['name']}: {next(iter(volume.keys() - {'name'}))} object not found")
         items = source.get("items") or [{"key": k, "path": k} for k in data]

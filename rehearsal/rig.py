@@ -183,7 +183,12 @@ class Rig:
         extra = ""
         for cm in build.of_kind("ConfigMap"):
             if cm.namespace and cm.name == "redis-config":
-                extra += "\n".join(str(v) for v in (cm.body.get("data") or {}).values()) + "\n"
+                # Only what redis-server includes (the Sentinel's file is Sentinel's), without the
+                # TLS lines (data.tls): the rig's exporters and clients speak plain TCP on loopback;
+                # the TLS lines run with real certificates in tests/test_data_tls.py.
+                for key, value in (cm.body.get("data") or {}).items():
+                    if key == "redis-additional.conf":
+                        extra += "\n".join(line for line in str(value).splitlines() if not line.startswith("tls-")) + "\n"
         for index in (0, 1):
             name = f"redis-{index}"
             self.ports[name] = free_port()

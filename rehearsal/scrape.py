@@ -192,7 +192,10 @@ def _rabbitmq(build: Build, topo: Topology) -> None:
             topo.pods.append(Pod(cluster.namespace, f"{cluster.name}-server-{index}", dict(labels),
                                  {"prometheus": (15692, "rabbitmq" if index == 0 else None)},
                                  f"cluster-operator StatefulSet of RabbitmqCluster {cluster.namespace}/{cluster.name}"))
-        topo.services.append(Service(cluster.namespace, cluster.name, dict(labels), dict(labels), {"prometheus": "prometheus"}))
+        # With spec.tls.secretName the Service offers `prometheus-tls` (15691) instead
+        # (internal/resource/service.go generateServicePortsMap); the pods keep `prometheus`.
+        port = "prometheus-tls" if (cluster.spec.get("tls") or {}).get("secretName") else "prometheus"
+        topo.services.append(Service(cluster.namespace, cluster.name, dict(labels), dict(labels), {port: port}))
 
 
 def _traefik(build: Build, topo: Topology) -> None:

@@ -467,7 +467,9 @@ def test_rabbitmq_queues_have_their_own_workers(stack: Synth) -> None:
     (vyuldashev/laravel-queue-rabbitmq's RABBITMQ_* settings), scaled by KEDA's rabbitmq
     trigger (KEDA 2.20: `host` from the TriggerAuthentication, QueueLength mode)."""
     settings = stack.object("ConfigMap", "backend-config", "saas-app")["data"]
-    assert settings["RABBITMQ_HOST"] == "rabbitmq.saas-data.svc.cluster.local" and settings["RABBITMQ_PORT"] == "5672"
+    # AMQPS (5671) where data.tls is on (staging, prod: tests/test_data_tls.py).
+    assert settings["RABBITMQ_HOST"] == "rabbitmq.saas-data.svc.cluster.local"
+    assert settings["RABBITMQ_PORT"] == ("5672" if stack.stack == "dev" else "5671")
     assert settings["RABBITMQ_VHOST"] and settings["RABBITMQ_USER"]
     secret = stack.object("Secret", "backend-secrets", "saas-app")["stringData"]
     assert secret["RABBITMQ_PASSWORD"] == secret["RABBITMQ_URL"] == "[secret]"
@@ -479,7 +481,8 @@ def test_rabbitmq_queues_have_their_own_workers(stack: Synth) -> None:
     assert trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == "default"
     assert trigger["metadata"]["mode"] == "QueueLength" and trigger["authenticationRef"]["name"] == "backend-rabbitmq"
     auth = stack.object("TriggerAuthentication", "backend-rabbitmq", "saas-app")["spec"]["secretTargetRef"]
-    assert auth == [{"parameter": "host", "name": "backend-secrets", "key": "RABBITMQ_URL"}]
+    assert auth[0] == {"parameter": "host", "name": "backend-secrets", "key": "RABBITMQ_URL"}
+    assert auth[1:] == ([] if stack.stack == "dev" else [{"parameter": "ca", "name": "data-ca-trust", "key": "ca.crt"}])
     # The two worker Deployments never select each other's pods.
     redis_selector = stack.object("Deployment", "backend-worker", "saas-app")["spec"]["selector"]["matchLabels"]
     rabbit_labels = stack.object("Deployment", "backend-worker-rabbitmq", "saas-app")["spec"]["template"]["metadata"]["labels"]

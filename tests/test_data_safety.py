@@ -488,7 +488,11 @@ def test_isolated_master_refuses_writes(tmp_path: Path) -> None:
     Sentinel: redis-operator v0.26.0 redisreplication_controller.go:391-470) refuses writes."""
     from components.data import redis as redis_store
 
-    conf = redis_store.render_redis_conf(_cfg("staging"))
+    from components.data import tls as data_tls
+
+    # Without the TLS lines (their certificate files exist only in the pods; the TLS lines run
+    # under redis-server with real certificates in tests/test_data_tls.py).
+    conf = redis_store.render_redis_conf(_cfg("staging")).replace(data_tls.redis_tls_conf(), "")
     assert "min-replicas-to-write 1" in conf
     proc, port = _redis(tmp_path, conf)
     try:

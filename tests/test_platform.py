@@ -10,7 +10,8 @@ import pytest
 
 from components.platform import NAMESPACES, certificates, charts, keda, traefik
 from components.platform.network import (
-    DATA_CLIENT, DATA_PORTS, INGRESS_LABEL, PROMETHEUS_POD, QUEUE_PORTS, ROLE_LABEL, SCRAPE_LABEL, SCRAPE_PORTS,
+    DATA_CLIENT, DATA_PORTS, INGRESS_LABEL, PROMETHEUS_POD, ROLE_LABEL, SCRAPE_LABEL, SCRAPE_PORTS, data_ports,
+    queue_ports,
 )
 from tests.conftest import Synth
 from tests.upstream import (
@@ -104,15 +105,18 @@ def test_applications_reach_the_data_layer_on_its_ports_only(stack: Synth) -> No
     # Only the backend workloads: the frontend, Mailpit and solver pods open no data connection.
     assert out["podSelector"]["matchLabels"] == DATA_CLIENT
     (rule,) = out["egress"]
-    assert {p["port"] for p in rule["ports"]} == set(DATA_PORTS.values())
+    # data.tls (staging, prod): AMQPS 5671 instead of AMQP 5672.
+    tls = stack.stack != "dev"
+    assert {p["port"] for p in rule["ports"]} == set(data_ports(tls))
+    assert (5671 in set(data_ports(tls))) is tls and (5672 in set(data_ports(tls))) is not tls
     assert rule["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "saas-data"}}}]
     accept = stack.object("NetworkPolicy", "allow-app", "saas-data")["spec"]
     # Not 3306: DataLayer's allow-app-to-mariadb admits the database port on MariaDB or, in
-    # medium/large, on MaxScale only (tests/test_maxscale.py).
-    assert {p["port"] for p in accept["ingress"][0]["ports"]} == set(DATA_PORTS.values()) - {DATA_PORTS["mariadb"]}
+    # medium/large, on MaxScale only (tests/test_maxscale.py); AMQPS instead of AMQP with data.tls.
+    assert {p["port"] for p in accept["ingress"][0]["ports"]} == set(data_ports(tls)) - {DATA_PORTS["mariadb"]}
     assert accept["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == DATA_CLIENT
     keda_in = stack.object("NetworkPolicy", "allow-keda", "saas-data")["spec"]["ingress"][0]
-    assert {p["port"] for p in keda_in["ports"]} == set(QUEUE_PORTS.values())
+    assert {p["port"] for p in keda_in["ports"]} == set(queue_ports(tls))
     assert keda_in["from"][0]["podSelector"]["matchLabels"] == keda.OPERATOR_ROLE
 
 

@@ -148,14 +148,23 @@ def test_cluster_size_persistence_resources_and_metrics(stack: Synth) -> None:
     assert {r["urn"] for r in operator} <= set(record["dependencies"])
 
 
+def rabbitmq_monitor(stack: Synth) -> dict:
+    """The monitor of the Prometheus plugin: a ServiceMonitor, or with data.tls (staging, prod) a
+    PodMonitor, because the client Service then offers `prometheus-tls` instead of `prometheus`
+    (cluster-operator v2.22.3 internal/resource/service.go generateServicePortsMap)."""
+    kind = "ServiceMonitor" if stack.stack == "dev" else "PodMonitor"
+    return stack.object(kind, "rabbitmq", DATA)
+
+
 def test_service_monitor_scrapes_the_prometheus_plugin(stack: Synth) -> None:
-    monitor = stack.object("ServiceMonitor", "rabbitmq", DATA)
-    # The operator labels its Services with these, whatever labels the RabbitmqCluster has.
+    monitor = rabbitmq_monitor(stack)
+    # The operator labels its Services and pods with these, whatever labels the RabbitmqCluster has.
     assert monitor["spec"]["selector"]["matchLabels"] == {
         "app.kubernetes.io/name": "rabbitmq", "app.kubernetes.io/component": "rabbitmq",
     }
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"prometheus"}
-    assert "/metrics/detailed" in {e.get("path") for e in monitor["spec"]["endpoints"]}
+    endpoints = monitor["spec"]["endpoints" if monitor["kind"] == "ServiceMonitor" else "podMetricsEndpoints"]
+    assert {e["port"] for e in endpoints} == {"prometheus"}
+    assert "/metrics/detailed" in {e.get("path") for e in endpoints}
 
 
 def test_management_ui_is_guarded_and_internal_in_dev(stack: Synth) -> None:
@@ -178,7 +187,8 @@ def test_network_policies_open_only_what_rabbitmq_needs(stack: Synth) -> None:
         for peer in rule["from"]:
             key = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name", "nodes")
             by_source[key] = {p["port"] for p in rule["ports"]}
-    assert by_source["saas-app"] == {5672}
+    # With data.tls (staging, prod) the application reaches AMQPS only.
+    assert by_source["saas-app"] == ({5672} if stack.stack == "dev" else {5671})
     assert by_source["saas-ingress"] == {15672}
     assert by_source["saas-monitoring"] == {15692}
     assert by_source["rabbitmq-system"] == {15672}
@@ -197,7 +207,7 @@ def test_network_policies_open_only_what_rabbitmq_needs(stack: Synth) -> None:
 
 def test_every_rabbitmq_custom_resource_is_valid_against_the_upstream_crds(stack: Synth) -> None:
     objects = [o for kind in ("RabbitmqCluster", *TOPOLOGY_KINDS) for o in rabbit(stack, kind)]
-    objects += [stack.object("ServiceMonitor", "rabbitmq", DATA)]
+    objects += [rabbitmq_monitor(stack)]
     objects += [r for r in stack.objects("IngressRoute", DATA) if r["metadata"]["name"] == "rabbitmq-management"]
     assert len(objects) >= (10 if stack.stack == "dev" else 11)
     errors = [e for o in objects for e in crd_errors(o)]

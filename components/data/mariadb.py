@@ -53,6 +53,7 @@ from components.data.backup_timing import (  # noqa: F401  (re-exported: tests r
     liveness_failures,
     quantity_mib,
 )
+from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL, service_host
 
 # Builds the operator's S3 storage block for a prefix of the backups bucket.
@@ -602,6 +603,9 @@ def mariadb_spec(cfg: StackConfig, name: str, secret_name: pulumi.Input[str], pi
         },
         "updateStrategy": {"type": "ReplicasFirstPrimaryLast"},
     }
+    if data_tls.enabled(cfg):
+        # Certificates from the data CA, TLS required (components/data/tls.py).
+        spec["tls"] = data_tls.mariadb_tls_spec()
     if replicated:
         # Probes of the agent (v26.6.0 pkg/builder/container_builder.go:846-898): only the
         # thresholds are ours; see READINESS_FAILURES and backup_timing.liveness_failures.
@@ -709,6 +713,7 @@ def _job_pod(
     *,
     service_account: str | None = None,
     secret: pulumi.Input[str] | None = None,
+    ca_bundle: str | None = None,
 ) -> dict[str, object]:
     """A CronJob's job template around one restricted container (no overlap, short history)."""
     return {
@@ -728,6 +733,7 @@ def _job_pod(
                 "volumes": [
                     {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
                     *([{"name": "secret", "secret": {"secretName": secret, "defaultMode": 0o440}}] if secret is not None else []),
+                    *([{"name": "ca-bundle", "secret": {"secretName": ca_bundle, "defaultMode": 0o444}}] if ca_bundle else []),
                 ],
                 "containers": [
                     {
@@ -735,6 +741,7 @@ def _job_pod(
                         "volumeMounts": [
                             {"name": "tmp", "mountPath": "/tmp"},
                             *([{"name": "secret", "mountPath": SECRET_DIR, "readOnly": True}] if secret is not None else []),
+                            *([{"name": "ca-bundle", "mountPath": CA_BUNDLE_DIR, "readOnly": True}] if ca_bundle else []),
                         ],
                         "resources": kube.resource_values(ContainerSize("10m", "32Mi", "64Mi")),
                         "securityContext": kube.restricted_container_security(),
@@ -763,18 +770,24 @@ def _cron_job(name: str, ns: pulumi.Input[str], minutes: int, job: dict[str, obj
 
 
 SECRET_DIR = "/var/run/secrets/saas"
+# The operator's trust bundle `<mariadb>-ca-bundle` (key ca.crt, v26.6.0
+# api/v1alpha1/mariadb_keys.go TLSCABundleSecretKeyRef), mounted where TLS is required.
+CA_BUNDLE_DIR = "/var/run/secrets/mariadb-ca"
 
 
-def flush_binlogs_script(host: str) -> str:
+def flush_binlogs_script(host: str, tls: bool = False) -> str:
     """Close the primary's binary log so the agent archives it. The root password goes from
-    the mounted Secret into an option file on the pod's emptyDir (not argv, not env)."""
+    the mounted Secret into an option file on the pod's emptyDir (not argv, not env). With
+    `tls`, the server must present a certificate of the operator's bundle for `host`
+    (`require_secure_transport` refuses anything else)."""
+    verify = f"--ssl --ssl-verify-server-cert --ssl-ca={CA_BUNDLE_DIR}/ca.crt " if tls else ""
     return "\n".join(
         [
             "set -eu",
             "umask 077",
             f"printf '[client]\\npassword=%s\\n' \"$(cat {SECRET_DIR}/root-password)\" > /tmp/client.cnf",
             f"exec mariadb --defaults-extra-file=/tmp/client.cnf --host={host} --user=root --connect-timeout=10 "
-            "--execute='FLUSH BINARY LOGS'",
+            f"{verify}--execute='FLUSH BINARY LOGS'",
         ]
     )
 
@@ -819,8 +832,8 @@ def pitr_guard(name: str, ns: pulumi.Input[str], cfg: StackConfig, secret_name: 
         _job_pod(flush, {
             "name": "flush",
             "image": IMAGE,
-            "command": ["/bin/sh", "-c", flush_binlogs_script(f"{name}-primary")],
-        }, secret=secret_name),
+            "command": ["/bin/sh", "-c", flush_binlogs_script(f"{name}-primary", tls=data_tls.enabled(cfg))],
+        }, secret=secret_name, ca_bundle=f"{name}-ca-bundle" if data_tls.enabled(cfg) else None),
         opts,
     )
     watch = f"{name}-backup-on-failover"

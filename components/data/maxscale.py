@@ -43,6 +43,7 @@ import pulumi_random as random
 
 from components import k8s as kube
 from components.config import TIERS, ContainerSize, StackConfig
+from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL, service_host
 
 if TYPE_CHECKING:
@@ -267,6 +268,9 @@ def maxscale_spec(
         "inheritMetadata": {"labels": kube.recommended_labels("maxscale", "maxscale")},
         "requeueInterval": "30s",
     }
+    if data_tls.enabled(cfg):
+        # TLS to the clients, the admin API and the MariaDB servers (components/data/tls.py).
+        spec["tls"] = data_tls.maxscale_tls_spec(instance)
     if replicas > 1:
         spec["podDisruptionBudget"] = {"maxUnavailable": 1}
         # Not on the node of another MaxScale pod (the operator's anti-affinity default,

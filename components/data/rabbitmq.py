@@ -42,6 +42,7 @@ from components import contracts
 from components import k8s as kube
 from components import scraping
 from components.config import ContainerSize, DEAD_LETTER_QUEUE, RabbitMQSection, StackConfig
+from components.data import tls as data_tls
 from components.platform.network import (
     DATA_CLIENT, PROMETHEUS_POD, egress_rule, ingress_rule, isolated_namespace, namespace_peer, network_policy, ports,
 )
@@ -184,13 +185,16 @@ class RabbitMQArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     traefik_crds: Sequence[pulumi.Resource] = ()
     monitoring_crds: Sequence[pulumi.Resource] = ()
+    # The server certificate (DataTLS.rabbitmq) when `data.tls` is on: clients then use AMQPS.
+    tls_dependencies: Sequence[pulumi.Resource] = ()
 
 
 class RabbitMQ(pulumi.ComponentResource):
     """A RabbitMQ cluster with the application's vhost, user, quorum queues and dead-lettering."""
 
     connection_url: pulumi.Output[str]
-    """Secret: `amqp://app:<password>@<host>:5672/<vhost, URL-encoded>`."""
+    """Secret: `amqp://app:<password>@<host>:5672/<vhost, URL-encoded>`; with `data.tls`
+    `amqps://...:5671/...`."""
     host: pulumi.Output[str]
     """In-cluster DNS name of the client Service."""
     port: pulumi.Output[int]
@@ -205,6 +209,7 @@ class RabbitMQ(pulumi.ComponentResource):
     def __init__(self, name: str, args: RabbitMQArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE, name, None, opts)
         cfg = args.config
+        self._config = cfg
         section = cfg.raw.rabbitmq
         topology = Topology.from_config(section)
         namespace = args.namespace
@@ -245,7 +250,9 @@ class RabbitMQ(pulumi.ComponentResource):
             kind="RabbitmqCluster",
             metadata=kube.metadata(CLUSTER_NAME, COMPONENT, namespace),
             spec=_cluster_spec(cfg, section),
-            opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=cluster_operator_objects)),
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(depends_on=_all(cluster_operator_objects, *args.tls_dependencies))
+            ),
         )
         if cfg.highly_available:
             # The operator creates no PodDisruptionBudget (v2.22.3): drains evict one broker at
@@ -334,10 +341,12 @@ class RabbitMQ(pulumi.ComponentResource):
                     f"{name}-traefik-to-management", "traefik-to-rabbitmq-management", args.peers["ingress"],
                     namespace, dict(CLUSTER_POD_LABELS), MANAGEMENT_PORT, child,
                 )
-        _network_policies(name, namespace, args.peers, child)
+        tls = data_tls.enabled(cfg)
+        client_port = data_tls.AMQPS_PORT if tls else AMQP_PORT
+        _network_policies(name, namespace, args.peers, child, client_port)
 
         self.host = pulumi.Output.concat(CLUSTER_NAME, ".", namespace, ".svc.cluster.local")
-        self.port = pulumi.Output.from_input(AMQP_PORT)
+        self.port = pulumi.Output.from_input(client_port)
         self.vhost = pulumi.Output.from_input(topology.vhost)
         self.username = pulumi.Output.from_input(topology.user)
         self.password = pulumi.Output.secret(password.result)
@@ -345,8 +354,8 @@ class RabbitMQ(pulumi.ComponentResource):
         self.dead_letter_queue = pulumi.Output.from_input(topology.dead_letter_queue)
         self.connection_url = pulumi.Output.secret(
             pulumi.Output.all(self.host, password.result).apply(
-                lambda parts: f"amqp://{quote(topology.user, safe='')}:{quote(parts[1], safe='')}"
-                f"@{parts[0]}:{AMQP_PORT}/{quote(topology.vhost, safe='')}"
+                lambda parts: f"{'amqps' if tls else 'amqp'}://{quote(topology.user, safe='')}:{quote(parts[1], safe='')}"
+                f"@{parts[0]}:{client_port}/{quote(topology.vhost, safe='')}"
             )
         )
         self.register_outputs({
@@ -358,15 +367,23 @@ class RabbitMQ(pulumi.ComponentResource):
     def _monitoring(
         self, name: str, namespace: pulumi.Input[str], cluster: pulumi.Resource, crds: Sequence[pulumi.Resource]
     ) -> None:
-        """Scrape the Prometheus plugin: aggregated metrics plus per-queue depth (`/metrics/detailed`)."""
+        """Scrape the Prometheus plugin: aggregated metrics plus per-queue depth (`/metrics/detailed`).
+
+        With `data.tls` the operator's client Service offers `prometheus-tls` (15691) instead of
+        `prometheus` (cluster-operator v2.22.3 internal/resource/service.go: "either 15692 or
+        15691 in the Service, but not both") while the pods still listen on `prometheus` 15692
+        (internal/resource/statefulset.go updateContainerPorts): a PodMonitor keeps scraping
+        that port. Metrics carry counts and queue names, no credentials or message bodies."""
+        tls = data_tls.enabled(self._config)
+        kind, key = ("PodMonitor", "podMetricsEndpoints") if tls else ("ServiceMonitor", "endpoints")
         k8s.apiextensions.CustomResource(
-            f"{name}-service-monitor",
+            f"{name}-{'pod' if tls else 'service'}-monitor",
             api_version="monitoring.coreos.com/v1",
-            kind="ServiceMonitor",
+            kind=kind,
             metadata=kube.metadata(CLUSTER_NAME, COMPONENT, namespace),
             spec={
                 "selector": {"matchLabels": dict(CLUSTER_POD_LABELS)},
-                "endpoints": [
+                key: [
                     {"port": "prometheus", "scheme": "http", "interval": "30s", "scrapeTimeout": "25s"},
                     {
                         "port": "prometheus", "scheme": "http", "path": "/metrics/detailed",
@@ -490,6 +507,8 @@ def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
             ),
         },
         "service": {"type": "ClusterIP"},
+        # AMQPS on 5671 with the data CA's certificate (components/data/tls.py).
+        **({"tls": data_tls.rabbitmq_tls_spec()} if data_tls.enabled(cfg) else {}),
         # Never two brokers on one Kubernetes node: cluster-operator v2.22.3 adds only a zone
         # spread with ScheduleAnyway (internal/resource/statefulset.go:1245-1263), so one node's
         # loss could take two of three members and every quorum queue with them (review #11).
@@ -544,9 +563,11 @@ def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
 
 
 def _network_policies(
-    name: str, namespace: pulumi.Input[str], peers: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions
+    name: str, namespace: pulumi.Input[str], peers: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions,
+    client_port: int = AMQP_PORT,
 ) -> None:
-    """Open exactly what the cluster needs on top of the namespace's default deny."""
+    """Open exactly what the cluster needs on top of the namespace's default deny; the
+    application reaches `client_port` only (AMQPS 5671 with `data.tls`)."""
     nodes = k8s.networking.v1.NetworkPolicyPeerArgs(
         pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CLUSTER_POD_LABELS))
     )
@@ -558,7 +579,7 @@ def _network_policies(
     ]
     # Only the backend workloads, Traefik and Prometheus: not every pod of those namespaces.
     if "app" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["app"], DATA_CLIENT)], ports=_tcp(AMQP_PORT)))
+        ingress.append(rule(from_=[_from_namespace(peers["app"], DATA_CLIENT)], ports=_tcp(client_port)))
     if "ingress" in peers:
         ingress.append(rule(from_=[_from_namespace(peers["ingress"], TRAEFIK_ROLE)], ports=_tcp(MANAGEMENT_PORT)))
     if "monitoring" in peers:

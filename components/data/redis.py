@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -28,6 +29,7 @@ from components.platform import charts
 from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig, StoreSizing
 from components.contracts import RedisEndpoints
+from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL, service_host
 
 TYPE = "saas-platform:index:Redis"
@@ -50,6 +52,9 @@ MASTER_NAME = "mymaster"
 REDIS_UID = 1000
 ADDITIONAL_CONFIG = Path(__file__).resolve().parent.parent / "files" / "redis-additional.conf"
 ADDITIONAL_CONFIG_KEY = "redis-additional.conf"
+# The file the Sentinel image's entrypoint includes from the additional-config volume
+# (OT-CONTAINER-KIT/redis entrypoint-sentinel.sh EXTERNAL_CONFIG_FILE).
+SENTINEL_CONFIG_KEY = "redis-sentinel-additional.conf"
 # Put on the operator's pods through `redisOperator.podLabels`, for its PodMonitor.
 OPERATOR_POD = {ROLE_LABEL: "redis-operator"}
 
@@ -65,6 +70,8 @@ def render_redis_conf(cfg: StackConfig | None = None) -> str:
     """The extra redis.conf lines (persistence, eviction, keepalive, slow log); with replicas
     (staging, production) also `min-replicas-to-write` (data-safety review #15)."""
     text = ADDITIONAL_CONFIG.read_text()
+    if cfg is not None and data_tls.enabled(cfg):
+        text += data_tls.redis_tls_conf()
     if cfg is not None and topology(cfg)[0] > 1:
         text += (
             "\n# Rendered for replicated stacks (components/data/redis.py): see MIN_REPLICAS_TO_WRITE.\n"
@@ -89,11 +96,13 @@ class RedisArgs:
     config: resolved stack config (environment -> topology, sizing).
     namespace: the data namespace Redis runs in.
     operator_namespace: where the redis-operator chart (with its CRDs) is installed.
+    tls_dependencies: the certificate the pods mount when `data.tls` is on (DataTLS.redis).
     """
 
     config: StackConfig
     namespace: pulumi.Input[str]
     operator_namespace: pulumi.Input[str]
+    tls_dependencies: Sequence[pulumi.Resource] = ()
 
 
 def topology(cfg: StackConfig) -> tuple[int, int]:
@@ -159,8 +168,16 @@ class Redis(pulumi.ComponentResource):
         # internal/controller/redisreplication/redisreplication_controller.go) after the
         # operator is uninstalled, and `pulumi destroy` then hangs on the data namespace.
         # The volumes outlive the object anyway (`keepAfterDelete`, PVC retention policy).
+        tls = data_tls.enabled(cfg)
+        sentinel_config = k8s.core.v1.ConfigMap(
+            "redis-sentinel-config",
+            metadata=kube.metadata("redis-sentinel-config", "redis-sentinel", ns, app=NAME),
+            data={SENTINEL_CONFIG_KEY: data_tls.sentinel_tls_conf()},
+            opts=child,
+        ) if tls else None
         stateful = pulumi.ResourceOptions(
-            parent=self, protect=cfg.protect, retain_on_delete=cfg.protect, depends_on=[operator, secret, additional]
+            parent=self, protect=cfg.protect, retain_on_delete=cfg.protect,
+            depends_on=[operator, secret, additional, *args.tls_dependencies],
         )
         replication = k8s.apiextensions.CustomResource(
             "redis-replication",
@@ -182,11 +199,20 @@ class Redis(pulumi.ComponentResource):
             api_version=API_VERSION,
             kind="RedisSentinel",
             metadata=kube.metadata(NAME, "redis-sentinel", ns, labels={DATA_STORE_LABEL: "redis-sentinel"}),
-            spec=sentinel_spec(cfg, sentinel_pods, secret_ref, password_revision(password.result)),
+            spec=sentinel_spec(
+                cfg, sentinel_pods, secret_ref, password_revision(password.result),
+                sentinel_config.metadata.name if sentinel_config else None,
+            ),
             opts=pulumi.ResourceOptions(
-                parent=self, protect=cfg.protect, depends_on=[operator, replication, secret]
+                parent=self, protect=cfg.protect,
+                depends_on=[operator, replication, secret, *args.tls_dependencies, *([sentinel_config] if sentinel_config else [])],
             ),
         )
+        if tls:
+            data_tls.redis_cert_reloader(
+                ns, NAME, redis_pods, sentinel_pods, REDIS_IMAGE, REDIS_UID, secret.metadata.name,
+                pulumi.ResourceOptions(parent=self, depends_on=[sentinel]),
+            )
 
         self.ready = [replication, sentinel]
         # What a second store of this operator shares (components/data/redis_cache.py).
@@ -324,6 +350,7 @@ def replication_spec(
         },
         "terminationGracePeriodSeconds": 30,
         **_zone_spread(cfg, {"app.kubernetes.io/name": name, DATA_STORE_LABEL: "redis"}),
+        **({"TLS": data_tls.redis_tls_spec()} if data_tls.enabled(cfg) else {}),
     }
 
 
@@ -332,11 +359,18 @@ def sentinel_spec(
     pods: int,
     secret_ref: dict[str, pulumi.Input[str]],
     revision: pulumi.Input[str] | None = None,
+    tls_config: pulumi.Input[str] | None = None,
     *,
     replication: str = NAME,
 ) -> dict[str, object]:
-    """The RedisSentinel spec watching the RedisReplication `replication`."""
+    """The RedisSentinel spec watching the RedisReplication `replication`.
+
+    `tls_config`: the ConfigMap with the Sentinel's TLS lines (`data.tls`), mounted by the
+    operator at /etc/redis/external.conf.d (v0.26.0 internal/k8sutils/statefulset.go
+    getExternalConfig), where the image's entrypoint includes `SENTINEL_CONFIG_KEY`."""
+    tls = {"TLS": data_tls.redis_tls_spec()} if tls_config is not None else {}
     return {
+        **tls,
         "clusterSize": pods,
         **_revision_env(revision),
         "kubernetesConfig": {
@@ -354,6 +388,7 @@ def sentinel_spec(
             "downAfterMilliseconds": "5000",
             "failoverTimeout": "60000",
             "parallelSyncs": "1",
+            **({"additionalSentinelConfig": tls_config} if tls_config is not None else {}),
         },
         "podSecurityContext": kube.restricted_pod_security(REDIS_UID),
         "securityContext": {

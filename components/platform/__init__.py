@@ -24,6 +24,7 @@ from components import contracts
 from components import k8s as kube
 from components.config import StackConfig
 from components.platform import certificates, charts, keda, traefik
+from components.data import tls as data_tls
 from components.platform.isolation import NAMESPACES, NS, NamespaceSpec, allow_platform_traffic
 from components.platform.network import IsolatedNamespace, isolated_namespace
 
@@ -83,7 +84,9 @@ class ClusterPlatform(pulumi.ComponentResource):
                 scrape_ports=spec.scrape_ports,
             )
         self.namespaces = {concern: ns.name for concern, ns in created.items()}
-        allow_platform_traffic(self.namespaces, acme=cfg.environment != "development", opts=child)
+        allow_platform_traffic(
+            self.namespaces, acme=cfg.environment != "development", opts=child, data_tls=data_tls.enabled(cfg)
+        )
 
         # ---- releases ------------------------------------------------------------------------
         self.cert_manager_release = charts.release(

@@ -10,11 +10,12 @@ from components.platform import certificates, keda, traefik
 from components.platform.network import (
     DATA_CLIENT,
     DATA_PORTS,
+    data_ports,
     INGRESS_LABEL,
     INGRESS_VALUE,
     MONITORING_NAMESPACE,
     PROMETHEUS_POD,
-    QUEUE_PORTS,
+    queue_ports,
     SCRAPE_LABEL,
     SCRAPE_PORTS,
     cidr_peers,
@@ -57,7 +58,9 @@ NS = {spec.concern: spec.name for spec in NAMESPACES}
 HTTP01_SOLVER_PORT = 8089
 
 
-def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: bool, opts: pulumi.ResourceOptions) -> None:
+def allow_platform_traffic(
+    namespaces: dict[str, pulumi.Output[str]], *, acme: bool, opts: pulumi.ResourceOptions, data_tls: bool = False
+) -> None:
     """The explicit allows between the platform's namespaces (see network.py for the contract)."""
     ns = namespaces
     traefik_pods = traefik.TRAEFIK_ROLE
@@ -106,7 +109,7 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         ns["app"],
         opts,
         pods=DATA_CLIENT,
-        egress=[egress_rule([namespace_peer(NS["data"])], ports(*DATA_PORTS.values()))],
+        egress=[egress_rule([namespace_peer(NS["data"])], ports(*data_ports(data_tls)))],
     )
 
     # Data: accept the backend workloads on the data ports, KEDA's operator on the queue ports.
@@ -117,14 +120,15 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         opts,
         # Not the MariaDB port: DataLayer's `allow-app-to-mariadb` admits it on the one pod set the
         # app uses (MariaDB, or MaxScale in medium/large, where a MariaDB pod must stay closed).
-        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*(p for k, p in DATA_PORTS.items() if k != "mariadb")))],
+        # AMQPS instead of AMQP with data.tls.
+        ingress=[ingress_rule([namespace_peer(NS["app"], DATA_CLIENT)], ports(*(p for p in data_ports(data_tls) if p != DATA_PORTS["mariadb"])))],
     )
     network_policy(
         "saas-data-allow-keda",
         "allow-keda",
         ns["data"],
         opts,
-        ingress=[ingress_rule([namespace_peer(NS["keda"], keda.OPERATOR_ROLE)], ports(*QUEUE_PORTS.values()))],
+        ingress=[ingress_rule([namespace_peer(NS["keda"], keda.OPERATOR_ROLE)], ports(*queue_ports(data_tls)))],
     )
 
     # Monitoring: Prometheus (and no other monitoring pod) scrapes every pod that carries the
@@ -192,5 +196,5 @@ def allow_platform_traffic(namespaces: dict[str, pulumi.Output[str]], *, acme: b
         opts,
         pods=keda.OPERATOR_ROLE,
         ingress=[ingress_rule([namespace_peer(NS["keda"], keda.METRICS_SERVER_ROLE)], ports(keda.OPERATOR_GRPC_PORT))],
-        egress=[egress_rule([namespace_peer(NS["data"])], ports(*QUEUE_PORTS.values()))],
+        egress=[egress_rule([namespace_peer(NS["data"])], ports(*queue_ports(data_tls)))],
     )

@@ -45,6 +45,21 @@ DATA_PORTS: Mapping[str, int] = {
     "rabbitmq-amqp": 5672,
     "s3": 8333,
 }
+# AMQPS: with `data.tls` the applications and KEDA reach RabbitMQ here instead of on 5672.
+AMQPS_PORT = 5671
+
+
+def data_ports(tls: bool) -> list[int]:
+    """DATA_PORTS as the applications use them: AMQPS instead of AMQP when `data.tls` is on
+    (the other stores keep their port numbers and speak TLS on them)."""
+    return [AMQPS_PORT if tls and name == "rabbitmq-amqp" else port for name, port in DATA_PORTS.items()]
+
+
+def queue_ports(tls: bool) -> list[int]:
+    """QUEUE_PORTS with AMQPS instead of AMQP when `data.tls` is on."""
+    return [AMQPS_PORT if tls and name == "rabbitmq-amqp" else port for name, port in QUEUE_PORTS.items()]
+
+
 # Ports KEDA's scalers read queue lengths from (Redis lists, RabbitMQ management API / AMQP).
 QUEUE_PORTS: Mapping[str, int] = {
     "redis": 6379,
