@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
 RUNS = 5
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+REMOTE_COMPONENTS = ("kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml/v2:ConfigGroup", "kubernetes:helm.sh/v4:Chart")
 JUDGE_STATUS = {0: "ok", 1: "findings", 2: "cannot run"}
 
 # Imports every module named in the JSON file argv[1], in the order the synthesis imported them.
@@ -117,11 +118,18 @@ def deploy_steps(resources: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
         if r.get("parent"):
             children.setdefault(r["parent"], []).append(r["urn"])
 
+    def is_remote(r: Mapping[str, Any]) -> bool:
+        # A remote component: provider-side (yaml/v2, whose objects synth records as the
+        # provider would register them), or any other component without program children.
+        return not r["custom"] and (r["type"] in REMOTE_COMPONENTS or (
+            not r["type"].startswith(("pulumi:pulumi:Stack", "saas-platform:")) and r["urn"] not in children))
+
     def is_step(r: Mapping[str, Any]) -> bool:
-        if r["custom"]:
-            return True
-        # A remote component: provider-side, no children registered by the program.
-        return not r["type"].startswith(("pulumi:pulumi:Stack", "saas-platform:")) and r["urn"] not in children
+        # The objects a remote component creates are part of its step: the provider creates
+        # them inside its Construct, after the component's dependencies.
+        if r.get("parent") in by_urn and is_remote(by_urn[r["parent"]]):
+            return False
+        return bool(r["custom"]) or is_remote(r)
 
     def expand(urn: str) -> set[str]:
         out: set[str] = set()

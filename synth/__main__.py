@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     footprint: dict[str, Any] = {}
 
     def write(folder: Path) -> None:
-        run.write(synthesis, findings, folder)
+        written = run.write(synthesis, findings, folder)
         # Computed from the written manifests and chart values: what the cluster would run.
-        footprint.update(capacity.write(folder) or {})
+        footprint.update(capacity.write(folder, written.manifests, written.releases) or {})
 
     _replace_folder(out, write)
 

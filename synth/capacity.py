@@ -53,12 +53,16 @@ class NodeShape:
 NODE = NodeShape(cpu_m=4000, memory_mi=16 * 1024)
 
 
-def compute(folder: Path) -> dict[str, Any]:
+def compute(
+    folder: Path, objects: list[dict[str, Any]] | None = None, releases: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """footprint.json's content for one synthesis folder: synth/footprint.py's totals plus the
-    node group."""
-    objects = fp._load_manifests(folder)  # read once for both counts
-    one = fp.footprint(folder, nodes=1, objects=objects)
-    two = fp.footprint(folder, nodes=2, objects=objects)
+    node group. `objects` and `releases`: the folder's manifests and Helm release files in path
+    order, when the caller has them in memory (synth, which wrote them); else read once here."""
+    objects = fp._load_manifests(folder) if objects is None else objects
+    releases = fp._load_releases(folder) if releases is None else releases
+    one = fp.footprint(folder, nodes=1, objects=objects, releases=releases)
+    two = fp.footprint(folder, nodes=2, objects=objects, releases=releases)
     # DaemonSet pods run once per node: what each further node adds.
     per_node = {
         key: two["total"]["max"]["requests"][key] - one["total"]["max"]["requests"][key] for key in ("cpu_m", "memory_mi")
@@ -101,9 +105,11 @@ def node_group(result: Mapping[str, Any], per_node: Mapping[str, float], shape: 
     }
 
 
-def write(folder: Path) -> dict[str, Any]:
+def write(
+    folder: Path, objects: list[dict[str, Any]] | None = None, releases: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """Compute and write `folder/footprint.json`; return its content."""
-    result = compute(folder)
+    result = compute(folder, objects, releases)
     (folder / FILE).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return result
 

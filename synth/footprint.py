@@ -590,7 +590,17 @@ def chart_workloads(release: Mapping[str, Any], nodes: int) -> list[Workload]:
 # ------------------------------------------------------------------------------------------
 
 
-def collect(build: Path, nodes: int = 1, objects: list[dict[str, Any]] | None = None) -> list[Workload]:
+def _load_releases(build: Path) -> list[dict[str, Any]]:
+    return [
+        yaml.load(path.read_text(), Loader=_LOADER)  # noqa: S506 - a safe loader
+        for path in sorted((build / "helm").glob("*.yaml"))
+    ]
+
+
+def collect(
+    build: Path, nodes: int = 1, objects: list[dict[str, Any]] | None = None,
+    releases: list[dict[str, Any]] | None = None,
+) -> list[Workload]:
     objects = _load_manifests(build) if objects is None else objects
     workloads = manifest_workloads(objects, nodes)
     for obj in objects:
@@ -599,12 +609,15 @@ def collect(build: Path, nodes: int = 1, objects: list[dict[str, Any]] | None = 
         elif obj["kind"] == "PhysicalBackup":
             workloads += _physical_backups(obj)
         workloads += _runtime_workloads(obj)
-    for path in sorted((build / "helm").glob("*.yaml")):
-        workloads += chart_workloads(yaml.load(path.read_text(), Loader=_LOADER), nodes)  # noqa: S506 - a safe loader
+    for release in _load_releases(build) if releases is None else releases:
+        workloads += chart_workloads(release, nodes)
     return workloads
 
 
-def footprint(build_dir: str | Path, nodes: int = 1, objects: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def footprint(
+    build_dir: str | Path, nodes: int = 1, objects: list[dict[str, Any]] | None = None,
+    releases: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The stack's footprint as a plain dict (JSON-ready):
 
     {"nodes": n,
@@ -614,9 +627,10 @@ def footprint(build_dir: str | Path, nodes: int = 1, objects: list[dict[str, Any
      "unset": ["<release>/<pod>: <values path>", ...]}
     """
     build = Path(build_dir)
-    # `objects`: the folder's manifests when the caller has read them already (read only here).
+    # `objects` / `releases`: the folder's manifests and Helm release files when the caller has
+    # them already (read from the folder only otherwise).
     objects = _load_manifests(build) if objects is None else objects
-    workloads = collect(build, nodes, objects)
+    workloads = collect(build, nodes, objects, releases)
     components: dict[str, dict[str, Any]] = {}
     totals = {"min": Usage(), "max": Usage()}
     storage_total = 0.0

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from synth import stackfile
+from synth import stackfile, yaml_v2
 from synth.mocks import REDACTED, RecordingMonitor, Registration, SynthMocks, normalize, redact
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,11 +89,13 @@ def synthesize(
         return collect_outputs()
 
     pulumi.runtime.test(program)()
-    _check_unique(monitor.registrations)
+    # The objects of provider-side yaml/v2 components, as the provider would register them.
+    registrations = yaml_v2.expand(monitor.registrations, root)
+    _check_unique(registrations)
     # Which provider SDKs the program pulled in (a stack with the edge off must not pay for
     # pulumi_aws / pulumi_cloudflare); taken before synth imports the policy pack.
     sdk_imports = sorted({m.split(".")[0] for m in sys.modules if m.startswith("pulumi")})
-    return Synthesis(stack, config, monitor.registrations, outputs, sdk_imports, secret_keys, unset_secrets)
+    return Synthesis(stack, config, registrations, outputs, sdk_imports, secret_keys, unset_secrets)
 
 
 def imported_modules() -> list[str]:
@@ -188,7 +190,16 @@ def dump_yaml(value: Any) -> str:
     return yaml.dump(value, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
 
 
-def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> None:
+@dataclass
+class Written:
+    """What `write` wrote into manifests/ and helm/, in path order (as the folder lists them):
+    the footprint reads these instead of parsing the files again."""
+
+    manifests: list[dict[str, Any]]
+    releases: list[dict[str, Any]]
+
+
+def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> Written:
     """Write resources.json, manifests/, helm/, outputs.json and policy-report.json into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     for sub in ("manifests", "helm"):
@@ -197,17 +208,22 @@ def write(synthesis: Synthesis, findings: list[dict[str, Any]], out: Path) -> No
     _dump_json(out / "resources.json", resource_records(synthesis))
     _dump_json(out / "outputs.json", synthesis.outputs)
     _dump_json(out / "policy-report.json", findings)
+    manifests: dict[Path, dict[str, Any]] = {}
+    releases: dict[Path, dict[str, Any]] = {}
     for r in synthesis.registrations:
         if is_manifest(r):
             _, kind, namespace, name = manifest_identity(r)
             target = out / "manifests" / namespace / f"{kind}-{name}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(dump_yaml(r.inputs))
+            manifests[target] = r.inputs
         elif r.type == "kubernetes:helm.sh/v3:Release":
             release = {key: r.inputs.get(key) for key in ("name", "namespace", "chart", "version", "repositoryOpts", "values")}
             target = out / "helm" / f"{r.inputs.get('name', r.name)}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(dump_yaml(release))
+            releases[target] = release
+    return Written([manifests[p] for p in sorted(manifests)], [releases[p] for p in sorted(releases)])
 
 
 def tree(synthesis: Synthesis) -> str:

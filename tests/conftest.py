@@ -156,8 +156,12 @@ class Synth:
         yield from ((path, copy.deepcopy(manifest)) for path, manifest in self._manifests)
 
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Copies of the manifests of this kind (and namespace): only the matches are copied, not
+        every manifest (the operators' CRDs are 450 kB; tests call this often)."""
+        next(self.manifests(), None)  # parse once
+        assert self._manifests is not None
         return [
-            m for _, m in self.manifests()
+            copy.deepcopy(m) for _, m in self._manifests
             if m["kind"] == kind and (namespace is None or m["metadata"].get("namespace") == namespace)
         ]
 

@@ -64,11 +64,22 @@ def findings_of(stdout: str, judge: str) -> set[str]:
     return {line for line in lines if not line.rstrip().endswith(" s]")}
 
 
+@lru_cache(maxsize=None)
+def judged_all(build_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m rehearsal all BUILD_DIR`, run once per folder and session: every test that
+    asks whether a judge passes on a session synthesis reads this one run (the judges start
+    daemons, Traefik and a Next.js build; running each twice per stack doubled their cost).
+    Only for folders nobody changes during the session (the `stack` fixture's); a test that
+    mutates a copy runs `cli` or `verdict` on it."""
+    return cli("all", build_dir)
+
+
 def assert_passes(judge: str, build_dir: Path) -> None:
-    """The judge on a current synthesis: nothing but the known defects (KNOWN_DEFECTS), exit 0
-    without them, and its counting last line."""
-    proc = cli(judge, build_dir)
+    """The judge on a current synthesis, from the session's one `all` run of that folder
+    (judged_all): nothing but the known defects (KNOWN_DEFECTS), the run's exit 0 without any,
+    and the judge's counting line."""
+    proc = judged_all(build_dir)
     known = KNOWN_DEFECTS.get(judge, set())
     assert findings_of(proc.stdout, judge) == known, proc.stdout + proc.stderr
-    assert proc.returncode == (1 if known else 0), proc.stdout + proc.stderr
-    assert proc.stdout.strip().splitlines()[-1].startswith(f"{judge}: ")
+    assert proc.returncode == (1 if any(KNOWN_DEFECTS.values()) else 0), proc.stdout + proc.stderr
+    assert any(line.startswith(f"{judge}: ") and line.rstrip().endswith(" s]") for line in proc.stdout.splitlines()), proc.stdout

@@ -147,11 +147,16 @@ def test_critical_path_expands_components_and_keeps_remote_ones() -> None:
         _resource("comp", custom=False, parent="stack", type_="saas-platform:index:Data"),
         _resource("cluster", parent="comp", deps=("operator",), type_="kubernetes:x/v1:Cluster"),
         _resource("remote", custom=False, parent="stack", deps=("cluster",), type_="kubernetes:yaml/v2:ConfigFile"),
-        _resource("user", parent="stack", deps=("comp", "remote")),
+        # a yaml/v2 group whose objects synth recorded (synth/yaml_v2.py): still one step
+        _resource("group", custom=False, parent="stack", deps=("remote",), type_="kubernetes:yaml/v2:ConfigGroup"),
+        _resource("group-crd", parent="group", type_="kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"),
+        _resource("group-cr", parent="group", deps=("group-crd",), type_="kubernetes:x/v1:Thing"),
+        _resource("user", parent="stack", deps=("comp", "group")),
         _resource("lone", parent="stack"),
     ]
     path = bench.critical_path(resources)
-    assert [r["urn"] for r in path.members] == ["ns", "crds", "operator", "cluster", "remote", "user"]
+    assert [r["urn"] for r in path.members] == ["ns", "crds", "operator", "cluster", "remote", "group", "user"]
+    assert "group-cr" not in bench.deploy_steps(resources)
     assert path.helm_releases == 2
     with pytest.raises(ValueError, match="cycle"):
         bench.critical_path([_resource("a", deps=("b",)), _resource("b", deps=("a",))])

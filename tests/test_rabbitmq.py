@@ -49,7 +49,7 @@ def _children(stack: Synth, parent: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _config_file(stack: Synth, suffix: str) -> dict[str, Any]:
-    (record,) = [r for r in stack.of_type("kubernetes:yaml:ConfigFile") if r["name"].endswith(suffix)]
+    (record,) = [r for r in stack.of_type("kubernetes:yaml/v2:ConfigGroup") if r["name"].endswith(suffix)]
     return record
 
 
@@ -67,13 +67,17 @@ def test_operators_come_from_the_vendored_pinned_manifests(stack: Synth) -> None
         for obj in yaml.safe_load_all(path.read_text()):
             if obj and obj["kind"] != "Namespace":
                 assert (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]) in planned, obj["metadata"]
-    # Each expanded object waits for what its file needs (a depends_on on the ConfigFile
-    # component would not reach objects registered after it); the topology operator's
-    # objects wait for every object of the cluster operator.
+    # Each file is one provider-side ConfigGroup whose objects the provider registers under it,
+    # named `<group>:<namespace>/<name>` (pulumi-kubernetes provider/pkg/provider/yaml/v2/yaml.go
+    # `register`, v4.32.0). The provider constructs the topology operator's group only once
+    # the cluster operator's is done: a dependency on a remote component waits for every
+    # object it created.
     cluster_objects = _children(stack, cluster_op)
     assert {r["type"].split(":")[-1] for r in cluster_objects} >= {"Deployment", "CustomResourceDefinition", "Certificate"}
-    for child in _children(stack, topology_op):
-        assert {r["urn"] for r in cluster_objects} <= set(child["dependencies"]), child["name"]
+    assert all(r["custom"] and r["name"].startswith("rabbitmq-cluster-operator:") for r in cluster_objects)
+    assert "rabbitmq-cluster-operator:rabbitmq-system/rabbitmq-cluster-operator" in {r["name"] for r in cluster_objects}
+    assert cluster_op["urn"] in topology_op["dependencies"]
+    assert _children(stack, topology_op)
     images = {
         c["image"] for d in stack.objects("Deployment", "rabbitmq-system") for c in d["spec"]["template"]["spec"]["containers"]
     }
@@ -108,8 +112,9 @@ def test_both_operators_wait_for_cert_manager(stack: Synth) -> None:
     webhook is not retried (pulumi-kubernetes await.go retries only NotFound/NoMatch)."""
     (cert_manager,) = [r["urn"] for r in stack.of_type("kubernetes:helm.sh/v3:Release") if r["name"] == "cert-manager"]
     for suffix in ("cluster-operator", "topology-operator"):
-        children = _children(stack, _config_file(stack, suffix))
-        assert children and all(cert_manager in child["dependencies"] for child in children), suffix
+        # The provider creates a group's objects once the group's dependencies are done.
+        group = _config_file(stack, suffix)
+        assert _children(stack, group) and cert_manager in group["dependencies"], suffix
     kinds = {o["kind"] for o in stack.objects("Certificate", "rabbitmq-system") + stack.objects("Issuer", "rabbitmq-system")}
     assert kinds == {"Certificate", "Issuer"}
 
@@ -143,9 +148,9 @@ def test_cluster_size_persistence_resources_and_metrics(stack: Synth) -> None:
     assert "rabbitmq_prometheus" in spec["rabbitmq"]["additionalPlugins"]
     record = next(r for r in stack.of_type("kubernetes:rabbitmq.com/v1beta1:RabbitmqCluster"))
     assert record["protect"] is (stack.stack == "prod")
-    # The cluster waits for its CRD and the operator (every object of the cluster operator's file).
-    operator = _children(stack, _config_file(stack, "cluster-operator"))
-    assert {r["urn"] for r in operator} <= set(record["dependencies"])
+    # The cluster waits for its CRD and the operator: the cluster operator's group, so every
+    # object of its file.
+    assert _config_file(stack, "cluster-operator")["urn"] in record["dependencies"]
 
 
 def rabbitmq_monitor(stack: Synth) -> dict:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from rehearsal.registry import JUDGES
 from tests.conftest import Synth
-from tests.rehearsal_helpers import KNOWN_DEFECTS, cli, findings_of
+from tests.rehearsal_helpers import KNOWN_DEFECTS, findings_of, judged_all
 
 
 def test_rehearsal_all(stack: Synth) -> None:
-    proc = cli("all", stack.out)
+    proc = judged_all(stack.out)  # the session's one run per stack, shared with each judge's tests
     for judge in JUDGES:
         assert findings_of(proc.stdout, judge) == KNOWN_DEFECTS.get(judge, set()), proc.stdout + proc.stderr
     assert proc.returncode == (1 if any(KNOWN_DEFECTS.values()) else 0), proc.stdout + proc.stderr

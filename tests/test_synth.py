@@ -28,9 +28,9 @@ def test_every_resource_sits_under_a_component_or_the_stack(stack: Synth) -> Non
         assert parent and (parent in urns or parent.split("::")[2] == "pulumi:pulumi:Stack"), record["urn"]
 
 
-# pulumi-kubernetes components allowed under ours: yaml.v2 ConfigFiles and the SDK-side
-# yaml.ConfigFile that expands the vendored RabbitMQ operator manifests.
-PROVIDER_COMPONENTS = {"kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"}
+# pulumi-kubernetes components allowed under ours: the provider-side yaml/v2 ConfigGroups
+# and ConfigFiles (the vendored RabbitMQ operator manifests) and the SDK-side yaml.ConfigFile.
+PROVIDER_COMPONENTS = {"kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile", "kubernetes:yaml:ConfigFile"}
 
 
 def test_components_use_the_project_type_token(stack: Synth) -> None:

@@ -31,12 +31,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+import yaml
 
 from components import contracts
 from components import k8s as kube
@@ -220,29 +221,26 @@ class RabbitMQ(pulumi.ComponentResource):
         # Since v2.22.0 the cluster operator's manifest carries its own cert-manager Issuer and
         # Certificates for its webhooks (cluster-operator v2.22.3 config/installation/
         # kustomization.yaml includes ../webhook and ../certmanager): cert-manager first.
-        # ConfigFile (v1) expands the file in the program, so every object is a resource of
-        # its own in the plan (and in the offline synthesis).
-        # The expanded objects are registered asynchronously, after the file is decoded: a
-        # `depends_on` on the ConfigFile component would see no children yet (pulumi
-        # runtime/rpc.py expands a component to the children it has at that moment), and
-        # children do not inherit it. So each object gets the dependencies itself (through the
-        # transformation), and dependents wait on `operator_objects(...)`, which resolves once
-        # every object is registered.
+        # Each file is one provider-side `yaml/v2` ConfigGroup holding the platform's version of
+        # it (operator_manifest): a single registration for the program, where the SDK-side
+        # `yaml.ConfigFile` (v1) registered and serialized ~44 objects, 14 of them large CRDs,
+        # half of a synthesis' time. The provider registers the objects under the group
+        # (pulumi-kubernetes provider/pkg/provider/yaml/v2/configgroup.go, v4.32.0); synth does
+        # the same offline from the `yaml` input (synth/yaml_v2.py). The provider's Construct
+        # runs once the group's depends_on are done, so every object waits for them; and a
+        # dependency on the group waits for every object it created.
         first = [operators_ns, *args.depends_on]
-        cluster_operator = k8s.yaml.ConfigFile(
+        cluster_operator = k8s.yaml.v2.ConfigGroup(
             f"{name}-cluster-operator",
-            file=str(CLUSTER_OPERATOR_MANIFEST),
-            transformations=[operator_transformation(cfg, first)],
+            yaml=operator_manifest(CLUSTER_OPERATOR_MANIFEST, cfg),
             opts=pulumi.ResourceOptions(parent=self, depends_on=first),
         )
-        cluster_operator_objects = operator_objects(cluster_operator)
-        topology_operator = k8s.yaml.ConfigFile(
+        # The topology operator's webhooks and CRDs build on the cluster operator's.
+        topology_operator = k8s.yaml.v2.ConfigGroup(
             f"{name}-topology-operator",
-            file=str(TOPOLOGY_OPERATOR_MANIFEST),
-            transformations=[operator_transformation(cfg, [*first, cluster_operator_objects])],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=first),
+            yaml=operator_manifest(TOPOLOGY_OPERATOR_MANIFEST, cfg),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*first, cluster_operator]),
         )
-        topology_operator_objects = operator_objects(topology_operator)
 
         cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
@@ -251,7 +249,7 @@ class RabbitMQ(pulumi.ComponentResource):
             metadata=kube.metadata(CLUSTER_NAME, COMPONENT, namespace),
             spec=_cluster_spec(cfg, section),
             opts=pulumi.ResourceOptions.merge(
-                stateful, pulumi.ResourceOptions(depends_on=_all(cluster_operator_objects, *args.tls_dependencies))
+                stateful, pulumi.ResourceOptions(depends_on=[cluster_operator, *args.tls_dependencies])
             ),
         )
         if cfg.highly_available:
@@ -263,7 +261,7 @@ class RabbitMQ(pulumi.ComponentResource):
                 app=CLUSTER_NAME, opts=child,
             )
         cluster_ref = {"name": CLUSTER_NAME}
-        topology_opts = pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster))
+        topology_opts = pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster])
         kept = "retain" if cfg.is_production else "delete"
 
         def custom(resource: str, kind: str, object_name: str, spec: dict[str, Any],
@@ -280,7 +278,7 @@ class RabbitMQ(pulumi.ComponentResource):
         vhost = custom("vhost", "Vhost", f"vhost-{topology.vhost}", {
             "name": topology.vhost, "defaultQueueType": "quorum", "deletionPolicy": kept,
         })
-        after_vhost = pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster, vhost))
+        after_vhost = pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster, vhost])
 
         password = random.RandomPassword(
             f"{name}-app-password", length=40, special=False, opts=child
@@ -302,7 +300,7 @@ class RabbitMQ(pulumi.ComponentResource):
             # Scoped to the application's own vhost; inside it the driver may declare the
             # delay queues Laravel's delayed jobs use, hence configure on every name.
             "permissions": {"configure": ".*", "write": ".*", "read": ".*"},
-        }, pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster, vhost, user)))
+        }, pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster, vhost, user]))
 
         for queue in (*topology.queues, topology.dead_letter_queue):
             custom(f"queue-{queue}", "Queue", f"queue-{queue}", {
@@ -316,7 +314,7 @@ class RabbitMQ(pulumi.ComponentResource):
         custom("binding-dead-letter", "Binding", f"binding-{topology.dead_letter_exchange}", {
             "vhost": topology.vhost, "source": topology.dead_letter_exchange,
             "destination": topology.dead_letter_queue, "destinationType": "queue", "routingKey": "",
-        }, pulumi.ResourceOptions(parent=self, depends_on=_all(topology_operator_objects, cluster, vhost, exchange)))
+        }, pulumi.ResourceOptions(parent=self, depends_on=[topology_operator, cluster, vhost, exchange]))
         custom("policy-dead-lettering", "Policy", f"policy-{topology.policy_name}", {
             "name": topology.policy_name, "vhost": topology.vhost, "pattern": topology.policy_pattern,
             "applyTo": topology.policy_applies_to, "priority": 10, "definition": topology.policy_definition,
@@ -396,52 +394,44 @@ class RabbitMQ(pulumi.ComponentResource):
         )
 
 
-def operator_objects(config_file: k8s.yaml.ConfigFile) -> pulumi.Output[list[pulumi.Resource]]:
-    """Every object the ConfigFile registered, once all are registered (for `depends_on`)."""
-    return config_file.resources.apply(lambda by_key: list(by_key.values()))
+def operator_manifest(path: Path, cfg: StackConfig) -> str:
+    """The vendored manifest at `path` with the platform's changes (operator_object), as the
+    YAML text of a yaml/v2 ConfigGroup. libyaml both ways: ~0.1 s for the two files."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    objects = [obj for obj in yaml.load_all(path.read_text(), Loader=loader) if obj]  # noqa: S506 - a safe loader
+    kept = [obj for obj in objects if operator_object(obj, cfg)]
+    return yaml.dump_all(kept, Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 
-def _all(objects: pulumi.Output[list[pulumi.Resource]], *resources: pulumi.Resource) -> pulumi.Output[list[pulumi.Resource]]:
-    return objects.apply(lambda found: [*found, *resources])
-
-
-def operator_transformation(
-    cfg: StackConfig, depends_on: Sequence[pulumi.Input[Any]] = ()
-) -> Callable[[dict[str, Any], Any], None]:
-    """What the program changes in the vendored manifests while expanding them, and nothing else:
+def operator_object(obj: dict[str, Any], cfg: StackConfig) -> bool:
+    """What the program changes in the vendored manifests, and nothing else (False: left out):
 
     - the Namespace is left out (created once, isolated, by `_operator_namespace`);
     - every object gets the platform's recommended labels on its metadata (and the operator
       pods on their template, which keeps matching the upstream selectors);
     - the Deployments roll with `maxUnavailable: 0` and a read-only root filesystem (the
       operators write nothing to disk; the topology operator's manifest already says so);
-    - in development the operators ask for less (the manifests' requests are sized for a cluster);
-    - each object depends on `depends_on` (cert-manager, the namespace, the cluster operator).
+    - in development the operators ask for less (the manifests' requests are sized for a cluster).
     """
-    def transform(obj: dict[str, Any], opts: Any) -> None:
-        if depends_on:
-            opts.depends_on = _flatten(depends_on)
-        kind = obj.get("kind")
-        if kind == "Namespace":
-            # pulumi-kubernetes yaml: a List without items registers nothing.
-            obj.clear()
-            obj.update({"apiVersion": "v1", "kind": "List", "items": []})
-            return
-        metadata = obj.setdefault("metadata", {})
-        labels = metadata.get("labels") or {}
-        name = labels.get("app.kubernetes.io/name") or "rabbitmq-operators"
-        metadata["labels"] = {**labels, **kube.recommended_labels(name, OPERATOR_COMPONENT)}
-        if kind != "Deployment":
-            return
-        spec = obj["spec"]
-        template = spec["template"]
-        template["metadata"]["labels"] = {**kube.recommended_labels(name, OPERATOR_COMPONENT), **template["metadata"]["labels"]}
-        spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
-        for container in template["spec"]["containers"]:
-            container.setdefault("securityContext", {})["readOnlyRootFilesystem"] = True
-            if cfg.environment == "development":
-                container["resources"] = kube.resource_values(DEV_OPERATOR_RESOURCES)
-    return transform
+    kind = obj.get("kind")
+    if kind == "Namespace":
+        return False
+    metadata = obj.setdefault("metadata", {})
+    labels = metadata.get("labels") or {}
+    name = labels.get("app.kubernetes.io/name") or "rabbitmq-operators"
+    metadata["labels"] = {**labels, **kube.recommended_labels(name, OPERATOR_COMPONENT)}
+    if kind != "Deployment":
+        return True
+    spec = obj["spec"]
+    template = spec["template"]
+    template["metadata"]["labels"] = {**kube.recommended_labels(name, OPERATOR_COMPONENT), **template["metadata"]["labels"]}
+    spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+    for container in template["spec"]["containers"]:
+        container.setdefault("securityContext", {})["readOnlyRootFilesystem"] = True
+        if cfg.environment == "development":
+            container["resources"] = kube.resource_values(DEV_OPERATOR_RESOURCES)
+    return True
 
 
 def _operator_namespace(
@@ -475,13 +465,6 @@ def _operator_namespace(
             ingress=[ingress_rule([namespace_peer(peers["monitoring"], PROMETHEUS_POD)], ports(CLUSTER_OPERATOR_METRICS_PORT))],  # type: ignore[arg-type]
         )
     return isolated.resource
-
-
-def _flatten(items: Sequence[pulumi.Input[Any]]) -> pulumi.Output[list[pulumi.Resource]]:
-    """Resources and Outputs of resource lists -> one Output list (what `depends_on` accepts)."""
-    return pulumi.Output.all(*items).apply(
-        lambda found: [r for item in found for r in (item if isinstance(item, list) else [item])]
-    )
 
 
 def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
