@@ -106,8 +106,11 @@ def test_staging_and_production_use_lets_encrypt_with_dns01_for_the_wildcard(sta
     if stack.stack == "dev":
         return
     domain = {"staging": "example.net", "prod": "example.com"}[stack.stack]
-    issuers = {i["metadata"]["name"]: i["spec"]["acme"] for i in stack.objects("ClusterIssuer")}
+    issuers = {i["metadata"]["name"]: i["spec"]["acme"] for i in stack.objects("ClusterIssuer") if "acme" in i["spec"]}
     assert set(issuers) == {"letsencrypt-production", "letsencrypt-staging"}
+    # The only other issuer is the private CA of encryption in transit (docs/operations.md).
+    private = {i["metadata"]["name"]: i["spec"] for i in stack.objects("ClusterIssuer") if "acme" not in i["spec"]}
+    assert private == {"data-ca": {"ca": {"secretName": "data-root-ca"}}}
     assert issuers["letsencrypt-production"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
     assert "acme-staging-v02" in issuers["letsencrypt-staging"]["server"]
     for acme in issuers.values():
