@@ -12,7 +12,8 @@ import re
 import pytest
 import yaml
 
-from components import login_route, monitoring
+from components import monitoring
+from components.backend import routes as login_route
 from components.platform.isolation import NAMESPACES
 from components.platform.network import SCRAPE_PORTS
 from rehearsal.base import Build
