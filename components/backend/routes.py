@@ -94,14 +94,7 @@ def routes(
         spec={"forwardingTimeouts": {"dialTimeout": "5s", "idleConnTimeout": "3600s", "pingTimeout": "15s"}},
         opts=opts,
     )
-    internal_only = k8s.apiextensions.CustomResource(
-        "backend-internal-only",
-        api_version=routing.TRAEFIK_API,
-        kind="Middleware",
-        metadata=kube.metadata("backend-internal-only", "backend-web", a.namespace, app=APP),
-        spec={"ipAllowList": {"sourceRange": ["127.0.0.1/32"]}},
-        opts=opts,
-    )
+    internal_only = routing.internal_only_middleware(APP, "backend-web", a.namespace, opts)
     k8s.apiextensions.CustomResource(
         "backend",
         api_version=routing.TRAEFIK_API,

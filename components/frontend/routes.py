@@ -30,14 +30,7 @@ def routes(args: FrontendAppArgs, target: routing.RouteTarget, opts: pulumi.Reso
     )
     # The metrics and health routes are for Prometheus and the kubelet, which reach the pods
     # directly: through the edge they answer 403 (an allow-list nobody matches).
-    internal_only = k8s.apiextensions.CustomResource(
-        "frontend-internal-only",
-        api_version=routing.TRAEFIK_API,
-        kind="Middleware",
-        metadata=kube.metadata("frontend-internal-only", COMPONENT, args.namespace, app=APP),
-        spec={"ipAllowList": {"sourceRange": ["127.0.0.1/32"]}},
-        opts=opts,
-    )
+    internal_only = routing.internal_only_middleware(APP, COMPONENT, args.namespace, opts)
     section = args.config.raw.frontend
     internal_paths = f"(Path(`{section.metricsPath}`) || Path(`{section.healthPath}`))"
     shared = [m.as_route_ref() for m in args.middlewares]
