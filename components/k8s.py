@@ -7,6 +7,8 @@ stack transform because transforms do not run under the mocks our offline synthe
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Mapping, Sequence
 
 import pulumi
@@ -323,3 +325,23 @@ def restricted_container_security(uid: int = DEFAULT_UID, *, read_only_root: boo
         "capabilities": {"drop": ["ALL"]},
     }
 
+
+# Every app pod template carries a checksum of its settings and credentials: pulumi-kubernetes
+# replaces a changed ConfigMap/Secret under the same name, which alone would never restart a pod.
+CHECKSUM_ANNOTATION = "saas-platform.io/config-checksum"
+
+
+def config_checksum(
+    settings: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None,
+    secrets: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None,
+) -> pulumi.Output[str]:
+    """A hash of a ConfigMap's data and a Secret's values for a pod template annotation.
+
+    The digest of a secret is not a secret (sha256, 16 hex digits of it), so it is unwrapped:
+    an annotation marked secret would hide the whole pod template from the plan."""
+
+    def digest(values: list[Mapping[str, str] | None]) -> str:
+        text = json.dumps([dict(v or {}) for v in values], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    return pulumi.Output.unsecret(pulumi.Output.all(settings, secrets).apply(digest))

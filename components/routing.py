@@ -130,3 +130,20 @@ def route_target(
         opts=opts,
     )
     return RouteTarget([{"name": weighted_name, "kind": "TraefikService"}])
+
+
+def internal_only_middleware(
+    app: str, component: str, namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """The `<app>-internal-only` Middleware: an allow-list nobody behind the edge matches, for
+    the metrics and health routes Prometheus and the kubelet reach on the pods directly (through
+    Traefik they answer 403)."""
+    name = f"{app}-internal-only"
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=TRAEFIK_API,
+        kind="Middleware",
+        metadata=kube.metadata(name, component, namespace, app=app),
+        spec={"ipAllowList": {"sourceRange": ["127.0.0.1/32"]}},
+        opts=opts,
+    )

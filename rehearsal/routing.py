@@ -402,7 +402,7 @@ class _Matrix(Tally):
             )  # fmt: skip
 
 
-# The API's credential paths as their own IngressRoute (components/login_route.py): the router
+# The API's credential paths as their own IngressRoute (components/backend/routes.py): the router
 # whose per-router metrics count failed logins must reach the API like the rest of its host.
 LOGIN_ROUTE = "backend-login"
 _PATH_RULE = re.compile(r"\bPath\(`([^`]+)`\)")

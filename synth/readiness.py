@@ -120,7 +120,7 @@ def warnings(stack: str, config: dict[str, str], secret_keys: list[str] | tuple[
     data = ours.get("data") if isinstance(ours.get("data"), dict) else {}
     failed_jobs = data.get("failedJobs") if isinstance(data.get("failedJobs"), dict) else {}
     if not local and not failed_jobs.get("storageClass"):
-        # components/laravel_stores.py: the workers share the failed-job volume across nodes.
+        # components/backend/stores.py: the workers share the failed-job volume across nodes.
         found.append(
             f"{PROJECT}:data.failedJobs.storageClass: not set; the queue workers' failed-job volume is ReadWriteMany "
             "and most default classes (EBS, local disks) cannot provide it, so the workers would stay Pending: name a "

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.backend import migration_job_name
+from components.backend.migrations import migration_job_name
 from tests.conftest import ROOT, Synth, run_synth
 
 APP_DEPLOYMENTS = ("backend-web", "backend-reverb", "backend-worker", "backend-scheduler")
@@ -271,7 +271,7 @@ def test_prepare_script_builds_the_tree_laravel_needs(tmp_path: Any, image_has_s
     """Run the init container's real shell script against an image-shaped tree."""
     import subprocess
 
-    from components.backend import prepare_script
+    from components.backend.pods import prepare_script
 
     image, seed, public = tmp_path / "image", tmp_path / "seed", tmp_path / "public"
     (image / "public").mkdir(parents=True)
@@ -327,7 +327,7 @@ def test_migration_waits_for_ready_stores_and_heals(stack: Synth) -> None:
 def test_migration_await_outlasts_the_job_deadline() -> None:
     """Review finding 31: pulumi-kubernetes gives up on a Job after ~10 min by default, while
     the Job may run 15; the resource's customTimeouts go beyond its deadline."""
-    from components import backend
+    from components.backend import migrations as backend
 
     minutes = int(backend.MIGRATION_AWAIT.removesuffix("m"))
     assert minutes * 60 > backend.MIGRATION_DEADLINE_SECONDS
@@ -340,7 +340,7 @@ def test_wait_for_stores_waits_and_gives_up(tmp_path: Any) -> None:
     import socket
     import subprocess
 
-    from components.backend import WAIT_FOR_STORES_PHP
+    from components.backend.migrations import WAIT_FOR_STORES_PHP
 
     php = shutil.which("php8.2") or shutil.which("php")
     assert php, "php is missing: run `make system-deps`"
@@ -415,7 +415,7 @@ def test_a_changed_setting_or_credential_rolls_the_pods(synthesized: dict[str, S
 def test_config_checksum_hides_no_secret_and_tracks_every_value() -> None:
     import pulumi
 
-    from components.backend import config_checksum
+    from components.k8s import config_checksum
     from tests.conftest import run_in_fresh_loop
 
     def value(settings: dict[str, str], key: str) -> tuple[str, bool]:
@@ -527,7 +527,7 @@ def test_broadcasts_and_ssr_stay_inside_the_cluster(stack: Synth) -> None:
 def test_uploads_spool_outside_tmp_on_a_volume_sized_for_them(stack: Synth) -> None:
     """Review finding 27: nginx's buffered bodies and PHP's upload temp files no longer share
     the 256 Mi /tmp: their own volume holds a maximal upload per php-fpm worker, twice."""
-    from components import laravel_files as files
+    from components.backend import files
 
     spec = pod(stack, "backend-web")
     volume = next(v for v in spec["volumes"] if v["name"] == "uploads")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components import laravel_files as files
+from components.backend import files
 
 SETTINGS = files.PhpSettings(
     memory_limit_mb=512, worker_mb=48, php_memory_limit_mb=256, upload_max_mb=64, request_timeout=60, grace_seconds=60

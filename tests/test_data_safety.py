@@ -277,7 +277,7 @@ def test_semi_sync_waits_after_sync(stack: Synth) -> None:
 @pytest.mark.parametrize("size", ["small", "medium", "large"])
 def test_app_connection_cap_covers_full_scale(size: str) -> None:
     from components import k8s as kube
-    from components import laravel_files
+    from components.backend import files as laravel_files
 
     # large: MaxScale fronts three servers, beyond the BSL grant without a subscription (config.py).
     cfg = _cfg("prod", size=size, **({"data": {"maxscale": {"licensed": True}}} if size == "large" else {}))

@@ -245,7 +245,7 @@ def test_seed_cache_script_copies_the_prerendered_output(tmp_path: Path) -> None
     the app router's output is copied, a missing pages router is no error."""
     import subprocess
 
-    from components.frontend import seed_cache_script
+    from components.frontend.deployment import seed_cache_script
 
     image, seed = tmp_path / "app", tmp_path / "seed"
     (image / ".next" / "server" / "app").mkdir(parents=True)

@@ -12,7 +12,8 @@ import re
 import pytest
 import yaml
 
-from components import login_route, monitoring
+from components import monitoring
+from components.backend import routes as login_route
 from components.platform.isolation import NAMESPACES
 from components.platform.network import SCRAPE_PORTS
 from rehearsal.base import Build
@@ -47,7 +48,7 @@ def test_login_paths_are_a_router_of_their_own_that_the_alerts_match(stack: Synt
 
 
 def test_alerts_and_dashboard_use_the_login_router_regex_of_the_route() -> None:
-    """No drift between components/login_route.py and the PromQL that reads its metrics."""
+    """No drift between components/backend/routes.py and the PromQL that reads its metrics."""
     rules = yaml.safe_load((monitoring.ALERTS_DIR / "security.yaml").read_text())
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
     dashboard = json.loads((monitoring.DASHBOARDS_DIR / "security.json").read_text())

@@ -182,7 +182,7 @@ def app_connection_demand(cfg: StackConfig) -> int:
     """Connections the application can open at full scale: every web pod's php-fpm children,
     one per worker, plus the scheduler, Reverb, a migration Job and 10 % headroom."""
     from components import k8s as kube_units
-    from components import laravel_files
+    from components.backend import files as laravel_files
 
     php = cfg.raw.backend.php
     children = laravel_files.PhpSettings(

@@ -1,4 +1,5 @@
-"""The login routes of the API as a Traefik router of their own, so failed logins can be counted.
+"""The API's IngressRoutes on `app.<domain>`: Reverb on `/app` and `/apps`, the rest to the web
+track(s), and the login routes as a Traefik router of their own, so failed logins can be counted.
 
 Traefik labels its per-router metrics (`traefik_router_requests_total{router,service,code,...}`,
 on because the chart values set `metrics.prometheus.addRoutersLabels`) with the router's name.
@@ -27,6 +28,8 @@ import pulumi_kubernetes as k8s
 
 from components import k8s as kube
 from components import routing
+from components.backend.args import LaravelBackendArgs
+from components.backend.settings import APP, REVERB_PORT
 
 NAME = "backend-login"
 # Where Laravel checks credentials: the session login of Breeze/Fortify (`POST /login`) and the
@@ -72,3 +75,61 @@ def login_route(
         },
         opts=opts,
     )
+
+
+def routes(
+    args: LaravelBackendArgs, target: routing.RouteTarget, reverb_service: pulumi.Output[str], opts: pulumi.ResourceOptions
+) -> None:
+    """The API's IngressRoute (Reverb, the internal-only metrics path, the rest), Reverb's
+    ServersTransport and the `backend-login` route."""
+    a, cfg = args, args.config
+    host = f"app.{cfg.domain}"
+    shared = [m.as_route_ref() for m in a.middlewares]
+    # WebSocket connections live for hours: no idle cut-off between Traefik and Reverb.
+    k8s.apiextensions.CustomResource(
+        "backend-reverb-transport",
+        api_version=routing.TRAEFIK_API,
+        kind="ServersTransport",
+        metadata=kube.metadata("backend-reverb", "websockets", a.namespace, app=APP),
+        spec={"forwardingTimeouts": {"dialTimeout": "5s", "idleConnTimeout": "3600s", "pingTimeout": "15s"}},
+        opts=opts,
+    )
+    internal_only = routing.internal_only_middleware(APP, "backend-web", a.namespace, opts)
+    k8s.apiextensions.CustomResource(
+        "backend",
+        api_version=routing.TRAEFIK_API,
+        kind="IngressRoute",
+        metadata=kube.metadata("backend", "backend-web", a.namespace, app=APP),
+        spec={
+            "entryPoints": ["websecure"],
+            "routes": [
+                {
+                    # The Pusher protocol Reverb speaks: /app/{key} (WebSocket), /apps/{id}/... (HTTP API).
+                    "kind": "Rule",
+                    "match": f"Host(`{host}`) && (PathPrefix(`/app/`) || PathPrefix(`/apps/`))",
+                    "priority": 100,
+                    "middlewares": [m for m in shared if m["name"] != "compression"],
+                    "services": [{"name": reverb_service, "port": REVERB_PORT, "serversTransport": "backend-reverb"}],
+                },
+                {
+                    # The app's metrics route is for Prometheus, which reaches the pods directly:
+                    # through the edge it answers 403 (an allow-list nobody matches).
+                    "kind": "Rule",
+                    "match": f"Host(`{host}`) && Path(`{cfg.raw.backend.metricsPath}`)",
+                    "priority": 1000,
+                    "middlewares": [{"name": "backend-internal-only", "namespace": a.namespace}],
+                    "services": target.refs,
+                },
+                {
+                    "kind": "Rule",
+                    "match": f"Host(`{host}`)",
+                    "middlewares": shared,
+                    "services": target.refs,
+                },
+            ],
+            "tls": {},
+        },
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[internal_only])),
+    )
+    # The credential paths as a router of their own: failed logins by router label.
+    login_route(a.namespace, host, shared, target.refs, opts)

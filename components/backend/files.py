@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-FILES = Path(__file__).resolve().parent / "files"
+# The templates stay with the other data files in components/files/.
+FILES = Path(__file__).resolve().parent.parent / "files"
 _PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
 
 HTTP_PORT = 8080
