@@ -10,13 +10,11 @@ from typing import Any
 
 import pytest
 
-from components.object_storage import (
-    BUCKET_ACTIONS,
-    OBJECT_ACTIONS,
+from components.storage.layout import BUCKET_ACTIONS, OBJECT_ACTIONS, bucket_name
+from components.storage.seaweedfs import (
     SEAWEEDFS_CHART,
     SEAWEEDFS_CONFIG_SECRET,
     SEAWEEDFS_VERSION,
-    bucket_name,
     seaweedfs_identities,
 )
 from tests.conftest import Synth

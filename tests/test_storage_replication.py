@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import object_storage, storage_replication
+from components.storage import layout as object_storage
+from components.storage import replication as storage_replication
 from tests.conftest import Synth, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]

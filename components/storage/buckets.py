@@ -1,6 +1,6 @@
 """One hardened AWS S3 bucket: the settings every bucket of this program carries, whether it is
-a primary bucket (components/object_storage.py) or its replica in another region
-(components/storage_replication.py).
+a primary bucket (s3.py) or its replica in another region
+(replication.py).
 
 Versioning, default encryption (SSE-S3, bucket key), ownership enforced (no ACLs), a public
 access block, a lifecycle rule expiring noncurrent versions and aborted multipart uploads, a

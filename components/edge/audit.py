@@ -27,7 +27,7 @@ resources):
 The trail ARN has to be in the bucket policy before the trail exists (CloudTrail checks the
 policy when the trail is created), so it is composed from the partition, the provider's region,
 the account id and the fixed trail name. The account id comes from `aws.get_caller_identity`,
-as in edge_ses.py: STS GetCallerIdentity, which needs no permission and which the AWS provider
+as in mail.py: STS GetCallerIdentity, which needs no permission and which the AWS provider
 itself calls when it configures; no other AWS API is read at plan time.
 
 Production protects the bucket, the trail and the log group (`protect`), and the bucket is
@@ -44,8 +44,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import StackConfig
-from components.aws_buckets import tls_only_policy
-from components.object_storage import bucket_name, name_prefix
+from components.storage.buckets import tls_only_policy
+from components.storage.layout import bucket_name, name_prefix
 
 TYPE = "saas-platform:index:AuditTrail"
 CLOUDTRAIL_PRINCIPAL = "cloudtrail.amazonaws.com"
