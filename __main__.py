@@ -19,11 +19,11 @@ settings = config.load()
 
 from components.backend import LaravelBackend, LaravelBackendArgs, QueueBroker  # noqa: E402
 from components.data_layer import DataLayer, DataLayerArgs  # noqa: E402
-from components.edge_dns import EdgeDNS, EdgeDNSArgs  # noqa: E402
+from components.edge import EdgeDNS, EdgeDNSArgs  # noqa: E402
 from components.frontend import FrontendApp, FrontendAppArgs  # noqa: E402
 from components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
 from components.tracing import Tracing, TracingArgs  # noqa: E402
-from components.object_storage import ObjectStorage, ObjectStorageArgs  # noqa: E402
+from components.storage import ObjectStorage, ObjectStorageArgs  # noqa: E402
 from components.platform import ClusterPlatform, ClusterPlatformArgs  # noqa: E402
 
 # Every Kubernetes object goes through this provider, bound to the stack's kubeconfig context
@@ -59,7 +59,7 @@ edge = EdgeDNS(
 # Audit: a CloudTrail trail of the AWS account the stack uses (aws.auditTrail; on in production).
 audit_trail = None
 if config.audit_trail_enabled(settings.raw):
-    from components.audit_trail import AuditTrail, AuditTrailArgs
+    from components.edge.audit import AuditTrail, AuditTrailArgs
 
     audit_trail = AuditTrail("audit-trail", AuditTrailArgs(config=settings))
 

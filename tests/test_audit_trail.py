@@ -1,4 +1,4 @@
-"""The CloudTrail audit trail (components/audit_trail.py, `aws.auditTrail.*`) per stack: on and
+"""The CloudTrail audit trail (components/edge/audit.py, `aws.auditTrail.*`) per stack: on and
 protected in production, absent where it is off (staging by default) or where no AWS is used
 (dev); the bucket policy CloudTrail needs, scoped to this trail; the optional CloudWatch Logs
 delivery with a least-privilege role (a staging variant with it on)."""

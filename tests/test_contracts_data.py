@@ -15,7 +15,7 @@ import pulumi
 from components import config
 from tests.programs.platform_stub import admin_guard
 from components.data.rabbitmq import RabbitMQ, RabbitMQArgs
-from components.object_storage import ObjectStorage, ObjectStorageArgs
+from components.storage import ObjectStorage, ObjectStorageArgs
 
 settings = config.load()
 rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(config=settings, namespace="saas-data", admin_guard=admin_guard()))

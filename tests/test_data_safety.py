@@ -631,7 +631,7 @@ def test_binlog_pruner_deletes_only_what_no_backup_needs(stack: Synth, tmp_path:
 
 
 def test_a_domain_change_keeps_the_bucket_names() -> None:
-    from components import object_storage
+    from components.storage import layout as object_storage
 
     cfg = _cfg("staging")
     moved = _cfg("staging", domain="other.example.org")
@@ -644,7 +644,7 @@ def test_a_domain_change_keeps_the_bucket_names() -> None:
 
 
 def test_prod_backup_versions_are_locked(synthesized: dict[str, Synth]) -> None:
-    from components import object_storage
+    from components.storage import layout as object_storage
 
     prod = synthesized["prod"]
     # The backups bucket's own lock (its replica carries the same one: test_storage_replication).

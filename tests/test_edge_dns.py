@@ -242,7 +242,7 @@ def test_mail_relay_is_ses_with_secret_credentials(edge_stack: Synth) -> None:
 WIRING_PROGRAM = """
 import pulumi
 from components import config
-from components.edge_dns import EdgeDNS, EdgeDNSArgs
+from components.edge import EdgeDNS, EdgeDNSArgs
 
 settings = config.load()
 edge = EdgeDNS("edge", EdgeDNSArgs(config=settings, ingress_address="192.0.2.10",
@@ -399,7 +399,7 @@ def _resolve(address: str, *record_type: Any) -> list[tuple[str, str]]:
     """(type, content) of every web record for `address`, resolved in an event loop."""
     import pulumi
 
-    from components.edge_dns import web_records
+    from components.edge.records import web_records
     from tests.conftest import run_in_fresh_loop
 
     async def run() -> list[tuple[str, str]]:
@@ -431,7 +431,7 @@ def test_an_empty_load_balancer_address_is_a_clear_error() -> None:
 def test_route53_refuses_a_host_name_at_the_apex() -> None:
     import pulumi
 
-    from components.edge_dns import route53_record_type
+    from components.edge.records import route53_record_type
 
     with pytest.raises(pulumi.RunError, match="Route53 cannot point the apex at a host name"):
         _resolve("lb.example.net", route53_record_type)

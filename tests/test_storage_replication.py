@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import object_storage, storage_replication
+from components.storage import layout as object_storage
+from components.storage import replication as storage_replication
 from tests.conftest import Synth, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,7 +108,7 @@ def test_each_source_has_one_enabled_rule_to_its_replica_after_versioning_and_lo
         if logical == "backups":
             needed |= {urns[("BucketObjectLockConfiguration", source)], urns[("BucketObjectLockConfiguration", replica)]}
         assert needed <= set(config["dependencies"]), needed - set(config["dependencies"])
-        assert role["name"] in config["inputs"]["role"]
+        assert config["inputs"]["role"].endswith(f"/{role['inputs']['name']}")
 
 
 def test_replication_role_is_assumable_by_s3_for_these_buckets_only_and_grants_exactly_replication(prod: Synth) -> None:

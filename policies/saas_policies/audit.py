@@ -1,4 +1,4 @@
-"""Rules for the AWS audit trail (components/audit_trail.py): a production stack that creates AWS
+"""Rules for the AWS audit trail (components/edge/audit.py): a production stack that creates AWS
 resources also records who did what in that account (CloudTrail), in every region, with log
 files whose integrity can be proven, into a bucket nobody outside the account can read.
 

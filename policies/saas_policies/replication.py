@@ -7,7 +7,7 @@ item 2, data-safety review #20).
   User Guide, "Setting up permissions for live replication" and "Using Object Lock with S3
   Replication"). A wider grant turns the role S3 assumes into a way to read or overwrite data.
 - `s3-buckets-replicated` (stack, production): every uploads and backups bucket (the names end
-  in `-uploads`/`-backups`, components/object_storage.py `bucket_name`) has an enabled
+  in `-uploads`/`-backups`, components/storage/layout.py `bucket_name`) has an enabled
   replication rule to a bucket of this stack in another region; the destination is versioned
   (the versioning rule) and has Object Lock when the source does (S3 refuses otherwise:
   `DstBucketObjectLockConfigMissing`).

@@ -1,5 +1,5 @@
 """Good and bad resources for the CloudTrail rules (policies/saas_policies/audit.py), shaped like
-what components/audit_trail.py registers in the prod synthesis."""
+what components/edge/audit.py registers in the prod synthesis."""
 
 from __future__ import annotations
 

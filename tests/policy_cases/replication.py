@@ -1,4 +1,4 @@
-"""Good and bad resources for the replication rules (components/storage_replication.py)."""
+"""Good and bad resources for the replication rules (components/storage/replication.py)."""
 
 from __future__ import annotations
 

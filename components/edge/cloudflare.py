@@ -15,13 +15,14 @@ on the path only, 10 s periods).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_cloudflare as cloudflare
 
 from components.config import StackConfig
-from components.edge_dns import ADMIN_HOSTS, DnsRecordSpec
+from components.edge.records import ADMIN_HOSTS, DnsRecordSpec
 
 AUTO_TTL = 1  # Cloudflare's "automatic", the only TTL a proxied record may have
 MAIL_TTL = 3600
@@ -71,79 +72,90 @@ def _in(values: tuple[str, ...]) -> str:
     return "{" + " ".join(f'"{v}"' for v in values) + "}"
 
 
-def firewall_rules(domain: str) -> list[cloudflare.RulesetRuleArgs]:
-    exploit = " or ".join(f'starts_with(http.request.uri.path, "{p}")' for p in EXPLOIT_PATHS)
-    admin_hosts = _in(tuple(f"{label}.{domain}" for label in ADMIN_HOSTS))
-    return [
-        cloudflare.RulesetRuleArgs(
-            ref="block_exploit_paths",
-            description="Block scanner paths (dotfiles, Ignition, PHPUnit, WordPress, CGI)",
-            expression=f"({exploit})",
-            action="block",
-            enabled=True,
-        ),
-        cloudflare.RulesetRuleArgs(
-            ref="challenge_admin_hosts",
-            description="Managed challenge in front of the admin UIs (Grafana, Graylog, RabbitMQ)",
-            expression=f"(http.host in {admin_hosts})",
-            action="managed_challenge",
-            enabled=True,
-        ),
-    ]
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a zone ruleset; the expression is a template filled per stack.
+
+    expression: `{exploit}`, `{admin_hosts}`, `{api_host}`, `{login_paths}` and
+        `{frontend_hosts}` are filled by `rules`.
+    rate_limit: (config key of `edge.cloudflare` with the requests per minute, mitigation
+        timeout in seconds) for a rate limiting rule.
+    cache_ttl: edge TTL in seconds for a cache rule (browser TTL follows the origin).
+    """
+
+    ref: str
+    description: str
+    expression: str
+    action: str
+    rate_limit: tuple[str, int] | None = None
+    cache_ttl: int | None = None
 
 
-def rate_limit_rules(cfg: StackConfig) -> list[cloudflare.RulesetRuleArgs]:
-    api_host = f"app.{cfg.domain}"
-    limits = cfg.edge.cloudflare
-    # Counting per client IP within each Cloudflare data centre (the required characteristics).
-    characteristics = ["cf.colo.id", "ip.src"]
-    return [
-        cloudflare.RulesetRuleArgs(
-            ref="rate_limit_login",
-            description="Login and password-reset attempts per IP",
-            # Host and path only: matching the method needs the Business plan.
-            expression=f'(http.host eq "{api_host}" and http.request.uri.path in {_in(LOGIN_PATHS)})',
-            action="block",
-            ratelimit=cloudflare.RulesetRuleRatelimitArgs(
-                characteristics=characteristics,
+# Each phase's rules: (resource label, rules). The phase is the zone's entry point (one ruleset
+# per phase per zone).
+PHASES: dict[str, tuple[str, tuple[Rule, ...]]] = {
+    "http_request_firewall_custom": ("waf", (
+        Rule("block_exploit_paths", "Block scanner paths (dotfiles, Ignition, PHPUnit, WordPress, CGI)",
+             "({exploit})", "block"),
+        Rule("challenge_admin_hosts", "Managed challenge in front of the admin UIs (Grafana, Graylog, RabbitMQ)",
+             "(http.host in {admin_hosts})", "managed_challenge"),
+    )),
+    "http_ratelimit": ("rate-limits", (
+        # Host and path only: matching the method needs the Business plan. Pro allows a
+        # mitigation timeout of 10 s, 60 s or 1 h.
+        Rule("rate_limit_login", "Login and password-reset attempts per IP",
+             '(http.host eq "{api_host}" and http.request.uri.path in {login_paths})', "block",
+             rate_limit=("loginRequestsPerMinute", 3600)),
+        Rule("rate_limit_api", "API requests per IP",
+             '(http.host eq "{api_host}" and starts_with(http.request.uri.path, "/api/"))', "block",
+             rate_limit=("apiRequestsPerMinute", 60)),
+    )),
+    "http_request_cache_settings": ("cache", (
+        Rule("cache_next_static", "Next.js build assets are content-hashed: cache them at the edge for a year",
+             '(http.host in {frontend_hosts} and starts_with(http.request.uri.path, "/_next/static/"))',
+             "set_cache_settings", cache_ttl=31536000),
+    )),
+}
+# Counting per client IP within each Cloudflare data centre (the required characteristics).
+RATE_LIMIT_CHARACTERISTICS = ["cf.colo.id", "ip.src"]
+
+
+def rules(cfg: StackConfig, table: tuple[Rule, ...]) -> list[cloudflare.RulesetRuleArgs]:
+    """The ruleset rules of one phase's table, expressions filled for this stack."""
+    domain = cfg.domain
+    fill = {
+        "exploit": " or ".join(f'starts_with(http.request.uri.path, "{p}")' for p in EXPLOIT_PATHS),
+        "admin_hosts": _in(tuple(f"{label}.{domain}" for label in ADMIN_HOSTS)),
+        "api_host": f"app.{domain}",
+        "login_paths": _in(LOGIN_PATHS),
+        "frontend_hosts": _in((domain, f"www.{domain}")),
+    }
+    out = []
+    for rule in table:
+        extra: dict[str, Any] = {}
+        if rule.rate_limit is not None:
+            key, timeout = rule.rate_limit
+            extra["ratelimit"] = cloudflare.RulesetRuleRatelimitArgs(
+                characteristics=list(RATE_LIMIT_CHARACTERISTICS),
                 period=60,
-                requests_per_period=limits.loginRequestsPerMinute,
-                mitigation_timeout=3600,  # Pro allows 10 s, 60 s or 1 h
-            ),
-            enabled=True,
-        ),
-        cloudflare.RulesetRuleArgs(
-            ref="rate_limit_api",
-            description="API requests per IP",
-            expression=f'(http.host eq "{api_host}" and starts_with(http.request.uri.path, "/api/"))',
-            action="block",
-            ratelimit=cloudflare.RulesetRuleRatelimitArgs(
-                characteristics=characteristics,
-                period=60,
-                requests_per_period=limits.apiRequestsPerMinute,
-                mitigation_timeout=60,
-            ),
-            enabled=True,
-        ),
-    ]
-
-
-def cache_rules(domain: str) -> list[cloudflare.RulesetRuleArgs]:
-    frontend_hosts = _in((domain, f"www.{domain}"))
-    return [
-        cloudflare.RulesetRuleArgs(
-            ref="cache_next_static",
-            description="Next.js build assets are content-hashed: cache them at the edge for a year",
-            expression=f'(http.host in {frontend_hosts} and starts_with(http.request.uri.path, "/_next/static/"))',
-            action="set_cache_settings",
-            action_parameters=cloudflare.RulesetRuleActionParametersArgs(
+                requests_per_period=getattr(cfg.edge.cloudflare, key),
+                mitigation_timeout=timeout,
+            )
+        if rule.cache_ttl is not None:
+            extra["action_parameters"] = cloudflare.RulesetRuleActionParametersArgs(
                 cache=True,
-                edge_ttl=cloudflare.RulesetRuleActionParametersEdgeTtlArgs(mode="override_origin", default=31536000),
+                edge_ttl=cloudflare.RulesetRuleActionParametersEdgeTtlArgs(mode="override_origin", default=rule.cache_ttl),
                 browser_ttl=cloudflare.RulesetRuleActionParametersBrowserTtlArgs(mode="respect_origin"),
-            ),
+            )
+        out.append(cloudflare.RulesetRuleArgs(
+            ref=rule.ref,
+            description=rule.description,
+            expression=rule.expression.format(**fill),
+            action=rule.action,
             enabled=True,
-        ),
-    ]
+            **extra,
+        ))
+    return out
 
 
 def publish(name: str, cfg: StackConfig, records: list[DnsRecordSpec], *, parent: pulumi.Resource) -> pulumi.Output[str]:
@@ -177,12 +189,7 @@ def publish(name: str, cfg: StackConfig, records: list[DnsRecordSpec], *, parent
             opts=keep,
         )
 
-    phases = {
-        "http_request_firewall_custom": ("waf", firewall_rules(cfg.domain)),
-        "http_ratelimit": ("rate-limits", rate_limit_rules(cfg)),
-        "http_request_cache_settings": ("cache", cache_rules(cfg.domain)),
-    }
-    for phase, (label, rules) in phases.items():
+    for phase, (label, table) in PHASES.items():
         cloudflare.Ruleset(
             f"{name}-{label}",
             zone_id=zone_id,
@@ -190,7 +197,7 @@ def publish(name: str, cfg: StackConfig, records: list[DnsRecordSpec], *, parent
             phase=phase,
             name=f"saas-platform {cfg.stack} {label}",
             description=f"Managed by Pulumi (saas-platform {cfg.stack})",
-            rules=rules,
+            rules=rules(cfg, table),
             opts=child,
         )
     return pulumi.Output.from_input(zone_id)

@@ -27,7 +27,7 @@ resources):
 The trail ARN has to be in the bucket policy before the trail exists (CloudTrail checks the
 policy when the trail is created), so it is composed from the partition, the provider's region,
 the account id and the fixed trail name. The account id comes from `aws.get_caller_identity`,
-as in edge_ses.py: STS GetCallerIdentity, which needs no permission and which the AWS provider
+as in mail.py: STS GetCallerIdentity, which needs no permission and which the AWS provider
 itself calls when it configures; no other AWS API is read at plan time.
 
 Production protects the bucket, the trail and the log group (`protect`), and the bucket is
@@ -44,8 +44,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.config import StackConfig
-from components.aws_buckets import tls_only_policy
-from components.object_storage import bucket_name, name_prefix
+from components.storage.buckets import hardened_bucket
+from components.storage.layout import bucket_name, name_prefix
 
 TYPE = "saas-platform:index:AuditTrail"
 CLOUDTRAIL_PRINCIPAL = "cloudtrail.amazonaws.com"
@@ -62,32 +62,51 @@ def trail_arn(partition: str, region: str, account_id: str, name: str) -> str:
     return f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{name}"
 
 
-def bucket_policy(bucket_arn: str, account_id: str, source_arn: str) -> dict[str, Any]:
+def cloudtrail_statements(bucket_arn: str, account_id: str, source_arn: str) -> list[dict[str, Any]]:
     """What CloudTrail needs on its bucket (AWS user guide, see the module docstring), scoped to
-    this trail by `aws:SourceArn`, plus the TLS-only deny every bucket of the project carries."""
+    this trail by `aws:SourceArn`; the bucket policy adds the TLS-only deny every bucket of the
+    project carries (components/storage/buckets.py)."""
     from_this_trail = {"aws:SourceArn": source_arn}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AWSCloudTrailAclCheck",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
-                "Action": "s3:GetBucketAcl",
-                "Resource": bucket_arn,
-                "Condition": {"StringEquals": from_this_trail},
-            },
-            {
-                "Sid": "AWSCloudTrailWrite",
-                "Effect": "Allow",
-                "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
-                "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
-                "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **from_this_trail}},
-            },
-            *tls_only_policy(bucket_arn)["Statement"],
-        ],
-    }
+    return [
+        {
+            "Sid": "AWSCloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": {"StringEquals": from_this_trail},
+        },
+        {
+            "Sid": "AWSCloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": CLOUDTRAIL_PRINCIPAL},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
+            "Condition": {"StringEquals": {"s3:x-amz-acl": "bucket-owner-full-control", **from_this_trail}},
+        },
+    ]
+
+
+def lifecycle_rule(transition_days: int | None, retention_days: int) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    """Archive to Glacier Instant Retrieval after `transition_days`, expire after `retention_days`."""
+    transitions = (
+        [aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(days=transition_days, storage_class=ARCHIVE_STORAGE_CLASS)]
+        if transition_days is not None
+        else None
+    )
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id="archive-then-expire-audit-logs",
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+        transitions=transitions,
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=retention_days),
+        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+            noncurrent_days=NONCURRENT_VERSION_DAYS
+        ),
+        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+            days_after_initiation=7
+        ),
+    )
 
 
 def cloudwatch_trust_policy(source_arn: str) -> dict[str, Any]:
@@ -158,65 +177,19 @@ class AuditTrail(pulumi.ComponentResource):
             lambda v: trail_arn(v[0], v[1], v[2], self.trail_name)
         )
 
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=self.bucket_name, tags=tags, opts=keep)
-        on_bucket = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
-        aws.s3.BucketOwnershipControls(
-            f"{name}-bucket-ownership", bucket=self.bucket_name,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=on_bucket,
-        )
-        public_block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access-block", bucket=self.bucket_name,
-            block_public_acls=True, block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
-            opts=on_bucket,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-bucket-versioning", bucket=self.bucket_name,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=on_bucket,
-        )
-        encryption = aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-encryption", bucket=self.bucket_name,
-            rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                apply_server_side_encryption_by_default=(
-                    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="AES256"
-                    )
-                ),
-            )],
-            opts=on_bucket,
-        )
-        transitions = (
-            [aws.s3.BucketLifecycleConfigurationRuleTransitionArgs(
-                days=section.transitionDays, storage_class=ARCHIVE_STORAGE_CLASS
-            )]
-            if section.transitionDays is not None
-            else None
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket-lifecycle", bucket=self.bucket_name,
-            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
-                id="archive-then-expire-audit-logs",
-                status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                transitions=transitions,
-                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=section.retentionDays),
-                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                    noncurrent_days=NONCURRENT_VERSION_DAYS
-                ),
-                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                    days_after_initiation=7
-                ),
-            )],
-            # A rule on noncurrent versions needs versioning on first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket, versioning]),
-        )
-        policy = aws.s3.BucketPolicy(
-            f"{name}-bucket-policy", bucket=self.bucket_name,
-            policy=pulumi.Output.all(bucket.arn, account_id, source_arn).apply(
-                lambda v: json.dumps(bucket_policy(v[0], v[1], v[2]), sort_keys=True)
+        # The settings every bucket of the project carries (SSE-S3 without bucket keys here),
+        # with the audit lifecycle and CloudTrail's statements in the bucket policy. The policy
+        # waits for the public access block: with block_public_policy on, S3 checks the policy.
+        bucket = hardened_bucket(
+            f"{name}-bucket", self.bucket_name, None, parent=self, tags=tags,
+            noncurrent_days=NONCURRENT_VERSION_DAYS, lock_days=None, keep=keep,
+            lifecycle_rule=lifecycle_rule(section.transitionDays, section.retentionDays),
+            bucket_key=False,
+            policy_statements=lambda arn: pulumi.Output.all(arn, account_id, source_arn).apply(
+                lambda v: cloudtrail_statements(v[0], v[1], v[2])
             ),
-            # The public access block first: with block_public_policy on, S3 checks the policy.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket, public_block]),
+            policy_name="policy",
+            policy_after_public_access_block=True,
         )
 
         delivery: dict[str, pulumi.Input[str]] = {}
@@ -237,7 +210,8 @@ class AuditTrail(pulumi.ComponentResource):
             tags=tags,
             **delivery,
             opts=pulumi.ResourceOptions(
-                parent=self, protect=cfg.protect, depends_on=[bucket, policy, encryption, *self._delivery_deps]
+                parent=self, protect=cfg.protect,
+                depends_on=[bucket.bucket, bucket.policy, bucket.encryption, *self._delivery_deps],
             ),
         )
         self.trail_arn = trail.arn

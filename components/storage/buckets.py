@@ -1,6 +1,6 @@
 """One hardened AWS S3 bucket: the settings every bucket of this program carries, whether it is
-a primary bucket (components/object_storage.py) or its replica in another region
-(components/storage_replication.py).
+a primary bucket (s3.py) or its replica in another region
+(replication.py).
 
 Versioning, default encryption (SSE-S3, bucket key), ownership enforced (no ACLs), a public
 access block, a lifecycle rule expiring noncurrent versions and aborted multipart uploads, a
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -45,6 +45,8 @@ class HardenedBucket:
     versioning: aws.s3.BucketVersioning
     object_lock: aws.s3.BucketObjectLockConfiguration | None
     lock_days: int | None
+    encryption: aws.s3.BucketServerSideEncryptionConfiguration | None = None
+    policy: aws.s3.BucketPolicy | None = None
 
     @property
     def arn(self) -> pulumi.Output[str]:
@@ -59,18 +61,30 @@ class HardenedBucket:
 def hardened_bucket(
     resource_name: str,
     bucket_id: str,
-    region: str,
+    region: str | None,
     *,
     parent: pulumi.Resource,
     tags: Mapping[str, str],
     noncurrent_days: int,
     lock_days: int | None,
     keep: pulumi.ResourceOptions,
+    lifecycle_rule: aws.s3.BucketLifecycleConfigurationRuleArgs | None = None,
+    bucket_key: bool = True,
+    policy_statements: Callable[[pulumi.Output[str]], pulumi.Output[list[dict[str, Any]]]] | None = None,
+    policy_name: str = "tls-only",
+    policy_after_public_access_block: bool = False,
 ) -> HardenedBucket:
     """Create `bucket_id` in `region` with every setting above, children of `parent`.
 
-    `keep`: the bucket's own options (protect, retain_on_delete). `lock_days`: governance-mode
-    Object Lock default retention in days, None for no Object Lock.
+    `region`: None for the provider's region. `keep`: the bucket's own options (protect,
+    retain_on_delete). `lock_days`: governance-mode Object Lock default retention in days, None
+    for no Object Lock. `lifecycle_rule`: the bucket's one lifecycle rule instead of expiring
+    noncurrent versions after `noncurrent_days` (the audit trail archives and expires its logs).
+    `bucket_key`: S3 Bucket Keys on the default encryption. `policy_statements`: statements
+    (from the bucket ARN) the bucket policy carries before the TLS-only deny, in the policy
+    `<resource_name>-<policy_name>`; with `policy_after_public_access_block` the policy waits
+    for the public access block (S3 checks a policy that grants a service principal access
+    against `block_public_policy`).
     """
     resource = aws.s3.Bucket(resource_name, bucket=bucket_id, region=region, tags=dict(tags), opts=keep)
     # The settings name the bucket by the name we chose (known at preview, unlike its id) and
@@ -80,7 +94,7 @@ def hardened_bucket(
         f"{resource_name}-ownership", bucket=bucket_id, region=region,
         rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"), opts=on_bucket,
     )
-    aws.s3.BucketPublicAccessBlock(
+    public_access_block = aws.s3.BucketPublicAccessBlock(
         f"{resource_name}-public-access-block", bucket=bucket_id, region=region,
         block_public_acls=True, block_public_policy=True, ignore_public_acls=True,
         restrict_public_buckets=True, opts=on_bucket,
@@ -90,7 +104,7 @@ def hardened_bucket(
         versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
         opts=on_bucket,
     )
-    aws.s3.BucketServerSideEncryptionConfiguration(
+    encryption = aws.s3.BucketServerSideEncryptionConfiguration(
         f"{resource_name}-encryption", bucket=bucket_id, region=region,
         rules=[aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
             apply_server_side_encryption_by_default=(
@@ -98,7 +112,7 @@ def hardened_bucket(
                     sse_algorithm="AES256"
                 )
             ),
-            bucket_key_enabled=True,
+            bucket_key_enabled=True if bucket_key else None,
         )],
         opts=on_bucket,
     )
@@ -106,7 +120,7 @@ def hardened_bucket(
     after_versioning = pulumi.ResourceOptions(parent=parent, depends_on=[resource, versioning])
     aws.s3.BucketLifecycleConfiguration(
         f"{resource_name}-lifecycle", bucket=bucket_id, region=region,
-        rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(
+        rules=[lifecycle_rule or aws.s3.BucketLifecycleConfigurationRuleArgs(
             id="expire-noncurrent-versions",
             status="Enabled",
             filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
@@ -131,9 +145,24 @@ def hardened_bucket(
             ),
             opts=after_versioning,
         )
-    aws.s3.BucketPolicy(
-        f"{resource_name}-tls-only", bucket=bucket_id, region=region,
-        policy=resource.arn.apply(lambda arn: json.dumps(tls_only_policy(arn), sort_keys=True)),
-        opts=on_bucket,
+    if policy_statements is None:
+        policy = resource.arn.apply(lambda arn: json.dumps(tls_only_policy(arn), sort_keys=True))
+    else:
+        policy = pulumi.Output.all(resource.arn, policy_statements(resource.arn)).apply(
+            lambda v: json.dumps(
+                {"Version": "2012-10-17", "Statement": [*v[1], *tls_only_policy(v[0])["Statement"]]}, sort_keys=True
+            )
+        )
+    bucket_policy = aws.s3.BucketPolicy(
+        f"{resource_name}-{policy_name}", bucket=bucket_id, region=region,
+        policy=policy,
+        opts=(
+            pulumi.ResourceOptions(parent=parent, depends_on=[resource, public_access_block])
+            if policy_after_public_access_block
+            else on_bucket
+        ),
     )
-    return HardenedBucket(name=bucket_id, bucket=resource, versioning=versioning, object_lock=lock, lock_days=lock_days)
+    return HardenedBucket(
+        name=bucket_id, bucket=resource, versioning=versioning, object_lock=lock, lock_days=lock_days,
+        encryption=encryption, policy=bucket_policy,
+    )

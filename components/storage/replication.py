@@ -3,7 +3,7 @@
 item 2, data-safety review #20).
 
 Per source bucket: a replica bucket in the replica region with the same hardening as the source
-(components/aws_buckets.py: versioning, SSE-S3, public access block, TLS-only policy, lifecycle,
+(buckets.py: versioning, SSE-S3, public access block, TLS-only policy, lifecycle,
 Object Lock when the source has it), and one replication rule on the source. One IAM role that
 Amazon S3 assumes, trusted only for these source buckets, with exactly the actions S3 replication
 needs (AWS S3 User Guide, "Setting up permissions for live replication",
@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import pulumi
 import pulumi_aws as aws
 
-from components.aws_buckets import HardenedBucket, hardened_bucket
+from components.storage.buckets import HardenedBucket, hardened_bucket
 from components.config import StackConfig
 
 TYPE = "saas-platform:index:BucketReplication"
@@ -109,7 +109,7 @@ class ReplicationArgs:
 
     config: the stack configuration (`objectStorage.replicaRegion`, `noncurrentVersionDays`,
         protect/retain in production).
-    sources: logical bucket -> the hardened source bucket (components/aws_buckets.py).
+    sources: logical bucket -> the hardened source bucket (buckets.py).
     replica_names: logical bucket -> the replica's bucket name (global on AWS).
     role_name: the IAM role's name.
     tags: tags of every AWS resource here.

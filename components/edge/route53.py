@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import aws_iam
 from components.config import StackConfig
-from components.edge_dns import DnsRecordSpec
+from components.edge import iam as aws_iam
+from components.edge.records import DnsRecordSpec
 
 WEB_TTL = 300  # short: the load balancer address may move
 MAIL_TTL = 3600

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components import aws_iam, contracts
+from components import contracts
 from components.config import StackConfig
-from components.edge_dns import DnsRecordSpec
+from components.edge import iam as aws_iam
+from components.edge.records import DnsRecordSpec
 
 SMTP_PORT = 587  # STARTTLS; SES also listens on 465 (TLS wrapper) and 2587
 DKIM_TOKENS = 3  # Easy DKIM always publishes three selectors
