@@ -20,6 +20,11 @@ from components.storage import ObjectStorage, ObjectStorageArgs
 settings = config.load()
 rabbitmq = RabbitMQ("rabbitmq", RabbitMQArgs(config=settings, namespace="saas-data", admin_guard=admin_guard()))
 storage = ObjectStorage("object-storage", ObjectStorageArgs(config=settings, namespace="saas-data"))
+# Production's policy pack requires the account's audit trail wherever AWS is used, as in __main__.py.
+if config.audit_trail_enabled(settings.raw):
+    from components.edge.audit import AuditTrail, AuditTrailArgs
+
+    AuditTrail("audit-trail", AuditTrailArgs(config=settings))
 
 pulumi.export("url", rabbitmq.connection_url)
 pulumi.export("urlRevealed", pulumi.Output.unsecret(rabbitmq.connection_url))
