@@ -57,7 +57,9 @@ def test_rabbitmq_connection_url_is_secret_and_well_formed(contracts: dict[str, 
     outputs = contracts[stack]
     assert outputs["url"] == "[secret]" and outputs["password"] == "[secret]"
     url = outputs["urlRevealed"]
-    assert url.startswith("amqp://app:") and url.endswith("@rabbitmq.saas-data.svc.cluster.local:5672/app")
+    # Outside dev the broker speaks AMQPS only to the app (data.tls, docs/operations.md).
+    scheme, port = ("amqp", 5672) if stack == "dev" else ("amqps", 5671)
+    assert url.startswith(f"{scheme}://app:") and url.endswith(f"@rabbitmq.saas-data.svc.cluster.local:{port}/app")
 
 
 @pytest.mark.parametrize(("stack", "endpoint", "path_style"), [
