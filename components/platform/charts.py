@@ -24,30 +24,45 @@ class ChartPin:
 TRAEFIK = ChartPin("traefik", "41.3.0", "https://traefik.github.io/charts")
 CERT_MANAGER = ChartPin("cert-manager", "v1.21.1", "https://charts.jetstack.io")
 KEDA = ChartPin("keda", "2.20.2", "https://kedacore.github.io/charts")
-# Tracing (components/tracing.py). Tempo's chart moved from grafana/helm-charts (deprecated at
+# Tracing (components/monitoring/tracing.py). Tempo's chart moved from grafana/helm-charts (deprecated at
 # 1.24.4, Tempo 2.9) to grafana-community/helm-charts in 2026.
 OTEL_COLLECTOR = ChartPin("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts")
 TEMPO = ChartPin("tempo", "2.2.4", "https://grafana-community.github.io/helm-charts")
 
 
 def release(
-    name: str, pin: ChartPin, namespace: pulumi.Input[str], values: Mapping[str, Any], opts: pulumi.ResourceOptions
+    name: str,
+    pin: ChartPin,
+    namespace: pulumi.Input[str],
+    values: pulumi.Input[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    *,
+    release_name: str | None = None,
+    timeout: int = 600,
+    atomic: bool | None = True,
+    cleanup_on_fail: bool | None = True,
+    max_history: int | None = 10,
 ) -> k8s.helm.v3.Release:
-    """A Helm release with a fixed name (no random suffix: other objects refer to its Services)."""
+    """A Helm release with a fixed name (no random suffix: other objects refer to its Services).
+
+    `name` is the Pulumi resource name and, unless `release_name` is given, the Helm release
+    name too. `values` may be an Output (values computed from other resources' outputs).
+    `atomic`, `cleanup_on_fail`, `max_history`: None leaves Helm's default (the argument unset).
+    """
     return k8s.helm.v3.Release(
         name,
         k8s.helm.v3.ReleaseArgs(
-            name=name,
+            name=release_name or name,
             chart=pin.chart,
             version=pin.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repo),
             namespace=namespace,
-            values=dict(values),
+            values=dict(values) if isinstance(values, Mapping) else values,
             # Roll a failed upgrade back instead of leaving half-applied objects behind.
-            atomic=True,
-            cleanup_on_fail=True,
-            max_history=10,
-            timeout=600,
+            atomic=atomic,
+            cleanup_on_fail=cleanup_on_fail,
+            max_history=max_history,
+            timeout=timeout,
         ),
         opts=opts,
     )
