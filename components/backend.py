@@ -62,7 +62,7 @@ from components.data.tls import DataTLSClient
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
 from components.platform.traefik import cloudflare_ranges
-from components.tracing import OtlpExport
+from components.monitoring.tracing import OtlpExport
 
 TYPE = "saas-platform:index:LaravelBackend"
 APP = "backend"
@@ -176,7 +176,7 @@ class LaravelBackendArgs:
     # Instead, in the large tier: the cache's Redis Cluster (components/data/redis_cluster.py).
     cache_cluster: RedisClusterEndpoints | None = None
     tracing: OtlpExport | None = None
-    """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
+    """OpenTelemetry SDK settings (components/monitoring/tracing.py); None when tracing is off."""
     # `data.tls`: the trust anchor and Redis peer name (DataLayer.tls_client); None: plain TCP.
     data_tls: DataTLSClient | None = None
 

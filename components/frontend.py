@@ -41,7 +41,7 @@ from components.backend import CHECKSUM_ANNOTATION, ReverbClient, config_checksu
 from components.config import StackConfig
 from components.contracts import MiddlewareRef
 from components.platform.network import INGRESS_LABEL, INGRESS_VALUE, SCRAPE_LABEL
-from components.tracing import OtlpExport
+from components.monitoring.tracing import OtlpExport
 
 TYPE = "saas-platform:index:FrontendApp"
 APP = "frontend"
@@ -78,7 +78,7 @@ class FrontendAppArgs:
     traefik_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     monitoring_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     tracing: OtlpExport | None = None
-    """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
+    """OpenTelemetry SDK settings (components/monitoring/tracing.py); None when tracing is off."""
 
 
 class FrontendApp(pulumi.ComponentResource):

@@ -36,7 +36,7 @@ KPS_FREE_FORM = (
     "kube-state-metrics.securityContext",
     "kube-state-metrics.containerSecurityContext",
     # prometheus-community kube-state-metrics chart: `customResourceState.{enabled,config}` and
-    # `rbac.extraRules` (the data-safety custom-resource metrics, components/monitoring.py).
+    # `rbac.extraRules` (the data-safety custom-resource metrics, components/monitoring/metrics.py).
     "kube-state-metrics.customResourceState",
     "kube-state-metrics.rbac",
     "prometheus-node-exporter.resources",
