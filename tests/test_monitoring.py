@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.contracts import MailRelay
 from components.monitoring import alertmanager, dashboards, logs
 from components.monitoring import alerts as alert_rules
 from components.monitoring import metrics as metrics_stack
@@ -449,7 +450,7 @@ def test_the_stack_passes_the_mail_relay_and_webhook_to_the_builder(monkeypatch:
     import pulumi
 
     seen: list[tuple[Any, Any]] = []
-    monkeypatch.setattr(monitoring, "alertmanager_config", lambda email, webhook: seen.append((email, webhook)) or {})
+    monkeypatch.setattr(alertmanager, "alertmanager_config", lambda email, webhook: seen.append((email, webhook)) or {})
     relay = MailRelay(
         host="email-smtp.eu-west-1.amazonaws.com", port=587, tls=True, from_address="alerts@example.com",
         username=pulumi.Output.from_input("AKIAEXAMPLE"), password=pulumi.Output.from_input("x"),

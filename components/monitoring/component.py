@@ -17,11 +17,10 @@ What it deploys (DESIGN.md "Prometheus, Grafana, alerts" and "Graylog"):
   Alertmanager as files from a Kubernetes Secret (`*_file` settings), never in the config.
 - Grafana on `grafana.<domain>` through a Traefik IngressRoute behind the admin guard, with a
   generated admin password stored in a Secret.
-- Logs (off in development, `logs.py` and `logs_pipeline.py`): the official Graylog chart (Graylog + DataNode + a MongoDB
-  replica set through the MongoDB Controllers for Kubernetes operator the chart requires),
-  a Job that creates the GELF TCP input through Graylog's API (the chart only opens the port),
-  and Fluent Bit as a DaemonSet shipping container logs over GELF TCP.
-
+- Logs (off in development; `logs.py`, `logs_pipeline.py`): the official Graylog chart
+  (Graylog + DataNode + a MongoDB replica set through the MongoDB Controllers for Kubernetes
+  operator the chart requires), a Job that creates the GELF TCP input through Graylog's API (the
+  chart only opens the port), and Fluent Bit as a DaemonSet shipping container logs over GELF TCP.
 
 The logging namespace is the one namespace with a relaxed Pod Security level (`privileged`,
 see `logs_pipeline.py`); node-exporter (host network, host PID, host root mount) runs there
