@@ -22,7 +22,7 @@ from components.data_layer import DataLayer, DataLayerArgs  # noqa: E402
 from components.edge import EdgeDNS, EdgeDNSArgs  # noqa: E402
 from components.frontend import FrontendApp, FrontendAppArgs  # noqa: E402
 from components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
-from components.tracing import Tracing, TracingArgs  # noqa: E402
+from components.monitoring import Tracing, TracingArgs  # noqa: E402
 from components.storage import ObjectStorage, ObjectStorageArgs  # noqa: E402
 from components.platform import ClusterPlatform, ClusterPlatformArgs  # noqa: E402
 

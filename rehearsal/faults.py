@@ -8,13 +8,11 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from rehearsal.base import Build
 from rehearsal.rig import Rig, wait_port
-
-if TYPE_CHECKING:
-    from rehearsal.metrics import Stage
+from rehearsal.stage_view import StageView
 
 
 @dataclass
@@ -88,7 +86,7 @@ SCENARIOS = [
 class Faults:
     """The rig actions behind the scenarios' batches, for every stage of a run at once."""
 
-    def __init__(self, rig: Rig, stages: list["Stage"]) -> None:
+    def __init__(self, rig: Rig, stages: list[StageView]) -> None:
         self.rig, self.stages = rig, stages
 
     def inject(self, batch: str) -> None:
@@ -131,7 +129,7 @@ class Faults:
             wait_port(rig.ports["mariadb-0"], 60)
 
 
-def _dead_letter(stage: Stage) -> None:
+def _dead_letter(stage: StageView) -> None:
     """One message per application queue, rejected until the delivery limit dead-letters it."""
     rig = stage.rig
     for queue in stage.app_queues:
@@ -143,7 +141,7 @@ def _dead_letter(stage: Stage) -> None:
                 break
 
 
-def _dead_letter_count(stage: Stage) -> int:
+def _dead_letter_count(stage: StageView) -> int:
     """Messages ready in the dead-letter queues, as the broker's Prometheus plugin reports them
     now (the management API's statistics lag by seconds)."""
     url = f"http://127.0.0.1:{stage.rig.ports['rabbitmq-prometheus']}/metrics/detailed?family=queue_coarse_metrics"
@@ -155,6 +153,6 @@ def _dead_letter_count(stage: Stage) -> int:
         if m.group(1) == vhost and any(f'queue="{q}"' in m.group(0) for q in stage.dead_letter_queues))
 
 
-def _purge_dead_letters(stage: Stage) -> None:
+def _purge_dead_letters(stage: StageView) -> None:
     for queue in stage.dead_letter_queues:
         stage.rig.rabbit_api(f"queues/{stage.vhost}/{queue}/contents", method="DELETE")

@@ -226,9 +226,9 @@ def test_verify_script_checks_schema_tables_and_freshness() -> None:
 
 
 def test_drill_alerts_read_metrics_the_drill_pushes_or_kube_state_metrics_exposes() -> None:
-    from components import monitoring
+    from components.monitoring import alerts as alert_rules
 
-    document = monitoring.alert_rule_files()["drills"]
+    document = alert_rules.alert_rule_files()["drills"]
     text = yaml.safe_dump(document)
     used = set(re.findall(r"\b(mariadb_drill_[a-z_]+|kube_[a-z_]+)\b", text))
     assert used

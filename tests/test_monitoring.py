@@ -14,8 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components import monitoring
-from components.monitoring import EmailReceiver, alertmanager_config
+from components.contracts import MailRelay
+from components.monitoring import alertmanager, dashboards, logs
+from components.monitoring import alerts as alert_rules
+from components.monitoring import metrics as metrics_stack
+from components.monitoring.alertmanager import EmailReceiver, alertmanager_config
+from components.platform import charts
 from tests.conftest import ROOT, Synth
 from tests.upstream import chart_schema_errors, chart_version, crd_errors, unknown_value_paths
 
@@ -36,7 +40,7 @@ KPS_FREE_FORM = (
     "kube-state-metrics.securityContext",
     "kube-state-metrics.containerSecurityContext",
     # prometheus-community kube-state-metrics chart: `customResourceState.{enabled,config}` and
-    # `rbac.extraRules` (the data-safety custom-resource metrics, components/monitoring.py).
+    # `rbac.extraRules` (the data-safety custom-resource metrics, components/monitoring/metrics.py).
     "kube-state-metrics.customResourceState",
     "kube-state-metrics.rbac",
     "prometheus-node-exporter.resources",
@@ -54,7 +58,7 @@ def releases(stack: Synth) -> dict[str, dict[str, Any]]:
 
 
 def kps_values(stack: Synth) -> dict[str, Any]:
-    return releases(stack)[monitoring.PROMETHEUS_RELEASE]["values"]
+    return releases(stack)[metrics_stack.PROMETHEUS_RELEASE]["values"]
 
 
 def logs_on(stack: Synth) -> bool:
@@ -70,8 +74,8 @@ def assert_logging_absent(stack: Synth) -> None:
     """dev (logs off): no Graylog, Fluent Bit or MongoDB release, no object in the logging
     namespace, no GELF input Job, and nothing scrapes or ships to Graylog."""
     assert not {"graylog", "fluent-bit", "mongodb-operator"} & set(releases(stack))
-    assert [m["metadata"]["name"] for _, m in stack.manifests() if m["metadata"].get("namespace") == monitoring.LOGGING_NAMESPACE] == []
-    assert not [n for n in stack.objects("Namespace") if n["metadata"]["name"] == monitoring.LOGGING_NAMESPACE]
+    assert [m["metadata"]["name"] for _, m in stack.manifests() if m["metadata"].get("namespace") == logs.LOGGING_NAMESPACE] == []
+    assert not [n for n in stack.objects("Namespace") if n["metadata"]["name"] == logs.LOGGING_NAMESPACE]
     assert "graylog" not in json.dumps([r["inputs"] for r in stack.of_type(RELEASE)]).lower()
 
 
@@ -80,7 +84,7 @@ def assert_logging_absent(stack: Synth) -> None:
 
 @pytest.mark.parametrize(
     ("chart", "release"),
-    [(monitoring.KUBE_PROMETHEUS_STACK, "kps"), (monitoring.GRAYLOG, "graylog"), (monitoring.FLUENT_BIT, "fluent-bit")],
+    [(charts.KUBE_PROMETHEUS_STACK, "kps"), (charts.GRAYLOG, "graylog"), (charts.FLUENT_BIT, "fluent-bit")],
 )
 def test_charts_are_pinned_to_the_upstream_version_we_validate_against(stack: Synth, chart: Any, release: str) -> None:
     assert chart.version == chart_version(chart.chart)
@@ -158,7 +162,7 @@ def test_grafana_behind_the_admin_guard_with_a_generated_password(stack: Synth) 
     domain = stack.outputs["domain"]
     assert rule["match"] == f"Host(`grafana.{domain}`)"
     assert rule["middlewares"] == [{"name": "admin-guard", "namespace": "saas-ingress"}]
-    assert rule["services"][0]["name"] == monitoring.GRAFANA_SERVICE
+    assert rule["services"][0]["name"] == metrics_stack.GRAFANA_SERVICE
     assert route["spec"]["entryPoints"] == ["websecure"]
     grafana = kps_values(stack)["grafana"]
     assert grafana["admin"]["existingSecret"] == "grafana-admin"
@@ -179,7 +183,7 @@ def test_every_monitor_and_rule_is_valid_against_its_crd(stack: Synth) -> None:
         for obj in stack.objects(kind):
             assert crd_errors(obj) == [], obj["metadata"]["name"]
             checked += 1
-    assert checked >= len(monitoring.alert_rule_files())
+    assert checked >= len(alert_rules.alert_rule_files())
 
 
 def test_a_broken_prometheus_rule_fails_the_crd_check(stack: Synth) -> None:
@@ -190,10 +194,10 @@ def test_a_broken_prometheus_rule_fails_the_crd_check(stack: Synth) -> None:
 
 
 def test_prometheus_rules_are_the_rule_files(stack: Synth) -> None:
-    files = monitoring.alert_rule_files()
+    files = alert_rules.alert_rule_files()
     objects = {o["metadata"]["name"]: o for o in stack.objects("PrometheusRule", "saas-monitoring")}
     if stack.stack != "prod":  # MaxScale's rules go only with MaxScale (medium tier: prod)
-        files.pop(monitoring.MAXSCALE_RULES)
+        files.pop(alert_rules.MAXSCALE_RULES)
     # The recovery drill's rules only where the drill runs (production).
     if stack.stack != "prod":
         files.pop("drills")
@@ -202,7 +206,7 @@ def test_prometheus_rules_are_the_rule_files(stack: Synth) -> None:
         deployed = objects[f"saas-{stem}"]["spec"]["groups"]
         # Only development drops rules: the backup and archive alerts (it runs no backups) and
         # the replication alerts (its MariaDB does not replicate).
-        dropped = {"MariaDBBackupTooOld", *monitoring.BACKUP_ONLY_ALERTS, *monitoring.REPLICATION_ONLY_ALERTS}
+        dropped = {"MariaDBBackupTooOld", *alert_rules.BACKUP_ONLY_ALERTS, *alert_rules.REPLICATION_ONLY_ALERTS}
         for group in document["groups"]:
             if stack.stack == "dev":
                 group["rules"] = [r for r in group["rules"] if r["alert"] not in dropped]
@@ -227,12 +231,12 @@ def test_no_replication_alert_without_a_replica(stack: Synth) -> None:
         r["alert"] for o in stack.objects("PrometheusRule", "saas-monitoring")
         for g in o["spec"]["groups"] for r in g["rules"] if "alert" in r
     }
-    assert (monitoring.REPLICATION_ONLY_ALERTS <= alerts) is (stack.stack != "dev")
-    assert not (monitoring.REPLICATION_ONLY_ALERTS & alerts) or stack.stack != "dev"
+    assert (alert_rules.REPLICATION_ONLY_ALERTS <= alerts) is (stack.stack != "dev")
+    assert not (alert_rules.REPLICATION_ONLY_ALERTS & alerts) or stack.stack != "dev"
 
 
 def test_every_alert_has_a_severity_and_a_summary() -> None:
-    for stem, document in monitoring.alert_rule_files().items():
+    for stem, document in alert_rules.alert_rule_files().items():
         for group in document["groups"]:
             for rule in group["rules"]:
                 assert rule["labels"]["severity"] in ("critical", "warning", "info"), (stem, rule["alert"])
@@ -247,7 +251,7 @@ REQUIRED_ALERTS = {
 
 
 def test_the_alerts_the_issue_asks_for_exist() -> None:
-    names = {r["alert"] for d in monitoring.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
+    names = {r["alert"] for d in alert_rules.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
     assert REQUIRED_ALERTS <= names
 
 
@@ -261,7 +265,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_promtool_checks_every_rule_file() -> None:
-    files = sorted(str(p) for p in monitoring.ALERTS_DIR.glob("*.yaml"))
+    files = sorted(str(p) for p in alert_rules.ALERTS_DIR.glob("*.yaml"))
     proc = promtool("check", "rules", *files)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -274,7 +278,7 @@ def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
 
 def test_promtool_unit_tests_pass() -> None:
     tests = sorted(p.name for p in PROMTOOL_TESTS.glob("*_test.yaml"))
-    assert len(tests) == len(list(monitoring.ALERTS_DIR.glob("*.yaml")))
+    assert len(tests) == len(list(alert_rules.ALERTS_DIR.glob("*.yaml")))
     proc = promtool("test", "rules", *tests)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -287,7 +291,7 @@ def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
         for case in yaml.safe_load(path.read_text())["tests"]:
             for check in case.get("alert_rule_test", []):
                 (fired if check.get("exp_alerts") else quiet).add(check["alertname"])
-    names = {r["alert"] for d in monitoring.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
+    names = {r["alert"] for d in alert_rules.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
     assert names <= fired, f"never shown firing: {sorted(names - fired)}"
     assert names <= quiet, f"never shown quiet: {sorted(names - quiet)}"
 
@@ -295,7 +299,7 @@ def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
 def test_a_wrong_expectation_fails_the_unit_test(tmp_path: Path) -> None:
     """promtool test really evaluates: expecting the healthy service to alert fails."""
     original = yaml.safe_load((PROMTOOL_TESTS / "traefik_test.yaml").read_text())
-    original["rule_files"] = [str(monitoring.ALERTS_DIR / "traefik.yaml")]
+    original["rule_files"] = [str(alert_rules.ALERTS_DIR / "traefik.yaml")]
     original["tests"][0]["alert_rule_test"][1]["exp_alerts"][0]["exp_labels"]["service"] = "web"
     broken = tmp_path / "broken_test.yaml"
     broken.write_text(yaml.safe_dump(original))
@@ -307,12 +311,12 @@ def test_a_wrong_expectation_fails_the_unit_test(tmp_path: Path) -> None:
 
 def test_dashboards_are_configmaps_for_the_grafana_sidecar(stack: Synth) -> None:
     maps = [m for m in stack.objects("ConfigMap", "saas-monitoring") if m["metadata"]["labels"].get("grafana_dashboard") == "1"]
-    assert {name for m in maps for name in m["data"]} == set(monitoring.dashboards())
+    assert {name for m in maps for name in m["data"]} == set(dashboards.dashboards())
     sidecar = kps_values(stack)["grafana"]["sidecar"]["dashboards"]
     assert (sidecar["label"], sidecar["labelValue"], sidecar["searchNamespace"]) == ("grafana_dashboard", "1", "ALL")
 
 
-@pytest.mark.parametrize("path", sorted(monitoring.DASHBOARDS_DIR.glob("*.json")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(dashboards.DASHBOARDS_DIR.glob("*.json")), ids=lambda p: p.name)
 def test_dashboard_follows_the_current_grafana_schema(path: Path) -> None:
     dashboard = json.loads(path.read_text())
     assert dashboard["schemaVersion"] >= 39
@@ -339,7 +343,7 @@ def kps_values_datasource_uid() -> str:
 
 
 def test_application_overview_covers_what_an_operator_looks_at() -> None:
-    dashboard = json.loads((monitoring.DASHBOARDS_DIR / "application-overview.json").read_text())
+    dashboard = json.loads((dashboards.DASHBOARDS_DIR / "application-overview.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
     for metric in ("traefik_service_requests_total", "traefik_service_request_duration_seconds_bucket",
                    "redis_key_size", "mysql_up", "mysql_slave_status_seconds_behind_master", "redis_keyspace_hits_total"):
@@ -391,10 +395,10 @@ def test_alertmanager_webhook_reads_its_url_from_the_secret(kind: str, key: str,
 
 def test_stack_alertmanager_reads_its_config_and_notifiers_from_secrets(stack: Synth) -> None:
     spec = kps_values(stack)["alertmanager"]["alertmanagerSpec"]
-    assert spec["secrets"] == [monitoring.NOTIFIER_SECRET]
-    assert (spec["useExistingSecret"], spec["configSecret"]) == (True, monitoring.ALERTMANAGER_CONFIG_SECRET)
+    assert spec["secrets"] == [alertmanager.NOTIFIER_SECRET]
+    assert (spec["useExistingSecret"], spec["configSecret"]) == (True, alertmanager.ALERTMANAGER_CONFIG_SECRET)
     assert "config" not in kps_values(stack)["alertmanager"], "the chart would ignore it (useExistingSecret)"
-    secret = stack.object("Secret", monitoring.ALERTMANAGER_CONFIG_SECRET, "saas-monitoring")["stringData"]
+    secret = stack.object("Secret", alertmanager.ALERTMANAGER_CONFIG_SECRET, "saas-monitoring")["stringData"]
     assert set(secret.values()) == {"[secret]"}  # the config holds the SMTP username: all of it is secret
     assert spec["replicas"] == (1 if stack.stack == "dev" else 2)
 
@@ -435,7 +439,7 @@ def test_a_mail_relay_renders_the_email_receiver_in_a_synthesized_stack(tmp_path
     resources = json.loads((tmp_path / "out" / "resources.json").read_text())
     kps = next(r for r in resources if r["type"] == RELEASE and r["inputs"]["name"] == "kps")
     # A secret SMTP username must not turn the whole release's values into one opaque secret.
-    assert kps["inputs"]["values"]["alertmanager"]["alertmanagerSpec"]["configSecret"] == monitoring.ALERTMANAGER_CONFIG_SECRET
+    assert kps["inputs"]["values"]["alertmanager"]["alertmanagerSpec"]["configSecret"] == alertmanager.ALERTMANAGER_CONFIG_SECRET
     text = (tmp_path / "out" / "resources.json").read_text()
     assert "AKIAEXAMPLE" not in text and "hooks.slack.com" not in text and "smtp-pass-value-4711" not in text
 
@@ -446,15 +450,15 @@ def test_the_stack_passes_the_mail_relay_and_webhook_to_the_builder(monkeypatch:
     import pulumi
 
     seen: list[tuple[Any, Any]] = []
-    monkeypatch.setattr(monitoring, "alertmanager_config", lambda email, webhook: seen.append((email, webhook)) or {})
-    relay = monitoring.MailRelay(
+    monkeypatch.setattr(alertmanager, "alertmanager_config", lambda email, webhook: seen.append((email, webhook)) or {})
+    relay = MailRelay(
         host="email-smtp.eu-west-1.amazonaws.com", port=587, tls=True, from_address="alerts@example.com",
         username=pulumi.Output.from_input("AKIAEXAMPLE"), password=pulumi.Output.from_input("x"),
     )
 
     @pulumi.runtime.test
     def render() -> Any:
-        return monitoring._alertmanager_yaml(relay, ("ops@example.com",), "slack").apply(lambda _: None)
+        return alertmanager._alertmanager_yaml(relay, ("ops@example.com",), "slack").apply(lambda _: None)
 
     pulumi.runtime.set_mocks(_NoopMocks(), project="saas-platform", stack="unit")
     render()
@@ -490,17 +494,17 @@ def test_the_logging_namespace_is_the_only_relaxed_one_and_why(stack: Synth) -> 
     if stack.stack == "dev":
         assert relaxed == {}, "dev runs neither logs nor node-exporter: no relaxed namespace"
         return
-    assert relaxed == {monitoring.LOGGING_NAMESPACE: "privileged"}
+    assert relaxed == {logs.LOGGING_NAMESPACE: "privileged"}
     # The reasons, each checked on the object that needs it:
-    sysctl = stack.object("DaemonSet", "datanode-sysctl", monitoring.LOGGING_NAMESPACE)
+    sysctl = stack.object("DaemonSet", "datanode-sysctl", logs.LOGGING_NAMESPACE)
     (init,) = sysctl["spec"]["template"]["spec"]["initContainers"]
     assert init["securityContext"]["privileged"] is True, RELAXED_BECAUSE[("DaemonSet", "datanode-sysctl")]
     assert "vm.max_map_count=262144" in " ".join(init["command"])
     fluent_bit = releases(stack)["fluent-bit"]
-    assert fluent_bit["namespace"] == monitoring.LOGGING_NAMESPACE
+    assert fluent_bit["namespace"] == logs.LOGGING_NAMESPACE
     assert {"name": "varlog", "hostPath": {"path": "/var/log"}} in fluent_bit["values"]["daemonSetVolumes"], RELAXED_BECAUSE[("Release", "fluent-bit")]
     node_exporter = kps_values(stack)["prometheus-node-exporter"]
-    assert node_exporter["namespaceOverride"] == monitoring.LOGGING_NAMESPACE, RELAXED_BECAUSE[("Release", "kps/prometheus-node-exporter")]
+    assert node_exporter["namespaceOverride"] == logs.LOGGING_NAMESPACE, RELAXED_BECAUSE[("Release", "kps/prometheus-node-exporter")]
     # Everything else of the monitoring stack runs in the restricted monitoring namespace.
     assert releases(stack)["kps"]["namespace"] == "saas-monitoring"
 
@@ -523,16 +527,16 @@ def test_graylog_values_are_valid_against_the_chart_schema(stack: Synth) -> None
     # Scrapable from Prometheus: exporter on, bound to all interfaces, matched by the ServiceMonitor.
     assert values["graylog"]["service"]["metrics"]["enabled"] is True
     assert values["graylog"]["env"]["GRAYLOG_PROMETHEUS_EXPORTER_BIND_ADDRESS"] == "0.0.0.0:9833"
-    monitor = stack.object("ServiceMonitor", "graylog", monitoring.LOGGING_NAMESPACE)
+    monitor = stack.object("ServiceMonitor", "graylog", logs.LOGGING_NAMESPACE)
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
-    assert values["global"]["existingSecretName"] == monitoring.GRAYLOG_CREDENTIALS_SECRET
+    assert values["global"]["existingSecretName"] == logs.GRAYLOG_CREDENTIALS_SECRET
     replicas = (values["graylog"]["replicas"], values["datanode"]["replicas"], values["mongodb"]["replicas"])
     assert replicas == (2, 3, 3)
     assert values["datanode"]["persistence"]["data"]["size"] == {"staging": "20Gi", "prod": "100Gi"}[stack.stack]
 
 
 def test_graylog_schema_check_catches_a_wrong_value() -> None:
-    wrong = monitoring.graylog_values(highly_available=True, storage="10Gi")
+    wrong = logs.graylog_values(highly_available=True, storage="10Gi")
     wrong["graylog"]["replicas"] = "two"
     wrong["graylog"]["inputs"] = [{"name": "gelf", "port": 12201}]  # protocol missing
     assert len(chart_schema_errors("graylog", wrong)) == 2
@@ -543,8 +547,8 @@ def test_graylog_credentials_live_in_secrets_not_in_values(stack: Synth) -> None
         return  # logs_on asserted that dev deploys nothing of the logging stack
     text = json.dumps(releases(stack)["graylog"]["values"])
     assert "rootPassword" not in text and "customSecretPepper" not in text and "mongodb://" not in text
-    for name in (monitoring.GRAYLOG_CREDENTIALS_SECRET, monitoring.GRAYLOG_BACKUP_SECRET, "graylog-admin"):
-        data = stack.object("Secret", name, monitoring.LOGGING_NAMESPACE)["stringData"]
+    for name in (logs.GRAYLOG_CREDENTIALS_SECRET, logs.GRAYLOG_BACKUP_SECRET, "graylog-admin"):
+        data = stack.object("Secret", name, logs.LOGGING_NAMESPACE)["stringData"]
         assert data and set(data.values()) == {"[secret]"}
 
 
@@ -555,11 +559,11 @@ def test_fluent_bit_ships_container_logs_over_gelf_tcp(stack: Synth) -> None:
     assert unknown_value_paths("fluent-bit", values) == []
     assert values["kind"] == "DaemonSet" and values["testFramework"]["enabled"] is False
     output = values["config"]["outputs"]
-    assert "Name gelf" in output and "Mode tcp" in output and f"Port {monitoring.GELF_PORT}" in output
-    assert f"Host {monitoring.GRAYLOG_SERVICE}.{monitoring.LOGGING_NAMESPACE}.svc.cluster.local" in output
+    assert "Name gelf" in output and "Mode tcp" in output and f"Port {logs.GELF_PORT}" in output
+    assert f"Host {logs.GRAYLOG_SERVICE}.{logs.LOGGING_NAMESPACE}.svc.cluster.local" in output
     assert "Gelf_Short_Message_Key log" in output
     graylog_inputs = releases(stack)["graylog"]["values"]["graylog"]["inputs"]
-    assert {"name": "input-gelf", "port": monitoring.GELF_PORT, "targetPort": monitoring.GELF_PORT, "protocol": "TCP"} in graylog_inputs
+    assert {"name": "input-gelf", "port": logs.GELF_PORT, "targetPort": logs.GELF_PORT, "protocol": "TCP"} in graylog_inputs
 
 
 def test_fluent_bit_key_check_catches_a_typo() -> None:
@@ -569,30 +573,30 @@ def test_fluent_bit_key_check_catches_a_typo() -> None:
 def test_gelf_input_is_created_by_a_job_against_the_graylog_api(stack: Synth) -> None:
     if not logs_on(stack):
         return  # logs_on asserted that dev deploys nothing of the logging stack
-    (job,) = stack.objects("Job", monitoring.LOGGING_NAMESPACE)
+    (job,) = stack.objects("Job", logs.LOGGING_NAMESPACE)
     container = job["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["GRAYLOG_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "graylog-admin", "key": "password"}
-    assert env["INPUT_PORT"]["value"] == str(monitoring.GELF_PORT)
-    script = stack.object("ConfigMap", "graylog-gelf-input", monitoring.LOGGING_NAMESPACE)["data"]["create-gelf-input.sh"]
+    assert env["INPUT_PORT"]["value"] == str(logs.GELF_PORT)
+    script = stack.object("ConfigMap", "graylog-gelf-input", logs.LOGGING_NAMESPACE)["data"]["create-gelf-input.sh"]
     assert "org.graylog2.inputs.gelf.tcp.GELFTCPInput" in script and "/api/system/inputs" in script
     graylog = next(r for r in stack.of_type(RELEASE) if r["inputs"]["name"] == "graylog")
     job_record = next(
         r for r in stack.resources
-        if r["type"] == "kubernetes:batch/v1:Job" and r["inputs"]["metadata"]["namespace"] == monitoring.LOGGING_NAMESPACE
+        if r["type"] == "kubernetes:batch/v1:Job" and r["inputs"]["metadata"]["namespace"] == logs.LOGGING_NAMESPACE
     )
     assert graylog["urn"] in job_record["dependencies"], "the Job runs after Graylog is installed"
 
 
 def test_gelf_input_script_is_valid_shell() -> None:
-    proc = subprocess.run(["sh", "-n", str(monitoring.GELF_INPUT_SCRIPT)], capture_output=True, text=True)
+    proc = subprocess.run(["sh", "-n", str(logs.GELF_INPUT_SCRIPT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
 
 def test_logging_namespace_denies_by_default(stack: Synth) -> None:
     if not logs_on(stack):
         return  # logs_on asserted that dev deploys nothing of the logging stack
-    names = {p["metadata"]["name"] for p in stack.objects("NetworkPolicy", monitoring.LOGGING_NAMESPACE)}
+    names = {p["metadata"]["name"] for p in stack.objects("NetworkPolicy", logs.LOGGING_NAMESPACE)}
     assert {"default-deny", "allow-dns", "allow-logging-internal", "allow-scrape-from-monitoring"} <= names
 
 
@@ -618,7 +622,8 @@ def test_application_workloads_are_scraped(stack: Synth) -> None:
 SCRAPED_PROGRAM = '''
 import pulumi
 import pulumi_kubernetes as k8s
-from components import k8s as kube, scraping
+from components import k8s as kube
+from components.monitoring import scraping
 from components.config import ContainerSize
 
 class App(pulumi.ComponentResource):
@@ -689,7 +694,7 @@ def test_platform_and_data_exporters_are_scraped(stack: Synth) -> None:
     # mariadb-operator creates the MariaDB ServiceMonitor from the CR's metrics section.
     metrics = stack.object("MariaDB", "mariadb", "saas-data")["spec"]["metrics"]
     assert metrics["enabled"] is True and "serviceMonitor" in metrics
-    crds = next(r["urn"] for r in stack.of_type(RELEASE) if r["inputs"]["name"] == monitoring.PROMETHEUS_RELEASE)
+    crds = next(r["urn"] for r in stack.of_type(RELEASE) if r["inputs"]["name"] == metrics_stack.PROMETHEUS_RELEASE)
     for record in stack.resources:
         if record["type"].startswith("kubernetes:monitoring.coreos.com/v1:"):
             assert crds in record["dependencies"], f"{record['urn']} must wait for the monitoring CRDs"
@@ -730,5 +735,5 @@ def test_controllers_and_operators_are_scraped(stack: Synth) -> None:
         "app.kubernetes.io/name": "mariadb-operator", "app.kubernetes.io/instance": "mariadb-operator",
     }
     # cert-manager's certificate alerts now have a metric to fire on.
-    alerts = {r["alert"]: r["expr"] for d in monitoring.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
+    alerts = {r["alert"]: r["expr"] for d in alert_rules.alert_rule_files().values() for g in d["groups"] for r in g["rules"]}
     assert "certmanager_certificate_expiration_timestamp_seconds" in alerts["CertificateExpiringSoon"]

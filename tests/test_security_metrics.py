@@ -12,8 +12,9 @@ import re
 import pytest
 import yaml
 
-from components import monitoring
 from components.backend import routes as login_route
+from components.monitoring import alerts as alert_rules
+from components.monitoring import dashboards
 from components.platform.isolation import NAMESPACES
 from components.platform.network import SCRAPE_PORTS
 from rehearsal.base import Build
@@ -49,9 +50,9 @@ def test_login_paths_are_a_router_of_their_own_that_the_alerts_match(stack: Synt
 
 def test_alerts_and_dashboard_use_the_login_router_regex_of_the_route() -> None:
     """No drift between components/backend/routes.py and the PromQL that reads its metrics."""
-    rules = yaml.safe_load((monitoring.ALERTS_DIR / "security.yaml").read_text())
+    rules = yaml.safe_load((alert_rules.ALERTS_DIR / "security.yaml").read_text())
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
-    dashboard = json.loads((monitoring.DASHBOARDS_DIR / "security.json").read_text())
+    dashboard = json.loads((dashboards.DASHBOARDS_DIR / "security.json").read_text())
     exprs += [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     routers = {m for e in exprs for m in re.findall(r'router=~"([^"]+)"', e)}
     assert routers == {login_route.LOGIN_ROUTER_REGEX}
@@ -80,7 +81,7 @@ def test_the_laravel_metrics_route_is_scraped_and_refused_through_the_edge(stack
 @pytest.mark.parametrize("file_name", NEW_DASHBOARDS)
 def test_new_dashboards_are_deployed_and_read_by_the_metrics_judge(synthesized: dict[str, Synth], file_name: str) -> None:
     """Every stack deploys them, and every panel's query is among what the metrics judge checks."""
-    dashboard = json.loads((monitoring.DASHBOARDS_DIR / file_name).read_text())
+    dashboard = json.loads((dashboards.DASHBOARDS_DIR / file_name).read_text())
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]
     for synth in synthesized.values():
         judged = {u.where.rsplit(" panel ", 1)[1] for u in uses(Build(synth.out)) if f":{file_name} panel " in u.where}
@@ -88,7 +89,7 @@ def test_new_dashboards_are_deployed_and_read_by_the_metrics_judge(synthesized: 
 
 
 def test_app_contract_metrics_resolve_to_the_contract_catalog_section() -> None:
-    dashboard = json.loads((monitoring.DASHBOARDS_DIR / "app-usage.json").read_text())
+    dashboard = json.loads((dashboards.DASHBOARDS_DIR / "app-usage.json").read_text())
     metrics = {m for p in dashboard["panels"] for t in p.get("targets", []) for m in re.findall(r"\b(app_[a-z_]+)\b", t["expr"])}
     assert metrics == {"app_user_logins_total", "app_user_signups_total", "app_active_users", "app_feature_used_total", "app_info"}
     assert {catalog_owner(m) for m in metrics} == {"app-contract"}
@@ -100,7 +101,7 @@ def test_app_contract_metrics_resolve_to_the_contract_catalog_section() -> None:
 
 def test_waf_blocks_are_documented_not_invented() -> None:
     """No Prometheus series exists for Cloudflare's WAF: the Security dashboard says where they are."""
-    dashboard = json.loads((monitoring.DASHBOARDS_DIR / "security.json").read_text())
+    dashboard = json.loads((dashboards.DASHBOARDS_DIR / "security.json").read_text())
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
     assert "cloudflare" not in exprs.lower() and "waf" not in exprs.lower()
     assert "Cloudflare" in dashboard["description"] and "Logpush" in dashboard["description"]

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from components import config as cfg
-from components import tracing
+from components.monitoring import tracing
 from components.platform import charts
 from components.platform.network import OTLP_HTTP_PORT
 from tests.conftest import Synth

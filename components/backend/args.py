@@ -10,7 +10,7 @@ import pulumi
 from components.config import StackConfig
 from components.contracts import MailRelay, MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
 from components.data.tls import DataTLSClient
-from components.tracing import OtlpExport
+from components.monitoring.tracing import OtlpExport
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,6 @@ class LaravelBackendArgs:
     # Instead, in the large tier: the cache's Redis Cluster (components/data/redis_cluster.py).
     cache_cluster: RedisClusterEndpoints | None = None
     tracing: OtlpExport | None = None
-    """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
+    """OpenTelemetry SDK settings (components/monitoring/tracing.py); None when tracing is off."""
     # `data.tls`: the trust anchor and Redis peer name (DataLayer.tls_client); None: plain TCP.
     data_tls: DataTLSClient | None = None

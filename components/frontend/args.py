@@ -9,7 +9,7 @@ import pulumi
 
 from components.config import StackConfig
 from components.contracts import MiddlewareRef, ReverbClient
-from components.tracing import OtlpExport
+from components.monitoring.tracing import OtlpExport
 
 
 @dataclass(frozen=True)
@@ -34,4 +34,4 @@ class FrontendAppArgs:
     traefik_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     monitoring_crds: Sequence[pulumi.Resource] = field(default_factory=tuple)
     tracing: OtlpExport | None = None
-    """OpenTelemetry SDK settings (components/tracing.py); None when tracing is off."""
+    """OpenTelemetry SDK settings (components/monitoring/tracing.py); None when tracing is off."""

@@ -24,10 +24,16 @@ class ChartPin:
 TRAEFIK = ChartPin("traefik", "41.3.0", "https://traefik.github.io/charts")
 CERT_MANAGER = ChartPin("cert-manager", "v1.21.1", "https://charts.jetstack.io")
 KEDA = ChartPin("keda", "2.20.2", "https://kedacore.github.io/charts")
-# Tracing (components/tracing.py). Tempo's chart moved from grafana/helm-charts (deprecated at
+# Tracing (components/monitoring/tracing.py). Tempo's chart moved from grafana/helm-charts (deprecated at
 # 1.24.4, Tempo 2.9) to grafana-community/helm-charts in 2026.
 OTEL_COLLECTOR = ChartPin("opentelemetry-collector", "0.170.0", "https://open-telemetry.github.io/opentelemetry-helm-charts")
 TEMPO = ChartPin("tempo", "2.2.4", "https://grafana-community.github.io/helm-charts")
+# Monitoring (components/monitoring/): metrics stack, and the logs pipeline.
+KUBE_PROMETHEUS_STACK = ChartPin("kube-prometheus-stack", "88.5.3", "https://prometheus-community.github.io/helm-charts")
+GRAYLOG = ChartPin("graylog", "1.0.0", "https://graylog2.github.io/graylog-helm")
+FLUENT_BIT = ChartPin("fluent-bit", "0.58.1", "https://fluent.github.io/helm-charts")
+# The Graylog chart's MongoDBCommunity resource needs this operator (chart README, "Requirements").
+MONGODB_OPERATOR = ChartPin("mongodb-kubernetes", "1.6.1", "https://mongodb.github.io/helm-charts")
 
 
 def release(

@@ -97,7 +97,7 @@ _PRIVATE_V6 = ["fc00::/7", "fe80::/10"]
 NAME_LABEL = "kubernetes.io/metadata.name"
 # Prometheus runs here; a namespace with metrics ports admits it to `scrape`-labelled pods.
 MONITORING_NAMESPACE = "saas-monitoring"
-# Tracing (components/tracing.py): the OpenTelemetry Collector and Grafana Tempo run in their
+# Tracing (components/monitoring/tracing.py): the OpenTelemetry Collector and Grafana Tempo run in their
 # own namespace. Traefik (configured by the platform, before Tracing exists) and the
 # applications send OTLP to the collector's Service, so its name and ports are fixed here.
 TRACING_NAMESPACE = "saas-tracing"

@@ -43,7 +43,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import k8s as kube
-from components import scraping
+from components.monitoring import scraping
 from components.config import ContainerSize, StackConfig, TracingSettings
 from components.platform import charts
 from components.platform.network import (
@@ -66,7 +66,7 @@ from components.platform.isolation import NS
 from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:Tracing"
-FILES = Path(__file__).resolve().parent / "files" / "tracing"
+FILES = Path(__file__).resolve().parent.parent / "files" / "tracing"
 ALERTS_FILE = FILES / "alerts.yaml"  # checked with promtool (tests/promtool/tracing/)
 DASHBOARD_FILE = FILES / "dashboard.json"
 
@@ -351,7 +351,7 @@ class Tracing(pulumi.ComponentResource):
             )
         # Alerts and a dashboard on the pipeline's own metrics, in this namespace: Prometheus
         # selects rules from every namespace and the Grafana sidecar loads dashboards from all
-        # (monitoring.py); the datasource above must sit in Grafana's own namespace.
+        # (monitoring/metrics.py); the datasource above must sit in Grafana's own namespace.
         k8s.apiextensions.CustomResource(
             "rules-tracing",
             api_version="monitoring.coreos.com/v1",
