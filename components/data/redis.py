@@ -219,7 +219,11 @@ class Redis(pulumi.ComponentResource):
         self.secret_ref = secret_ref
         self.revision = password_revision(password.result)
         self.password = password.result
-        self.dependencies: list[pulumi.Resource] = [operator, secret]
+        # The certificate and the Sentinel TLS ConfigMap too: the cache store mounts both.
+        self.dependencies: list[pulumi.Resource] = [
+            operator, secret, *args.tls_dependencies, *([sentinel_config] if sentinel_config else []),
+        ]
+        self.sentinel_tls_config: pulumi.Output[str] | None = sentinel_config.metadata.name if sentinel_config else None
         self.endpoints = RedisEndpoints(
             sentinel_host=service_host(f"{NAME}-sentinel", ns),
             sentinel_port=SENTINEL_PORT,
