@@ -48,7 +48,8 @@ def test_default_is_on_outside_development(environment: str, stack: str, expecte
     if environment == "development":
         raw["edge"] = {"dns": "none"}
     if environment == "production":
-        raw["objectStorage"] = {"engine": "s3", "bucketPrefix": "example-com"}
+        # Production with s3 replicates to a second region (issue 21 item 2): name one.
+        raw["objectStorage"] = {"engine": "s3", "bucketPrefix": "example-com", "replicaRegion": "eu-central-1"}
     assert tls.enabled(parse_config(raw, stack)) is expected
 
 
@@ -56,7 +57,8 @@ def test_staging_may_turn_it_off_production_may_not() -> None:
     from components import config
 
     assert tls.enabled(parse_config(values(data={"tls": {"enabled": False}}), "staging")) is False
-    raw = values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com"}, data={"tls": {"enabled": False}})
+    raw = values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com", "replicaRegion": "eu-central-1"},
+                 data={"tls": {"enabled": False}})
     with pytest.raises(config.ConfigError) as excinfo:
         parse_config(raw, "prod")
     assert any("data.tls.enabled" in p and "production" in p for p in excinfo.value.problems), excinfo.value.problems
