@@ -74,7 +74,7 @@ def _certificates(build: Build, modelled: Modelled) -> list[str]:
             continue
         dns_names = [n for n in cert.spec.get("dnsNames") or [] if isinstance(n, str)]
         for service in modelled.services:
-            if service.namespace != cr.namespace or not service.origin.startswith(cr.ref()):
+            if service.namespace != cr.namespace or not service.origin.startswith(f"{cr.ref()} ("):
                 continue
             host = f"{service.name}.{cr.namespace}.svc"
             wanted = f"*.{host}" if service.name.endswith("-headless") else host
