@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.data import tls
+from components.data import tls, tls_reload
 from components.data.redis import render_redis_conf
 from tests.conftest import Synth, parse_config
 from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
@@ -147,7 +147,7 @@ def test_redis_and_sentinel_listen_with_tls(stack: Synth) -> None:
     config_map = sentinel["redisSentinelConfig"]["additionalSentinelConfig"]
     assert "tls-port 26379" in stack.object("ConfigMap", config_map, DATA)["data"]["redis-sentinel-additional.conf"]
     # Rotation: Redis rereads its files on CONFIG SET, each Sentinel is restarted in turn.
-    job = stack.object("CronJob", tls.RELOADER_NAME, DATA)["spec"]
+    job = stack.object("CronJob", tls_reload.RELOADER_NAME, DATA)["spec"]
     script = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert "CONFIG SET tls-cert-file" in script and "SHUTDOWN" in script and "seq 0 2" in script
 
@@ -419,7 +419,7 @@ def test_the_cache_store_is_tls_like_the_durable_one(stack: Synth) -> None:
     assert settings["REDIS_CACHE_TLS_PEER_NAME"] == f"redis-cache-master.{DATA}.svc.cluster.local"
     assert f"*.redis-cache-headless.{DATA}.svc.cluster.local" in names
     assert f"*.redis-cache-sentinel-headless.{DATA}.svc.cluster.local" in names
-    job = stack.object("CronJob", tls.reloader_name("redis-cache"), DATA)["spec"]
+    job = stack.object("CronJob", tls_reload.reloader_name("redis-cache"), DATA)["spec"]
     script = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert "host=redis-cache-$i.redis-cache-headless" in script and "host=redis-cache-sentinel-$i.redis-cache-sentinel-headless" in script
 

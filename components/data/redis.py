@@ -30,6 +30,7 @@ from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig, StoreSizing
 from components.contracts import RedisEndpoints
 from components.data import tls as data_tls
+from components.data import tls_reload
 from components.data.common import DATA_STORE_LABEL, service_host
 
 TYPE = "saas-platform:index:Redis"
@@ -209,7 +210,7 @@ class Redis(pulumi.ComponentResource):
             ),
         )
         if tls:
-            data_tls.redis_cert_reloader(
+            tls_reload.redis_cert_reloader(
                 ns, NAME, redis_pods, sentinel_pods, REDIS_IMAGE, REDIS_UID, secret.metadata.name,
                 pulumi.ResourceOptions(parent=self, depends_on=[sentinel]),
             )

@@ -34,6 +34,7 @@ from components.config import StackConfig
 from components.contracts import RedisEndpoints
 from components.data import redis as durable
 from components.data import tls as data_tls
+from components.data import tls_reload
 from components.data.common import DATA_STORE_LABEL, service_host
 
 NAME = "redis-cache"
@@ -119,7 +120,7 @@ def cache_store(args: CacheStoreArgs, parent: pulumi.Resource) -> tuple[RedisEnd
     )
     if data_tls.enabled(cfg):
         # Same certificate (`redis-tls` names the cache's hosts), same weekly reload.
-        data_tls.redis_cert_reloader(
+        tls_reload.redis_cert_reloader(
             ns, NAME, pods, sentinels, durable.REDIS_IMAGE, durable.REDIS_UID, args.secret_ref["name"],
             pulumi.ResourceOptions(parent=parent, depends_on=[sentinel]),
         )
