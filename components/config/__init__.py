@@ -17,24 +17,65 @@ error formatting; the only module that touches `pulumi.Config`) and `backup_timi
 arithmetic the schedule check and the data layer share). The package imports nothing else from
 `components/`, so every component may import it.
 
-This package re-exports the names the rest of the program imports, so `from components.config
-import StackConfig` keeps working wherever config is read (the one documented exception to "no
-re-export modules": config is read everywhere).
+This package re-exports the names the rest of the program imports and every section model (the
+stack file's schema; tests/test_config.py checks that no error message names one), so
+`from components.config import StackConfig` keeps working wherever config is read (the one
+documented exception to "no re-export modules": config is read everywhere).
 """
 
 from __future__ import annotations
 
-from components.config.app import ReleaseSection
+from components.config.app import BackendSection, FrontendSection, PhpSection, ReleaseSection
+from components.config.aws import AuditTrailCloudWatchSection, AuditTrailSection, AwsSection
 from components.config.base import NAMESPACE, ConfigError, Environment, Size
-from components.config.data import DATA_STORAGE_CLASS, DrillsSection, restore_instance_name
-from components.config.edge import ingress_record_type
+from components.config.data import (
+    DATA_STORAGE_CLASS,
+    BackupsSection,
+    DataSection,
+    DataTlsSection,
+    DrillFreshnessSection,
+    DrillsSection,
+    FailedJobsSection,
+    MariaDBSection,
+    MaxScaleSection,
+    RedisCacheSection,
+    RedisSection,
+    RestoreSection,
+    VolumesSection,
+    restore_instance_name,
+)
+from components.config.edge import (
+    CloudflareSection,
+    EdgeSection,
+    MailSection,
+    Route53Section,
+    ingress_record_type,
+)
+# `_OBJECT_KEYS` and `_near_miss` are private to config but read by synth/stackfile.py (which keys
+# hold objects) and tests/test_config.py (the namespace typo rule).
 from components.config.loader import _OBJECT_KEYS, _near_miss, load, parse, required_secret_keys
-from components.config.monitoring import MonitoringSettings, TracingSettings
-from components.config.network import IngressSection
+from components.config.monitoring import (
+    AlertsSection,
+    LogsSection,
+    MonitoringSection,
+    MonitoringSettings,
+    PrometheusSection,
+    TracingSection,
+    TracingSettings,
+)
+from components.config.network import (
+    AdminGuardSection,
+    IngressSection,
+    KubernetesSection,
+    NetworkSection,
+    NodePortsSection,
+    RateLimitSection,
+    TlsSection,
+)
 from components.config.raw import RawConfig, audit_trail_enabled, database_servers, maxscale_wanted, uses_aws
 from components.config.secrets import SECRET_KEYS
 from components.config.stack import DataConfig, StackConfig, StoreSizing, resolve
-from components.config.storage import DEAD_LETTER_QUEUE, RabbitMQSection
+from components.config.storage import DEAD_LETTER_QUEUE, ObjectStorageSection, RabbitMQSection
 from components.config.tiers import MAX_REPLICAS, TIERS, Bounds, ContainerSize, Tier
 
 __all__ = [
@@ -42,32 +83,64 @@ __all__ = [
     "DEAD_LETTER_QUEUE",
     "MAX_REPLICAS",
     "NAMESPACE",
+    "_OBJECT_KEYS",
     "SECRET_KEYS",
     "TIERS",
+    "AdminGuardSection",
+    "AlertsSection",
+    "AuditTrailCloudWatchSection",
+    "AuditTrailSection",
+    "AwsSection",
+    "BackendSection",
+    "BackupsSection",
     "Bounds",
+    "CloudflareSection",
     "ConfigError",
     "ContainerSize",
     "DataConfig",
+    "DataSection",
+    "DataTlsSection",
+    "DrillFreshnessSection",
     "DrillsSection",
+    "EdgeSection",
     "Environment",
+    "FailedJobsSection",
+    "FrontendSection",
     "IngressSection",
+    "KubernetesSection",
+    "LogsSection",
+    "MailSection",
+    "MariaDBSection",
+    "MaxScaleSection",
+    "MonitoringSection",
     "MonitoringSettings",
+    "NetworkSection",
+    "NodePortsSection",
+    "ObjectStorageSection",
+    "PhpSection",
+    "PrometheusSection",
     "RabbitMQSection",
+    "RateLimitSection",
     "RawConfig",
+    "RedisCacheSection",
+    "RedisSection",
     "ReleaseSection",
+    "RestoreSection",
+    "Route53Section",
     "Size",
     "StackConfig",
     "StoreSizing",
     "Tier",
+    "TlsSection",
+    "TracingSection",
     "TracingSettings",
-    # Private to config, read by synth/stackfile.py (which keys hold objects) and tests/test_config.py.
-    "_OBJECT_KEYS",
-    "_near_miss",
+    "VolumesSection",
     "audit_trail_enabled",
     "database_servers",
     "ingress_record_type",
     "load",
     "maxscale_wanted",
+    "_near_miss",
     "parse",
     "required_secret_keys",
     "resolve",
