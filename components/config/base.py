@@ -14,16 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict
 
 NAMESPACE = "saas-platform"
 
-
 Environment = Literal["development", "staging", "production"]
-
-
 Size = Literal["small", "medium", "large"]
-
-
 StorageEngine = Literal["seaweedfs", "s3", "minio"]
-
-
 DnsProvider = Literal["cloudflare", "route53", "none"]
 
 

@@ -14,14 +14,8 @@ from components.config.base import QUANTITY_RE, _Strict
 
 
 _CRON_FIELD_RE = re.compile(r"^[0-9*/,-]+$")
-
-
 _DURATION_RE = re.compile(r"^[1-9][0-9]*h$")
-
-
 _RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-
-
 _K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -63,17 +57,9 @@ def _storage_class(value: str) -> str:
 
 
 Quantity = Annotated[str, AfterValidator(_quantity)]
-
-
 Cron = Annotated[str, AfterValidator(_cron)]
-
-
 Hours = Annotated[str, AfterValidator(_hours)]
-
-
 UtcTime = Annotated[str, AfterValidator(_utc_time)]
-
-
 StorageClassName = Annotated[str, AfterValidator(_storage_class)]
 
 

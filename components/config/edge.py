@@ -12,16 +12,9 @@ from components.config.base import DOMAIN_RE, EMAIL_RE, DnsProvider, Email, _Str
 
 DmarcPolicy = Literal["none", "quarantine", "reject"]
 
-
 _CLOUDFLARE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-
-
 _IPV4_RE = re.compile(r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
-
-
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 

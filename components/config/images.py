@@ -10,11 +10,7 @@ from pydantic import AfterValidator
 
 # A repository path segment as the OCI distribution spec allows it.
 _REPO_RE = re.compile(r"^[a-z0-9]+([._-]+[a-z0-9]+)*(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
-
-
 _TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-
-
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 
 

@@ -20,7 +20,6 @@ from components.config.stack import StackConfig, resolve
 
 _OBJECT_KEYS = {"frontend", "backend", "objectStorage", "rabbitmq", "edge", "ingress", "tls", "network", "data", "monitoring", "kubernetes", "aws"}
 
-
 _MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "unknown key",

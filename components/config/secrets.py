@@ -18,8 +18,6 @@ SECRET_KEYS: dict[str, str] = {
     "googleMapsKey": "Google Maps API key (GOOGLE_MAPS_API_KEY)",
     "exchangeRatesKey": "exchange-rate API key (EXCHANGE_RATES_API_KEY)",
 }
-
-
 # Integration secrets the backend receives, by config key -> environment variable.
 INTEGRATION_SECRETS: Mapping[str, str] = {
     "stripeSecret": "STRIPE_SECRET",
@@ -28,7 +26,5 @@ INTEGRATION_SECRETS: Mapping[str, str] = {
     "googleMapsKey": "GOOGLE_MAPS_API_KEY",
     "exchangeRatesKey": "EXCHANGE_RATES_API_KEY",
 }
-
-
 # Secret keys a stack may set whatever the rest of its configuration says.
 OPTIONAL_SECRET_KEYS = {"alertWebhookUrl", *INTEGRATION_SECRETS}

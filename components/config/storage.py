@@ -17,12 +17,8 @@ _QUEUE_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,48}[a-z0-9])?$")
 
 # AWS region names (eu-west-1, us-gov-west-1, ap-southeast-3); in-cluster engines accept any.
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
-
-
 # Bucket names are global on AWS: a prefix makes them unique (S3 naming rules, room for suffixes).
 _BUCKET_PREFIX_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{1,38}[a-z0-9])$")
-
-
 # The dead-letter queue the topology creates itself; an application queue must not take its name.
 DEAD_LETTER_QUEUE = "dead-letter"
 

@@ -88,7 +88,6 @@ TIERS: Mapping[Size, Tier] = {
     ),
 }
 
-
 # Development runs on a laptop cluster: one replica of everything whatever the size says;
 # the HPA may still add one under load so autoscaling is exercised locally.
 DEVELOPMENT_TIER = Tier(
@@ -107,16 +106,10 @@ MARIADB_SIZING: Mapping[Size, tuple[str, str, str]] = {
     "medium": ("50Gi", "4Gi", "1"),
     "large": ("200Gi", "16Gi", "4"),
 }
-
-
 REDIS_SIZING: Mapping[Size, tuple[str, str, str]] = {
     "small": ("2Gi", "256Mi", "100m"),
     "medium": ("5Gi", "1Gi", "250m"),
     "large": ("20Gi", "4Gi", "1"),
 }
-
-
 DEVELOPMENT_MARIADB = ("2Gi", "512Mi", "100m")
-
-
 DEVELOPMENT_REDIS = ("1Gi", "128Mi", "50m")

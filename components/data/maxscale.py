@@ -29,7 +29,7 @@ MariaDB also states `replication.primary.autoFailover: false`, so exactly one th
 MaxScale's mariadbmon (`auto_failover`, cooperative locks between the MaxScale pods).
 
 Licence: MaxScale 23.08 is BSL 1.1; production with three or more servers needs a MariaDB
-subscription (components/config.py MaxScaleSection.licensed).
+subscription (components/config/data.py MaxScaleSection.licensed).
 """
 
 from __future__ import annotations
