@@ -33,29 +33,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False, frozen=True)
 
 
+def matching(pattern: re.Pattern[str], expected: str) -> AfterValidator:
+    """The validator of a string value type: `pattern` must match, else the error reads
+    "'<value>' is not <expected>" (the value the user wrote and what we expected instead)."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"'{value}' is not {expected}")
+        return value
+
+    return AfterValidator(check)
+
+
 DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 # A Kubernetes storage quantity such as 10Gi or 500Mi.
 QUANTITY_RE = re.compile(r"^[1-9][0-9]*(Mi|Gi|Ti)$")
-
-
-def _storage_size(value: str) -> str:
-    if not QUANTITY_RE.match(value):
-        raise ValueError(f"'{value}' is not a storage size such as 10Gi (Mi, Gi or Ti)")
-    return value
-
-
-StorageSize = Annotated[str, AfterValidator(_storage_size)]
+StorageSize = Annotated[str, matching(QUANTITY_RE, "a storage size such as 10Gi (Mi, Gi or Ti)")]
 
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-def _email(value: str) -> str:
-    if not EMAIL_RE.match(value):
-        raise ValueError(f"'{value}' is not an e-mail address such as ops@example.com")
-    return value
-
-
-Email = Annotated[str, AfterValidator(_email)]
+Email = Annotated[str, matching(EMAIL_RE, "an e-mail address such as ops@example.com")]

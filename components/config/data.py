@@ -10,7 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from components.config import backup_timing
-from components.config.base import QUANTITY_RE, _Strict
+from components.config.base import QUANTITY_RE, _Strict, matching
 
 
 _CRON_FIELD_RE = re.compile(r"^[0-9*/,-]+$")
@@ -19,22 +19,10 @@ _RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def _quantity(value: str) -> str:
-    if not QUANTITY_RE.match(value):
-        raise ValueError(f"'{value}' is not a size such as 512Mi, 20Gi or 1Ti")
-    return value
-
-
 def _cron(value: str) -> str:
     fields = value.split()
     if len(fields) != 5 or not all(_CRON_FIELD_RE.match(f) for f in fields):
         raise ValueError(f"'{value}' is not a five-field cron expression such as '0 * * * *'")
-    return value
-
-
-def _hours(value: str) -> str:
-    if not _DURATION_RE.match(value):
-        raise ValueError(f"'{value}' is not a duration in whole hours such as 720h")
     return value
 
 
@@ -56,9 +44,9 @@ def _storage_class(value: str) -> str:
     return value
 
 
-Quantity = Annotated[str, AfterValidator(_quantity)]
+Quantity = Annotated[str, matching(QUANTITY_RE, "a size such as 512Mi, 20Gi or 1Ti")]
 Cron = Annotated[str, AfterValidator(_cron)]
-Hours = Annotated[str, AfterValidator(_hours)]
+Hours = Annotated[str, matching(_DURATION_RE, "a duration in whole hours such as 720h")]
 UtcTime = Annotated[str, AfterValidator(_utc_time)]
 StorageClassName = Annotated[str, AfterValidator(_storage_class)]
 
@@ -78,15 +66,10 @@ class RestoreSection(_Strict):
 
 # `mariadb`, or `mariadb-r<14 digits>` (an instance restored to that UTC time).
 _INSTANCE_RE = re.compile(r"^mariadb(-r[0-9]{14})?$")
-
-
-def _instance(value: str) -> str:
-    if not _INSTANCE_RE.match(value):
-        raise ValueError(
-            f"'{value}' is not a MariaDB instance of this stack: 'mariadb' or 'mariadb-r<YYYYMMDDhhmmss>' "
-            "(the name a restore gave it)"
-        )
-    return value
+MariaDBInstance = Annotated[
+    str,
+    matching(_INSTANCE_RE, "a MariaDB instance of this stack: 'mariadb' or 'mariadb-r<YYYYMMDDhhmmss>' (the name a restore gave it)"),
+]
 
 
 class MariaDBSection(_Strict):
@@ -95,7 +78,7 @@ class MariaDBSection(_Strict):
     memory: Quantity | None = None
     # The MariaDB in service; after a restore, set it to the restored instance's name (and
     # remove `restore`) to finish the restore (docs/operations.md, "Restore").
-    instance: Annotated[str, AfterValidator(_instance)] = "mariadb"
+    instance: MariaDBInstance = "mariadb"
     restore: RestoreSection | None = None
 
     @model_validator(mode="after")
@@ -193,15 +176,7 @@ class MaxScaleSection(_Strict):
 
 
 _SQL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-
-def _sql_name(value: str) -> str:
-    if not _SQL_NAME_RE.match(value):
-        raise ValueError(f"'{value}' is not a table or column name (letters, digits, '_', at most 64)")
-    return value
-
-
-SqlName = Annotated[str, AfterValidator(_sql_name)]
+SqlName = Annotated[str, matching(_SQL_NAME_RE, "a table or column name (letters, digits, '_', at most 64)")]
 
 
 class DrillFreshnessSection(_Strict):

@@ -8,33 +8,20 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal, Mapping
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import Field, model_validator
 
-from components.config.base import Email, Environment, StorageSize, _Strict
+from components.config.base import Email, Environment, StorageSize, _Strict, matching
 
 
 # Prometheus duration as its `--storage.tsdb.retention.time` flag accepts it (one unit).
 _RETENTION_RE = re.compile(r"^[1-9][0-9]*(h|d|w|y)$")
-
-
-def _duration(value: str) -> str:
-    if not _RETENTION_RE.match(value):
-        raise ValueError(f"'{value}' is not a retention such as 15d (a whole number of h, d, w or y)")
-    return value
-
-
-Retention = Annotated[str, AfterValidator(_duration)]
+Retention = Annotated[str, matching(_RETENTION_RE, "a retention such as 15d (a whole number of h, d, w or y)")]
 
 
 # Tempo's `compactor.compaction.block_retention` is a Go duration; whole hours or days keep it
 # readable (days are converted to hours for Tempo, which does not know `d`).
 _TRACE_RETENTION_RE = re.compile(r"^[1-9][0-9]*(h|d)$")
-
-
-def _trace_retention(value: str) -> str:
-    if not _TRACE_RETENTION_RE.match(value):
-        raise ValueError(f"'{value}' is not a trace retention such as 72h or 7d (a whole number of h or d)")
-    return value
+TraceRetention = Annotated[str, matching(_TRACE_RETENTION_RE, "a trace retention such as 72h or 7d (a whole number of h or d)")]
 
 
 class PrometheusSection(_Strict):
@@ -73,7 +60,7 @@ class TracingSection(_Strict):
     sampleRate: float | None = Field(default=None, gt=0, le=1)
     sampling: Literal["head", "tail"] | None = None
     slowThresholdMs: int | None = Field(default=None, ge=1)
-    retention: Annotated[str, AfterValidator(_trace_retention)] | None = None
+    retention: TraceRetention | None = None
     storage: StorageSize | None = None
 
     @model_validator(mode="after")
