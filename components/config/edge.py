@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from components.config.base import DOMAIN_RE, EMAIL_RE, DnsProvider, Email, _Strict
+from components.config.base import DOMAIN_RE, EMAIL_RE, DnsProvider, Email, _Strict, matching
 
 
 DmarcPolicy = Literal["none", "quarantine", "reject"]
 
 _CLOUDFLARE_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+CloudflareZoneId = Annotated[str, matching(_CLOUDFLARE_ID_RE, "a Cloudflare zone id (32 lowercase hex digits)")]
 _IPV4_RE = re.compile(r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _HOSTNAME_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -51,7 +52,7 @@ def _zone_name(value: str | None) -> str | None:
 class CloudflareSection(_Strict):
     """`edge.cloudflare`: the zone the records, settings and rulesets live in."""
 
-    zoneId: str | None = None
+    zoneId: CloudflareZoneId | None = None
     # The zone's apex (default: the stack's domain). A stack whose domain sits below the zone
     # apex is refused: see RawConfig._cross_checks.
     zoneName: str | None = None
@@ -59,13 +60,6 @@ class CloudflareSection(_Strict):
     # Cloudflare colo. Periods of 10 s or 60 s are what the Pro and Business plans allow.
     apiRequestsPerMinute: int = Field(default=600, ge=10, le=100_000)
     loginRequestsPerMinute: int = Field(default=10, ge=1, le=1_000)
-
-    @field_validator("zoneId")
-    @classmethod
-    def _zone_id(cls, value: str | None) -> str | None:
-        if value is not None and not _CLOUDFLARE_ID_RE.match(value):
-            raise ValueError(f"'{value}' is not a Cloudflare zone id (32 lowercase hex digits)")
-        return value
 
     @field_validator("zoneName")
     @classmethod

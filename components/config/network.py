@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from components.config.base import EMAIL_RE, _Strict
+from components.config.base import Email, _Strict
 
 
 class KubernetesSection(_Strict):
@@ -102,17 +102,10 @@ class IngressSection(_Strict):
 
 class TlsSection(_Strict):
     # Let's Encrypt account address; defaults to hostmaster@<domain>.
-    acmeEmail: str | None = None
+    acmeEmail: Email | None = None
     # Which Let's Encrypt directory issues the certificates: `staging` for a first bring-up
     # (generous rate limits, untrusted chain), `production` otherwise.
     acmeServer: Literal["production", "staging"] = "production"
-
-    @field_validator("acmeEmail")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not EMAIL_RE.match(value):
-            raise ValueError(f"'{value}' is not an e-mail address such as ops@example.com")
-        return value
 
 
 class NetworkSection(_Strict):

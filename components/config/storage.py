@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from components.config.base import StorageEngine, StorageSize, _Strict
+from components.config.base import StorageEngine, StorageSize, _Strict, matching
 
 
 # RabbitMQ queue names the application declares. Kept to a DNS-label-like alphabet because each
@@ -19,6 +19,9 @@ _QUEUE_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,48}[a-z0-9])?$")
 _REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 # Bucket names are global on AWS: a prefix makes them unique (S3 naming rules, room for suffixes).
 _BUCKET_PREFIX_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{1,38}[a-z0-9])$")
+Region = Annotated[str, matching(_REGION_RE, "a region such as eu-west-1")]
+AwsRegion = Annotated[str, matching(_REGION_RE, "an AWS region such as eu-central-1")]
+BucketPrefix = Annotated[str, matching(_BUCKET_PREFIX_RE, "a bucket prefix: 3-40 lowercase letters, digits and '-'")]
 # The dead-letter queue the topology creates itself; an application queue must not take its name.
 DEAD_LETTER_QUEUE = "dead-letter"
 
@@ -59,11 +62,11 @@ class ObjectStorageSection(_Strict):
 
     engine: StorageEngine = "seaweedfs"
     # Signing region; the AWS region of the buckets for the s3 engine.
-    region: str = "us-east-1"
+    region: Region = "us-east-1"
     # The existing MinIO/AIStor S3 endpoint (minio engine only), e.g. https://s3.example.net.
     endpoint: str | None = None
     # Bucket names become `<bucketPrefix>-<stack>-<bucket>`; defaults to the domain with dashes.
-    bucketPrefix: str | None = None
+    bucketPrefix: BucketPrefix | None = None
     # Days a replaced or deleted object version is kept before expiry (s3 lifecycle rule).
     noncurrentVersionDays: int = Field(default=30, ge=1, le=3650)
     # Persistent volume of each in-cluster SeaweedFS volume server.
@@ -71,21 +74,7 @@ class ObjectStorageSection(_Strict):
     # s3 engine: the AWS region the uploads and backups buckets are replicated to (a second
     # copy outside the primary region; components/storage_replication.py). Required in
     # production with s3; absent means no replication.
-    replicaRegion: str | None = None
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION_RE.match(value):
-            raise ValueError(f"'{value}' is not a region such as eu-west-1")
-        return value
-
-    @field_validator("replicaRegion")
-    @classmethod
-    def _replica_region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION_RE.match(value):
-            raise ValueError(f"'{value}' is not an AWS region such as eu-central-1")
-        return value
+    replicaRegion: AwsRegion | None = None
 
     @field_validator("endpoint")
     @classmethod
@@ -93,13 +82,6 @@ class ObjectStorageSection(_Strict):
         if value is not None and not re.match(r"^https://[a-z0-9.-]+(:[0-9]{1,5})?/?$", value):
             raise ValueError(f"'{value}' is not an https:// endpoint URL (scheme, host, optional port)")
         return value.rstrip("/") if value else value
-
-    @field_validator("bucketPrefix")
-    @classmethod
-    def _prefix(cls, value: str | None) -> str | None:
-        if value is not None and not _BUCKET_PREFIX_RE.match(value):
-            raise ValueError(f"'{value}' is not a bucket prefix: 3-40 lowercase letters, digits and '-'")
-        return value
 
     @model_validator(mode="after")
     def _endpoint_for_minio(self) -> "ObjectStorageSection":
