@@ -37,41 +37,6 @@ from components.config.tiers import (
 )
 
 
-def resolve_monitoring(raw: "RawConfig") -> MonitoringSettings:
-    section = raw.monitoring
-    retention, storage, logs_storage = MONITORING_DEFAULTS[raw.environment]
-    highly_available = raw.environment != "development"
-    # Development runs on a laptop: no Graylog (it alone wants ~8 GiB) and no node-exporter
-    # (host mounts; Docker Desktop's root is not a shared mount and node-exporter fails there).
-    default_on = raw.environment != "development"
-    return MonitoringSettings(
-        retention=section.prometheus.retention or retention,
-        storage=section.prometheus.storage or storage,
-        prometheus_replicas=2 if raw.environment == "production" else 1,
-        alertmanager_replicas=2 if highly_available else 1,
-        logs_enabled=default_on if section.logs.enabled is None else section.logs.enabled,
-        logs_storage=section.logs.storage or logs_storage,
-        node_exporter=default_on if section.nodeExporter is None else section.nodeExporter,
-        alert_email_to=tuple(section.alerts.emailTo or (f"ops@{raw.domain}",)),
-        tracing=resolve_tracing(raw),
-    )
-
-
-def resolve_tracing(raw: "RawConfig") -> TracingSettings:
-    section = raw.monitoring.tracing
-    rate, retention, storage = TRACING_DEFAULTS[raw.environment]
-    retention = section.retention or retention
-    hours = int(retention[:-1]) * (24 if retention.endswith("d") else 1)
-    return TracingSettings(
-        enabled=raw.environment != "development" if section.enabled is None else section.enabled,
-        sample_rate=rate if section.sampleRate is None else section.sampleRate,
-        sampling=section.sampling or "head",
-        slow_threshold_ms=section.slowThresholdMs or 1000,
-        retention_hours=hours,
-        storage=section.storage or storage,
-    )
-
-
 @dataclass(frozen=True)
 class Replicas:
     frontend: Bounds
@@ -209,6 +174,41 @@ def resolve(stack: str, raw: RawConfig) -> StackConfig:
     sizes = Sizes(frontend=tier.frontend_size, backend=tier.backend_size)
     return StackConfig(
         stack=stack, raw=raw, replicas=replicas, sizes=sizes, data=_resolve_data(raw), monitoring=resolve_monitoring(raw)
+    )
+
+
+def resolve_monitoring(raw: RawConfig) -> MonitoringSettings:
+    section = raw.monitoring
+    retention, storage, logs_storage = MONITORING_DEFAULTS[raw.environment]
+    highly_available = raw.environment != "development"
+    # Development runs on a laptop: no Graylog (it alone wants ~8 GiB) and no node-exporter
+    # (host mounts; Docker Desktop's root is not a shared mount and node-exporter fails there).
+    default_on = raw.environment != "development"
+    return MonitoringSettings(
+        retention=section.prometheus.retention or retention,
+        storage=section.prometheus.storage or storage,
+        prometheus_replicas=2 if raw.environment == "production" else 1,
+        alertmanager_replicas=2 if highly_available else 1,
+        logs_enabled=default_on if section.logs.enabled is None else section.logs.enabled,
+        logs_storage=section.logs.storage or logs_storage,
+        node_exporter=default_on if section.nodeExporter is None else section.nodeExporter,
+        alert_email_to=tuple(section.alerts.emailTo or (f"ops@{raw.domain}",)),
+        tracing=resolve_tracing(raw),
+    )
+
+
+def resolve_tracing(raw: RawConfig) -> TracingSettings:
+    section = raw.monitoring.tracing
+    rate, retention, storage = TRACING_DEFAULTS[raw.environment]
+    retention = section.retention or retention
+    hours = int(retention[:-1]) * (24 if retention.endswith("d") else 1)
+    return TracingSettings(
+        enabled=raw.environment != "development" if section.enabled is None else section.enabled,
+        sample_rate=rate if section.sampleRate is None else section.sampleRate,
+        sampling=section.sampling or "head",
+        slow_threshold_ms=section.slowThresholdMs or 1000,
+        retention_hours=hours,
+        storage=section.storage or storage,
     )
 
 
