@@ -39,8 +39,8 @@ import yaml
 from components import k8s as kube
 from components.config import ContainerSize, DrillsSection, StackConfig
 from components.data import mariadb as mariadb_store
+from components.config.backup_timing import BACKUP_THROUGHPUT_MB_S, quantity_mib
 from components.data import tls as data_tls
-from components.data.backup_timing import BACKUP_THROUGHPUT_MB_S, quantity_mib
 from components.data.common import DATA_STORE_LABEL
 from components.data.pushgateway import PUSHGATEWAY, PUSHGATEWAY_PORT, PUSHGATEWAY_STORE, pushgateway
 from components.platform.network import PROMETHEUS_POD

@@ -46,7 +46,7 @@ from components.config import ContainerSize, StackConfig, restore_instance_name
 from components.contracts import MariaDBEndpoints, S3Access
 from components.data import maxscale
 from components.data.archive_preflight import archive_preflight
-from components.data.backup_timing import (  # noqa: F401  (re-exported: tests read them here)
+from components.config.backup_timing import (  # noqa: F401  (re-exported: tests read them here)
     BACKUP_TIMEOUT_MINUTES,
     LIVENESS_PERIOD_SECONDS,
     backup_timeout_minutes,

@@ -29,25 +29,22 @@ MariaDB also states `replication.primary.autoFailover: false`, so exactly one th
 MaxScale's mariadbmon (`auto_failover`, cooperative locks between the MaxScale pods).
 
 Licence: MaxScale 23.08 is BSL 1.1; production with three or more servers needs a MariaDB
-subscription (components/config.py MaxScaleSection.licensed).
+subscription (components/config/data.py MaxScaleSection.licensed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import k8s as kube
-from components.config import TIERS, ContainerSize, StackConfig
+from components.config import ContainerSize, StackConfig, maxscale_wanted
 from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL, service_host
-
-if TYPE_CHECKING:
-    from components.config import RawConfig
 
 TYPE = "saas-platform:index:MaxScale"
 API_VERSION = "k8s.mariadb.com/v1alpha1"
@@ -91,23 +88,6 @@ EXPORTER_SIZE = ContainerSize("20m", "32Mi", "64Mi")
 # ------------------------------------------------------------------------------------------
 # When MaxScale runs
 # ------------------------------------------------------------------------------------------
-
-
-def database_servers(raw: "RawConfig") -> int:
-    """MariaDB pods the stack runs (components/data/mariadb.py mariadb_spec: 1 + the tier's
-    replicas, two at least when replicating, which backups imply)."""
-    development = raw.environment == "development"
-    replicas = 1 + (0 if development else TIERS[raw.size].database_replicas)
-    backups = raw.data.backups.enabled if raw.data.backups.enabled is not None else not development
-    return max(2, replicas) if backups or replicas > 1 else replicas
-
-
-def maxscale_wanted(raw: "RawConfig") -> bool:
-    """`data.maxscale.enabled`, by default on in the medium and large tiers outside development."""
-    explicit = raw.data.maxscale.enabled
-    if explicit is not None:
-        return explicit
-    return raw.environment != "development" and raw.size in ("medium", "large")
 
 
 def enabled(cfg: StackConfig) -> bool:

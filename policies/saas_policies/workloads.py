@@ -126,7 +126,7 @@ def _plain_secrets(args: ResourceValidationArgs) -> Iterator[str]:
                 )
 
 
-# components/config.py (MAX_REPLICAS) refuses the same bound in the stack config.
+# components/config/tiers.py (MAX_REPLICAS) refuses the same bound in the stack config.
 MAX_HPA_REPLICAS = 50
 
 

@@ -1,7 +1,8 @@
 """How long a full physical backup takes, and the timeout and probe window that follow.
 
-Pure arithmetic without Pulumi or config imports, so `components.config` can check a backup
-schedule against it before any resource is registered (data-safety review #14).
+Pure arithmetic without Pulumi imports, here in the config package so config can check a backup
+schedule against it before any resource is registered (data-safety review #14); the data layer
+sizes its backup timeout and agent probes from the same numbers.
 """
 
 from __future__ import annotations
