@@ -20,7 +20,7 @@ LINT_STAMP := $(LINT_DIR)/node_modules/.install-stamp
 NEXT_DIR   := tests/fixtures/next-app
 NEXT_STAMP := $(NEXT_DIR)/node_modules/.install-stamp
 
-.PHONY: help venv policy-venv checkov-venv nca-venv workflow-lint next-fixture system-deps preview synth rehearse test bench clean
+.PHONY: help venv policy-venv checkov-venv nca-venv workflow-lint next-fixture system-deps preview synth rehearse test bench urns clean
 
 help:
 	@echo "make preview           the dev stack offline: component tree, policy findings, footprint, what to set"
@@ -29,6 +29,7 @@ help:
 	@echo "make test              set up everything and run the whole test suite"
 	@echo "make policy-venv       create policies/venv for pulumi preview/up --policy-pack policies"
 	@echo "make bench             median synth time per stack against its import floor"
+	@echo "make urns              record every stack's resource URNs (after a deliberate delete/replace)"
 
 $(STAMP): $(REQS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -92,6 +93,9 @@ test: $(STAMP) $(CHECKOV_STAMP) $(NCA_STAMP) system-deps $(LINT_STAMP) $(NEXT_ST
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+
+urns: $(STAMP)
+	$(PY) scripts/urns.py
 
 clean:
 	rm -rf build .pytest_cache

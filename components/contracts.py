@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 import pulumi
 
+# Laravel's Redis key prefix (`REDIS_PREFIX` in the backend's settings): the queue lists are
+# `<prefix>queues:<queue>`, which the Redis exporter and KEDA read by name.
+REDIS_PREFIX = "saas_"
+
 
 @dataclass(frozen=True)
 class MiddlewareRef:

@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.monitoring import scraping
+from components.platform import scraping
 from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access

@@ -623,7 +623,7 @@ SCRAPED_PROGRAM = '''
 import pulumi
 import pulumi_kubernetes as k8s
 from components import k8s as kube
-from components.monitoring import scraping
+from components.platform import scraping
 from components.config import ContainerSize
 
 class App(pulumi.ComponentResource):

@@ -6,14 +6,12 @@ web.py, migrations.py, reverb.py, workers.py, scheduler.py, routes.py (IngressRo
 login route), network.py (NetworkPolicies), files.py (nginx/php-fpm/php.ini rendering) and
 stores.py (which Redis holds what; the failed-job volume).
 
-May import: components.{k8s, config, contracts, routing, tracing, data.tls, platform.network,
-platform.traefik}. Nothing under components/ imports this package but __main__.py, and
-data.redis for REDIS_PREFIX (the key prefix its queue exporter reads).
+May import: components.{k8s, config, contracts, routing, monitoring.tracing, data.tls, platform}.
+Nothing under components/ imports this package but __main__.py (docs/architecture.md).
 """
 
 from components.backend.args import LaravelBackendArgs, QueueBroker
 from components.backend.component import LaravelBackend
-from components.backend.settings import REDIS_PREFIX
 from components.contracts import ReverbClient
 
-__all__ = ["LaravelBackend", "LaravelBackendArgs", "QueueBroker", "REDIS_PREFIX", "ReverbClient"]
+__all__ = ["LaravelBackend", "LaravelBackendArgs", "QueueBroker", "ReverbClient"]

@@ -18,14 +18,13 @@ from components.backend import files
 from components.backend import stores
 from components.backend.args import LaravelBackendArgs
 from components.config import StackConfig
-from components.contracts import ReverbClient
+from components.contracts import REDIS_PREFIX, ReverbClient
 from components.data import tls as data_tls
 from components.platform.traefik import cloudflare_ranges
 
 APP = "backend"
 REVERB_PORT = 8080
 # Laravel prefixes every Redis key; fixing the prefix makes the queue keys KEDA watches known.
-REDIS_PREFIX = "saas_"
 # Hops in front of the pods: Traefik (pod network) and, with the Cloudflare edge, Cloudflare's
 # edge servers, whose address Traefik appends to X-Forwarded-For. Symfony's Request walks the
 # chain from the right, skipping trusted proxies, so both must be trusted to reach the client.

@@ -22,7 +22,8 @@ from components import k8s as kube
 from components import routing
 from components.backend import files, stores
 from components.backend.pods import PhpPods
-from components.backend.settings import APP, REDIS_PREFIX
+from components.backend.settings import APP
+from components.contracts import REDIS_PREFIX
 from components.data import tls as data_tls
 
 # Worker retries (data-safety review #10): 6 tries, waits 30 s .. 20 min, 37.5 min in all,

@@ -74,11 +74,12 @@ from components.config.network import (
 )
 from components.config.raw import RawConfig, audit_trail_enabled, database_servers, maxscale_wanted, uses_aws
 from components.config.secrets import SECRET_KEYS
-from components.config.stack import DataConfig, StackConfig, StoreSizing, resolve
+from components.config.stack import DataConfig, StackConfig, StoreSizing, data_tls_enabled, resolve
 from components.config.storage import DEAD_LETTER_QUEUE, ObjectStorageSection, RabbitMQSection
 from components.config.tiers import MAX_REPLICAS, TIERS, Bounds, ContainerSize, Tier
 
 __all__ = [
+    "data_tls_enabled",
     "DATA_STORAGE_CLASS",
     "DEAD_LETTER_QUEUE",
     "MAX_REPLICAS",

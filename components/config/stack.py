@@ -163,6 +163,13 @@ class StackConfig:
         return self.is_production
 
 
+def data_tls_enabled(cfg: StackConfig) -> bool:
+    """`data.tls.enabled`, defaulting to on outside development (components/data/tls.py builds
+    the chain; the platform issues it)."""
+    explicit = cfg.raw.data.tls.enabled
+    return explicit if explicit is not None else cfg.environment != "development"
+
+
 def resolve(stack: str, raw: RawConfig) -> StackConfig:
     tier = DEVELOPMENT_TIER if raw.environment == "development" else TIERS[raw.size]
     replicas = Replicas(

@@ -41,7 +41,7 @@ import yaml
 
 from components import contracts
 from components import k8s as kube
-from components.monitoring import scraping
+from components.platform import scraping
 from components.config import ContainerSize, DEAD_LETTER_QUEUE, RabbitMQSection, StackConfig
 from components.data import tls as data_tls
 from components.platform.network import (

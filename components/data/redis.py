@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components import k8s as kube
-from components.backend import REDIS_PREFIX
+from components.contracts import REDIS_PREFIX
 from components.platform.network import ROLE_LABEL
 from components.platform import charts
 from components.platform.charts import ChartPin

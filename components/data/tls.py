@@ -52,7 +52,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.config import StackConfig
+from components.config import StackConfig, data_tls_enabled
 
 TYPE = "saas-platform:index:DataTLS"
 CERT_MANAGER_API = "cert-manager.io/v1"
@@ -78,10 +78,8 @@ MARIADB_WATCH_LABEL = "k8s.mariadb.com/watch"
 CLUSTER_DOMAIN = "cluster.local"
 
 
-def enabled(cfg: StackConfig) -> bool:
-    """`data.tls.enabled`, defaulting to on outside development."""
-    explicit = cfg.raw.data.tls.enabled
-    return explicit if explicit is not None else cfg.environment != "development"
+# `data.tls.enabled` with its default: a config rule, read here under the short name.
+enabled = data_tls_enabled
 
 
 def issuer_ref() -> dict[str, str]:

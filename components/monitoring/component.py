@@ -37,7 +37,7 @@ import pulumi_kubernetes as k8s
 
 from components.config import StackConfig
 from components.contracts import MailRelay, MiddlewareRef
-from components.monitoring import scraping
+from components.platform import scraping
 from components.monitoring.alertmanager import alertmanager_secrets
 from components.monitoring.alerts import prometheus_rules
 from components.monitoring.dashboards import dashboard_config_maps

@@ -21,7 +21,7 @@ import pulumi_random as random
 from components import k8s as kube
 from components.config import ContainerSize, StackConfig
 from components.contracts import MiddlewareRef
-from components.monitoring import scraping
+from components.platform import scraping
 from components.monitoring.logs import (
     CURL_IMAGE,
     GELF_INPUT_SCRIPT,

@@ -43,7 +43,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components import k8s as kube
-from components.monitoring import scraping
+from components.platform import scraping
 from components.config import ContainerSize, StackConfig, TracingSettings
 from components.platform import charts
 from components.platform.network import (

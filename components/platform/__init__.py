@@ -22,9 +22,8 @@ import pulumi_random as random
 
 from components import contracts
 from components import k8s as kube
-from components.config import StackConfig
+from components.config import StackConfig, data_tls_enabled
 from components.platform import certificates, charts, keda, traefik
-from components.data import tls as data_tls
 from components.platform.isolation import NAMESPACES, NS, NamespaceSpec, allow_platform_traffic
 from components.platform.network import IsolatedNamespace, isolated_namespace
 
@@ -85,7 +84,7 @@ class ClusterPlatform(pulumi.ComponentResource):
             )
         self.namespaces = {concern: ns.name for concern, ns in created.items()}
         allow_platform_traffic(
-            self.namespaces, acme=cfg.environment != "development", opts=child, data_tls=data_tls.enabled(cfg)
+            self.namespaces, acme=cfg.environment != "development", opts=child, data_tls=data_tls_enabled(cfg)
         )
 
         # ---- releases ------------------------------------------------------------------------
