@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.config import OPCACHE_MB, php_max_children
+
 # The templates stay with the other data files in components/files/.
 FILES = Path(__file__).resolve().parent.parent / "files"
 _PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
@@ -24,9 +26,6 @@ DOCUMENT_ROOT = "/srv/public"
 # Request bodies nginx buffers and the upload temp files PHP writes: a volume of their own
 # (mounted in both containers), so large uploads cannot fill /tmp and get the pod evicted.
 UPLOAD_TMP_DIR = "/var/tmp/uploads"
-OPCACHE_MB = 128
-# Memory for the fpm master, OPcache's shared segment and slack, kept out of the worker budget.
-RESERVED_MB = OPCACHE_MB + 64
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class PhpSettings:
 
     @property
     def max_children(self) -> int:
-        return max(2, (self.memory_limit_mb - RESERVED_MB) // self.worker_mb)
+        return php_max_children(self.memory_limit_mb, self.worker_mb)
 
 
 def upload_volume_mb(settings: PhpSettings, copies: int) -> int:

@@ -25,7 +25,7 @@ documented exception to "no re-export modules": config is read everywhere).
 
 from __future__ import annotations
 
-from components.config.app import BackendSection, FrontendSection, PhpSection, ReleaseSection
+from components.config.app import OPCACHE_MB, BackendSection, FrontendSection, PhpSection, ReleaseSection, php_max_children
 from components.config.aws import AuditTrailCloudWatchSection, AuditTrailSection, AwsSection
 from components.config.base import NAMESPACE, ConfigError, Environment, Size
 from components.config.data import (
@@ -79,6 +79,8 @@ from components.config.storage import DEAD_LETTER_QUEUE, ObjectStorageSection, R
 from components.config.tiers import MAX_REPLICAS, TIERS, Bounds, ContainerSize, Tier
 
 __all__ = [
+    "OPCACHE_MB",
+    "php_max_children",
     "data_tls_enabled",
     "DATA_STORAGE_CLASS",
     "DEAD_LETTER_QUEUE",

@@ -75,3 +75,15 @@ class BackendSection(_Strict):
     # The application's own Prometheus route (docs/components.md, "Application metrics contract"):
     # scraped through nginx on the web port, answered 403 through the edge.
     metricsPath: str = Field(default="/metrics", pattern=r"^/[A-Za-z0-9/._-]*$")
+
+
+# php-fpm's OPcache segment, and what the fpm master, OPcache and slack keep out of the workers'
+# memory budget: the rendered php.ini (components/backend/files.py) and the database's
+# connection sizing (components/data/mariadb.py) both follow from these.
+OPCACHE_MB = 128
+RESERVED_MB = OPCACHE_MB + 64
+
+
+def php_max_children(memory_limit_mb: int, worker_mb: int) -> int:
+    """php-fpm children one web pod runs: its memory limit, less the reserve, per worker."""
+    return max(2, (memory_limit_mb - RESERVED_MB) // worker_mb)

@@ -42,7 +42,7 @@ import pulumi_random as random
 from components import k8s as kube
 from components.platform import charts
 from components.platform.charts import ChartPin
-from components.config import ContainerSize, StackConfig, restore_instance_name
+from components.config import ContainerSize, StackConfig, php_max_children, restore_instance_name
 from components.contracts import MariaDBEndpoints, S3Access
 from components.data import maxscale
 from components.data.archive_preflight import archive_preflight
@@ -181,18 +181,8 @@ def instance_name(restore_target: str | None, serving: str = BASE_NAME) -> str:
 def app_connection_demand(cfg: StackConfig) -> int:
     """Connections the application can open at full scale: every web pod's php-fpm children,
     one per worker, plus the scheduler, Reverb, a migration Job and 10 % headroom."""
-    from components import k8s as kube_units
-    from components.backend import files as laravel_files
-
     php = cfg.raw.backend.php
-    children = laravel_files.PhpSettings(
-        memory_limit_mb=kube_units.mebibytes(cfg.sizes.backend.memory_limit),
-        worker_mb=php.workerMemoryMb,
-        php_memory_limit_mb=php.memoryLimitMb,
-        upload_max_mb=php.uploadMaxMb,
-        request_timeout=php.requestTimeout,
-        grace_seconds=0,
-    ).max_children
+    children = php_max_children(kube.mebibytes(cfg.sizes.backend.memory_limit), php.workerMemoryMb)
     demand = cfg.replicas.backend.max * children + cfg.replicas.workers.max + 3
     return max(50, demand + demand // 10)
 
