@@ -160,3 +160,54 @@ def test_one_place_installs_helm_charts() -> None:
         if "helm.v3.Release(" in line
     ]
     assert len(places) == 1 and places[0].startswith("components/platform/charts.py:"), places
+
+
+ARCHITECTURE_DOC = ROOT / "docs" / "architecture.md"
+
+
+def allowed_imports(doc: str) -> dict[str, set[str]]:
+    """The 'may import' column of docs/architecture.md, per package (`components/<name>`)."""
+    allowed: dict[str, set[str]] = {}
+    for line in doc.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`components/"):
+            package = cells[0].strip("`").split("/", 1)[1]
+            allowed[package] = {name.split()[0] for name in cells[2].split("`")[1::2]}
+    return allowed
+
+
+def _package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "components" and len(parts) > 1 else None
+
+
+def forbidden_imports(graph: Mapping[str, set[str]], allowed: Mapping[str, set[str]]) -> list[str]:
+    """Imports from one package of components/ into another that its row does not allow."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        source = _package(module)
+        if source is None:
+            continue
+        for target in sorted(targets):
+            package = _package(target)
+            if package is not None and package != source and package not in allowed.get(source, set()):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_the_layer_check_can_fail() -> None:
+    allowed = {"data": {"config"}, "config": set()}
+    graph = {"components.data.redis": {"components.config", "components.backend.settings"}, "components.config": set()}
+    assert forbidden_imports(graph, allowed) == ["components.data.redis -> components.backend.settings"]
+
+
+def test_every_package_is_in_the_architecture_table() -> None:
+    allowed = allowed_imports(ARCHITECTURE_DOC.read_text(encoding="utf-8"))
+    packages = {_package(name) for name in project_modules(ROOT, ("components",))} - {None}
+    assert packages == set(allowed), "docs/architecture.md lists each package of components/ once"
+    assert all(target in allowed for targets in allowed.values() for target in targets)
+
+
+def test_packages_import_only_what_the_architecture_allows() -> None:
+    allowed = allowed_imports(ARCHITECTURE_DOC.read_text(encoding="utf-8"))
+    assert forbidden_imports(import_graph(project_modules()), allowed) == []
