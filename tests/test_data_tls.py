@@ -164,6 +164,8 @@ def _assert_password_is_a_read_only_file(job: dict, replication: dict) -> None:
     volume = next(v for v in pod["volumes"] if (v.get("secret") or {}).get("secretName") == wanted["name"])
     assert {"key": wanted["key"], "path": "password"} in volume["secret"]["items"]
     assert volume["secret"]["defaultMode"] & 0o007 == 0  # not world-readable
+    # A high UID (Checkov CKV_K8S_40) that owns the mounted Secret through the fsGroup.
+    assert container["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] >= 10000
     mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
     assert mount["readOnly"] is True and mount["mountPath"] == tls_reload.AUTH_DIR
     script = container["command"][-1]

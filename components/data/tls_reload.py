@@ -20,6 +20,10 @@ SENTINEL_RESTART_WAIT_SECONDS = 120
 # Checkov CKV_K8S_35, a variable shows in `kubectl describe` and every child process).
 AUTH_DIR = "/var/run/secrets/redis"
 AUTH_FILE = f"{AUTH_DIR}/password"
+# The reload Job only runs redis-cli and reads mounted files (the Secrets' group is the pod's
+# fsGroup): it needs none of the image's own user (1000), so it runs as a high UID that
+# cannot collide with a host user (Checkov CKV_K8S_40).
+RELOADER_UID = 10001
 
 
 def reload_script(replication: str, redis_pods: int, sentinel_pods: int) -> str:
@@ -70,9 +74,10 @@ def redis_cert_reloader(
     image: str, uid: int, password_secret: pulumi.Input[str], opts: pulumi.ResourceOptions,
 ) -> k8s.batch.v1.CronJob:
     """The weekly CronJob running `reload_script` with the CA and the Redis password (a file the
-    script reads). The pod
-    label `redis-tls-reload` is the one the data namespace's policies let reach Redis and
-    Sentinel, whichever store it reloads."""
+    script reads). The pod label `redis-tls-reload` is the one the data namespace's policies
+    let reach Redis and Sentinel, whichever store it reloads. `uid` is the Redis image's user: the Job runs as
+    RELOADER_UID instead, unless `uid` is already a high one."""
+    uid = max(uid, RELOADER_UID)
     name = reloader_name(replication)
     labels = {**kube.recommended_labels(name, "redis"), DATA_STORE_LABEL: "redis-tls-reload"}
     pod = {
