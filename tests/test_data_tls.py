@@ -283,7 +283,11 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
             time.sleep(0.1)
         assert "master_link_status:up" in _cli(pki, replica, "INFO", "replication")
         assert _cli(pki, master, "SET", "k", "v") == "OK"
-        time.sleep(0.3)
+        # Replication is asynchronous: wait for the write to reach the replica (a loaded CI
+        # machine takes more than a fixed pause).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _cli(pki, replica, "GET", "k") != "v":
+            time.sleep(0.1)
         assert _cli(pki, replica, "GET", "k") == "v"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "slave" not in _cli(pki, sentinel, "SENTINEL", "replicas", "mymaster"):
