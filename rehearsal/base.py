@@ -10,6 +10,10 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+# RUNTIME_OBJECTS: the ConfigMap annotation naming the data key with manifests a Job of the
+# stack creates at run time. Defined in the synthesizer (synth never imports the judges).
+from synth.footprint import RUNTIME_OBJECTS, runtime_objects  # noqa: F401
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -85,18 +89,6 @@ class K8sObject:
         return f"{self.kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
 
 
-# ConfigMap annotation: the data key holding manifests a Job of the stack creates at run time.
-RUNTIME_OBJECTS = "saas-platform.io/runtime-objects"
-
-
-def runtime_objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    if doc.get("kind") != "ConfigMap":
-        return []
-    key = ((doc.get("metadata") or {}).get("annotations") or {}).get(RUNTIME_OBJECTS)
-    text = (doc.get("data") or {}).get(key) if key else None
-    if not text:
-        return []
-    return [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict) and d.get("kind")]
 
 
 class Build:

@@ -90,6 +90,7 @@ declare -A TOOLS=(
   [mariadb-install-db]=mariadb-server # metrics judge: a MariaDB primary and replica on loopback
   [mariadb]=mariadb-client            # metrics judge: replication setup, exporter account
   [redis-sentinel]=redis-sentinel     # metrics judge: Sentinel beside the Redis pair
+  [openssl]=openssl                   # data TLS tests: a CA and a Redis certificate for redis-server over TLS
   [prometheus]=prometheus             # metrics judge: scrapes the exporters, per the stack's monitors
   [prometheus-mysqld-exporter]=prometheus-mysqld-exporter  # metrics judge: MariaDB metrics
   [prometheus-redis-exporter]=prometheus-redis-exporter    # metrics judge: Redis metrics

@@ -357,12 +357,28 @@ def _physical_backups(obj: Mapping[str, Any]) -> list[Workload]:
                      (1, 1), 0.0, "operator: mariadb-operator v26.6.0", transient=True)]
 
 
+# ConfigMap annotation naming the data key that holds manifests a Job of the stack creates at
+# run time (components/data/drills.py sets it). Defined here, in the synthesizer, and read by
+# the behaviour judges too (rehearsal/base.py imports it): synth must not import the judges
+# package, which is not part of the program (a base tree of the offline plan has no rehearsal/).
+RUNTIME_OBJECTS = "saas-platform.io/runtime-objects"
+
+
+def runtime_objects(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The manifests a ConfigMap carries under its RUNTIME_OBJECTS annotation ([] otherwise)."""
+    if doc.get("kind") != "ConfigMap":
+        return []
+    key = ((doc.get("metadata") or {}).get("annotations") or {}).get(RUNTIME_OBJECTS)
+    text = (doc.get("data") or {}).get(key) if key else None
+    if not text:
+        return []
+    return [d for d in yaml.load_all(text, Loader=_LOADER) if isinstance(d, dict) and d.get("kind")]  # noqa: S506 - a safe loader
+
+
 def _runtime_workloads(obj: Mapping[str, Any]) -> list[Workload]:
     """Custom resources a Job creates while it runs (the recovery drill's scratch MariaDB,
-    embedded in a ConfigMap: rehearsal/base.py RUNTIME_OBJECTS): transient, counted with
+    embedded in a ConfigMap: RUNTIME_OBJECTS above): transient, counted with
     their volume and the restore's staging volume (`bootstrapFrom.stagingStorage`)."""
-    from rehearsal.base import runtime_objects
-
     out: list[Workload] = []
     for embedded in runtime_objects(dict(obj)):
         for workload in OPERATOR_MODELS.get(embedded["kind"], lambda _: [])(embedded):

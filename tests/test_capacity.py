@@ -125,6 +125,19 @@ CHART_PODS: dict[str, list[tuple[tuple[str, ...], Callable[[dict[str, Any]], int
     ],
     "fluent-bit": [(("resources",), _one, _always)],  # a DaemonSet, one node
     "mongodb-kubernetes": [(("operator.resources",), _n("operator.replicas"), _always)],
+    # opentelemetry-collector 0.170.0 templates/deployment.yaml (mode deployment: replicaCount,
+    # or the HPA's minReplicas with autoscaling.enabled) and templates/daemonset.yaml (one node).
+    "opentelemetry-collector": [
+        (("resources",), lambda v: int(at(v, "autoscaling.minReplicas") or 1) if at(v, "autoscaling.enabled") else _n("replicaCount")(v),
+         lambda v: at(v, "mode") in ("deployment", "statefulset")),
+        (("resources",), _one, lambda v: at(v, "mode") == "daemonset"),
+    ],
+    # tempo 2.2.4 (grafana-community) templates/statefulset.yaml: the `tempo` container, plus
+    # `tempo-query` only with tempoQuery.enabled.
+    "tempo": [
+        (("tempo.resources",), _n("replicas"), lambda v: not at(v, "tempoQuery.enabled")),
+        (("tempo.resources", "tempoQuery.resources"), _n("replicas"), _on("tempoQuery.enabled")),
+    ],
 }
 
 
@@ -169,6 +182,12 @@ def independent_min_requests(build: Path) -> tuple[float, float]:
             if (spec.get("redisExporter") or {}).get("enabled"):
                 pod.append({"resources": spec["redisExporter"].get("resources")})
             add(pod_requests({"containers": pod}), spec.get("clusterSize", 1))
+        elif kind == "RedisCluster":  # redis-operator 0.26.0: leader and follower StatefulSets
+            pod = [{"resources": spec["kubernetesConfig"].get("resources")}]
+            if (spec.get("redisExporter") or {}).get("enabled"):
+                pod.append({"resources": spec["redisExporter"].get("resources")})
+            for role in ("redisLeader", "redisFollower"):
+                add(pod_requests({"containers": pod}), (spec.get(role) or {}).get("replicas") or spec.get("clusterSize", 3))
         elif kind == "RedisSentinel":
             add(requests(spec["kubernetesConfig"].get("resources")), spec.get("clusterSize", 1))
         elif kind == "RabbitmqCluster":  # cluster-operator v2.22.3 default: 1 CPU / 2Gi

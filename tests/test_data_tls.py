@@ -150,6 +150,27 @@ def test_redis_and_sentinel_listen_with_tls(stack: Synth) -> None:
     job = stack.object("CronJob", tls_reload.RELOADER_NAME, DATA)["spec"]
     script = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert "CONFIG SET tls-cert-file" in script and "SHUTDOWN" in script and "seq 0 2" in script
+    _assert_password_is_a_read_only_file(job, stack.object("RedisReplication", "redis", DATA)["spec"])
+
+
+def _assert_password_is_a_read_only_file(job: dict, replication: dict) -> None:
+    """The reload Job reads the Redis password from the Secret the RedisReplication uses,
+    mounted read-only as a file, never from an environment variable (Checkov CKV_K8S_35);
+    the script exports it to redis-cli as REDISCLI_AUTH before the first call."""
+    pod = job["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert not any("secretKeyRef" in (e.get("valueFrom") or {}) for e in container.get("env") or [])
+    wanted = replication["kubernetesConfig"]["redisSecret"]
+    volume = next(v for v in pod["volumes"] if (v.get("secret") or {}).get("secretName") == wanted["name"])
+    assert {"key": wanted["key"], "path": "password"} in volume["secret"]["items"]
+    assert volume["secret"]["defaultMode"] & 0o007 == 0  # not world-readable
+    # A high UID (Checkov CKV_K8S_40) that owns the mounted Secret through the fsGroup.
+    assert container["securityContext"]["runAsUser"] == pod["securityContext"]["fsGroup"] >= 10000
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    assert mount["readOnly"] is True and mount["mountPath"] == tls_reload.AUTH_DIR
+    script = container["command"][-1]
+    read = script.index(f'REDISCLI_AUTH="$(cat {tls_reload.AUTH_FILE})"')
+    assert script.index("export REDISCLI_AUTH") > read and script.index("redis-cli") > read
 
 
 def test_rabbitmq_offers_amqps_and_the_app_reaches_only_that(stack: Synth) -> None:
@@ -216,8 +237,8 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 @pytest.fixture
 def pki(tmp_path: Path) -> Path:
-    if not (shutil.which("redis-server") and shutil.which("redis-sentinel") and shutil.which("openssl")):
-        pytest.skip("redis-server, redis-sentinel and openssl are installed by scripts/system-deps.sh")
+    for tool in ("redis-server", "redis-sentinel", "redis-cli", "openssl"):
+        assert shutil.which(tool), f"{tool} missing: run scripts/system-deps.sh"
     _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
              "-out", "ca.crt", "-days", "1", "-subj", "/CN=ca", cwd=tmp_path)
     _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "tls.key",
@@ -262,7 +283,11 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
             time.sleep(0.1)
         assert "master_link_status:up" in _cli(pki, replica, "INFO", "replication")
         assert _cli(pki, master, "SET", "k", "v") == "OK"
-        time.sleep(0.3)
+        # Replication is asynchronous: wait for the write to reach the replica (a loaded CI
+        # machine takes more than a fixed pause).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _cli(pki, replica, "GET", "k") != "v":
+            time.sleep(0.1)
         assert _cli(pki, replica, "GET", "k") == "v"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "slave" not in _cli(pki, sentinel, "SENTINEL", "replicas", "mymaster"):
@@ -422,6 +447,7 @@ def test_the_cache_store_is_tls_like_the_durable_one(stack: Synth) -> None:
     job = stack.object("CronJob", tls_reload.reloader_name("redis-cache"), DATA)["spec"]
     script = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert "host=redis-cache-$i.redis-cache-headless" in script and "host=redis-cache-sentinel-$i.redis-cache-sentinel-headless" in script
+    _assert_password_is_a_read_only_file(job, replication)
 
 
 def test_drill_verifies_the_scratch_with_its_ca_bundle(stack: Synth) -> None:

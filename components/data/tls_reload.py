@@ -16,6 +16,14 @@ from components.data.tls import CA_KEY, REDIS_SECRET
 RELOAD_SCHEDULE = "17 4 * * 1"
 RELOADER_NAME = "redis-tls-reload"
 SENTINEL_RESTART_WAIT_SECONDS = 120
+# The Redis password Secret's `password` key, mounted read-only as a file (not an env var:
+# Checkov CKV_K8S_35, a variable shows in `kubectl describe` and every child process).
+AUTH_DIR = "/var/run/secrets/redis"
+AUTH_FILE = f"{AUTH_DIR}/password"
+# The reload Job only runs redis-cli and reads mounted files (the Secrets' group is the pod's
+# fsGroup): it needs none of the image's own user (1000), so it runs as a high UID that
+# cannot collide with a host user (Checkov CKV_K8S_40).
+RELOADER_UID = 10001
 
 
 def reload_script(replication: str, redis_pods: int, sentinel_pods: int) -> str:
@@ -30,6 +38,10 @@ def reload_script(replication: str, redis_pods: int, sentinel_pods: int) -> str:
     sentinel = f"{replication}-sentinel"
     lines = [
         "set -u",
+        # redis-cli takes the password from REDISCLI_AUTH (not argv, where `ps` shows it);
+        # exported inside the script only, from the mounted file.
+        f'REDISCLI_AUTH="$(cat {AUTH_FILE})"',
+        "export REDISCLI_AUTH",
         "failed=0",
         f"for i in $(seq 0 {redis_pods - 1}); do",
         f"  host={replication}-$i.{replication}-headless",
@@ -61,9 +73,11 @@ def redis_cert_reloader(
     namespace: pulumi.Input[str], replication: str, redis_pods: int, sentinel_pods: int,
     image: str, uid: int, password_secret: pulumi.Input[str], opts: pulumi.ResourceOptions,
 ) -> k8s.batch.v1.CronJob:
-    """The weekly CronJob running `reload_script` with the CA and the Redis password. The pod
-    label `redis-tls-reload` is the one the data namespace's policies let reach Redis and
-    Sentinel, whichever store it reloads."""
+    """The weekly CronJob running `reload_script` with the CA and the Redis password (a file the
+    script reads). The pod label `redis-tls-reload` is the one the data namespace's policies
+    let reach Redis and Sentinel, whichever store it reloads. `uid` is the Redis image's user: the Job runs as
+    RELOADER_UID instead, unless `uid` is already a high one."""
+    uid = max(uid, RELOADER_UID)
     name = reloader_name(replication)
     labels = {**kube.recommended_labels(name, "redis"), DATA_STORE_LABEL: "redis-tls-reload"}
     pod = {
@@ -72,15 +86,21 @@ def redis_cert_reloader(
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
             "securityContext": kube.restricted_pod_security(uid),
-            "volumes": [{"name": "tls", "secret": {"secretName": REDIS_SECRET, "items": [{"key": CA_KEY, "path": CA_KEY}], "defaultMode": 0o444}}],
+            "volumes": [
+                {"name": "tls", "secret": {"secretName": REDIS_SECRET, "items": [{"key": CA_KEY, "path": CA_KEY}], "defaultMode": 0o444}},
+                # Readable by the pod's group (fsGroup = uid) only.
+                {"name": "auth", "secret": {"secretName": password_secret, "items": [{"key": "password", "path": "password"}],
+                                            "defaultMode": 0o440}},
+            ],
             "containers": [{
                 "name": "reload",
                 "image": image,
                 "imagePullPolicy": "IfNotPresent",
                 "command": ["/bin/sh", "-c", reload_script(replication, redis_pods, sentinel_pods)],
-                # redis-cli reads the password from REDISCLI_AUTH (not argv, not a file in the image).
-                "env": [{"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {"name": password_secret, "key": "password"}}}],
-                "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}],
+                "volumeMounts": [
+                    {"name": "tls", "mountPath": "/tls", "readOnly": True},
+                    {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
+                ],
                 "resources": kube.resource_values(ContainerSize("10m", "16Mi", "32Mi")),
                 "securityContext": {**kube.restricted_container_security(uid), "seccompProfile": {"type": "RuntimeDefault"}},
             }],
