@@ -284,32 +284,36 @@ def app_schema(
     # Retained on delete exactly where protected (MariaDB.__init__ says why).
     stateful = pulumi.ResourceOptions(parent=parent, protect=cfg.protect, retain_on_delete=cfg.protect)
     ref = {"name": name, "waitForIt": True}
-    database = k8s.apiextensions.CustomResource(
-        f"{name}-database-app",
-        api_version=API_VERSION,
-        kind="Database",
-        metadata=kube.metadata(f"{name}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
-        spec={
-            "mariaDbRef": ref,
+
+    def custom(resource: str, kind: str, object_name: str, spec: dict[str, object],
+               opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            f"{name}-{resource}",
+            api_version=API_VERSION,
+            kind=kind,
+            metadata=kube.metadata(object_name, "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
+            spec={"mariaDbRef": ref, **spec},
+            opts=opts,
+        )
+
+    database = custom(
+        "database-app", "Database", f"{name}-{APP_DATABASE}",
+        {
             "name": APP_DATABASE,
             "characterSet": "utf8mb4",
             "collate": "utf8mb4_unicode_ci",
             # Dropping the schema because an object went away would lose the data.
             "cleanupPolicy": "Skip",
         },
-        opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[mariadb])),
+        pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[mariadb])),
     )
     # User and Grant: `cleanupPolicy: Skip`, so removing them from the program (finishing
     # a restore) never runs DROP USER under pods still connected as that user (v26.6.0
     # internal/controller/user_controller_finalizer.go:53 drops only on Delete).
     keep = pulumi.ResourceOptions(parent=parent, retain_on_delete=cfg.protect, depends_on=[mariadb])
-    user = k8s.apiextensions.CustomResource(
-        f"{name}-user-app",
-        api_version=API_VERSION,
-        kind="User",
-        metadata=kube.metadata(f"{name}-{APP_USER}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
-        spec={
-            "mariaDbRef": ref,
+    user = custom(
+        "user-app", "User", f"{name}-{APP_USER}",
+        {
             "name": APP_USER,
             "host": "%",
             "passwordSecretKeyRef": {"name": secret_name, "key": "app-password"},
@@ -318,15 +322,11 @@ def app_schema(
             "maxUserConnections": app_connection_demand(cfg) + maxscale.pool_size(cfg),
             "cleanupPolicy": "Skip",
         },
-        opts=keep,
+        keep,
     )
-    grant = k8s.apiextensions.CustomResource(
-        f"{name}-grant-app",
-        api_version=API_VERSION,
-        kind="Grant",
-        metadata=kube.metadata(f"{name}-{APP_USER}-{APP_DATABASE}", "mariadb", ns, app=BASE_NAME, annotations=WAIT_READY),
-        spec={
-            "mariaDbRef": ref,
+    grant = custom(
+        "grant-app", "Grant", f"{name}-{APP_USER}-{APP_DATABASE}",
+        {
             # What Laravel migrations and the application need on their own schema; no
             # global privileges, no GRANT OPTION.
             "privileges": [
@@ -341,6 +341,6 @@ def app_schema(
             "grantOption": False,
             "cleanupPolicy": "Skip",
         },
-        opts=pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[database, user])),
+        pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[database, user])),
     )
     return [database, user, grant]

@@ -94,7 +94,7 @@ EXPORTER_SIZE = ContainerSize("20m", "32Mi", "64Mi")
 
 
 def database_servers(raw: "RawConfig") -> int:
-    """MariaDB pods the stack runs (components/data/mariadb.py mariadb_spec: 1 + the tier's
+    """MariaDB pods the stack runs (components/data/mariadb_spec.py mariadb_spec: 1 + the tier's
     replicas, two at least when replicating, which backups imply)."""
     development = raw.environment == "development"
     replicas = 1 + (0 if development else TIERS[raw.size].database_replicas)
