@@ -7,7 +7,7 @@ operators manage the pods, and data pods talk to each other (replication, Sentin
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -17,8 +17,8 @@ from components.config import StackConfig
 from components.data import mariadb_base as mariadb_store
 from components.data import maxscale
 from components.data import redis as redis_store
-from components.data.common import DATA_STORE_LABEL
-from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace
+from components.data.common import DATA_STORE_LABEL, tcp
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace, namespace_peer
 
 # The Kubernetes API server as pods see it: the `kubernetes` Service's endpoints, whose
 # addresses differ per cluster; 443 (managed clusters) and 6443 (kubeadm, k3s, kind).
@@ -28,22 +28,6 @@ OPERATOR_METRICS_PORT = 8080
 
 
 NP = k8s.networking.v1
-
-
-def _namespace_peer(
-    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
-) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    """Every pod of `namespace`, or only those labelled `pods`."""
-    return NP.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-            match_labels={"kubernetes.io/metadata.name": namespace}
-        ),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
-    )
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [NP.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
 
 
 def _stores(*stores: str) -> k8s.meta.v1.LabelSelectorArgs:
@@ -101,7 +85,7 @@ def operator_namespace(
     # The operators connect to the databases (SQL, agent, Redis, Sentinel) to manage them.
     _policy(
         "allow-manage-data", ns,
-        _spec(everything, None, [NP.NetworkPolicyEgressRuleArgs(to=[_namespace_peer(data_namespace)])]),
+        _spec(everything, None, [NP.NetworkPolicyEgressRuleArgs(to=[namespace_peer(data_namespace)])]),
         scoped, name,
     )
     _policy(
@@ -110,9 +94,9 @@ def operator_namespace(
             everything,
             [
                 # Admission webhooks are called by the API server, whose address is the cluster's.
-                NP.NetworkPolicyIngressRuleArgs(ports=_tcp(MARIADB_OPERATOR_WEBHOOK_PORT)),
+                NP.NetworkPolicyIngressRuleArgs(ports=tcp(MARIADB_OPERATOR_WEBHOOK_PORT)),
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(monitoring_namespace, PROMETHEUS_POD)], ports=_tcp(OPERATOR_METRICS_PORT)
+                    from_=[namespace_peer(monitoring_namespace, PROMETHEUS_POD)], ports=tcp(OPERATOR_METRICS_PORT)
                 ),
             ],
             None,
@@ -143,7 +127,7 @@ def data_network_policies(
             _stores(maxscale.STORE if proxied else "mariadb"),
             [
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(clients_namespace, DATA_CLIENT)], ports=_tcp(maxscale.PORT if proxied else mariadb_store.PORT)
+                    from_=[namespace_peer(clients_namespace, DATA_CLIENT)], ports=tcp(maxscale.PORT if proxied else mariadb_store.PORT)
                 )
             ],
             None,
@@ -153,8 +137,8 @@ def data_network_policies(
             _stores("redis", "redis-sentinel"),
             [
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(clients_namespace, DATA_CLIENT)],
-                    ports=_tcp(redis_store.PORT, redis_store.SENTINEL_PORT),
+                    from_=[namespace_peer(clients_namespace, DATA_CLIENT)],
+                    ports=tcp(redis_store.PORT, redis_store.SENTINEL_PORT),
                 )
             ],
             None,
@@ -166,13 +150,13 @@ def data_network_policies(
             _stores(mariadb_store.EXPORTER_STORE, "redis", *([maxscale.EXPORTER_STORE] if proxied else [])),
             [
                 NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(monitoring_namespace, PROMETHEUS_POD)],
-                    ports=_tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT, *([maxscale.EXPORTER_PORT] if proxied else [])),
+                    from_=[namespace_peer(monitoring_namespace, PROMETHEUS_POD)],
+                    ports=tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT, *([maxscale.EXPORTER_PORT] if proxied else [])),
                 )
             ],
             None,
         ),
-        ("allow-operators-to-data", every_pod, [NP.NetworkPolicyIngressRuleArgs(from_=[_namespace_peer(operators_namespace)])], None),
+        ("allow-operators-to-data", every_pod, [NP.NetworkPolicyIngressRuleArgs(from_=[namespace_peer(operators_namespace)])], None),
         (
             "allow-within-data",
             # Replication, Sentinel and backup jobs talk to each other and to the in-cluster
@@ -189,7 +173,7 @@ def data_network_policies(
             # PhysicalBackup (components/data/maintenance.py, pitr_guard).
             _stores("mariadb", mariadb_store.GUARD_LABEL),
             None,
-            [NP.NetworkPolicyEgressRuleArgs(ports=_tcp(*API_SERVER_PORTS))],
+            [NP.NetworkPolicyEgressRuleArgs(ports=tcp(*API_SERVER_PORTS))],
         ),
         (
             "allow-backups-to-object-storage",
@@ -197,7 +181,7 @@ def data_network_policies(
             # cluster (AWS S3, an external MinIO): HTTPS only.
             every_pod,
             None,
-            [NP.NetworkPolicyEgressRuleArgs(ports=_tcp(443))],
+            [NP.NetworkPolicyEgressRuleArgs(ports=tcp(443))],
         ),
     ]
     for name, pods, ingress, egress in rows:

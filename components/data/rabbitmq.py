@@ -41,6 +41,7 @@ from components import k8s as kube
 from components import scraping
 from components.config import ContainerSize, RabbitMQSection, StackConfig
 from components.data import tls as data_tls
+from components.data.common import tcp
 from components.data.rabbitmq_definitions import Topology
 from components.data.rabbitmq_operators import (
     CLUSTER_OPERATOR_MANIFEST,
@@ -52,7 +53,7 @@ from components.data.rabbitmq_operators import (
     operator_manifest,
     operator_namespace,
 )
-from components.platform.network import DATA_CLIENT, PROMETHEUS_POD
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, namespace_peer
 from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:RabbitMQ"
@@ -368,19 +369,6 @@ def _management_route(
     )
 
 
-def _from_namespace(
-    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
-) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
-    )
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in ports]
-
-
 def _network_policies(
     name: str, namespace: pulumi.Input[str], peers: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions,
     client_port: int = AMQP_PORT,
@@ -392,17 +380,17 @@ def _network_policies(
     )
     rule = k8s.networking.v1.NetworkPolicyIngressRuleArgs
     ingress = [
-        rule(from_=[nodes], ports=_tcp(*CLUSTERING_PORTS, AMQP_PORT, MANAGEMENT_PORT)),
+        rule(from_=[nodes], ports=tcp(*CLUSTERING_PORTS, AMQP_PORT, MANAGEMENT_PORT)),
         # The topology operator declares vhosts, users and queues through the management API.
-        rule(from_=[_from_namespace(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_POD)], ports=_tcp(MANAGEMENT_PORT)),
+        rule(from_=[namespace_peer(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_POD)], ports=tcp(MANAGEMENT_PORT)),
     ]
     # Only the backend workloads, Traefik and Prometheus: not every pod of those namespaces.
     if "app" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["app"], DATA_CLIENT)], ports=_tcp(client_port)))
+        ingress.append(rule(from_=[namespace_peer(peers["app"], DATA_CLIENT)], ports=tcp(client_port)))
     if "ingress" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["ingress"], TRAEFIK_ROLE)], ports=_tcp(MANAGEMENT_PORT)))
+        ingress.append(rule(from_=[namespace_peer(peers["ingress"], TRAEFIK_ROLE)], ports=tcp(MANAGEMENT_PORT)))
     if "monitoring" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["monitoring"], PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT)))
+        ingress.append(rule(from_=[namespace_peer(peers["monitoring"], PROMETHEUS_POD)], ports=tcp(PROMETHEUS_PORT)))
     selector = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CLUSTER_POD_LABELS))
     k8s.networking.v1.NetworkPolicy(
         f"{name}-allow-ingress",
@@ -417,10 +405,10 @@ def _network_policies(
             pod_selector=selector,
             policy_types=["Egress"],
             egress=[
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[nodes], ports=_tcp(*CLUSTERING_PORTS, AMQP_PORT)),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[nodes], ports=tcp(*CLUSTERING_PORTS, AMQP_PORT)),
                 # Peer discovery asks the Kubernetes API for the cluster's endpoints; the API
                 # server's address differs per cluster, so the port is the only stable handle.
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=_tcp(443, 6443)),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443, 6443)),
             ],
         ),
         opts=opts,
