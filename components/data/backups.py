@@ -46,12 +46,9 @@ def backup_pair(
         parent=parent, protect=cfg.protect, retain_on_delete=cfg.protect,
         depends_on=list(depends_on),
     )
-    backup = k8s.apiextensions.CustomResource(
-        physical_backup_name(name),
-        api_version=API_VERSION,
-        kind="PhysicalBackup",
-        metadata=kube.metadata(physical_backup_name(name), "mariadb-backup", ns, app=BASE_NAME),
-        spec={
+    backup = _backup_object(
+        "PhysicalBackup", physical_backup_name(name), ns,
+        {
             # Not `waitForIt`: that pauses every backup while the MariaDB is not Ready (any
             # pod down, an archival error, a resize: v26.6.0
             # internal/controller/physicalbackup_controller.go:85-101, pkg/condition/ready.go);
@@ -71,14 +68,11 @@ def backup_pair(
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
         },
-        opts=stateful,
+        stateful,
     )
-    pitr = k8s.apiextensions.CustomResource(
-        pitr_name_of(name),
-        api_version=API_VERSION,
-        kind="PointInTimeRecovery",
-        metadata=kube.metadata(pitr_name_of(name), "mariadb-backup", ns, app=BASE_NAME),
-        spec={
+    pitr = _backup_object(
+        "PointInTimeRecovery", pitr_name_of(name), ns,
+        {
             "physicalBackupRef": {"name": physical_backup_name(name)},
             "storage": {"s3": storage(f"{name}/binlogs")},
             "compression": "gzip",
@@ -87,9 +81,22 @@ def backup_pair(
             # restoring the last recoverable time (v26.6.0 api/v1alpha1/pointintimerecovery_types.go:28-34).
             "strictMode": True,
         },
-        opts=pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[backup])),
+        pulumi.ResourceOptions.merge(stateful, pulumi.ResourceOptions(depends_on=[backup])),
     )
     return [backup, pitr]
+
+
+def _backup_object(
+    kind: str, name: str, ns: pulumi.Input[str], spec: dict[str, object], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=API_VERSION,
+        kind=kind,
+        metadata=kube.metadata(name, "mariadb-backup", ns, app=BASE_NAME),
+        spec=spec,
+        opts=opts,
+    )
 
 
 def s3_storage(access: S3Access, secret_name: pulumi.Input[str], prefix: str) -> dict[str, object]:
