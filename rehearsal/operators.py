@@ -8,7 +8,10 @@ resources (`rehearsal.models`, each builder citing its upstream file and tag), j
   of the manifests, the chart catalog or the operator models; every IngressRoute backend exists;
 - every NetworkPolicy port opened for pods that do not listen on it while a pod of the namespace
   that a monitor scrapes on that port is left out (a selector that misses an operator-made pod),
-  and every monitor that selects nothing.
+  and every monitor that selects nothing;
+- TLS across objects (rehearsal/tls_links.py): a plain Sentinel watching a TLS-only replication,
+  a TLS-only Redis store whose certificate does not name its Services, an SQL client without
+  verified TLS against a MariaDB that requires it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from rehearsal.base import Build, Verdict, selects
 from rehearsal.inventory import CLUSTER_HOST, Cluster, cluster, strings
 from rehearsal.models import Pod
 from rehearsal.network import route_services, scrape_targets
+from rehearsal.tls_links import findings as tls_link_findings
 
 PSS = "Pod Security Standards `restricted` (kubernetes.io/docs/concepts/security/pod-security-standards)"
 
@@ -71,6 +75,8 @@ def configured_hosts(build: Build, c: Cluster) -> list[tuple[str, str, str]]:
 def judge(build: Build) -> Verdict:
     c = cluster(build)
     findings = list(c.modelled.findings)
+    # TLS across objects: Sentinel and replication, store and certificate, SQL client and MariaDB.
+    findings += tls_link_findings(build, c.modelled)
     checks = 0
     # 1. Pod Security where the namespace enforces `restricted`
     enforce = {o.name: o.labels.get("pod-security.kubernetes.io/enforce") for o in build.of_kind("Namespace")}

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from components.data import tls
+from components.data import tls, tls_reload
 from components.data.redis import render_redis_conf
 from tests.conftest import Synth, parse_config
 from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
@@ -47,7 +48,8 @@ def test_default_is_on_outside_development(environment: str, stack: str, expecte
     if environment == "development":
         raw["edge"] = {"dns": "none"}
     if environment == "production":
-        raw["objectStorage"] = {"engine": "s3", "bucketPrefix": "example-com"}
+        # Production with s3 replicates to a second region (issue 21 item 2): name one.
+        raw["objectStorage"] = {"engine": "s3", "bucketPrefix": "example-com", "replicaRegion": "eu-central-1"}
     assert tls.enabled(parse_config(raw, stack)) is expected
 
 
@@ -55,7 +57,8 @@ def test_staging_may_turn_it_off_production_may_not() -> None:
     from components import config
 
     assert tls.enabled(parse_config(values(data={"tls": {"enabled": False}}), "staging")) is False
-    raw = values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com"}, data={"tls": {"enabled": False}})
+    raw = values(environment="production", objectStorage={"engine": "s3", "bucketPrefix": "example-com", "replicaRegion": "eu-central-1"},
+                 data={"tls": {"enabled": False}})
     with pytest.raises(config.ConfigError) as excinfo:
         parse_config(raw, "prod")
     assert any("data.tls.enabled" in p and "production" in p for p in excinfo.value.problems), excinfo.value.problems
@@ -144,7 +147,7 @@ def test_redis_and_sentinel_listen_with_tls(stack: Synth) -> None:
     config_map = sentinel["redisSentinelConfig"]["additionalSentinelConfig"]
     assert "tls-port 26379" in stack.object("ConfigMap", config_map, DATA)["data"]["redis-sentinel-additional.conf"]
     # Rotation: Redis rereads its files on CONFIG SET, each Sentinel is restarted in turn.
-    job = stack.object("CronJob", tls.RELOADER_NAME, DATA)["spec"]
+    job = stack.object("CronJob", tls_reload.RELOADER_NAME, DATA)["spec"]
     script = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
     assert "CONFIG SET tls-cert-file" in script and "SHUTDOWN" in script and "seq 0 2" in script
 
@@ -389,3 +392,92 @@ def test_apps_judge_mutation_a_ca_setting_naming_no_file(prod_copy: Path) -> Non
     assert result.exit_code == 1
     assert any("MYSQL_ATTR_SSL_CA=" in f and "is not a readable CA certificate" in f for f in result.findings), result.findings
     assert "data TLS settings 2/3" in result.summary
+
+
+# ---- the stores other branches added: the cache's Redis, the cache cluster, the drill ---------------
+
+
+def test_the_cache_store_is_tls_like_the_durable_one(stack: Synth) -> None:
+    """`redis-cache` (components/data/redis_cache.py) is built with the same replication_spec:
+    TLS-only where `data.tls` is on, so its Sentinel, certificate names, conf, rotation and the
+    app's `cache` connection must be TLS as well (redis-operator v0.26.0 statefulset.go
+    GenerateTLSEnvironmentVariables; OT-CONTAINER-KIT/redis entrypoint.sh / entrypoint-sentinel.sh)."""
+    settings = _settings(stack)
+    if not on(stack):
+        # dev keeps the cache on the durable store, without TLS.
+        assert "REDIS_CACHE_TLS_PEER_NAME" not in settings and not stack.objects("RedisReplication", DATA)[1:]
+        return
+    replication = stack.object("RedisReplication", "redis-cache", DATA)["spec"]
+    sentinel = stack.object("RedisSentinel", "redis-cache", DATA)["spec"]
+    conf = stack.object("ConfigMap", "redis-cache-config", DATA)["data"]["redis-cache.conf"]
+    assert replication["TLS"] == sentinel["TLS"] == tls.redis_tls_spec()
+    sentinel_conf = stack.object("ConfigMap", sentinel["redisSentinelConfig"]["additionalSentinelConfig"], DATA)["data"]
+    assert "tls-port 26379" in sentinel_conf["redis-sentinel-additional.conf"]
+    assert f"tls-replication yes\ntls-ca-cert-file /tls/{tls.CA_KEY}" in conf
+    names = set(stack.object("Certificate", "redis-tls", DATA)["spec"]["dnsNames"])
+    assert {settings["REDIS_CACHE_SENTINEL_HOST"], settings["REDIS_CACHE_HOST"], settings["REDIS_CACHE_TLS_PEER_NAME"]} <= names
+    assert settings["REDIS_CACHE_TLS_PEER_NAME"] == f"redis-cache-master.{DATA}.svc.cluster.local"
+    assert f"*.redis-cache-headless.{DATA}.svc.cluster.local" in names
+    assert f"*.redis-cache-sentinel-headless.{DATA}.svc.cluster.local" in names
+    job = stack.object("CronJob", tls_reload.reloader_name("redis-cache"), DATA)["spec"]
+    script = job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    assert "host=redis-cache-$i.redis-cache-headless" in script and "host=redis-cache-sentinel-$i.redis-cache-sentinel-headless" in script
+
+
+def test_drill_verifies_the_scratch_with_its_ca_bundle(stack: Synth) -> None:
+    """The scratch MariaDB requires TLS like the serving one; the verifier speaks TLS and checks
+    the server against `<scratch>-ca-bundle` key `ca.crt` (mariadb-operator v26.6.0
+    api/v1alpha1/mariadb_keys.go TLSCABundleSecretKeyRef), which the drill may read and nothing else."""
+    from components.data import drills
+
+    if stack.stack != "prod":
+        return
+    cron = stack.object("CronJob", drills.DRILL, DATA)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    drill, verify = cron["containers"]
+    assert "--ssl --ssl-verify-server-cert --ssl-ca=/work/ca.crt" in verify["command"][-1]
+    assert "get secret mariadb-drill-scratch-ca-bundle" in drill["command"][-1]
+    scratch = yaml.safe_load(stack.object("ConfigMap", drills.DRILL, DATA)["data"]["scratch.yaml"])
+    assert scratch["spec"]["tls"] == tls.mariadb_tls_spec()
+    rules = stack.object("Role", drills.DRILL, DATA)["rules"]
+    assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["mariadb-drill-scratch-ca-bundle"], "verbs": ["get"]} in rules
+
+
+def test_operators_judge_mutation_plain_sentinel_watching_a_tls_replication(prod_copy: Path) -> None:
+    def plain(body: dict[str, Any]) -> None:
+        body["spec"].pop("TLS")
+        body["spec"]["redisSentinelConfig"].pop("additionalSentinelConfig")
+
+    edit_manifest(prod_copy / "manifests" / DATA / "RedisSentinel-redis-cache.yaml", plain)
+    result = verdict("operators", prod_copy)
+    assert result.exit_code == 1
+    assert has(result.findings, "RedisSentinel saas-data/redis-cache", "Sentinel without spec.TLS watches RedisReplication saas-data/redis-cache")
+    assert cli("operators", prod_copy).returncode == 1
+
+
+def test_operators_judge_mutation_certificate_missing_a_stores_hosts(prod_copy: Path) -> None:
+    def durable_only(body: dict[str, Any]) -> None:
+        body["spec"]["dnsNames"] = [n for n in body["spec"]["dnsNames"] if "redis-cache" not in n]
+
+    edit_manifest(prod_copy / "manifests" / DATA / "Certificate-redis-tls.yaml", durable_only)
+    result = verdict("operators", prod_copy)
+    assert result.exit_code == 1
+    assert has(result.findings, "RedisReplication saas-data/redis-cache: Certificate saas-data/redis-tls", "redis-cache-master.saas-data.svc")
+    assert has(result.findings, "RedisSentinel saas-data/redis-cache", "*.redis-cache-sentinel-headless.saas-data.svc")
+
+
+def test_operators_judge_mutation_tls_store_without_certificate(prod_copy: Path) -> None:
+    edit_manifest(prod_copy / "manifests" / DATA / "RedisReplication-redis-cache.yaml",
+                  lambda b: b["spec"]["TLS"]["secret"].update(secretName="redis-cache-tls"))
+    assert has(verdict("operators", prod_copy).findings, "RedisReplication saas-data/redis-cache: spec.TLS names Secret redis-cache-tls")
+
+
+@pytest.mark.parametrize(("manifest", "container"), [("CronJob-mariadb-drill.yaml", 1), ("CronJob-mariadb-flush-binlogs.yaml", 0)])
+def test_operators_judge_mutation_sql_client_without_tls(prod_copy: Path, manifest: str, container: int) -> None:
+    def plain(body: dict[str, Any]) -> None:
+        command = body["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][container]["command"]
+        command[-1] = command[-1].replace("--ssl-verify-server-cert", "")
+
+    edit_manifest(prod_copy / "manifests" / DATA / manifest, plain)
+    result = verdict("operators", prod_copy)
+    assert result.exit_code == 1
+    assert has(result.findings, f"CronJob saas-data/{manifest.split('-', 1)[1][:-5]}", "runs an SQL client against MariaDB saas-data/", "requires TLS")

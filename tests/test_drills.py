@@ -120,7 +120,10 @@ def test_drill_account_may_touch_only_the_scratch_instance(synthesized: dict[str
             assert rule["resources"] == ["mariadbs"] and "resourceNames" not in rule
         else:
             assert set(rule["verbs"]) <= {"get", "delete"}
-            assert rule["resourceNames"] in ([drills.SCRATCH], [drills.SCRATCH_CLAIM])
+            assert rule["resourceNames"] in ([drills.SCRATCH], [drills.SCRATCH_CLAIM], [drills.SCRATCH_CA_BUNDLE])
+            if rule["resources"] == ["secrets"]:
+                # data.tls: only the scratch's CA bundle (certificates, no key), read only.
+                assert rule["verbs"] == ["get"] and rule["resourceNames"] == [drills.SCRATCH_CA_BUNDLE]
     binding = prod.object("RoleBinding", drills.DRILL, DATA_NS)
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": drills.DRILL, "namespace": DATA_NS}]
     policy = prod.object("ValidatingAdmissionPolicy", f"{drills.DRILL}-scope")["spec"]
@@ -328,3 +331,116 @@ def test_verification_fails_on_an_empty_or_missing_table(real_mariadb: Any, tmp_
 
     rc, work = _verify(real_mariadb, tmp_path, config.DrillsSection(tables=["migrations", "orders"]))
     assert rc == 1 and "orders" in (work / "failed").read_text() and not (work / "verified").exists()
+
+
+# ---- TLS: the scratch requires it where data.tls is on (staging, production) --------------------
+
+
+@pytest.fixture(scope="module")
+def tls_mariadb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A mariadbd with `require_secure_transport` and a certificate for `localhost` from a CA of
+    its own: what mariadb-operator v26.6.0 renders for `tls.required`
+    (internal/controller/mariadb_controller_tls.go) and the CA bundle it keeps."""
+    import socket
+    import time
+
+    for tool in ("mariadbd", "mariadb-install-db", "mariadb", "openssl"):
+        assert shutil.which(tool), f"{tool} missing: run scripts/system-deps.sh"
+    base = tmp_path_factory.mktemp("mariadb-tls")
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base, timeout=60)
+
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-subj", "/CN=scratch-ca", "-days", "2")
+    ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")
+    (base / "san.cnf").write_text("subjectAltName=DNS:localhost\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt",
+        "-days", "2", "-extfile", "san.cnf")
+    # A second CA that did not sign the server: the verifier must refuse it.
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other.key", "-out", "other.crt",
+        "-subj", "/CN=other-ca", "-days", "2")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={base}/data", "--auth-root-authentication-method=normal",
+                    "--user=root"], check=True, capture_output=True, timeout=120)
+    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={base}/data", f"--port={port}", "--bind-address=127.0.0.1",
+                               f"--socket={base}/sock", "--user=root", "--skip-log-bin", "--skip-name-resolve",
+                               f"--ssl-ca={base}/ca.crt", f"--ssl-cert={base}/server.crt", f"--ssl-key={base}/server.key",
+                               "--require-secure-transport=ON"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    admin = ["mariadb", f"--socket={base}/sock", "-uroot"]
+    deadline = time.monotonic() + 30
+    while subprocess.run([*admin, "-e", "SELECT 1"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "mariadbd did not start"
+        time.sleep(0.3)
+    subprocess.run([*admin, "-e", "ALTER USER root@'127.0.0.1' IDENTIFIED BY 'pw'; "
+                    "CREATE DATABASE app; CREATE TABLE app.migrations (id INT); INSERT INTO app.migrations VALUES (1); "
+                    "CREATE TABLE app.users (id INT, updated_at TIMESTAMP NULL); "
+                    "INSERT INTO app.users VALUES (1, UTC_TIMESTAMP() - INTERVAL 30 MINUTE)"], check=True)
+    (base / "secret").mkdir()
+    (base / "secret" / "root-password").write_text("pw\n")
+    yield base, port
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def _verify_tls(tls_mariadb: Any, tmp_path: Path, ca: str, tls: bool, extra: str = "") -> tuple[int, Path, str]:
+    base, port = tls_mariadb
+    work = tmp_path / "work"
+    work.mkdir(parents=True)
+    (work / "ready").touch()
+    shutil.copy(base / ca, work / "ca.crt")  # what the drill container copies from <scratch>-ca-bundle
+    from components import config
+
+    script = (drills.verify_script(config.DrillsSection(), tls)
+              .replace(drills.WORK_DIR, str(work)).replace(drills.SECRET_DIR, str(base / "secret"))
+              .replace("--skip-column-names", "--skip-column-names" + extra))
+    env = {**os.environ, "SCRATCH_HOST": "localhost", "SCRATCH_PORT": str(port)}
+    proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    return proc.returncode, work, proc.stdout + proc.stderr
+
+
+def test_verification_over_tls_checks_the_scratch_certificate(tls_mariadb: Any, tmp_path: Path) -> None:
+    """With TLS the verifier connects over TCP with TLS and verifies the server against the CA
+    bundle (and the name it dials); a plain client is refused by require_secure_transport and a
+    bundle of another CA is refused by the client."""
+    rc, work, out = _verify_tls(tls_mariadb, tmp_path / "ok", "ca.crt", tls=True)
+    assert rc == 0 and (work / "verified").exists(), out
+    # The stand-in is as strict as the scratch: a client without TLS is refused. (This client
+    # library tries TLS unasked, so the stand-in forces it off to show the server's side.)
+    rc, work, out = _verify_tls(tls_mariadb, tmp_path / "plain", "ca.crt", tls=False, extra=" --skip-ssl")
+    assert rc == 1 and not (work / "verified").exists(), out
+    rc, work, out = _verify_tls(tls_mariadb, tmp_path / "other", "other.crt", tls=True)
+    assert rc == 1 and not (work / "verified").exists()
+
+
+def test_tls_drill_hands_the_ca_bundle_to_the_verifier(tmp_path: Path) -> None:
+    """The drill container copies `<scratch>-ca-bundle` key `ca.crt` (mariadb-operator v26.6.0
+    api/v1alpha1/mariadb_keys.go TLSCABundleSecretKeyRef) to the shared volume before the
+    verifier starts, and fails (cleaning up) when the bundle is empty."""
+    work, bin_dir = tmp_path / "work", tmp_path / "bin"
+    work.mkdir()
+    bin_dir.mkdir()
+    fake = FAKE_KUBECTL.replace("case \"$*\" in\n", "case \"$*\" in\n  *\"get secret\"*) printf %s \"$CA_B64\";;\n")
+    for name, body in (("kubectl", fake), ("curl", FAKE_CURL)):
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    script = drills.drill_script(DATA_NS, 600, 3600, tls=True).replace(drills.WORK_DIR, str(work))
+    helper = f"until [ -f {work}/ready ]; do sleep 0.2; done; cp {work}/ca.crt {tmp_path}/seen; echo 60 > {work}/age; touch {work}/verified"
+    import base64
+
+    for ca, expected in (("-----BEGIN CERTIFICATE-----\n", 0), ("", 1)):
+        for leftover in ("ready", "verified", "failed", "age", "ca.crt", "done"):
+            (work / leftover).unlink(missing_ok=True)
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LOG": str(tmp_path / "log"), "PUSHED": str(tmp_path / "pushed"),
+               "READY": "True", "PUSHGATEWAY_URL": "http://pg:9091", "CA_B64": base64.b64encode(ca.encode()).decode()}
+        side = subprocess.Popen(["sh", "-c", helper])
+        proc = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        side.kill()
+        assert proc.returncode == expected, proc.stdout + proc.stderr
+        log = (tmp_path / "log").read_text()
+        assert f"get secret {drills.SCRATCH_CA_BUNDLE}" in log and _deleted_scratch(log)
+    assert (tmp_path / "seen").read_text() == "-----BEGIN CERTIFICATE-----\n"

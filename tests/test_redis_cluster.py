@@ -33,6 +33,9 @@ def large(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     stack_file = base / "Pulumi.large.yaml"
     document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
     document["config"]["saas-platform:size"] = "large"
+    # Large runs MaxScale in front of three servers, beyond the BSL grant: the variant states the
+    # subscription (components/config.py refuses it otherwise, data.maxscale.licensed).
+    document["config"].setdefault("saas-platform:data", {}).setdefault("maxscale", {})["licensed"] = True
     stack_file.write_text(yaml.safe_dump(document))
     proc = run_synth("large", base / "out", "--stack-file", str(stack_file))
     assert proc.returncode == 0, f"synth large failed:\n{proc.stdout}\n{proc.stderr}"
@@ -76,10 +79,11 @@ def test_other_tiers_have_no_cluster(stack: Synth) -> None:
 
 
 def test_cluster_switch_and_shards_config() -> None:
-    assert _cfg("prod", size="large").data.redis_cache_shards == 3
+    licensed = {"maxscale": {"licensed": True}}  # large runs MaxScale over three servers (BSL)
+    assert _cfg("prod", size="large", data=licensed).data.redis_cache_shards == 3
     assert _cfg("prod").data.redis_cache_shards == 0
     assert _cfg("prod", data={"redisCache": {"cluster": True, "shards": 5}}).data.redis_cache_shards == 5
-    assert _cfg("prod", size="large", data={"redisCache": {"cluster": False}}).data.redis_cache_shards == 0
+    assert _cfg("prod", size="large", data={**licensed, "redisCache": {"cluster": False}}).data.redis_cache_shards == 0
     assert _cfg("dev", size="large").data.redis_cache_shards == 0
     with pytest.raises(config.ConfigError, match=r"data\.redisCache\.shards"):
         _cfg("prod", data={"redisCache": {"shards": 2}})
@@ -220,3 +224,38 @@ def test_documented_config_sends_the_cache_to_the_cluster(large: Synth) -> None:
     assert redis["clusters"]["options"]["cluster"] == "redis"
     kind, hosts = resolve(redis, env["REDIS_QUEUE_CONNECTION"])
     assert kind == "connection" and hosts[0]["host"] == f"redis-sentinel.{DATA_NS}.svc.cluster.local"
+
+
+# ---- encryption in transit (data.tls, on in production and so in the large tier) -------------------
+
+
+def test_cluster_speaks_tls_on_clients_replication_and_bus(large: Synth) -> None:
+    """redis-operator v0.26.0 hands spec.TLS to both roles (internal/k8sutils/redis-cluster.go
+    generateRedisClusterContainerParams -> statefulset.go getVolumeMount, /tls) and dials the nodes
+    with `--tls --cacert /tls/ca.crt --insecure` (internal/k8sutils/redis.go getRedisTLSArgs). The
+    image's entrypoint (OT-CONTAINER-KIT/redis entrypoint.sh tls_setup) reads the CA from a variable
+    the operator does not set and, for v7, announces bare pod names: the included lines fix both."""
+    from components.data import tls
+
+    spec = large.object("RedisCluster", "redis-cache", DATA_NS)["spec"]
+    assert spec["TLS"] == tls.redis_tls_spec()
+    conf = large.object("ConfigMap", "redis-cache-cluster-config", DATA_NS)["data"]["redis-cache.conf"]
+    for line in ("tls-cluster yes", "tls-replication yes", f"tls-ca-cert-file /tls/{tls.CA_KEY}", "cluster-preferred-endpoint-type ip"):
+        assert line in conf.splitlines()
+    names = set(large.object("Certificate", "redis-tls", DATA_NS)["spec"]["dnsNames"])
+    env = large.object("ConfigMap", "backend-config", APP_NS)["data"]
+    assert {env["REDIS_CACHE_CLUSTER_HOST"], env["REDIS_CACHE_TLS_PEER_NAME"]} <= names
+    assert env["REDIS_CACHE_TLS_PEER_NAME"] == f"redis-cache-leader.{DATA_NS}.svc.cluster.local"
+    assert env["REDIS_SCHEME"] == "tls" and env["REDIS_TLS_CA"] == tls.CA_FILE
+    for role in ("leader", "follower"):
+        assert f"*.redis-cache-{role}-headless.{DATA_NS}.svc.cluster.local" in names
+
+
+def test_mutation_certificate_without_the_cluster_hosts(fresh: Path) -> None:
+    def durable_only(body: dict[str, Any]) -> None:
+        body["spec"]["dnsNames"] = [n for n in body["spec"]["dnsNames"] if "redis-cache" not in n]
+
+    edit_manifest(fresh / "manifests" / DATA_NS / "Certificate-redis-tls.yaml", durable_only)
+    result = verdict("operators", fresh)
+    assert result.exit_code == 1
+    assert has(result.findings, "RedisCluster saas-data/redis-cache: Certificate saas-data/redis-tls", "*.redis-cache-follower-headless.saas-data.svc")

@@ -39,6 +39,7 @@ import yaml
 from components import k8s as kube
 from components.config import ContainerSize, DrillsSection, StackConfig
 from components.data import mariadb_base as mariadb_store
+from components.data import tls as data_tls
 from components.data.backup_timing import BACKUP_THROUGHPUT_MB_S, quantity_mib
 from components.data.common import DATA_STORE_LABEL
 from components.data.pushgateway import PUSHGATEWAY, PUSHGATEWAY_PORT, PUSHGATEWAY_STORE, pushgateway
@@ -55,6 +56,14 @@ SCRATCH_STORE = "mariadb-drill-scratch"
 WORK_DIR = "/work"
 CONFIG_DIR = "/etc/drill"
 SECRET_DIR = mariadb_store.SECRET_DIR
+# With `data.tls` the scratch instance requires TLS like the serving one; the verifier checks
+# its certificate against the CA bundle mariadb-operator keeps for it: Secret
+# `<name>-ca-bundle`, key `ca.crt` (v26.6.0 api/v1alpha1/mariadb_keys.go
+# TLSCABundleSecretKeyRef, pkg/pki/keypair.go CACertKey). That Secret exists only once the
+# drill created the scratch, so the drill container copies it to the shared work volume (a
+# Secret volume would hold the pod until it exists).
+SCRATCH_CA_BUNDLE = f"{SCRATCH}-ca-bundle"
+SCRATCH_CA_FILE = f"{WORK_DIR}/ca.crt"
 # The verification must finish this long after the scratch is Ready.
 VERIFY_SECONDS = 600
 RTO_SECONDS = 15 * 60
@@ -110,6 +119,9 @@ def scratch_spec(cfg: StackConfig, instance: str, credentials: str) -> dict[str,
             **staging,
         },
         "resources": kube.resource_values(ContainerSize(data.mariadb.cpu, data.mariadb.memory, data.mariadb.memory)),
+        # The serving instance's TLS (required, certificates from the data CA): the drill
+        # proves that a restore comes up the way production runs.
+        **({"tls": data_tls.mariadb_tls_spec()} if data_tls.enabled(cfg) else {}),
         "timeZone": "UTC",
         "podMetadata": {"labels": labels},
         "inheritMetadata": {"labels": kube.recommended_labels(SCRATCH, "mariadb-drill")},
@@ -139,9 +151,13 @@ def pushgateway_url(namespace: str) -> str:
     return f"http://{PUSHGATEWAY}.{namespace}.svc:{PUSHGATEWAY_PORT}"
 
 
-def drill_script(namespace: str, budget: int, rpo_seconds: int) -> str:
+def drill_script(namespace: str, budget: int, rpo_seconds: int, tls: bool = False) -> str:
     """The orchestrating container: create, wait, hand over, measure, always clean up, push
-    (to $PUSHGATEWAY_URL)."""
+    (to $PUSHGATEWAY_URL). `tls`: hand the verifier the scratch's CA bundle first."""
+    fetch_ca = [
+        f"kubectl -n $NS get secret {SCRATCH_CA_BUNDLE} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > {SCRATCH_CA_FILE}",
+        f"[ -s {SCRATCH_CA_FILE} ] || {{ echo 'drill: no CA bundle {SCRATCH_CA_BUNDLE} for the scratch MariaDB' >&2; exit 1; }}",
+    ] if tls else []
     push = f"\"$PUSHGATEWAY_URL/metrics/job/{DRILL}\""
     return "\n".join([
         "set -u",
@@ -181,6 +197,7 @@ def drill_script(namespace: str, budget: int, rpo_seconds: int) -> str:
         "  sleep 10",
         "done",
         "restore=$(( $(date +%s) - start ))",
+        *fetch_ca,
         "touch " + WORK_DIR + "/ready",
         "waited=0",
         f"until [ -f {WORK_DIR}/verified ] || [ -f {WORK_DIR}/failed ]; do",
@@ -195,12 +212,15 @@ def drill_script(namespace: str, budget: int, rpo_seconds: int) -> str:
     ])
 
 
-def verify_script(drills: DrillsSection) -> str:
+def verify_script(drills: DrillsSection, tls: bool = False) -> str:
     """The verifying container: schema present, every listed table has rows, the newest
-    freshness row's age. Writes `age` and `verified`, or `failed` with the reason."""
+    freshness row's age. Writes `age` and `verified`, or `failed` with the reason. `tls`: the
+    scratch requires TLS (`require_secure_transport`), so the client speaks TLS and verifies
+    the server's certificate and name against the scratch's CA bundle."""
     fresh = drills.freshness
-    sql = (f"mariadb --defaults-extra-file={WORK_DIR}/client.cnf --host=\"$SCRATCH_HOST\" --port=\"$SCRATCH_PORT\" "
-           "--user=root --batch --skip-column-names")
+    ssl = f" --ssl --ssl-verify-server-cert --ssl-ca={SCRATCH_CA_FILE}" if tls else ""
+    sql = (f"mariadb --defaults-extra-file={WORK_DIR}/client.cnf --protocol=TCP --host=\"$SCRATCH_HOST\" --port=\"$SCRATCH_PORT\" "
+           f"--user=root --batch --skip-column-names{ssl}")
     lines = [
         "set -eu",
         "umask 077",
@@ -242,7 +262,7 @@ class MariaDBDrill(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             DRILL, metadata=kube.metadata(DRILL, "mariadb-drill", ns), automount_service_account_token=False, opts=child
         )
-        self._rbac(ns, child)
+        self._rbac(ns, child, data_tls.enabled(cfg))
         admission_policy(ns, child)
         manifest = pulumi.Output.all(ns, args.credentials).apply(
             lambda v: yaml.safe_dump(scratch_manifest(cfg, v[0], args.instance, v[1]), sort_keys=True)
@@ -256,7 +276,8 @@ class MariaDBDrill(pulumi.ComponentResource):
             opts=child,
         )
         budget = restore_budget_seconds(cfg)
-        script = ns.apply(lambda n: drill_script(n, budget, cfg.data.rpo_minutes * 60))
+        tls = data_tls.enabled(cfg)
+        script = ns.apply(lambda n: drill_script(n, budget, cfg.data.rpo_minutes * 60, tls))
         push_url = ns.apply(pushgateway_url)
         k8s.batch.v1.CronJob(
             DRILL,
@@ -269,7 +290,7 @@ class MariaDBDrill(pulumi.ComponentResource):
                 "successfulJobsHistoryLimit": 1,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {"spec": job_spec(account.metadata.name, settings.metadata.name, args.credentials,
-                                                 script, verify_script(drills), budget, push_url)},
+                                                 script, verify_script(drills, tls), budget, push_url)},
             },
             opts=child,
         )
@@ -278,11 +299,11 @@ class MariaDBDrill(pulumi.ComponentResource):
         self.register_outputs({})
 
     @staticmethod
-    def _rbac(ns: pulumi.Output[str], opts: pulumi.ResourceOptions) -> None:
+    def _rbac(ns: pulumi.Output[str], opts: pulumi.ResourceOptions, tls: bool) -> None:
         role = k8s.rbac.v1.Role(
             DRILL,
             metadata=kube.metadata(DRILL, "mariadb-drill", ns),
-            rules=drill_rules(),
+            rules=drill_rules(tls),
             opts=opts,
         )
         k8s.rbac.v1.RoleBinding(
@@ -294,10 +315,12 @@ class MariaDBDrill(pulumi.ComponentResource):
         )
 
 
-def drill_rules() -> list[dict[str, object]]:
+def drill_rules(tls: bool = False) -> list[dict[str, object]]:
     """Create MariaDBs (RBAC cannot name what is created: the admission policy pins it); get
-    and delete only the scratch one and its volume."""
+    and delete only the scratch one and its volume; with TLS read only the scratch's CA bundle
+    (public certificates, no key)."""
     return [
+        *([{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [SCRATCH_CA_BUNDLE], "verbs": ["get"]}] if tls else []),
         {"apiGroups": ["k8s.mariadb.com"], "resources": ["mariadbs"], "verbs": ["create"]},
         {"apiGroups": ["k8s.mariadb.com"], "resources": ["mariadbs"], "resourceNames": [SCRATCH], "verbs": ["get", "delete"]},
         {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "resourceNames": [SCRATCH_CLAIM], "verbs": ["get", "delete"]},

@@ -30,7 +30,7 @@ from components.data.network import data_network_policies, operator_namespace
 from components.data.rabbitmq import CLUSTER_NAME as RABBITMQ_CLUSTER, RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
 from components.data import redis_cache
-from components.data.redis_cache import CacheStoreArgs, cache_store
+from components.data.redis_cache import NAME as redis_cache_name, CacheStoreArgs, cache_store
 from components.data.redis_cluster import cache_cluster
 
 TYPE = "saas-platform:index:DataLayer"
@@ -105,6 +105,10 @@ class DataLayer(pulumi.ComponentResource):
                 redis_replication=redis_store.NAME,
                 rabbitmq_cluster=RABBITMQ_CLUSTER,
                 depends_on=args.queue_dependencies,
+                # The cache's store mounts `redis-tls` too: its hosts are on the certificate.
+                redis_cache_replication=redis_cache_name if args.config.data.redis_cache is not None
+                and not args.config.data.redis_cache_shards else None,
+                redis_cache_cluster=redis_cache_name if args.config.data.redis_cache_shards else None,
             ),
             opts=child,
         ) if data_tls.enabled(args.config) and "cert-manager" in args.peers else None
@@ -128,7 +132,8 @@ class DataLayer(pulumi.ComponentResource):
         # Laravel's cache on its own evicting Redis (a Redis Cluster in the large tier); queues,
         # sessions and locks stay on `redis`.
         shared = CacheStoreArgs(
-            args.config, args.namespace, cache.secret_ref, cache.revision, cache.password, cache.dependencies
+            args.config, args.namespace, cache.secret_ref, cache.revision, cache.password, cache.dependencies,
+            sentinel_tls_config=cache.sentinel_tls_config,
         )
         self.redis_cache: RedisEndpoints | None = None
         self.redis_cache_cluster: RedisClusterEndpoints | None = None

@@ -30,6 +30,7 @@ from components.platform.charts import ChartPin
 from components.config import ContainerSize, StackConfig, StoreSizing
 from components.contracts import RedisEndpoints
 from components.data import tls as data_tls
+from components.data import tls_reload
 from components.data.common import DATA_STORE_LABEL, service_host
 
 TYPE = "saas-platform:index:Redis"
@@ -209,7 +210,7 @@ class Redis(pulumi.ComponentResource):
             ),
         )
         if tls:
-            data_tls.redis_cert_reloader(
+            tls_reload.redis_cert_reloader(
                 ns, NAME, redis_pods, sentinel_pods, REDIS_IMAGE, REDIS_UID, secret.metadata.name,
                 pulumi.ResourceOptions(parent=self, depends_on=[sentinel]),
             )
@@ -219,7 +220,11 @@ class Redis(pulumi.ComponentResource):
         self.secret_ref = secret_ref
         self.revision = password_revision(password.result)
         self.password = password.result
-        self.dependencies: list[pulumi.Resource] = [operator, secret]
+        # The certificate and the Sentinel TLS ConfigMap too: the cache store mounts both.
+        self.dependencies: list[pulumi.Resource] = [
+            operator, secret, *args.tls_dependencies, *([sentinel_config] if sentinel_config else []),
+        ]
+        self.sentinel_tls_config: pulumi.Output[str] | None = sentinel_config.metadata.name if sentinel_config else None
         self.endpoints = RedisEndpoints(
             sentinel_host=service_host(f"{NAME}-sentinel", ns),
             sentinel_port=SENTINEL_PORT,

@@ -33,6 +33,8 @@ from components import k8s as kube
 from components.config import StackConfig
 from components.contracts import RedisEndpoints
 from components.data import redis as durable
+from components.data import tls as data_tls
+from components.data import tls_reload
 from components.data.common import DATA_STORE_LABEL, service_host
 
 NAME = "redis-cache"
@@ -43,6 +45,12 @@ CONFIG_KEY = "redis-cache.conf"
 def render_cache_conf() -> str:
     """The cache store's extra redis.conf lines (`allkeys-lru`, no persistence)."""
     return CONFIG.read_text()
+
+
+def render_replication_conf(cfg: StackConfig) -> str:
+    """The cache replication's conf: with `data.tls` the TLS lines the durable store has too
+    (replication over TLS, the CA the entrypoint leaves empty; components/data/tls.py)."""
+    return render_cache_conf() + (data_tls.redis_tls_conf() if data_tls.enabled(cfg) else "")
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,9 @@ class CacheStoreArgs:
     revision: pulumi.Input[str]
     password: pulumi.Input[str]
     depends_on: list[pulumi.Resource]
+    sentinel_tls_config: pulumi.Input[str] | None = None
+    """The durable store's Sentinel TLS ConfigMap (`data.tls`): `replication_spec` makes every
+    replication TLS-only, so the cache's Sentinel must speak TLS to it as well."""
 
 
 def cache_store(args: CacheStoreArgs, parent: pulumi.Resource) -> tuple[RedisEndpoints, list[pulumi.Resource]]:
@@ -75,7 +86,7 @@ def cache_store(args: CacheStoreArgs, parent: pulumi.Resource) -> tuple[RedisEnd
     conf = k8s.core.v1.ConfigMap(
         "redis-cache-config",
         metadata=kube.metadata("redis-cache-config", "redis", ns, app=NAME),
-        data={CONFIG_KEY: render_cache_conf()},
+        data={CONFIG_KEY: render_replication_conf(cfg)},
         opts=child,
     )
     pods, sentinels = durable.topology(cfg)
@@ -104,9 +115,15 @@ def cache_store(args: CacheStoreArgs, parent: pulumi.Resource) -> tuple[RedisEnd
         api_version=durable.API_VERSION,
         kind="RedisSentinel",
         metadata=kube.metadata(NAME, "redis-sentinel", ns, labels={DATA_STORE_LABEL: "redis-sentinel"}),
-        spec=durable.sentinel_spec(cfg, sentinels, args.secret_ref, args.revision, replication=NAME),
+        spec=durable.sentinel_spec(cfg, sentinels, args.secret_ref, args.revision, args.sentinel_tls_config, replication=NAME),
         opts=pulumi.ResourceOptions(parent=parent, protect=cfg.protect, depends_on=[*args.depends_on, replication]),
     )
+    if data_tls.enabled(cfg):
+        # Same certificate (`redis-tls` names the cache's hosts), same weekly reload.
+        tls_reload.redis_cert_reloader(
+            ns, NAME, pods, sentinels, durable.REDIS_IMAGE, durable.REDIS_UID, args.secret_ref["name"],
+            pulumi.ResourceOptions(parent=parent, depends_on=[sentinel]),
+        )
     endpoints = RedisEndpoints(
         sentinel_host=service_host(f"{NAME}-sentinel", ns),
         sentinel_port=durable.SENTINEL_PORT,

@@ -39,6 +39,7 @@ from components.config import ContainerSize, StackConfig
 from components.contracts import RedisClusterEndpoints
 from components.data import redis as durable
 from components.data import redis_cache
+from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL, service_host
 from components.data.redis_cache import CacheStoreArgs
 
@@ -48,9 +49,10 @@ BUS_PORT = durable.PORT + 10000
 CLUSTER_VERSION = "v7"  # the CRD's default; the image is Redis 7.0
 
 
-def render_cluster_conf() -> str:
-    """The cache conf plus the lines a cache cluster needs."""
-    return redis_cache.render_cache_conf() + (
+def render_cluster_conf(cfg: StackConfig | None = None) -> str:
+    """The cache conf plus the lines a cache cluster needs (and, with `data.tls`, its TLS lines)."""
+    tls = data_tls.redis_cluster_tls_conf() if cfg is not None and data_tls.enabled(cfg) else ""
+    return redis_cache.render_cache_conf() + tls + (
         "\n# Rendered for the Redis Cluster (components/data/redis_cluster.py): a shard without a\n"
         "# master leaves the other shards serving (cache misses there, not a whole cache down).\n"
         "cluster-require-full-coverage no\n"
@@ -117,6 +119,11 @@ def cluster_spec(
             },
         },
         "podSecurityContext": kube.restricted_pod_security(durable.REDIS_UID),
+        # `data.tls`: redis-operator v0.26.0 hands `spec.TLS` to both roles' containers
+        # (internal/k8sutils/redis-cluster.go generateRedisClusterContainerParams), which mount
+        # the Secret at /tls and set TLS_MODE / REDIS_TLS_* (internal/k8sutils/statefulset.go
+        # getVolumeMount, GenerateTLSEnvironmentVariables), as for the replication.
+        **({"TLS": data_tls.redis_tls_spec()} if data_tls.enabled(cfg) else {}),
     }
 
 
@@ -127,7 +134,7 @@ def cache_cluster(args: CacheStoreArgs, parent: pulumi.Resource) -> tuple[RedisC
     conf = k8s.core.v1.ConfigMap(
         "redis-cache-cluster-config",
         metadata=kube.metadata("redis-cache-cluster-config", "redis", ns, app=NAME),
-        data={redis_cache.CONFIG_KEY: render_cluster_conf()},
+        data={redis_cache.CONFIG_KEY: render_cluster_conf(cfg)},
         opts=pulumi.ResourceOptions(parent=parent),
     )
     cluster = k8s.apiextensions.CustomResource(

@@ -52,8 +52,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import k8s as kube
-from components.config import ContainerSize, StackConfig
-from components.data.common import DATA_STORE_LABEL
+from components.config import StackConfig
 
 TYPE = "saas-platform:index:DataTLS"
 CERT_MANAGER_API = "cert-manager.io/v1"
@@ -109,6 +108,16 @@ def redis_dns_names(replication: str, namespace: str) -> list[str]:
     services = [replication, f"{replication}-master", f"{replication}-replica", f"{replication}-additional",
                 sentinel, f"{sentinel}-additional"]
     return [*service_names(services, namespace, wildcard=[f"{replication}-headless", f"{sentinel}-headless"]), "localhost"]
+
+
+def redis_cluster_dns_names(cluster: str, namespace: str) -> list[str]:
+    """The Services redis-operator v0.26.0 creates for a RedisCluster (internal/k8sutils/
+    redis-cluster.go CreateRedisClusterService: `<name>-leader`/`-follower`, their `-headless`
+    and `-additional`, and `<name>-master`) and the pod names the nodes announce and dial
+    (`<pod>.<name>-leader-headless`), plus localhost (probes, exporter)."""
+    services = [f"{cluster}-{role}{suffix}" for role in ("leader", "follower") for suffix in ("", "-additional")]
+    return [*service_names([*services, f"{cluster}-master"], namespace,
+                           wildcard=[f"{cluster}-leader-headless", f"{cluster}-follower-headless"]), "localhost"]
 
 
 def rabbitmq_dns_names(cluster: str, namespace: str) -> list[str]:
@@ -177,6 +186,25 @@ def redis_tls_conf() -> str:
     )
 
 
+def redis_cluster_tls_conf() -> str:
+    """RedisCluster nodes' extra lines. In cluster mode the image's entrypoint writes
+    `tls-replication yes`, `tls-cluster yes` (the bus on client port + 10000 over TLS too) and,
+    for v7, `cluster-preferred-endpoint-type hostname` with `cluster-announce-hostname` the bare
+    pod name, which no client outside the pod resolves; its CA line reads a variable the
+    operator does not set (OT-CONTAINER-KIT/redis entrypoint.sh tls_setup/start_redis). These
+    lines, included after them, keep TLS on replication and bus, give the CA, and make MOVED
+    redirects name pod IPs again, which clients verify against the peer name the application
+    pins (REDIS_CACHE_TLS_PEER_NAME). The operator's own redis-cli calls use
+    `--tls --cacert /tls/ca.crt --insecure` (redis-operator v0.26.0 internal/k8sutils/redis.go
+    getRedisTLSArgs), so they do not depend on the announced names."""
+    return (
+        "\n# TLS (components/data/tls.py): replication and the cluster bus over TLS, the CA,\n"
+        "# password-authenticated clients, redirects by IP (the pod name alone resolves nowhere).\n"
+        f"tls-replication yes\ntls-cluster yes\ntls-ca-cert-file /tls/{CA_KEY}\ntls-auth-clients no\n"
+        "cluster-preferred-endpoint-type ip\n"
+    )
+
+
 def sentinel_tls_conf() -> str:
     """sentinel.conf lines: Sentinel listens with TLS only and talks TLS to the Redis pods."""
     return (
@@ -191,94 +219,6 @@ def rabbitmq_tls_spec() -> dict[str, object]:
     return {"secretName": RABBITMQ_SECRET, "disableNonTLSListeners": False}
 
 
-# --- certificate rotation for Redis and Sentinel ------------------------------------------------
-
-# Weekly: a renewed certificate (30 days before the old one ends) is served within 7 days.
-RELOAD_SCHEDULE = "17 4 * * 1"
-RELOADER_NAME = "redis-tls-reload"
-SENTINEL_RESTART_WAIT_SECONDS = 120
-
-
-def reload_script(replication: str, redis_pods: int, sentinel_pods: int) -> str:
-    """Make Redis and Sentinel serve the certificate cert-manager renewed into their Secret.
-
-    The kubelet updates the mounted files, but neither process rereads them by itself.
-    Redis rereads its TLS files on `CONFIG SET tls-cert-file ...`, even with the same path
-    (measured with redis-server 7.0.15). Sentinel has no CONFIG command, so each Sentinel in
-    turn gets SHUTDOWN: the kubelet restarts the container, which then reads the new files. The
-    next one waits until the previous one answers again, so a quorum stays up."""
-    tls = f"--tls --cacert /tls/{CA_KEY}"
-    sentinel = f"{replication}-sentinel"
-    lines = [
-        "set -u",
-        "failed=0",
-        f"for i in $(seq 0 {redis_pods - 1}); do",
-        f"  host={replication}-$i.{replication}-headless",
-        f"  redis-cli {tls} -h \"$host\" -p 6379 CONFIG SET tls-cert-file /tls/tls.crt tls-key-file /tls/tls.key "
-        f"tls-ca-cert-file /tls/{CA_KEY} | grep -qx OK || {{ echo \"reload failed on $host\"; failed=1; }}",
-        "done",
-        f"for i in $(seq 0 {sentinel_pods - 1}); do",
-        f"  host={sentinel}-$i.{sentinel}-headless",
-        f"  redis-cli {tls} -h \"$host\" -p 26379 SHUTDOWN >/dev/null 2>&1",
-        "  up=0",
-        f"  for s in $(seq 1 {SENTINEL_RESTART_WAIT_SECONDS // 5}); do",
-        "    sleep 5",
-        f"    if redis-cli {tls} -h \"$host\" -p 26379 PING 2>/dev/null | grep -qx PONG; then up=1; break; fi",
-        "  done",
-        '  [ "$up" = 1 ] || { echo "sentinel $host did not come back"; failed=1; break; }',
-        "done",
-        'exit "$failed"',
-    ]
-    return "\n".join(lines)
-
-
-def redis_cert_reloader(
-    namespace: pulumi.Input[str], replication: str, redis_pods: int, sentinel_pods: int,
-    image: str, uid: int, password_secret: pulumi.Input[str], opts: pulumi.ResourceOptions,
-) -> k8s.batch.v1.CronJob:
-    """The weekly CronJob running `reload_script` with the CA and the Redis password."""
-    labels = {**kube.recommended_labels(RELOADER_NAME, "redis"), DATA_STORE_LABEL: "redis-tls-reload"}
-    pod = {
-        "metadata": {"labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "automountServiceAccountToken": False,
-            "securityContext": kube.restricted_pod_security(uid),
-            "volumes": [{"name": "tls", "secret": {"secretName": REDIS_SECRET, "items": [{"key": CA_KEY, "path": CA_KEY}], "defaultMode": 0o444}}],
-            "containers": [{
-                "name": "reload",
-                "image": image,
-                "imagePullPolicy": "IfNotPresent",
-                "command": ["/bin/sh", "-c", reload_script(replication, redis_pods, sentinel_pods)],
-                # redis-cli reads the password from REDISCLI_AUTH (not argv, not a file in the image).
-                "env": [{"name": "REDISCLI_AUTH", "valueFrom": {"secretKeyRef": {"name": password_secret, "key": "password"}}}],
-                "volumeMounts": [{"name": "tls", "mountPath": "/tls", "readOnly": True}],
-                "resources": kube.resource_values(ContainerSize("10m", "16Mi", "32Mi")),
-                "securityContext": {**kube.restricted_container_security(uid), "seccompProfile": {"type": "RuntimeDefault"}},
-            }],
-        },
-    }
-    return k8s.batch.v1.CronJob(
-        RELOADER_NAME,
-        metadata=kube.metadata(RELOADER_NAME, "redis", namespace),
-        spec={
-            "schedule": RELOAD_SCHEDULE,
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": 3600,
-            "successfulJobsHistoryLimit": 1,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {"spec": {
-                "backoffLimit": 1,
-                "activeDeadlineSeconds": 60 + sentinel_pods * (SENTINEL_RESTART_WAIT_SECONDS + 30),
-                "ttlSecondsAfterFinished": 86400,
-                "template": pod,
-            }},
-        },
-        opts=opts,
-    )
-
-
 # --- what the application gets -----------------------------------------------------------------
 
 
@@ -290,6 +230,9 @@ class DataTLSClient:
 
     trust_secret: str
     redis_peer_name: pulumi.Input[str]
+    redis_cache_peer_name: pulumi.Input[str] | None = None
+    """The name the `cache` connection verifies (`redis-cache-master`, or `redis-cache-leader`
+    for the cluster, whose MOVED redirects name pod IPs too); None without a cache store."""
 
 
 def client_env(client: DataTLSClient | None) -> dict[str, pulumi.Input[str]]:
@@ -305,6 +248,7 @@ def client_env(client: DataTLSClient | None) -> dict[str, pulumi.Input[str]]:
         "REDIS_SCHEME": "tls",
         "REDIS_TLS_CA": CA_FILE,
         "REDIS_TLS_PEER_NAME": client.redis_peer_name,
+        **({"REDIS_CACHE_TLS_PEER_NAME": client.redis_cache_peer_name} if client.redis_cache_peer_name is not None else {}),
         "RABBITMQ_SSL_CAFILE": CA_FILE,
         "RABBITMQ_SSL_VERIFY_PEER": "true",
         KEDA_RABBITMQ_TLS_KEY: "enable",
@@ -371,6 +315,30 @@ class DataTLSArgs:
     redis_replication: str
     rabbitmq_cluster: str
     depends_on: Sequence[pulumi.Resource] = ()
+    redis_cache_replication: str | None = None
+    """The application cache's own RedisReplication (`redis-cache`), served with `redis-tls` too."""
+    redis_cache_cluster: str | None = None
+    """Instead, in the large tier: the cache's RedisCluster, served with `redis-tls` too."""
+
+
+def redis_certificate_names(args: DataTLSArgs, namespace: str) -> list[str]:
+    """Every host name of every Redis store that mounts `redis-tls`: a store whose hosts the
+    certificate does not name fails every verifying client (the operator checks the chain
+    only, but the application and the replicas check the name)."""
+    names = redis_dns_names(args.redis_replication, namespace)
+    if args.redis_cache_replication:
+        names += redis_dns_names(args.redis_cache_replication, namespace)
+    if args.redis_cache_cluster:
+        names += redis_cluster_dns_names(args.redis_cache_cluster, namespace)
+    return list(dict.fromkeys(names))
+
+
+def _cache_peer_name(args: DataTLSArgs, data_ns: pulumi.Output[str]) -> pulumi.Output[str] | None:
+    if args.redis_cache_replication:
+        return data_ns.apply(lambda ns: f"{args.redis_cache_replication}-master.{ns}.svc.{CLUSTER_DOMAIN}")
+    if args.redis_cache_cluster:
+        return data_ns.apply(lambda ns: f"{args.redis_cache_cluster}-leader.{ns}.svc.{CLUSTER_DOMAIN}")
+    return None
 
 
 class DataTLS(pulumi.ComponentResource):
@@ -408,7 +376,7 @@ class DataTLS(pulumi.ComponentResource):
         self.redis = self._cert_manager_object(
             REDIS_SECRET, "Certificate", REDIS_SECRET, args.data_namespace,
             certificate_spec(
-                REDIS_SECRET, data_ns.apply(lambda ns: redis_dns_names(args.redis_replication, ns)),
+                REDIS_SECRET, data_ns.apply(lambda ns: redis_certificate_names(args, ns)),
                 f"{args.redis_replication}-master", ["server auth", "client auth"],
             ),
             leaf,
@@ -429,6 +397,7 @@ class DataTLS(pulumi.ComponentResource):
         self.client = DataTLSClient(
             trust_secret=TRUST_SECRET,
             redis_peer_name=data_ns.apply(lambda ns: f"{args.redis_replication}-master.{ns}.svc.{CLUSTER_DOMAIN}"),
+            redis_cache_peer_name=_cache_peer_name(args, data_ns),
         )
         self.register_outputs({"issuer": ISSUER, "trustSecret": TRUST_SECRET})
 
