@@ -18,7 +18,7 @@ from components import config
 settings = config.load()
 
 from components.backend import LaravelBackend, LaravelBackendArgs, QueueBroker  # noqa: E402
-from components.data_layer import DataLayer, DataLayerArgs  # noqa: E402
+from components.data import DataLayer, DataLayerArgs  # noqa: E402
 from components.edge import EdgeDNS, EdgeDNSArgs  # noqa: E402
 from components.frontend import FrontendApp, FrontendAppArgs  # noqa: E402
 from components.monitoring import Monitoring, MonitoringArgs  # noqa: E402

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Mapping, Sequence
 
 import pulumi
@@ -80,28 +81,51 @@ def metadata(
 DEFAULT_UID = 10001
 
 
+# The restricted security context, defined once as the plain camelCase maps Helm values and
+# operator custom resources take; the SDK's Args for pod specs are derived from the same maps.
+
+
+def restricted_pod_security(uid: int = DEFAULT_UID) -> dict[str, object]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_container_security(
+    uid: int = DEFAULT_UID, *, read_only_root: bool = True, seccomp: bool = False
+) -> dict[str, object]:
+    """`seccomp`: state the RuntimeDefault profile here too (the pod's context already does)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+        **({"seccompProfile": {"type": "RuntimeDefault"}} if seccomp else {}),
+    }
+
+
+def _snake_case(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
 def pod_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.PodSecurityContextArgs:
-    return k8s.core.v1.PodSecurityContextArgs(
-        run_as_non_root=True,
-        run_as_user=uid,
-        run_as_group=uid,
-        fs_group=uid,
-        fs_group_change_policy="OnRootMismatch",
-        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-    )
+    """`restricted_pod_security` as the SDK's Args."""
+    return k8s.core.v1.PodSecurityContextArgs(**{_snake_case(k): v for k, v in restricted_pod_security(uid).items()})
 
 
 def container_security_context(uid: int = DEFAULT_UID) -> k8s.core.v1.SecurityContextArgs:
-    return k8s.core.v1.SecurityContextArgs(
-        run_as_non_root=True,
-        run_as_user=uid,
-        run_as_group=uid,
-        allow_privilege_escalation=False,
-        privileged=False,
-        read_only_root_filesystem=True,
-        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-    )
+    """`restricted_container_security` as the SDK's Args, with the seccomp profile stated on
+    the container too."""
+    values = restricted_container_security(uid, seccomp=True)
+    return k8s.core.v1.SecurityContextArgs(**{_snake_case(k): v for k, v in values.items()})
 
 
 def resource_values(size: ContainerSize) -> dict[str, dict[str, str]]:
@@ -295,35 +319,6 @@ def disruption_budget(
         ),
         opts=opts,
     )
-
-
-# ------------------------------------------------------------------------------------------
-# The same restricted defaults as plain dicts, for Helm values and operator custom resources
-# (which take camelCase maps, not the SDK's Args classes)
-# ------------------------------------------------------------------------------------------
-
-
-def restricted_pod_security(uid: int = DEFAULT_UID) -> dict[str, object]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def restricted_container_security(uid: int = DEFAULT_UID, *, read_only_root: bool = True) -> dict[str, object]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "allowPrivilegeEscalation": False,
-        "privileged": False,
-        "readOnlyRootFilesystem": read_only_root,
-        "capabilities": {"drop": ["ALL"]},
-    }
 
 
 # Every app pod template carries a checksum of its settings and credentials: pulumi-kubernetes

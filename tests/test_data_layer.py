@@ -16,7 +16,9 @@ import pytest
 import yaml
 
 from components import config
-from components.data import mariadb as mariadb_store
+from components.data import mariadb_base as mariadb_store
+from components.config.backup_timing import quantity_mib
+from components.data.mariadb_spec import mariadb_spec, render_my_cnf
 from components.data.common import DATA_STORE_LABEL
 from components.data import redis as redis_store
 from tests.conftest import ROOT, Synth, parse_config, run_synth
@@ -65,7 +67,7 @@ def test_topology_per_stack(stack: Synth) -> None:
 @pytest.mark.parametrize(("size", "db_pods", "redis_pods"), [("small", 2, 3), ("medium", 2, 3), ("large", 3, 3)])
 def test_topology_follows_the_tier(size: str, db_pods: int, redis_pods: int) -> None:
     cfg = parse_config({**_staging(), "size": size}, "staging")
-    spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
+    spec = mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
     assert spec["replicas"] == db_pods
     assert ("affinity" in spec) is (db_pods > 1)  # anti-affinity once there is a second pod
     assert redis_store.topology(cfg) == (redis_pods, 3)
@@ -95,7 +97,7 @@ def test_recovery_without_backups_is_off() -> None:
     """Two pods but no backup archive (no PhysicalBackup to copy from): no recovery, which the
     webhook would reject without a bootstrap source."""
     cfg = parse_config({**_staging(), "size": "medium"}, "staging")
-    spec = mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", None)
+    spec = mariadb_spec(cfg, "mariadb", "mariadb-credentials", None)
     assert spec["replicas"] == 2 and spec["replication"]["enabled"] is True
     replica = spec["replication"]["replica"]
     assert "recovery" not in replica and "bootstrapFrom" not in replica
@@ -182,7 +184,7 @@ def test_storage_and_resources_come_from_config(stack: Synth) -> None:
 
 def test_storage_class_and_size_overrides(tmp_path: Path) -> None:
     cfg = parse_config(_staging(mariadb={"storageClass": "fast-ssd", "storage": "80Gi", "memory": "8Gi"}), "staging")
-    spec = mariadb_store.mariadb_spec(cfg, "mariadb", "s", None)
+    spec = mariadb_spec(cfg, "mariadb", "s", None)
     assert spec["storage"]["storageClassName"] == "fast-ssd"
     assert spec["storage"]["size"] == "80Gi"
     assert "innodb_buffer_pool_size = 5728M" in spec["myCnf"]  # 70 % of 8 GiB
@@ -435,19 +437,19 @@ def _mariadbd(path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("memory", ["512Mi", "1Gi", "4Gi", "16Gi"])
 def test_my_cnf_is_accepted_by_mariadbd(tmp_path: Path, memory: str) -> None:
     path = tmp_path / "my.cnf"
-    path.write_text(mariadb_store.render_my_cnf(memory))
+    path.write_text(render_my_cnf(memory))
     proc = _mariadbd(path)
     assert proc.returncode == 0, proc.stderr
     effective = dict(line.split(None, 1) for line in proc.stdout.splitlines() if line.count(" ") and line[:1].isalpha() and len(line.split(None, 1)) == 2)
     pool = int(effective["innodb-buffer-pool-size"])
-    assert pool < mariadb_store.quantity_mib(memory) * 1024 * 1024  # fits under the memory limit
+    assert pool < quantity_mib(memory) * 1024 * 1024  # fits under the memory limit
     assert effective["slow-query-log"].strip() == "TRUE"
     assert int(effective["max-binlog-size"]) == 64 * 1024 * 1024
 
 
 def test_mariadbd_rejects_a_broken_my_cnf(tmp_path: Path) -> None:
     path = tmp_path / "my.cnf"
-    path.write_text(mariadb_store.render_my_cnf("1Gi").replace("innodb_buffer_pool_size", "innodb_bufer_pool_size"))
+    path.write_text(render_my_cnf("1Gi").replace("innodb_buffer_pool_size", "innodb_bufer_pool_size"))
     proc = _mariadbd(path)
     assert proc.returncode != 0
     assert "unknown variable 'innodb_bufer_pool_size" in proc.stderr

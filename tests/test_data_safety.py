@@ -15,7 +15,10 @@ import pytest
 import yaml
 
 from components import config
-from components.data import mariadb as mariadb_store
+from components.data import mariadb_base as mariadb_store
+from components.config.backup_timing import quantity_mib
+from components.data.maintenance import primary_watch_script
+from components.data.mariadb_spec import mariadb_spec
 from components.data import maxscale
 from tests.conftest import ROOT, Synth, parse_config, run_synth
 from tests.upstream import crd_errors
@@ -35,7 +38,7 @@ def _cfg(stack: str = "prod", **overrides: Any) -> config.StackConfig:
 
 
 def _spec(cfg: config.StackConfig) -> dict[str, Any]:
-    return mariadb_store.mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
+    return mariadb_spec(cfg, "mariadb", "mariadb-credentials", "mariadb-pitr")
 
 
 def _duration_seconds(value: str) -> int:
@@ -167,7 +170,7 @@ def test_primary_watch_script_runs_under_a_shell(tmp_path: Path) -> None:
         "esac\n"
     )
     kubectl.chmod(0o755)
-    script = mariadb_store.primary_watch_script("mariadb")
+    script = primary_watch_script("mariadb")
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
     for primary, last, patched in (("mariadb-0", "mariadb-0", False), ("mariadb-1", "mariadb-0", True)):
         calls.write_text("")
@@ -228,10 +231,10 @@ def test_backup_and_restore_stage_on_a_volume_not_the_node_disk() -> None:
     """The staging area defaults to an emptyDir on the database's node (v26.6.0
     api/v1alpha1/physicalbackup_types.go:362-373, pkg/builder/batch_builder.go:157-290)."""
     cfg = _cfg("prod")
-    staging = mariadb_store.MariaDB._staging(cfg)["stagingStorage"]["persistentVolumeClaim"]
-    size = mariadb_store.quantity_mib(staging["resources"]["requests"]["storage"])
-    assert size >= 1.2 * mariadb_store.quantity_mib(cfg.data.mariadb.storage)
-    assert mariadb_store.MariaDB._staging(_cfg("dev")) == {}
+    staging = mariadb_store.staging_storage(cfg)["stagingStorage"]["persistentVolumeClaim"]
+    size = quantity_mib(staging["resources"]["requests"]["storage"])
+    assert size >= 1.2 * quantity_mib(cfg.data.mariadb.storage)
+    assert mariadb_store.staging_storage(_cfg("dev")) == {}
 
 
 def test_backup_objects_carry_the_staging_volume(stack: Synth) -> None:

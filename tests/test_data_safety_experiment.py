@@ -37,7 +37,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from components.data import mariadb as mariadb_store
+from components.config.backup_timing import backup_timeout_minutes, quantity_mib
 from tests.conftest import REPORT, Synth
 
 DATA_NS = "saas-data"
@@ -369,7 +369,7 @@ def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathF
         newest = restored.sql("SELECT MAX(created_at) FROM app.events")
         yield Experiment(
             spec=spec,
-            storage_bytes=mariadb_store.quantity_mib(spec["storage"]["size"]) * 1024 * 1024,
+            storage_bytes=quantity_mib(spec["storage"]["size"]) * 1024 * 1024,
             backup_returncode=backup.returncode,
             backup_log=backup.stderr[-2000:],
             backup_bytes=stream.stat().st_size,
@@ -438,7 +438,7 @@ def test_liveness_window_outlasts_a_full_size_replica_backup(experiment: Experim
         f"{experiment.longest_sql_stop:.1f} s; at {experiment.storage_bytes >> 30} GiB ~{full_size_stop:.0f} s "
         f"vs liveness window {window} s"
     )
-    backup_timeout = mariadb_store.backup_timeout_minutes(experiment.spec["storage"]["size"]) * 60
+    backup_timeout = backup_timeout_minutes(experiment.spec["storage"]["size"]) * 60
     assert full_size_stop < backup_timeout < window
 
 

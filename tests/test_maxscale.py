@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from components.config import ConfigError
-from components.data import mariadb, maxscale
+from components.data import maxscale
+from components.data.mariadb_base import app_connection_demand
+from components.data.mariadb_spec import mariadb_spec
 from tests.conftest import ROOT, Synth, parse_config, run_synth
 from tests.rehearsal_helpers import assert_passes, cli, copy, edit_manifest, has, verdict
 
@@ -40,7 +42,7 @@ def raw_config(stack: str, **data: Any) -> dict[str, Any]:
 def test_maxscale_is_on_in_medium_and_large_outside_development(stack: str, size: str, expected: bool) -> None:
     cfg = parse_config(raw_config(stack, size=size), stack)
     assert maxscale.enabled(cfg) is expected
-    spec = mariadb.mariadb_spec(cfg, "mariadb", "secret", "mariadb-pitr" if cfg.data.backups_enabled else None)
+    spec = mariadb_spec(cfg, "mariadb", "secret", "mariadb-pitr" if cfg.data.backups_enabled else None)
     # Exactly one thing promotes a primary: MaxScale (maxScaleRef, operator failover off) or the operator.
     assert ("maxScaleRef" in spec) is expected
     if "replication" in spec:
@@ -81,9 +83,9 @@ def test_pool_connections_are_within_the_users_and_servers_limits() -> None:
     """persistpoolmax (Configuration-Guide.md "persistpoolmax", per server) holds the app user's
     connections too: the User's max_user_connections and the server's max_connections leave room."""
     cfg = parse_config(raw_config("prod"), "prod")
-    pool, demand = maxscale.pool_size(cfg), mariadb.app_connection_demand(cfg)
+    pool, demand = maxscale.pool_size(cfg), app_connection_demand(cfg)
     assert pool >= maxscale.THREADS
-    spec = mariadb.mariadb_spec(cfg, "mariadb", "secret", "mariadb-pitr")
+    spec = mariadb_spec(cfg, "mariadb", "secret", "mariadb-pitr")
     assert f"max_connections = {max(100, demand + pool + 20)}" in str(spec["myCnf"]) or demand + pool + 20 <= 1000
     assert "last_gtid" in str(spec["myCnf"])  # causal_reads (ReadWriteSplit.md) needs it tracked
     assert maxscale.pool_size(parse_config(raw_config("staging"), "staging")) == 0

@@ -18,13 +18,9 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from components.data.rabbitmq import (
-    CLUSTER_OPERATOR_MANIFEST,
-    RABBITMQ_IMAGE,
-    TOPOLOGY_OPERATOR_MANIFEST,
-    Topology,
-    definitions,
-)
+from components.data.rabbitmq import RABBITMQ_IMAGE
+from components.data.rabbitmq_definitions import Topology, definitions
+from components.data.rabbitmq_operators import CLUSTER_OPERATOR_MANIFEST, TOPOLOGY_OPERATOR_MANIFEST
 from tests.conftest import ROOT, VARIANT_QUEUES, Synth
 from tests.upstream import crd_errors
 

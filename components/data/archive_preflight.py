@@ -47,7 +47,7 @@ def preflight_name(instance: str) -> str:
 
 def archive_prefixes(instance: str) -> tuple[str, str]:
     """The prefixes the instance's PhysicalBackup and PointInTimeRecovery write to
-    (components/data/mariadb.py `_backup_pair`)."""
+    (components/data/backups.py `backup_pair`)."""
     return f"{instance}/physical/", f"{instance}/binlogs/"
 
 

@@ -38,7 +38,7 @@ import yaml
 
 from components import k8s as kube
 from components.config import ContainerSize, DrillsSection, StackConfig
-from components.data import mariadb as mariadb_store
+from components.data import mariadb_base as mariadb_store
 from components.config.backup_timing import BACKUP_THROUGHPUT_MB_S, quantity_mib
 from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL
@@ -101,7 +101,7 @@ def scratch_spec(cfg: StackConfig, instance: str, credentials: str) -> dict[str,
     the MariaDB's (pod) security context (v26.6.0 pkg/builder/batch_builder.go
     BuildPhysicalBackupRestoreJob), so it too passes the namespace's `restricted` Pod Security."""
     data = cfg.data
-    staging = mariadb_store.MariaDB._staging(cfg)
+    staging = mariadb_store.staging_storage(cfg)
     labels = {**kube.recommended_labels(SCRATCH, "mariadb-drill"), DATA_STORE_LABEL: SCRATCH_STORE}
     return {
         "image": mariadb_store.IMAGE,

@@ -103,7 +103,7 @@ def pool_size(cfg: StackConfig) -> int:
     one connection per routing thread (the pool is per thread). 0 without MaxScale."""
     if not enabled(cfg):
         return 0
-    from components.data.mariadb import app_connection_demand
+    from components.data.mariadb_base import app_connection_demand
 
     return max(THREADS, app_connection_demand(cfg) // 4)
 
@@ -331,7 +331,7 @@ class MaxScale(pulumi.ComponentResource):
             opts=child,
         )
         self._users(args, mxs, secret.metadata.name, cfg.raw.data.maxscale.replicas)
-        from components.data.mariadb import WAIT_READY  # the engine awaits the Ready condition
+        from components.data.mariadb_base import WAIT_READY  # the engine awaits the Ready condition
 
         resource = k8s.apiextensions.CustomResource(
             mxs,
@@ -349,7 +349,7 @@ class MaxScale(pulumi.ComponentResource):
         self.register_outputs({"host": self.host})
 
     def _users(self, args: MaxScaleArgs, mxs: str, secret_name: pulumi.Input[str], replicas: int) -> Sequence[pulumi.Resource]:
-        from components.data.mariadb import API_VERSION as MARIADB_API, WAIT_READY
+        from components.data.mariadb_base import API_VERSION as MARIADB_API, WAIT_READY
 
         out: list[pulumi.Resource] = []
         ref = {"name": args.instance, "waitForIt": True}

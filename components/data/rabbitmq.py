@@ -3,13 +3,13 @@ and the application's topology as custom resources.
 
 What is deployed:
 
-- the operators from their pinned upstream release manifests (no official Helm chart exists,
-  Bitnami's is gone); the topology operator's webhook certificate comes from cert-manager, so
-  it waits for what the caller lists in `depends_on`;
+- the operators from their pinned upstream release manifests (rabbitmq_operators.py: no
+  official Helm chart exists, Bitnami's is gone); the topology operator's webhook certificate
+  comes from cert-manager, so it waits for what the caller lists in `depends_on`;
 - a `RabbitmqCluster` (1 node in development, 3 elsewhere: quorum queues need a majority) with
   a persistent volume per node, explicit resources, the Prometheus plugin and a ServiceMonitor;
   the operator's pod template already satisfies the restricted Pod Security profile;
-- the topology (`Topology` below): a vhost for the application, a user whose password is
+- the topology (`Topology`, rabbitmq_definitions.py): a vhost for the application, a user whose password is
   generated here, a permission scoped to that vhost, one quorum queue per configured name, a
   dead-letter exchange bound to a dead-letter queue, and a policy that dead-letters from every
   application queue with the at-least-once strategy, the configured delivery limit and
@@ -22,58 +22,41 @@ What is deployed:
 Dead-lettering is a policy rather than queue arguments because a policy can change (a new
 delivery limit) without deleting and redeclaring the queues, which quorum queues would need.
 
-`definitions(topology, password)` renders the same topology as a RabbitMQ definitions
-document; the tests import it into a real `rabbitmq-server` to prove the wiring.
+`rabbitmq_definitions.definitions(topology, password)` renders the same topology as a RabbitMQ
+definitions document; the tests import it into a real `rabbitmq-server` to prove the wiring.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
-import yaml
 
 from components import contracts
 from components import k8s as kube
 from components.platform import scraping
-from components.config import ContainerSize, DEAD_LETTER_QUEUE, RabbitMQSection, StackConfig
+from components.config import ContainerSize, RabbitMQSection, StackConfig
 from components.data import tls as data_tls
-from components.platform.network import (
-    DATA_CLIENT, PROMETHEUS_POD, egress_rule, ingress_rule, isolated_namespace, namespace_peer, network_policy, ports,
+from components.data.common import tcp
+from components.data.rabbitmq_definitions import Topology
+from components.data.rabbitmq_operators import (
+    CLUSTER_OPERATOR_MANIFEST,
+    CLUSTER_OPERATOR_POD,
+    OPERATOR_COMPONENT,
+    OPERATOR_NAMESPACE,
+    TOPOLOGY_OPERATOR_MANIFEST,
+    TOPOLOGY_OPERATOR_POD,
+    operator_manifest,
+    operator_namespace,
 )
+from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, namespace_peer
 from components.platform.traefik import TRAEFIK_ROLE, allow_traefik_to
 
 TYPE = "saas-platform:index:RabbitMQ"
-
-CLUSTER_OPERATOR_VERSION = "v2.22.3"
-TOPOLOGY_OPERATOR_VERSION = "v1.20.1"
-# The operators' installation manifests, vendored (upstream/README.md says how they are made
-# from the repositories at these tags): reviewable, diffable, expanded offline by synthesis.
-MANIFESTS_DIR = Path(__file__).resolve().parent.parent.parent / "upstream" / "manifests" / "rabbitmq"
-CLUSTER_OPERATOR_MANIFEST = MANIFESTS_DIR / "cluster-operator.yml"
-# The variant that gets its webhook certificate from cert-manager (the plain one expects a
-# hand-made Secret).
-TOPOLOGY_OPERATOR_MANIFEST = MANIFESTS_DIR / "messaging-topology-operator-with-certmanager.yaml"
-# Where both manifests install the operators. Both also carry this Namespace: it is created
-# once, here (isolated like every other namespace), and dropped from both files, or the second
-# create fails with AlreadyExists (pulumi-kubernetes >= 4.29 creates client-side).
-OPERATOR_NAMESPACE = "rabbitmq-system"
-OPERATOR_COMPONENT = "rabbitmq-operator"
-# The operators' Deployments and the ports they serve: webhooks (API server -> 9443) and the
-# cluster operator's plain-HTTP metrics (config/manager/manager.yaml `metrics` 8080). The
-# topology operator's metrics are HTTPS with Kubernetes authn/authz (`--metrics-secure`).
-CLUSTER_OPERATOR_POD = {"app.kubernetes.io/name": "rabbitmq-cluster-operator"}
-TOPOLOGY_OPERATOR_POD = {"app.kubernetes.io/name": "messaging-topology-operator"}
-OPERATOR_WEBHOOK_PORT = 9443
-CLUSTER_OPERATOR_METRICS_PORT = 8080
-# Requests of the operators in development (the manifests ask 200m/500Mi and 300m/128Mi).
-DEV_OPERATOR_RESOURCES = ContainerSize("20m", "64Mi", "512Mi")
 # The broker image cluster-operator v2.22.3 defaults to, pinned so an operator upgrade does not
 # silently upgrade the broker.
 RABBITMQ_IMAGE = "rabbitmq:4.2.6-management"
@@ -87,81 +70,6 @@ PROMETHEUS_PORT = 15692
 CLUSTERING_PORTS = (4369, 25672, 35672, 35673, 35674, 35675, 35676, 35677, 35678, 35679, 35680, 35681, 35682)
 # The operator labels every pod and Service of the cluster with these (its own, not ours).
 CLUSTER_POD_LABELS = {"app.kubernetes.io/name": CLUSTER_NAME, "app.kubernetes.io/component": "rabbitmq"}
-
-
-@dataclass(frozen=True)
-class Topology:
-    """The application's messaging topology, independent of how it is declared.
-
-    vhost: the application's virtual host; user: its user name; queues: the quorum queues the
-    workers consume; dead_letter_exchange / dead_letter_queue: where rejected or expired
-    messages go; delivery_limit: redeliveries before a message is dead-lettered.
-    """
-
-    vhost: str
-    user: str
-    queues: tuple[str, ...]
-    delivery_limit: int
-    dead_letter_exchange: str = DEAD_LETTER_QUEUE
-    dead_letter_queue: str = DEAD_LETTER_QUEUE
-    policy_name: str = "dead-lettering"
-
-    @classmethod
-    def from_config(cls, section: RabbitMQSection) -> "Topology":
-        return cls(vhost="app", user="app", queues=tuple(section.queues), delivery_limit=section.deliveryLimit)
-
-    @property
-    def policy_pattern(self) -> str:
-        """Matches exactly the application queues (not the dead-letter queue itself)."""
-        return "^(" + "|".join(re.escape(q) for q in self.queues) + ")$"
-
-    # `queues`, not `quorum_queues`: the pattern already names only our (quorum) queues, and
-    # `queues` is understood by every broker version, including the 3.10 the tests import into.
-    policy_applies_to: str = "queues"
-
-    @property
-    def policy_definition(self) -> dict[str, Any]:
-        return {
-            "dead-letter-exchange": self.dead_letter_exchange,
-            "dead-letter-strategy": "at-least-once",
-            "overflow": "reject-publish",
-            "delivery-limit": self.delivery_limit,
-        }
-
-
-def definitions(topology: Topology, password: str) -> dict[str, Any]:
-    """The topology as a RabbitMQ definitions document (`rabbitmqctl import_definitions`)."""
-    vhost = topology.vhost
-    quorum = {"x-queue-type": "quorum"}
-    return {
-        "vhosts": [{"name": vhost, "metadata": {"default_queue_type": "quorum"}}],
-        "users": [{"name": topology.user, "password": password, "tags": []}],
-        "permissions": [
-            {"user": topology.user, "vhost": vhost, "configure": ".*", "write": ".*", "read": ".*"}
-        ],
-        "queues": [
-            {"name": q, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": dict(quorum)}
-            for q in (*topology.queues, topology.dead_letter_queue)
-        ],
-        "exchanges": [
-            {
-                "name": topology.dead_letter_exchange, "vhost": vhost, "type": "fanout",
-                "durable": True, "auto_delete": False, "internal": False, "arguments": {},
-            }
-        ],
-        "bindings": [
-            {
-                "source": topology.dead_letter_exchange, "vhost": vhost, "destination": topology.dead_letter_queue,
-                "destination_type": "queue", "routing_key": "", "arguments": {},
-            }
-        ],
-        "policies": [
-            {
-                "name": topology.policy_name, "vhost": vhost, "pattern": topology.policy_pattern,
-                "apply-to": topology.policy_applies_to, "priority": 10, "definition": topology.policy_definition,
-            }
-        ],
-    }
 
 
 @dataclass(frozen=True)
@@ -217,7 +125,9 @@ class RabbitMQ(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions(parent=self, protect=cfg.protect, retain_on_delete=cfg.is_production)
 
-        operators_ns = _operator_namespace(name, cfg, namespace, args.peers, child)
+        operators_ns = operator_namespace(
+            name, cfg, namespace, args.peers, child, cluster_pods=CLUSTER_POD_LABELS, management_port=MANAGEMENT_PORT
+        )
         # Since v2.22.0 the cluster operator's manifest carries its own cert-manager Issuer and
         # Certificates for its webhooks (cluster-operator v2.22.3 config/installation/
         # kustomization.yaml includes ../webhook and ../certmanager): cert-manager first.
@@ -394,79 +304,6 @@ class RabbitMQ(pulumi.ComponentResource):
         )
 
 
-def operator_manifest(path: Path, cfg: StackConfig) -> str:
-    """The vendored manifest at `path` with the platform's changes (operator_object), as the
-    YAML text of a yaml/v2 ConfigGroup. libyaml both ways: ~0.1 s for the two files."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    objects = [obj for obj in yaml.load_all(path.read_text(), Loader=loader) if obj]  # noqa: S506 - a safe loader
-    kept = [obj for obj in objects if operator_object(obj, cfg)]
-    return yaml.dump_all(kept, Dumper=dumper, sort_keys=False, default_flow_style=False)
-
-
-def operator_object(obj: dict[str, Any], cfg: StackConfig) -> bool:
-    """What the program changes in the vendored manifests, and nothing else (False: left out):
-
-    - the Namespace is left out (created once, isolated, by `_operator_namespace`);
-    - every object gets the platform's recommended labels on its metadata (and the operator
-      pods on their template, which keeps matching the upstream selectors);
-    - the Deployments roll with `maxUnavailable: 0` and a read-only root filesystem (the
-      operators write nothing to disk; the topology operator's manifest already says so);
-    - in development the operators ask for less (the manifests' requests are sized for a cluster).
-    """
-    kind = obj.get("kind")
-    if kind == "Namespace":
-        return False
-    metadata = obj.setdefault("metadata", {})
-    labels = metadata.get("labels") or {}
-    name = labels.get("app.kubernetes.io/name") or "rabbitmq-operators"
-    metadata["labels"] = {**labels, **kube.recommended_labels(name, OPERATOR_COMPONENT)}
-    if kind != "Deployment":
-        return True
-    spec = obj["spec"]
-    template = spec["template"]
-    template["metadata"]["labels"] = {**kube.recommended_labels(name, OPERATOR_COMPONENT), **template["metadata"]["labels"]}
-    spec["strategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
-    for container in template["spec"]["containers"]:
-        container.setdefault("securityContext", {})["readOnlyRootFilesystem"] = True
-        if cfg.environment == "development":
-            container["resources"] = kube.resource_values(DEV_OPERATOR_RESOURCES)
-    return True
-
-
-def _operator_namespace(
-    name: str,
-    cfg: StackConfig,
-    data_namespace: pulumi.Input[str],
-    peers: Mapping[str, pulumi.Input[str]],
-    opts: pulumi.ResourceOptions,
-) -> k8s.core.v1.Namespace:
-    """`rabbitmq-system` like every other namespace: default-deny, DNS, the Kubernetes API for
-    both operators; the API server calls their webhooks; the topology operator reaches the
-    management API of the cluster; Prometheus scrapes the cluster operator."""
-    isolated = isolated_namespace(
-        OPERATOR_NAMESPACE, "rabbitmq-operators", opts, api_server_cidrs=cfg.raw.network.apiServerCidrs
-    )
-    scoped = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[isolated.resource]))
-    network_policy(
-        f"{name}-operators-webhooks", "allow-webhooks", isolated.name, scoped,
-        # Admission webhooks are called by the API server, whose address is not a pod.
-        ingress=[ingress_rule(None, ports(OPERATOR_WEBHOOK_PORT))],
-    )
-    network_policy(
-        f"{name}-operators-management-api", "allow-management-api", isolated.name, scoped,
-        pods=TOPOLOGY_OPERATOR_POD,
-        egress=[egress_rule([namespace_peer(data_namespace, CLUSTER_POD_LABELS)], ports(MANAGEMENT_PORT))],  # type: ignore[arg-type]
-    )
-    if "monitoring" in peers:
-        network_policy(
-            f"{name}-operators-metrics", "allow-prometheus-metrics", isolated.name, scoped,
-            pods=CLUSTER_OPERATOR_POD,
-            ingress=[ingress_rule([namespace_peer(peers["monitoring"], PROMETHEUS_POD)], ports(CLUSTER_OPERATOR_METRICS_PORT))],  # type: ignore[arg-type]
-        )
-    return isolated.resource
-
-
 def _cluster_spec(cfg: StackConfig, section: RabbitMQSection) -> dict[str, Any]:
     highly_available = cfg.highly_available
     # Development fits a laptop: one small node (quorum queues and the management UI still run).
@@ -532,19 +369,6 @@ def _management_route(
     )
 
 
-def _from_namespace(
-    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
-) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    return k8s.networking.v1.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": namespace}),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
-    )
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=p) for p in ports]
-
-
 def _network_policies(
     name: str, namespace: pulumi.Input[str], peers: Mapping[str, pulumi.Input[str]], opts: pulumi.ResourceOptions,
     client_port: int = AMQP_PORT,
@@ -556,17 +380,17 @@ def _network_policies(
     )
     rule = k8s.networking.v1.NetworkPolicyIngressRuleArgs
     ingress = [
-        rule(from_=[nodes], ports=_tcp(*CLUSTERING_PORTS, AMQP_PORT, MANAGEMENT_PORT)),
+        rule(from_=[nodes], ports=tcp(*CLUSTERING_PORTS, AMQP_PORT, MANAGEMENT_PORT)),
         # The topology operator declares vhosts, users and queues through the management API.
-        rule(from_=[_from_namespace(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_POD)], ports=_tcp(MANAGEMENT_PORT)),
+        rule(from_=[namespace_peer(OPERATOR_NAMESPACE, TOPOLOGY_OPERATOR_POD)], ports=tcp(MANAGEMENT_PORT)),
     ]
     # Only the backend workloads, Traefik and Prometheus: not every pod of those namespaces.
     if "app" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["app"], DATA_CLIENT)], ports=_tcp(client_port)))
+        ingress.append(rule(from_=[namespace_peer(peers["app"], DATA_CLIENT)], ports=tcp(client_port)))
     if "ingress" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["ingress"], TRAEFIK_ROLE)], ports=_tcp(MANAGEMENT_PORT)))
+        ingress.append(rule(from_=[namespace_peer(peers["ingress"], TRAEFIK_ROLE)], ports=tcp(MANAGEMENT_PORT)))
     if "monitoring" in peers:
-        ingress.append(rule(from_=[_from_namespace(peers["monitoring"], PROMETHEUS_POD)], ports=_tcp(PROMETHEUS_PORT)))
+        ingress.append(rule(from_=[namespace_peer(peers["monitoring"], PROMETHEUS_POD)], ports=tcp(PROMETHEUS_PORT)))
     selector = k8s.meta.v1.LabelSelectorArgs(match_labels=dict(CLUSTER_POD_LABELS))
     k8s.networking.v1.NetworkPolicy(
         f"{name}-allow-ingress",
@@ -581,14 +405,14 @@ def _network_policies(
             pod_selector=selector,
             policy_types=["Egress"],
             egress=[
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[nodes], ports=_tcp(*CLUSTERING_PORTS, AMQP_PORT)),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[nodes], ports=tcp(*CLUSTERING_PORTS, AMQP_PORT)),
                 # Peer discovery asks the Kubernetes API for the cluster's endpoints; the API
                 # server's address differs per cluster, so the port is the only stable handle.
-                k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=_tcp(443, 6443)),
+                k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=tcp(443, 6443)),
             ],
         ),
         opts=opts,
     )
 
 
-__all__ = ["RabbitMQ", "RabbitMQArgs", "Topology", "definitions"]
+__all__ = ["RabbitMQ", "RabbitMQArgs"]

@@ -43,7 +43,7 @@ def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     run is left out (it could only fire for ever, or never): the backup-age rule without
     backups (development), whose `absent(...)` would page for ever, and the replication rules
     without a replica, whose series (`mysql_slave_status_*`, the primary index) never exist."""
-    from components.data.mariadb import is_replicated
+    from components.data.mariadb_base import is_replicated
 
     skip = set() if cfg.data.backups_enabled else {"MariaDBBackupTooOld", *BACKUP_ONLY_ALERTS}
     if not is_replicated(cfg):

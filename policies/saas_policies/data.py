@@ -144,7 +144,7 @@ def _backup_rpo(args: StackValidationArgs, report: ReportViolation) -> None:
         best = min((g for g in gaps if g is not None), default=None)
         pitr_name = get(mariadb.props, "spec", "pointInTimeRecoveryRef", "name")
         pitr = by_type[PITR].get(_key(namespace, pitr_name)) if pitr_name else None
-        # The program's binlog flush (`<name>-flush-binlogs`, components/data/mariadb.py).
+        # The program's binlog flush (`<name>-flush-binlogs`, components/data/maintenance.py).
         flush = by_type[CRONJOB].get(_key(namespace, f"{name}-flush-binlogs"))
         flush_gap = cron_max_gap_minutes(str(get(flush.props, "spec", "schedule", default=""))) if flush else None
         archived = pitr is not None and flush_gap is not None and flush_gap <= rpo

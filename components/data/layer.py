@@ -2,7 +2,7 @@
 
 The operators run in their own namespace (`saas-operators`: default-deny, DNS, Kubernetes API,
 their webhook and metrics); the databases in the data namespace, where NetworkPolicies owned
-here let the application namespace reach MariaDB and Redis on their ports, the monitoring
+in network.py let the application namespace reach MariaDB and Redis on their ports, the monitoring
 namespace scrape the exporters, the operators manage the pods, and data pods talk to each
 other (replication, Sentinel, backups). Each store is its own child component in
 `components/data/`.
@@ -21,13 +21,13 @@ from components.platform import scraping
 from components.platform.network import DATA_CLIENT, PROMETHEUS_POD, isolated_namespace
 from components.config import StackConfig
 from components.contracts import MariaDBEndpoints, MiddlewareRef, RedisClusterEndpoints, RedisEndpoints, S3Access
-from components.data import mariadb as mariadb_store
-from components.data import maxscale
+from components.data import mariadb_base as mariadb_store
 from components.data import redis as redis_store
 from components.data import tls as data_tls
 from components.data.common import DATA_STORE_LABEL
 from components.data.drills import DrillArgs, MariaDBDrill
 from components.data.mariadb import MariaDB, MariaDBArgs
+from components.data.network import data_network_policies, operator_namespace
 from components.data.rabbitmq import CLUSTER_NAME as RABBITMQ_CLUSTER, RabbitMQ, RabbitMQArgs
 from components.data.redis import Redis, RedisArgs
 from components.data import redis_cache
@@ -36,11 +36,6 @@ from components.data.redis_cluster import cache_cluster
 
 TYPE = "saas-platform:index:DataLayer"
 OPERATORS_NAMESPACE = "saas-operators"
-# The Kubernetes API server as pods see it: the `kubernetes` Service's endpoints, whose
-# addresses differ per cluster; 443 (managed clusters) and 6443 (kubeadm, k3s, kind).
-API_SERVER_PORTS = (443, 6443)
-MARIADB_OPERATOR_WEBHOOK_PORT = 9443
-OPERATOR_METRICS_PORT = 8080
 
 
 @dataclass(frozen=True)
@@ -162,7 +157,9 @@ class DataLayer(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        data_network_policies(args, operators.metadata.name, child)
+        data_network_policies(
+            args.config, args.namespace, args.clients_namespace, args.monitoring_namespace, operators.metadata.name, child
+        )
         if args.monitoring_crds:
             # The redis-exporter sidecars (the operator names their port `redis-exporter`).
             scraping.pod_monitor(
@@ -234,210 +231,4 @@ def data_storage_class(cfg: StackConfig, opts: pulumi.ResourceOptions) -> k8s.st
         reclaim_policy="Retain",
         volume_binding_mode="WaitForFirstConsumer",
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=cfg.protect, retain_on_delete=True)),
-    )
-
-
-# ------------------------------------------------------------------------------------------
-# Network
-# ------------------------------------------------------------------------------------------
-
-NP = k8s.networking.v1
-
-
-def _namespace_peer(
-    namespace: pulumi.Input[str], pods: Mapping[str, str] | None = None
-) -> k8s.networking.v1.NetworkPolicyPeerArgs:
-    """Every pod of `namespace`, or only those labelled `pods`."""
-    return NP.NetworkPolicyPeerArgs(
-        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-            match_labels={"kubernetes.io/metadata.name": namespace}
-        ),
-        pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)) if pods else None,
-    )
-
-
-def _tcp(*ports: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-    return [NP.NetworkPolicyPortArgs(protocol="TCP", port=port) for port in ports]
-
-
-def _stores(*stores: str) -> k8s.meta.v1.LabelSelectorArgs:
-    return k8s.meta.v1.LabelSelectorArgs(
-        match_expressions=[
-            k8s.meta.v1.LabelSelectorRequirementArgs(key=DATA_STORE_LABEL, operator="In", values=list(stores))
-        ]
-    )
-
-
-def _policy(
-    name: str,
-    namespace: pulumi.Input[str],
-    spec: k8s.networking.v1.NetworkPolicySpecArgs,
-    opts: pulumi.ResourceOptions,
-    prefix: str,
-) -> k8s.networking.v1.NetworkPolicy:
-    return NP.NetworkPolicy(
-        f"{prefix}-{name}",
-        metadata=kube.metadata(name, "network-policy", namespace),
-        spec=spec,
-        opts=opts,
-    )
-
-
-def operator_namespace(
-    name: str,
-    data_namespace: pulumi.Input[str],
-    monitoring_namespace: pulumi.Input[str],
-    api_server_cidrs: Sequence[str],
-    opts: pulumi.ResourceOptions,
-) -> k8s.core.v1.Namespace:
-    """The platform's isolated namespace (default-deny, DNS, Kubernetes API egress) for the
-    operators, plus their reach into the data pods, webhook calls from the API server and
-    metrics scrapes."""
-    isolated = isolated_namespace(name, "namespace", opts, api_server_cidrs=api_server_cidrs)
-    namespace = isolated.resource
-    ns = isolated.name
-    scoped = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[namespace]))
-    everything = k8s.meta.v1.LabelSelectorArgs()
-    _policy(
-        "allow-manage-data",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            pod_selector=everything,
-            policy_types=["Egress"],
-            # The operators connect to the databases (SQL, agent, Redis, Sentinel) to manage them.
-            egress=[NP.NetworkPolicyEgressRuleArgs(to=[_namespace_peer(data_namespace)])],
-        ),
-        scoped,
-        name,
-    )
-    _policy(
-        "allow-webhook-and-metrics",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            pod_selector=everything,
-            policy_types=["Ingress"],
-            ingress=[
-                # Admission webhooks are called by the API server, whose address is the cluster's.
-                NP.NetworkPolicyIngressRuleArgs(ports=_tcp(MARIADB_OPERATOR_WEBHOOK_PORT)),
-                NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(monitoring_namespace, PROMETHEUS_POD)], ports=_tcp(OPERATOR_METRICS_PORT)
-                ),
-            ],
-        ),
-        scoped,
-        name,
-    )
-    return namespace
-
-
-def data_network_policies(
-    args: DataLayerArgs, operators_namespace: pulumi.Input[str], opts: pulumi.ResourceOptions
-) -> None:
-    """Who may talk to the data pods, on top of the data namespace's default-deny."""
-    ns = args.namespace
-    prefix = "saas-data"
-    # With MaxScale the application reaches MaxScale's listener only, never a MariaDB pod, and
-    # not MaxScale's admin API (the operator and the exporter use it from their own rules).
-    proxied = maxscale.enabled(args.config)
-    _policy(
-        "allow-app-to-mariadb",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            pod_selector=_stores(maxscale.STORE if proxied else "mariadb"),
-            policy_types=["Ingress"],
-            ingress=[
-                NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)], ports=_tcp(maxscale.PORT if proxied else mariadb_store.PORT)
-                )
-            ],
-        ),
-        opts,
-        prefix,
-    )
-    _policy(
-        "allow-app-to-redis",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            pod_selector=_stores("redis", "redis-sentinel"),
-            policy_types=["Ingress"],
-            ingress=[
-                NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.clients_namespace, DATA_CLIENT)],
-                    ports=_tcp(redis_store.PORT, redis_store.SENTINEL_PORT),
-                )
-            ],
-        ),
-        opts,
-        prefix,
-    )
-    _policy(
-        "allow-monitoring-to-exporters",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            # MariaDB's exporter is a separate Deployment (its own store label); Redis'
-            # exporter is a sidecar of the Redis pods.
-            pod_selector=_stores(mariadb_store.EXPORTER_STORE, "redis", *([maxscale.EXPORTER_STORE] if proxied else [])),
-            policy_types=["Ingress"],
-            ingress=[
-                NP.NetworkPolicyIngressRuleArgs(
-                    from_=[_namespace_peer(args.monitoring_namespace, PROMETHEUS_POD)],
-                    ports=_tcp(mariadb_store.EXPORTER_PORT, redis_store.EXPORTER_PORT, *([maxscale.EXPORTER_PORT] if proxied else [])),
-                )
-            ],
-        ),
-        opts,
-        prefix,
-    )
-    _policy(
-        "allow-operators-to-data",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-            policy_types=["Ingress"],
-            ingress=[NP.NetworkPolicyIngressRuleArgs(from_=[_namespace_peer(operators_namespace)])],
-        ),
-        opts,
-        prefix,
-    )
-    _policy(
-        "allow-within-data",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            # Replication, Sentinel and backup jobs talk to each other and to the in-cluster
-            # object storage; nothing outside the namespace is reachable this way.
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-            policy_types=["Ingress", "Egress"],
-            ingress=[NP.NetworkPolicyIngressRuleArgs(from_=[NP.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())])],
-            egress=[NP.NetworkPolicyEgressRuleArgs(to=[NP.NetworkPolicyPeerArgs(pod_selector=k8s.meta.v1.LabelSelectorArgs())])],
-        ),
-        opts,
-        prefix,
-    )
-    _policy(
-        "allow-mariadb-to-kubernetes-api",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            # The replication agent sidecar verifies the operator's ServiceAccount token with a
-            # TokenReview (mariadb-operator's default agent authentication).
-            # The PITR guard's primary-change watcher reads the MariaDB and patches its
-            # PhysicalBackup (components/data/mariadb.py, pitr_guard).
-            pod_selector=_stores("mariadb", mariadb_store.GUARD_LABEL),
-            policy_types=["Egress"],
-            egress=[NP.NetworkPolicyEgressRuleArgs(ports=_tcp(*API_SERVER_PORTS))],
-        ),
-        opts,
-        prefix,
-    )
-    _policy(
-        "allow-backups-to-object-storage",
-        ns,
-        NP.NetworkPolicySpecArgs(
-            # Backup jobs and the MariaDB agent upload to S3 when the bucket is outside the
-            # cluster (AWS S3, an external MinIO): HTTPS only.
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(),
-            policy_types=["Egress"],
-            egress=[NP.NetworkPolicyEgressRuleArgs(ports=_tcp(443))],
-        ),
-        opts,
-        prefix,
     )
