@@ -19,6 +19,7 @@ import pulumi_random as random
 from components import contracts
 from components import k8s as kube
 from components.config import ContainerSize
+from components.platform.network import namespace_peer
 
 TYPE = "saas-platform:index:MailCatcher"
 
@@ -142,14 +143,7 @@ class MailCatcher(pulumi.ComponentResource):
                 policy_types=["Ingress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": ns}
-                                )
-                            )
-                            for ns in args.client_namespaces
-                        ],
+                        from_=[namespace_peer(ns) for ns in args.client_namespaces],
                         ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=SMTP_PORT)],
                     )
                 ],
