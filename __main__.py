@@ -2,9 +2,10 @@
 
     Internet -> Cloudflare (EdgeDNS) -> Traefik (ClusterPlatform)
              -> FrontendApp (Next.js) | LaravelBackend (API, Reverb, workers, scheduler)
-             -> DataLayer (MariaDB, Redis, RabbitMQ) + ObjectStorage (S3-compatible)
-    Monitoring (Prometheus, Grafana, Alertmanager, Graylog, Fluent Bit) watches all of it;
-    AWS (SES, IAM, Route53) sits beside the cluster.
+             -> DataLayer (MariaDB + MaxScale, Redis, RabbitMQ; TLS) + ObjectStorage (S3-compatible)
+    Monitoring (Prometheus, Grafana, Alertmanager, Graylog, Fluent Bit) and Tracing
+    (OpenTelemetry Collector, Tempo) watch all of it; AWS (SES, IAM, Route53, CloudTrail)
+    sits beside the cluster. docs/architecture.md maps each box to its package.
 
 Configuration is read and validated once, before any resource is registered.
 """
