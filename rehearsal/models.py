@@ -159,23 +159,32 @@ def mariadb(cr: K8sObject) -> Modelled:
     metrics = spec.get("metrics") or {}
     if metrics.get("enabled"):
         exporter = metrics.get("exporter") or {}
-        metrics_name = f"{name}-metrics"
-        exporter_labels = {**_labels(spec.get("inheritMetadata")), **_labels(exporter.get("podMetadata")),
-                           "app.kubernetes.io/name": "exporter", "app.kubernetes.io/instance": metrics_name}
-        exporter_port = int(exporter.get("port") or 9104)
-        exporter_pod = Pod(ns, metrics_name, exporter_labels, {"metrics": exporter_port},
-                           f"{cr.ref()} exporter Deployment ({MARIADB_SRC} pkg/builder/deployment_builder.go)",
-                           [{"name": "exporter", "securityContext": exporter.get("securityContext")}], [],
-                           dict(exporter.get("podSecurityContext") or {}),
-                           traits={"family": "mariadb", "data": True, "exporter": True})
-        out.pods.append(exporter_pod)
-        service = Service(ns, metrics_name, [exporter_pod], {exporter_port: "metrics"}, exporter_pod.origin,
-                          labels=dict(exporter_labels), port_names={"metrics": exporter_port})
-        out.services.append(service)
-        if metrics.get("serviceMonitor") is not None:
-            out.monitors.append(Monitor(ns, metrics_name, service, "metrics",
-                                        f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go)"))
+        _exporter(out, cr, exporter, default_port=9104,
+                  origin=f"{cr.ref()} exporter Deployment ({MARIADB_SRC} pkg/builder/deployment_builder.go)",
+                  traits={"family": "mariadb", "data": True, "exporter": True},
+                  monitor=(f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go)"
+                           if metrics.get("serviceMonitor") is not None else None))
     return out
+
+
+def _exporter(out: Modelled, cr: K8sObject, exporter: dict, *, default_port: int, origin: str,
+              traits: dict, monitor: str | None) -> None:
+    """The `<name>-metrics` exporter Deployment, its Service and (when `monitor` names its
+    origin) its ServiceMonitor, as mariadb-operator v26.6.0 builds them for a MariaDB or a
+    MaxScale with `spec.metrics.enabled` (pkg/builder/deployment_builder.go, service_builder.go)."""
+    spec, ns, metrics_name = cr.spec, cr.namespace, f"{cr.name}-metrics"
+    labels = {**_labels(spec.get("inheritMetadata")), **_labels(exporter.get("podMetadata")),
+              "app.kubernetes.io/name": "exporter", "app.kubernetes.io/instance": metrics_name}
+    port = int(exporter.get("port") or default_port)
+    pod = Pod(ns, metrics_name, labels, {"metrics": port}, origin,
+              [{"name": "exporter", "securityContext": exporter.get("securityContext")}], [],
+              dict(exporter.get("podSecurityContext") or {}), traits=traits)
+    out.pods.append(pod)
+    service = Service(ns, metrics_name, [pod], {port: "metrics"}, origin,
+                      labels=dict(labels), port_names={"metrics": port})
+    out.services.append(service)
+    if monitor is not None:
+        out.monitors.append(Monitor(ns, metrics_name, service, "metrics", monitor))
 
 
 def mariadb_tls_findings(cr: K8sObject) -> list[str]:
@@ -295,22 +304,11 @@ def maxscale(cr: K8sObject) -> Modelled:
     metrics = spec.get("metrics") or {}
     if metrics.get("enabled"):
         exporter = metrics.get("exporter") or {}
-        metrics_name = f"{name}-metrics"
-        exporter_labels = {**_labels(spec.get("inheritMetadata")), **_labels(exporter.get("podMetadata")),
-                           "app.kubernetes.io/name": "exporter", "app.kubernetes.io/instance": metrics_name}
-        exporter_port = int(exporter.get("port") or 9105)
         origin = f"{cr.ref()} exporter Deployment ({MARIADB_SRC} pkg/builder/deployment_builder.go BuildMaxScaleExporterDeployment)"
-        exporter_pod = Pod(ns, metrics_name, exporter_labels, {"metrics": exporter_port}, origin,
-                           [{"name": "exporter", "securityContext": exporter.get("securityContext")}], [],
-                           dict(exporter.get("podSecurityContext") or {}),
-                           traits={"family": "maxscale", "data": True, "exporter": True,
-                                   "endpoints": [Endpoint(f"{name}-internal.{ns}.svc.cluster.local", admin, f"{origin}: /probe target")]})
-        out.pods.append(exporter_pod)
-        service = Service(ns, metrics_name, [exporter_pod], {exporter_port: "metrics"}, origin,
-                          labels=dict(exporter_labels), port_names={"metrics": exporter_port})
-        out.services.append(service)
-        out.monitors.append(Monitor(ns, metrics_name, service, "metrics",
-                                    f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go BuildMaxScaleServiceMonitor)"))
+        _exporter(out, cr, exporter, default_port=9105, origin=origin,
+                  traits={"family": "maxscale", "data": True, "exporter": True,
+                          "endpoints": [Endpoint(f"{name}-internal.{ns}.svc.cluster.local", admin, f"{origin}: /probe target")]},
+                  monitor=f"{cr.ref()} ServiceMonitor ({MARIADB_SRC} pkg/builder/servicemonitor_builder.go BuildMaxScaleServiceMonitor)")
     return out
 
 

@@ -278,29 +278,8 @@ def real_mariadb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     # missing one is a failure, never a skip).
     for tool in ("mariadbd", "mariadb-install-db", "mariadb"):
         assert shutil.which(tool), f"{tool} missing: run scripts/system-deps.sh"
-    import socket
-    import time
-
     base = tmp_path_factory.mktemp("mariadb")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={base}/data", "--auth-root-authentication-method=normal",
-                    "--user=root"], check=True, capture_output=True, timeout=120)
-    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={base}/data", f"--port={port}", "--bind-address=127.0.0.1",
-                               f"--socket={base}/sock", "--user=root", "--skip-log-bin", "--skip-name-resolve"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = ["mariadb", f"--socket={base}/sock", "-uroot"]
-    deadline = time.monotonic() + 30
-    while subprocess.run([*admin, "-e", "SELECT 1"], capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline, "mariadbd did not start"
-        time.sleep(0.3)
-    subprocess.run([*admin, "-e", "ALTER USER root@'127.0.0.1' IDENTIFIED BY 'pw'; CREATE DATABASE app; "
-                    "CREATE TABLE app.migrations (id INT); INSERT INTO app.migrations VALUES (1); "
-                    "CREATE TABLE app.users (id INT, updated_at TIMESTAMP NULL); "
-                    "INSERT INTO app.users VALUES (1, UTC_TIMESTAMP() - INTERVAL 30 MINUTE)"], check=True)
-    (base / "secret").mkdir()
-    (base / "secret" / "root-password").write_text("pw\n")
+    server, port, admin = _seeded_mariadbd(base)
     yield base, port, admin
     server.terminate()
     server.wait(timeout=30)
@@ -341,9 +320,6 @@ def tls_mariadb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     """A mariadbd with `require_secure_transport` and a certificate for `localhost` from a CA of
     its own: what mariadb-operator v26.6.0 renders for `tls.required`
     (internal/controller/mariadb_controller_tls.go) and the CA bundle it keeps."""
-    import socket
-    import time
-
     for tool in ("mariadbd", "mariadb-install-db", "mariadb", "openssl"):
         assert shutil.which(tool), f"{tool} missing: run scripts/system-deps.sh"
     base = tmp_path_factory.mktemp("mariadb-tls")
@@ -361,27 +337,9 @@ def tls_mariadb(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     # A second CA that did not sign the server: the verifier must refuse it.
     ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "other.key", "-out", "other.crt",
         "-subj", "/CN=other-ca", "-days", "2")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={base}/data", "--auth-root-authentication-method=normal",
-                    "--user=root"], check=True, capture_output=True, timeout=120)
-    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={base}/data", f"--port={port}", "--bind-address=127.0.0.1",
-                               f"--socket={base}/sock", "--user=root", "--skip-log-bin", "--skip-name-resolve",
-                               f"--ssl-ca={base}/ca.crt", f"--ssl-cert={base}/server.crt", f"--ssl-key={base}/server.key",
-                               "--require-secure-transport=ON"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    admin = ["mariadb", f"--socket={base}/sock", "-uroot"]
-    deadline = time.monotonic() + 30
-    while subprocess.run([*admin, "-e", "SELECT 1"], capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline, "mariadbd did not start"
-        time.sleep(0.3)
-    subprocess.run([*admin, "-e", "ALTER USER root@'127.0.0.1' IDENTIFIED BY 'pw'; "
-                    "CREATE DATABASE app; CREATE TABLE app.migrations (id INT); INSERT INTO app.migrations VALUES (1); "
-                    "CREATE TABLE app.users (id INT, updated_at TIMESTAMP NULL); "
-                    "INSERT INTO app.users VALUES (1, UTC_TIMESTAMP() - INTERVAL 30 MINUTE)"], check=True)
-    (base / "secret").mkdir()
-    (base / "secret" / "root-password").write_text("pw\n")
+    tls = [f"--ssl-ca={base}/ca.crt", f"--ssl-cert={base}/server.crt", f"--ssl-key={base}/server.key",
+           "--require-secure-transport=ON"]
+    server, port, _admin = _seeded_mariadbd(base, *tls)
     yield base, port
     server.terminate()
     server.wait(timeout=30)
@@ -444,3 +402,32 @@ def test_tls_drill_hands_the_ca_bundle_to_the_verifier(tmp_path: Path) -> None:
         log = (tmp_path / "log").read_text()
         assert f"get secret {drills.SCRATCH_CA_BUNDLE}" in log and _deleted_scratch(log)
     assert (tmp_path / "seen").read_text() == "-----BEGIN CERTIFICATE-----\n"
+
+
+def _seeded_mariadbd(base: Path, *flags: str) -> tuple[subprocess.Popen[bytes], int, list[str]]:
+    """A mariadbd on a free loopback port with the drill's verification schema (an `app`
+    database with `migrations` and `users`, the newest user 30 min old), root's password `pw`
+    in `base/secret/root-password` (the mounted Secret); `flags` are extra server options."""
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={base}/data", "--auth-root-authentication-method=normal",
+                    "--user=root"], check=True, capture_output=True, timeout=120)
+    server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={base}/data", f"--port={port}", "--bind-address=127.0.0.1",
+                               f"--socket={base}/sock", "--user=root", "--skip-log-bin", "--skip-name-resolve", *flags],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    admin = ["mariadb", f"--socket={base}/sock", "-uroot"]
+    deadline = time.monotonic() + 30
+    while subprocess.run([*admin, "-e", "SELECT 1"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "mariadbd did not start"
+        time.sleep(0.3)
+    subprocess.run([*admin, "-e", "ALTER USER root@'127.0.0.1' IDENTIFIED BY 'pw'; CREATE DATABASE app; "
+                    "CREATE TABLE app.migrations (id INT); INSERT INTO app.migrations VALUES (1); "
+                    "CREATE TABLE app.users (id INT, updated_at TIMESTAMP NULL); "
+                    "INSERT INTO app.users VALUES (1, UTC_TIMESTAMP() - INTERVAL 30 MINUTE)"], check=True)
+    (base / "secret").mkdir()
+    (base / "secret" / "root-password").write_text("pw\n")
+    return server, port, admin
