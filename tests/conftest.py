@@ -20,6 +20,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from tests import session_share
+
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
 SYNTH_TIMEOUT = 180
@@ -111,8 +113,37 @@ class _SynthServer:
 _SERVER = _SynthServer()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files whose tests read work started in the background (`@pytest.mark.background`) run
+    last, so that work has the rest of the run to finish in (a stable sort: the order inside
+    each group stays as collected; `--no-loadscope-reorder` keeps xdist to this order)."""
+    items.sort(key=lambda item: item.get_closest_marker("background") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background_work(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Start, before the first test, the shared work this run's tests will read: the three
+    stacks' synthesis always, and each key a collected test names with `background(KEY)`.
+    Under xdist every worker starts them; `session_share.once` lets one of them produce."""
+    session_share.configure(tmp_path_factory.getbasetemp())
+    keys = {key for item in request.session.items for mark in item.iter_markers("background") for key in mark.args}
+    for key in ["synthesized", *sorted(keys - {"synthesized"})]:
+        session_share.start(key)
+    yield
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    session_share.shutdown()
     _SERVER.stop()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its summary lines go to the controller
+        workeroutput["report"] = list(REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """xdist's controller: collect each worker's summary lines (pytest_sessionfinish above)."""
+    REPORT.extend(getattr(node, "workeroutput", {}).get("report", []))
 
 
 @dataclass
@@ -171,15 +202,34 @@ class Synth:
         return matches[0]
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Synth]:
-    base = tmp_path_factory.mktemp("synth")
+def _synthesize_stacks() -> dict[str, dict[str, Any]]:
+    """The three stacks into the run's shared folder, concurrently (forked children)."""
+    base = session_share.root() / "synth"
     server = _SERVER.get()
     if server is not None:  # staging and prod need the cloud SDKs: import them once, not per child
         server.warm(["pulumi_aws", "pulumi_cloudflare"])
     with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
         procs = dict(zip(STACKS, pool.map(lambda s: run_synth(s, base / s), STACKS)))
-    return {stack: Synth.load(stack, base / stack, procs[stack]) for stack in STACKS}
+    return {stack: {"out": str(base / stack), **_completed(proc)} for stack, proc in procs.items()}
+
+
+def _completed(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def loaded(stack: str, record: dict[str, Any]) -> Synth:
+    """A Synth from a shared synthesis record (`_synthesize_stacks`, `variant`)."""
+    proc = subprocess.CompletedProcess(["synth", stack], record["returncode"], record["stdout"], record["stderr"])
+    return Synth.load(stack, Path(record["out"]), proc)
+
+
+session_share.register("synthesized", _synthesize_stacks)
+
+
+@pytest.fixture(scope="session")
+def synthesized() -> dict[str, Synth]:
+    """dev, staging and prod, synthesized once per run (shared by the xdist workers)."""
+    return {stack: loaded(stack, record) for stack, record in session_share.result("synthesized").items()}
 
 
 @pytest.fixture(params=STACKS)
@@ -204,17 +254,25 @@ VARIANT_CONFIG: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="session")
-def variant(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """Staging with the VARIANT_CONFIG overrides, synthesized once per session."""
-    base = tmp_path_factory.mktemp("variant")
+def _synthesize_variant() -> dict[str, Any]:
+    base = session_share.root() / "variant"
+    base.mkdir(exist_ok=True)
     config = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
     config.update(VARIANT_CONFIG)
     stack_file = base / "Pulumi.variant.yaml"
     stack_file.write_text(yaml.safe_dump({"config": config}))
     proc = run_synth("variant", base / "out", "--stack-file", str(stack_file))
-    synth = Synth.load("variant", base / "out", proc)
-    assert proc.returncode == 0, f"synth variant failed:\n{proc.stdout}\n{proc.stderr}"
+    return {"out": str(base / "out"), **_completed(proc)}
+
+
+session_share.register("variant", _synthesize_variant)
+
+
+@pytest.fixture(scope="session")
+def variant() -> Synth:
+    """Staging with the VARIANT_CONFIG overrides, synthesized once per run."""
+    synth = loaded("variant", session_share.result("variant"))
+    assert synth.returncode == 0, f"synth variant failed:\n{synth.stdout}\n{synth.stderr}"
     return synth
 
 

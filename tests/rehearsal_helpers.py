@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from tests import session_share
 from rehearsal.base import Build, Verdict
 from rehearsal.registry import JUDGES
 from rehearsal.__main__ import load
@@ -64,14 +65,29 @@ def findings_of(stdout: str, judge: str) -> set[str]:
     return {line for line in lines if not line.rstrip().endswith(" s]")}
 
 
+def _judge_stacks() -> dict[str, dict[str, object]]:
+    """`python -m rehearsal all` on the session's stack folders, keyed by folder."""
+    folders = [record["out"] for record in session_share.result("synthesized").values() if record["returncode"] == 0]
+    runs = {folder: cli("all", Path(folder)) for folder in folders}
+    return {folder: {"returncode": p.returncode, "stdout": p.stdout, "stderr": p.stderr} for folder, p in runs.items()}
+
+
+# Started in the background by conftest for every file marked `@pytest.mark.background("judged")`.
+session_share.register("judged", _judge_stacks)
+
+
 @lru_cache(maxsize=None)
 def judged_all(build_dir: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m rehearsal all BUILD_DIR`, run once per folder and session: every test that
+    """`python -m rehearsal all BUILD_DIR`, run once per folder and test run: every test that
     asks whether a judge passes on a session synthesis reads this one run (the judges start
     daemons, Traefik and a Next.js build; running each twice per stack doubled their cost).
-    Only for folders nobody changes during the session (the `stack` fixture's); a test that
-    mutates a copy runs `cli` or `verdict` on it."""
-    return cli("all", build_dir)
+    The session's stack folders are judged in the background from the start of the run
+    (`judged`, shared by the xdist workers); another folder is judged here. Only for folders
+    nobody changes during the run; a test that mutates a copy runs `cli` or `verdict` on it."""
+    record = session_share.result("judged").get(str(build_dir))
+    if record is None:
+        return cli("all", build_dir)
+    return subprocess.CompletedProcess(["rehearsal", "all", str(build_dir)], record["returncode"], record["stdout"], record["stderr"])
 
 
 def assert_passes(judge: str, build_dir: Path) -> None:

@@ -4,9 +4,14 @@ counting last line, and none reports anything but the known defects (KNOWN_DEFEC
 
 from __future__ import annotations
 
+import pytest
+
 from rehearsal.registry import JUDGES
 from tests.conftest import Synth
 from tests.rehearsal_helpers import KNOWN_DEFECTS, findings_of, judged_all
+
+# Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
+pytestmark = pytest.mark.background("judged")
 
 
 def test_rehearsal_all(stack: Synth) -> None:

@@ -20,6 +20,9 @@ import pytest
 from tests.conftest import Synth
 from tests.rehearsal_helpers import assert_passes, BASELINE, baseline, cli, copy, has, verdict
 
+# Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
+pytestmark = pytest.mark.background("judged")
+
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
 def test_baseline_duplicate_rabbitmq_namespace(stack: str) -> None:

@@ -19,6 +19,9 @@ from rehearsal.base import Build, JudgeUnavailable
 from tests.conftest import Synth
 from tests.rehearsal_helpers import assert_passes, BASELINE, baseline, cli, copy, has, verdict
 
+# Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
+pytestmark = pytest.mark.background("judged")
+
 DENIED = "required flow denied: "
 ALLOWED = "forbidden flow allowed: "
 

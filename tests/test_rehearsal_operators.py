@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import Synth
 from tests.rehearsal_helpers import assert_passes, baseline, cli, copy, edit_manifest, has, verdict
 
+# Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
+pytestmark = pytest.mark.background("judged")
+
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
 def test_baseline_webhook_rejects_recovery_without_bootstrap_from(stack: str) -> None:

@@ -1,0 +1,92 @@
+"""Work done once per test run, shared by pytest-xdist's workers, and started early.
+
+`make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadfile`). Each worker is a
+pytest session of its own, so a session-scoped fixture would run once per worker: the three
+stacks' syntheses twice, and, far worse, every behaviour judge on every stack twice. `once(KEY,
+produce)` runs `produce()` in exactly one process of the run and hands the others its result:
+the first caller takes an exclusive `flock` on `KEY.lock` in the run's shared folder (the parent
+of the workers' basetemps), produces, writes `KEY.json` and releases the lock; a later caller, in
+another worker or another thread of the same one, waits on the lock and reads the JSON. Results
+are JSON (a CompletedProcess as returncode/stdout/stderr, paths as strings).
+
+`start(KEY, produce)` submits the same `once` to a background thread right after collection
+(conftest's `pytest_collection_finish`), so slow work that mostly waits (the judges' daemons,
+Traefik, Prometheus' scrapes) runs while the workers go through the CPU-bound tests; the files
+that read it are scheduled last (conftest's `pytest_collection_modifyitems`). `result(KEY)`
+returns the started future's value, or runs it now when nothing started it (a single test file
+run by hand).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+_ROOT: Path | None = None
+_LOCK = threading.Lock()
+_FUTURES: dict[str, Future[Any]] = {}
+_PRODUCERS: dict[str, Callable[[], Any]] = {}
+# Threads only wait (on subprocesses, locks, sockets): a few are enough for everything started early.
+_POOL = ThreadPoolExecutor(max_workers=6, thread_name_prefix="session-share")
+
+
+def worker_id() -> str:
+    """`gw0`, `gw1`... under pytest-xdist, `main` without it."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def configure(basetemp: Path) -> Path:
+    """The folder every worker of this run shares: the parent of the workers' basetemps under
+    xdist (`.../pytest-N/popen-gwK`), the session's basetemp without it."""
+    global _ROOT
+    root = (basetemp.parent if worker_id() != "main" else basetemp) / "shared"
+    root.mkdir(parents=True, exist_ok=True)
+    _ROOT = root
+    return root
+
+
+def root() -> Path:
+    assert _ROOT is not None, "session_share.configure() runs in conftest's pytest_configure"
+    return _ROOT
+
+
+def once(key: str, produce: Callable[[], Any]) -> Any:
+    """`produce()`'s JSON result, produced by exactly one process of the run."""
+    folder = root()
+    done = folder / f"{key}.json"
+    with open(folder / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if done.exists():
+            return json.loads(done.read_text())
+        value = produce()
+        partial = done.with_suffix(".partial")
+        partial.write_text(json.dumps(value))
+        partial.replace(done)
+        return value
+
+
+def register(key: str, produce: Callable[[], Any]) -> None:
+    """Name work that may be started early: `start(key)` or `result(key)` runs it."""
+    _PRODUCERS[key] = produce
+
+
+def start(key: str) -> Future[Any]:
+    """Submit `once(key, ...)` to the background (idempotent)."""
+    with _LOCK:
+        if key not in _FUTURES:
+            _FUTURES[key] = _POOL.submit(once, key, _PRODUCERS[key])
+        return _FUTURES[key]
+
+
+def result(key: str, timeout: float | None = None) -> Any:
+    """The value of registered work `key`: from its background run, started now if need be."""
+    return start(key).result(timeout)
+
+
+def shutdown() -> None:
+    _POOL.shutdown(wait=False, cancel_futures=True)
