@@ -88,8 +88,15 @@ rehearse: $(STAMP) $(NCA_STAMP) system-deps $(NEXT_STAMP)
 	$(PY) -m synth $(STACK)
 	$(PY) -m rehearsal all build/$(STACK)
 
+# The suite runs on pytest-xdist workers, one per core (TEST_WORKERS=1 for a single process).
+# Files are the unit (--dist loadfile), so a file's daemons start once, and xdist keeps the order
+# tests/conftest.py sets (files reading the judges' background runs last). Bytecode caches are
+# written for the run (a PYTHONDONTWRITEBYTECODE set in the environment is dropped): every
+# synthesis and judge is a process of its own that would otherwise compile the project's
+# modules again each time.
+TEST_WORKERS ?= auto
 test: $(STAMP) $(CHECKOV_STAMP) $(NCA_STAMP) system-deps $(LINT_STAMP) $(NEXT_STAMP)
-	$(PY) -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
