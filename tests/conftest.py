@@ -123,11 +123,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def _background_work(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Start, before the first test, the shared work this run's tests will read: the three
-    stacks' synthesis always, and each key a collected test names with `background(KEY)`.
+    stacks' synthesis when a test uses them, and each key a test names with `background(KEY)`.
     Under xdist every worker starts them; `session_share.once` lets one of them produce."""
     session_share.configure(tmp_path_factory.getbasetemp())
-    keys = {key for item in request.session.items for mark in item.iter_markers("background") for key in mark.args}
-    for key in ["synthesized", *sorted(keys - {"synthesized"})]:
+    items = request.session.items
+    keys = {key for item in items for mark in item.iter_markers("background") for key in mark.args}
+    if any("synthesized" in item.fixturenames for item in items):
+        keys.add("synthesized")
+    for key in sorted(keys, key=lambda k: k != "synthesized"):  # the stacks first: most work needs them
         session_share.start(key)
     yield
 

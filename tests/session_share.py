@@ -40,14 +40,17 @@ def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def configure(basetemp: Path) -> Path:
+def shared_folder(basetemp: Path) -> Path:
     """The folder every worker of this run shares: the parent of the workers' basetemps under
     xdist (`.../pytest-N/popen-gwK`), the session's basetemp without it."""
+    return (basetemp.parent if worker_id() != "main" else basetemp) / "shared"
+
+
+def configure(basetemp: Path) -> Path:
     global _ROOT
-    root = (basetemp.parent if worker_id() != "main" else basetemp) / "shared"
-    root.mkdir(parents=True, exist_ok=True)
-    _ROOT = root
-    return root
+    _ROOT = shared_folder(basetemp)
+    _ROOT.mkdir(parents=True, exist_ok=True)
+    return _ROOT
 
 
 def root() -> Path:
