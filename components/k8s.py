@@ -7,7 +7,6 @@ stack transform because transforms do not run under the mocks our offline synthe
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import re
@@ -348,7 +347,8 @@ def config_checksum(
 # provider-side yaml/v2 group from its text (synth/yaml_v2.py); for a text the program made
 # from objects it takes those objects instead of parsing the text back (the RabbitMQ operators'
 # 450 kB of CRDs: ~0.05 s of every synthesis). libyaml's safe dump and load of plain values
-# round-trip exactly (tests/test_yaml_v2.py checks it on these texts).
+# round-trip exactly (tests/test_yaml_v2.py checks it on these texts). The objects are handed
+# over: neither the caller of `yaml_text` nor a reader of `yaml_documents` changes them.
 _YAML_SOURCES: dict[str, list[Any]] = {}
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -356,9 +356,9 @@ _YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 def yaml_text(objects: Sequence[Any]) -> str:
     """The objects as one multi-document YAML text (key order kept, block style), the `yaml`
-    input of a yaml/v2 ConfigGroup."""
+    input of a yaml/v2 ConfigGroup. The objects are not to be changed afterwards."""
     text = yaml.dump_all(objects, Dumper=_YAML_DUMPER, sort_keys=False, default_flow_style=False)
-    _YAML_SOURCES[text] = copy.deepcopy(list(objects))  # later changes to `objects` must not show
+    _YAML_SOURCES[text] = list(objects)
     return text
 
 
@@ -370,7 +370,8 @@ def load_yaml(text: str) -> Any:
 
 def yaml_documents(text: str) -> list[Any]:
     """Every document of a YAML text, empty ones included, as `yaml.load_all` with libyaml's
-    safe loader gives them; a copy of the objects for a text `yaml_text` wrote."""
+    safe loader gives them (read-only); for a text `yaml_text` wrote, the objects it was
+    written from."""
     if text in _YAML_SOURCES:
-        return copy.deepcopy(_YAML_SOURCES[text])
+        return list(_YAML_SOURCES[text])
     return list(yaml.load_all(text, Loader=_YAML_LOADER))  # noqa: S506 - a safe loader
