@@ -27,13 +27,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from components.k8s import yaml_documents
 from synth.mocks import Registration, _mask
 
 COMPONENTS = ("kubernetes:yaml/v2:ConfigGroup", "kubernetes:yaml/v2:ConfigFile")
 DEPENDS_ON = "config.kubernetes.io/depends-on"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def expand(registrations: list[Registration], root: Path) -> list[Registration]:
@@ -52,7 +50,7 @@ def objects_of(inputs: dict[str, Any], root: Path) -> list[dict[str, Any]]:
     texts += [str(inputs["yaml"])] if inputs.get("yaml") else []
     found: list[Any] = []
     for text in texts:
-        found += [doc for doc in yaml.load_all(text, Loader=_LOADER) if doc]  # noqa: S506 - a safe loader
+        found += [doc for doc in yaml_documents(text) if doc]
     found += list(inputs.get("objs") or [])
     flat: list[dict[str, Any]] = []
     while found:

@@ -35,13 +35,12 @@ def _bench() -> Any:
 bench = _bench()
 
 
-# --- libyaml's emitter, PyYAML's bytes -----------------------------------------------------
+# --- libyaml's emitter; orjson for the JSON files ---------------------------------------------
 
-# The two places where libyaml's emitter and PyYAML's pure-Python one write different bytes
-# (PyYAML 6.0.4 yaml/emitter.py write_double_quoted / check_simple_key; libyaml 0.2.6 src/emitter.c
-# yaml_emitter_write_double_quoted / yaml_emitter_check_simple_key): a long double-quoted
-# scalar is wrapped after escapes by PyYAML only, and a 123..128-character key is simple for
-# libyaml but not for PyYAML (which counts the implicit `!!str` tag).
+# Where libyaml's emitter and PyYAML's pure-Python one write different bytes (PyYAML 6.0.4
+# yaml/emitter.py write_double_quoted / check_simple_key; libyaml 0.2.6 src/emitter.c): a long
+# double-quoted scalar is wrapped after escapes by PyYAML only, and a 123..128-character key is
+# simple for libyaml but not for PyYAML. synth writes libyaml's text; what matters is the content.
 DIVERGENT = {
     "long double-quoted": {"data": {"nginx.conf": "server {\n    listen 8080;\n" + "    location /x { return 404; }\n" * 4}},
     "key of 125 characters": {"k" * 125: "v"},
@@ -50,29 +49,18 @@ DIVERGENT = {
 
 
 @pytest.mark.parametrize("case", sorted(DIVERGENT))
-def test_dump_keeps_pyyaml_bytes_where_libyaml_differs(case: str) -> None:
+def test_dump_writes_libyamls_text_where_the_emitters_differ(case: str) -> None:
     value = DIVERGENT[case]
     pure = yaml.dump(value, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
     fast = yaml.dump(value, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
     assert fast != pure, "libyaml and PyYAML agree here: the case no longer shows a divergence"
-    assert dump_yaml(value) == pure
+    assert dump_yaml(value) == fast
+    assert yaml.safe_load(fast) == yaml.safe_load(pure) == value
 
 
-def test_dump_takes_the_fast_path_for_long_unquoted_lines() -> None:
-    """A line over 80 columns that holds no double-quoted scalar and no long key (a long URL in
-    plain text) is written the same by both emitters and does not force the slow path."""
-    from synth import run
-
-    value = {"url": "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"}
-    fast = yaml.dump(value, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
-    assert max(len(line) for line in fast.splitlines()) > 80
-    assert not any(run._diverges(line) for line in fast.splitlines())
-    assert dump_yaml(value) == fast == yaml.dump(value, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
-
-
-def test_dump_matches_pyyaml_on_generated_documents() -> None:
+def test_dump_round_trips_generated_documents() -> None:
     """Random Kubernetes-like documents (quotes, newlines, tabs, unicode, long words, long keys):
-    the fast path writes exactly PyYAML's bytes every time."""
+    what dump_yaml writes is libyaml's text and reads back, with either parser, as the value."""
     import random
 
     rnd = random.Random(20)
@@ -92,18 +80,51 @@ def test_dump_matches_pyyaml_on_generated_documents() -> None:
 
     for _ in range(400):
         document = {"metadata": {"name": text() or "n", "labels": value()}, "k" * rnd.randint(118, 130): text(), "data": value()}
-        assert dump_yaml(document) == yaml.dump(document, Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
+        written = dump_yaml(document)
+        assert written == yaml.dump(document, Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
+        assert yaml.load(written, Loader=yaml.SafeLoader) == document  # noqa: S506 - a safe loader
+        assert yaml.load(written, Loader=yaml.CSafeLoader) == document  # noqa: S506 - a safe loader
 
 
-def test_written_files_are_pyyaml_bytes(stack: Synth) -> None:
-    """Every manifest and Helm file is exactly what PyYAML's own dumper writes for its content,
-    so switching to libyaml changed no byte of any stack's output."""
+def test_written_files_hold_exactly_the_registered_inputs(stack: Synth) -> None:
+    """Every manifest and Helm file parses back to exactly what the program registered for it
+    (resources.json's inputs; a Helm file: the release's chart fields), and is libyaml's text
+    for that content: one file per manifest and per release, none left over."""
+    records = json.loads((stack.out / "resources.json").read_text())
+    expected: dict[Path, Any] = {}
+    for r in records:
+        inputs = r["inputs"]
+        if r["type"] == "kubernetes:helm.sh/v3:Release":
+            target = stack.out / "helm" / f"{inputs.get('name', r['name'])}.yaml"
+            expected[target] = {k: inputs.get(k) for k in ("name", "namespace", "chart", "version", "repositoryOpts", "values")}
+        elif r["custom"] and r["type"].startswith("kubernetes:") and "kind" in inputs and not r["type"].startswith(
+                ("kubernetes:yaml/v2:", "kubernetes:yaml:")):
+            meta = inputs.get("metadata") or {}
+            target = stack.out / "manifests" / (meta.get("namespace") or "_cluster") / f"{inputs['kind']}-{meta.get('name')}.yaml"
+            expected[target] = inputs
     files = sorted((stack.out / "manifests").glob("**/*.yaml")) + sorted((stack.out / "helm").glob("*.yaml"))
-    assert files
+    assert files and sorted(expected) == sorted(files)
     for path in files:
         text = path.read_text()
-        pure = yaml.dump(yaml.safe_load(text), Dumper=yaml.SafeDumper, sort_keys=True, default_flow_style=False)
-        assert text == pure, path
+        assert yaml.load(text, Loader=yaml.CSafeLoader) == expected[path], path  # noqa: S506 - a safe loader
+        assert text == yaml.dump(expected[path], Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False), path
+
+
+def test_json_files_are_the_stdlib_encoders_bytes(stack: Synth) -> None:
+    """resources.json, outputs.json and policy-report.json are written by orjson: byte for byte
+    what `json.dumps(indent=2, sort_keys=True, ensure_ascii=False)` writes for their content."""
+    for name in ("resources.json", "outputs.json", "policy-report.json"):
+        text = (stack.out / name).read_text()
+        assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n", name
+
+
+def test_json_writer_falls_back_to_the_stdlib_for_what_orjson_refuses(tmp_path: Path) -> None:
+    from synth.run import _dump_json
+
+    plain = {"b": [1, 2.5, None, True, "é\n\u2028\x7f\x00"], "a": {}, "c": []}
+    for value in (plain, {**plain, "big": 2**70}, {3: "integer keys", 1: "only"}):
+        _dump_json(tmp_path / "x.json", value)
+        assert (tmp_path / "x.json").read_text() == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 # --- the policy pass shares its per-resource work between policies -------------------------

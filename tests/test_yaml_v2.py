@@ -78,3 +78,41 @@ def test_resource_prefix_objs_and_files(tmp_path: Path) -> None:
 def test_an_object_without_a_name_is_refused() -> None:
     with pytest.raises(ValueError, match="metadata.name"):
         expand([_group({"yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"})], Path("."))
+
+
+# --- the program's own YAML texts: expanded from the objects they were written from -----------
+
+
+def test_a_text_the_program_wrote_expands_to_what_parsing_it_gives() -> None:
+    """For the RabbitMQ operators' texts (kube.yaml_text) synth takes the objects behind the text
+    instead of parsing it back: those must be exactly what libyaml's safe loader reads from it,
+    for every stack's variant of both vendored manifests, and a text nobody registered is parsed."""
+    from components import k8s as kube
+    from components.data import rabbitmq_operators as ops
+    from tests.conftest import ROOT, parse_config
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for stack in ("dev", "staging", "prod"):
+        config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+        cfg = parse_config({k.split(":", 1)[1]: v for k, v in config.items() if k.startswith("saas-platform:")}, stack)
+        for path in (ops.CLUSTER_OPERATOR_MANIFEST, ops.TOPOLOGY_OPERATOR_MANIFEST):
+            text = ops.operator_manifest(path, cfg)
+            assert text in kube._YAML_SOURCES, "operator_manifest no longer records its objects"
+            parsed = list(yaml.load_all(text, Loader=loader))  # noqa: S506 - a safe loader
+            assert kube.yaml_documents(text) == parsed and parsed, (stack, path.name)
+    unknown = TEXT + "# not written by the program\n"
+    assert unknown not in kube._YAML_SOURCES
+    assert kube.yaml_documents(unknown) == list(yaml.load_all(unknown, Loader=loader))  # noqa: S506
+
+
+def test_a_recorded_text_expands_like_a_parsed_one() -> None:
+    """The same group, once from objects synth recorded and once from the parsed text alone:
+    the same registrations."""
+    from components import k8s as kube
+
+    objects = [doc for doc in yaml.safe_load_all(TEXT) if doc]
+    text = kube.yaml_text(objects)
+    recorded = expand([_group({"yaml": text})], Path("."))
+    del kube._YAML_SOURCES[text]
+    parsed = expand([_group({"yaml": text})], Path("."))
+    assert recorded == parsed and len(recorded) == 5

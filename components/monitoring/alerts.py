@@ -9,7 +9,6 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
 from components import k8s as kube
 from components.config import StackConfig
@@ -35,7 +34,7 @@ MAXSCALE_RULES = "maxscale"
 
 def alert_rule_files() -> dict[str, dict[str, Any]]:
     """Every rule file by stem (`traefik` -> {"groups": [...]})."""
-    return {path.stem: yaml.safe_load(path.read_text()) for path in sorted(ALERTS_DIR.glob("*.yaml"))}
+    return {path.stem: kube.load_yaml(path.read_text()) for path in sorted(ALERTS_DIR.glob("*.yaml"))}
 
 
 def stack_alert_rules(cfg: StackConfig) -> dict[str, dict[str, Any]]:

@@ -40,7 +40,6 @@ from typing import Any, Mapping
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
 from components import k8s as kube
 from components.platform import scraping
@@ -357,7 +356,7 @@ class Tracing(pulumi.ComponentResource):
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata=kube.metadata("saas-tracing", "alert-rules", self.namespace, app="prometheus"),
-            spec={"groups": yaml.safe_load(ALERTS_FILE.read_text())["groups"]},
+            spec={"groups": kube.load_yaml(ALERTS_FILE.read_text())["groups"]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.monitoring_crds]),
         )
         k8s.core.v1.ConfigMap(
