@@ -38,6 +38,7 @@ from typing import Any
 from rehearsal.base import Build, JudgeUnavailable, K8sObject
 from rehearsal.certs import certificate_secret
 from rehearsal.edge import die_with_parent
+from rehearsal.netns import listening_on
 
 PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
@@ -384,8 +385,11 @@ class Pod:
 
     def port(self, ref: int | str) -> int | None:
         """The loopback port here for a container port (number or name)."""
-        number = self.port_names.get(str(ref)) if not str(ref).isdigit() else int(ref)
+        number = self._number(ref)
         return self.ports.get(number) if number is not None else None
+
+    def _number(self, ref: int | str) -> int | None:
+        return self.port_names.get(str(ref)) if not str(ref).isdigit() else int(ref)
 
     # -- probes --------------------------------------------------------------------------------
     def _probe_once(self, probe: dict[str, Any], container: str = "") -> tuple[bool, str]:
@@ -422,7 +426,13 @@ class Pod:
                         closed = s.recv(1) == b""
                     except socket.timeout:
                         closed = False
-                    return (False, "connection closed (nothing listens)") if closed else (True, "connected")
+                    if not closed:
+                        return True, "connected"
+                    number = self._number(probe["tcpSocket"]["port"])
+                    elsewhere = listening_on(self.holder.pid, number) if self.holder and number is not None else []
+                    if elsewhere:  # started, but not listening on the pod IP the kubelet dials: an answer
+                        return False, f"refused on the pod IP: the port listens on {', '.join(elsewhere)} only"
+                    return False, "connection closed (nothing listens)"
             except OSError as exc:
                 return False, str(exc)
         if "exec" in probe and container in self.containers:
@@ -439,7 +449,9 @@ class Pod:
     def probe(self, container: dict[str, Any], kind: str) -> tuple[bool, str]:
         """Run a probe as the kubelet would until it succeeds or fails `failureThreshold` times.
 
-        Before the first answer the container gets START_BUDGET seconds (it is starting up).
+        Before the first answer the container gets START_BUDGET seconds (it is starting up). A
+        tcpSocket refused on the pod IP while the port listens on another address of the pod (php-fpm
+        on 127.0.0.1) is an answer: the container has started, so waiting longer cannot change it.
         """
         probe = container.get(kind)
         if not probe:
@@ -454,7 +466,7 @@ class Pod:
             ok, last = self._probe_once(probe, container["name"])
             if ok:
                 return True, last
-            if last.startswith(("HTTP ", "exit ")):  # an answer: count failures as the kubelet does
+            if last.startswith(("HTTP ", "exit ", "refused ")):  # an answer: count failures as the kubelet does
                 failures += 1
                 if failures >= threshold:
                     return False, last
