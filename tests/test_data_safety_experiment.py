@@ -157,13 +157,16 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _stop(server: Server) -> None:
-    if server.proc and server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
+def _stop(*servers: Server) -> None:
+    """SIGTERM to every server first, then wait: they shut down side by side."""
+    running = [s.proc for s in servers if s.proc and s.proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    for proc in running:
         try:
-            server.proc.wait(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.proc.kill()
+            proc.kill()
 
 
 class Writer(threading.Thread):
@@ -264,7 +267,7 @@ def _flush_command(synth: Synth) -> str:
     return match.group(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # only this file: its servers stop when the file is done
 def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiment]:
     for tool in ("mariadbd", "mariadb-install-db", "mariadb-backup", "mariadb-binlog", "mbstream", "mariadb"):
         assert shutil.which(tool), f"{tool} missing: run scripts/system-deps.sh (Debian mariadb-server, mariadb-backup)"
@@ -401,8 +404,7 @@ def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathF
     finally:
         if writer is not None:
             writer.stop.set()
-        for server in (restored, replica, primary):
-            _stop(server)
+        _stop(restored, replica, primary)
 
 
 def _wait_semi_sync_client(primary: Server, timeout: float = 30) -> None:
