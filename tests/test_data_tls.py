@@ -268,16 +268,13 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
     extra = tls.redis_tls_conf().replace("/tls/", f"{pki}/")
     processes = []
     try:
-        for name, port, more in (("master", master, ""), ("replica", replica, f"replicaof 127.0.0.1 {master}\n")):
+        # Timing only: the master waits repl-diskless-sync-delay (5 s) for more replicas before a
+        # full sync; with one replica there is nothing to wait for.
+        for name, port, more in (("master", master, "repl-diskless-sync-delay 0\n"),
+                                 ("replica", replica, f"replicaof 127.0.0.1 {master}\n")):
             conf = pki / f"{name}.conf"
             conf.write_text(_entrypoint_lines(pki, port) + f"dir {pki}\ndbfilename {name}.rdb\n" + more + extra)
             processes.append(subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        sentinel_conf = pki / "sentinel.conf"
-        sentinel_conf.write_text(
-            f"bind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"
-            + tls.sentinel_tls_conf().replace("/tls/", f"{pki}/").replace("tls-port 26379", f"tls-port {sentinel}")
-        )
-        processes.append(subprocess.Popen(["redis-sentinel", str(sentinel_conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "master_link_status:up" not in _cli(pki, replica, "INFO", "replication"):
             time.sleep(0.1)
@@ -289,6 +286,14 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
         while time.monotonic() < deadline and _cli(pki, replica, "GET", "k") != "v":
             time.sleep(0.1)
         assert _cli(pki, replica, "GET", "k") == "v"
+        # Sentinel starts once the replica is linked: its first INFO of the master then lists the
+        # replica (otherwise it learns of it at the next INFO, 10 s later).
+        sentinel_conf = pki / "sentinel.conf"
+        sentinel_conf.write_text(
+            f"bind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"
+            + tls.sentinel_tls_conf().replace("/tls/", f"{pki}/").replace("tls-port 26379", f"tls-port {sentinel}")
+        )
+        processes.append(subprocess.Popen(["redis-sentinel", str(sentinel_conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "slave" not in _cli(pki, sentinel, "SENTINEL", "replicas", "mymaster"):
             time.sleep(0.2)
