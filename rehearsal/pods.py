@@ -385,11 +385,8 @@ class Pod:
 
     def port(self, ref: int | str) -> int | None:
         """The loopback port here for a container port (number or name)."""
-        number = self._number(ref)
+        number = self.port_names.get(str(ref)) if not str(ref).isdigit() else int(ref)
         return self.ports.get(number) if number is not None else None
-
-    def _number(self, ref: int | str) -> int | None:
-        return self.port_names.get(str(ref)) if not str(ref).isdigit() else int(ref)
 
     # -- probes --------------------------------------------------------------------------------
     def _probe_once(self, probe: dict[str, Any], container: str = "") -> tuple[bool, str]:
@@ -428,9 +425,9 @@ class Pod:
                         closed = False
                     if not closed:
                         return True, "connected"
-                    number = self._number(probe["tcpSocket"]["port"])
-                    elsewhere = listening_on(self.holder.pid, number) if self.holder and number is not None else []
-                    if elsewhere:  # started, but not listening on the pod IP the kubelet dials: an answer
+                    ref = str(probe["tcpSocket"]["port"])
+                    number = int(ref) if ref.isdigit() else self.port_names.get(ref, 0)
+                    if elsewhere := (listening_on(self.holder.pid, number) if self.holder else []):
                         return False, f"refused on the pod IP: the port listens on {', '.join(elsewhere)} only"
                     return False, "connection closed (nothing listens)"
             except OSError as exc:
@@ -449,9 +446,9 @@ class Pod:
     def probe(self, container: dict[str, Any], kind: str) -> tuple[bool, str]:
         """Run a probe as the kubelet would until it succeeds or fails `failureThreshold` times.
 
-        Before the first answer the container gets START_BUDGET seconds (it is starting up). A
-        tcpSocket refused on the pod IP while the port listens on another address of the pod (php-fpm
-        on 127.0.0.1) is an answer: the container has started, so waiting longer cannot change it.
+        Before the first answer (and until one of its ports listens) the container gets START_BUDGET
+        seconds. A tcpSocket refused on the pod IP while the port listens on another address of the
+        pod (php-fpm on 127.0.0.1) is an answer: the container has started, waiting cannot change it.
         """
         probe = container.get(kind)
         if not probe:
@@ -460,9 +457,14 @@ class Pod:
         deadline = time.monotonic() + START_BUDGET
         failures, last = 0, ""
         run = self.containers.get(container["name"])
+        ports = [int(p["containerPort"]) for p in container.get("ports") or []]
         while time.monotonic() < deadline:
             if run is not None and run.process.poll() is not None:
                 return False, f"container exited {run.process.returncode}: {run.tail()}"
+            if ports and self.holder and not any(listening_on(self.holder.pid, port) for port in ports):
+                # Still starting (no port of it listens): an exec probe failing now was a flake under load.
+                time.sleep(PROBE_PERIOD)
+                continue
             ok, last = self._probe_once(probe, container["name"])
             if ok:
                 return True, last

@@ -29,7 +29,8 @@ import yaml
 from components.data import tls, tls_reload
 from components.data.redis import render_redis_conf
 from tests.conftest import Synth, parse_config
-from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
+from tests.pristine import verdict_and_cli
+from tests.rehearsal_helpers import copy, edit_manifest, has, verdict
 from tests.test_config import values
 
 DATA, APP, CM = "saas-data", "saas-app", "saas-cert-manager"
@@ -334,10 +335,10 @@ def test_network_judge_requires_amqps_and_forbids_plain_amqp(prod_copy: Path) ->
 
     for name in ("NetworkPolicy-allow-app.yaml", "NetworkPolicy-rabbitmq-allow-ingress.yaml"):
         edit_manifest(prod_copy / "manifests" / DATA / name, plain)
-    result = verdict("network", prod_copy)
+    result, from_cli = verdict_and_cli("network", prod_copy)
     assert result.exit_code == 1
     assert has(result.findings, "saas-app/backend-worker-rabbitmq -> saas-data/rabbitmq-server:5671")
-    assert cli("network", prod_copy).returncode == 1
+    assert from_cli.returncode == 1
 
 
 def test_operators_judge_mutation_redis_tls_without_ca(prod_copy: Path) -> None:
@@ -479,10 +480,10 @@ def test_operators_judge_mutation_plain_sentinel_watching_a_tls_replication(prod
         body["spec"]["redisSentinelConfig"].pop("additionalSentinelConfig")
 
     edit_manifest(prod_copy / "manifests" / DATA / "RedisSentinel-redis-cache.yaml", plain)
-    result = verdict("operators", prod_copy)
+    result, from_cli = verdict_and_cli("operators", prod_copy)
     assert result.exit_code == 1
     assert has(result.findings, "RedisSentinel saas-data/redis-cache", "Sentinel without spec.TLS watches RedisReplication saas-data/redis-cache")
-    assert cli("operators", prod_copy).returncode == 1
+    assert from_cli.returncode == 1
 
 
 def test_operators_judge_mutation_certificate_missing_a_stores_hosts(prod_copy: Path) -> None:
