@@ -38,6 +38,7 @@ from typing import Any
 from rehearsal.base import Build, JudgeUnavailable, K8sObject
 from rehearsal.certs import certificate_secret
 from rehearsal.edge import die_with_parent
+from rehearsal.netns import listening_on
 
 PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
@@ -422,7 +423,13 @@ class Pod:
                         closed = s.recv(1) == b""
                     except socket.timeout:
                         closed = False
-                    return (False, "connection closed (nothing listens)") if closed else (True, "connected")
+                    if not closed:
+                        return True, "connected"
+                    ref = str(probe["tcpSocket"]["port"])
+                    number = int(ref) if ref.isdigit() else self.port_names.get(ref, 0)
+                    if elsewhere := (listening_on(self.holder.pid, number) if self.holder else []):
+                        return False, f"refused on the pod IP: the port listens on {', '.join(elsewhere)} only"
+                    return False, "connection closed (nothing listens)"
             except OSError as exc:
                 return False, str(exc)
         if "exec" in probe and container in self.containers:
@@ -439,7 +446,9 @@ class Pod:
     def probe(self, container: dict[str, Any], kind: str) -> tuple[bool, str]:
         """Run a probe as the kubelet would until it succeeds or fails `failureThreshold` times.
 
-        Before the first answer the container gets START_BUDGET seconds (it is starting up).
+        Before the first answer (and until one of its ports listens) the container gets START_BUDGET
+        seconds. A tcpSocket refused on the pod IP while the port listens on another address of the
+        pod (php-fpm on 127.0.0.1) is an answer: the container has started, waiting cannot change it.
         """
         probe = container.get(kind)
         if not probe:
@@ -448,13 +457,18 @@ class Pod:
         deadline = time.monotonic() + START_BUDGET
         failures, last = 0, ""
         run = self.containers.get(container["name"])
+        ports = [int(p["containerPort"]) for p in container.get("ports") or []]
         while time.monotonic() < deadline:
             if run is not None and run.process.poll() is not None:
                 return False, f"container exited {run.process.returncode}: {run.tail()}"
+            if ports and self.holder and not any(listening_on(self.holder.pid, port) for port in ports):
+                # Still starting (no port of it listens): an exec probe failing now was a flake under load.
+                time.sleep(PROBE_PERIOD)
+                continue
             ok, last = self._probe_once(probe, container["name"])
             if ok:
                 return True, last
-            if last.startswith(("HTTP ", "exit ")):  # an answer: count failures as the kubelet does
+            if last.startswith(("HTTP ", "exit ", "refused ")):  # an answer: count failures as the kubelet does
                 failures += 1
                 if failures >= threshold:
                     return False, last

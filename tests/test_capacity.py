@@ -141,9 +141,20 @@ CHART_PODS: dict[str, list[tuple[tuple[str, ...], Callable[[dict[str, Any]], int
 }
 
 
+def _load(text: str) -> Any:
+    """YAML with libyaml's parser (PyYAML's own constructors): the pure-Python parser made the
+    chart defaults (kube-prometheus-stack's alone is ~6,000 lines) most of this file's time."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
+def _chart_defaults(chart: str) -> Any:
+    path = ROOT / "upstream" / "charts" / chart / "values.yaml"
+    return _load(path.read_text()) if path.is_file() else {}
+
+
 def independent_min_requests(build: Path) -> tuple[float, float]:
     """(CPU m, memory Mi) requested by every long-running pod at minimum replicas, one node."""
-    manifests = [yaml.safe_load(p.read_text()) for p in sorted((build / "manifests").glob("**/*.yaml"))]
+    manifests = [_load(p.read_text()) for p in sorted((build / "manifests").glob("**/*.yaml"))]
     minimum: dict[tuple[str, str], int] = {}
     for obj in manifests:
         ns = obj["metadata"].get("namespace")
@@ -193,9 +204,8 @@ def independent_min_requests(build: Path) -> tuple[float, float]:
         elif kind == "RabbitmqCluster":  # cluster-operator v2.22.3 default: 1 CPU / 2Gi
             add(requests(spec.get("resources") or {"requests": {"cpu": "1", "memory": "2Gi"}}), spec.get("replicas", 1))
     for path in sorted((build / "helm").glob("*.yaml")):
-        release = yaml.safe_load(path.read_text())
-        defaults_file = ROOT / "upstream" / "charts" / release["chart"] / "values.yaml"
-        defaults = yaml.safe_load(defaults_file.read_text()) if defaults_file.is_file() else {}
+        release = _load(path.read_text())
+        defaults = _chart_defaults(release["chart"])
         values = merged(defaults, release.get("values") or {})
         for paths, replicas, enabled in CHART_PODS.get(release["chart"], []):
             if enabled(values):
@@ -258,12 +268,9 @@ def test_node_group_holds_the_stack_and_is_the_smallest() -> None:
 
 
 def test_preview_prints_the_footprint_and_the_node_group(tmp_path: Path) -> None:
-    """`make preview` is `python -m synth dev` without --quiet."""
-    import subprocess
-    import sys
-
-    full = subprocess.run([sys.executable, "-m", "synth", "dev", "--out", str(tmp_path / "full")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    """`make preview` is `python -m synth dev` without --quiet (forked from the session's synth
+    server like every test synthesis: the same CLI and output, without the imports again)."""
+    full = run_synth("dev", tmp_path / "full", quiet=False)
     assert full.returncode == 0, full.stderr
     result = json.loads((tmp_path / "full" / capacity.FILE).read_text())
     printed = capacity.render(result)

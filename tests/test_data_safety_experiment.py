@@ -30,6 +30,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -156,13 +157,16 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def _stop(server: Server) -> None:
-    if server.proc and server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
+def _stop(*servers: Server) -> None:
+    """SIGTERM to every server first, then wait: they shut down side by side."""
+    running = [s.proc for s in servers if s.proc and s.proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    for proc in running:
         try:
-            server.proc.wait(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.proc.kill()
+            proc.kill()
 
 
 class Writer(threading.Thread):
@@ -263,7 +267,7 @@ def _flush_command(synth: Synth) -> str:
     return match.group(1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # only this file: its servers stop when the file is done
 def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Experiment]:
     for tool in ("mariadbd", "mariadb-install-db", "mariadb-backup", "mariadb-binlog", "mbstream", "mariadb"):
         assert shutil.which(tool), f"{tool} missing: run scripts/system-deps.sh (Debian mariadb-server, mariadb-backup)"
@@ -278,12 +282,27 @@ def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathF
     restored = Server("restored", base / "restored", _free_port())
     writer: Writer | None = None
     try:
-        _start(primary, spec["myCnf"], _replication_options(spec, 10, primary=True))
-        _start(replica, spec["myCnf"], _replication_options(spec, 11, primary=False))
+        # The two servers are independent until replication is set up: start them side by side.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda args: _start(*args), [
+                (primary, spec["myCnf"], _replication_options(spec, 10, primary=True)),
+                (replica, spec["myCnf"], _replication_options(spec, 11, primary=False)),
+            ]))  # fmt: skip
+        # The replica is connected before the first write, as the operator does: a semi-sync primary
+        # with no replica holds its first commit for the whole ack timeout (10 s on staging).
+        # The replication user is the primary's own (not binlogged), so creating it waits for nobody.
+        primary.sql(
+            "SET SESSION sql_log_bin = 0; CREATE USER repl@'127.0.0.1' IDENTIFIED BY 'repl';"
+            "GRANT REPLICATION SLAVE ON *.* TO repl@'127.0.0.1';"
+        )
+        replica.sql(
+            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, MASTER_USER='repl', "
+            "MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; START SLAVE;"
+        )
+        _wait_semi_sync_client(primary)
         primary.sql(
             "CREATE DATABASE app; CREATE TABLE app.events (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
             "created_at DATETIME(6) NOT NULL DEFAULT NOW(6), payload VARCHAR(2000)) ENGINE=InnoDB;"
-            "CREATE USER repl@'127.0.0.1' IDENTIFIED BY 'repl'; GRANT REPLICATION SLAVE ON *.* TO repl@'127.0.0.1';"
         )
         # Preload (one statement per 1000 rows) so the backup has pages to copy.
         for _ in range(PRELOAD_ROWS // 1000):
@@ -291,10 +310,6 @@ def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathF
                 "INSERT INTO app.events (payload) SELECT REPEAT('p', %d) FROM "
                 "app.seq_1_to_1000" % PAYLOAD
             )
-        replica.sql(
-            f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, MASTER_USER='repl', "
-            "MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos; START SLAVE;"
-        )
         _wait_caught_up(primary, replica)
 
         writer = Writer(primary)
@@ -389,8 +404,16 @@ def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathF
     finally:
         if writer is not None:
             writer.stop.set()
-        for server in (restored, replica, primary):
-            _stop(server)
+        _stop(restored, replica, primary)
+
+
+def _wait_semi_sync_client(primary: Server, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if primary.sql("SHOW STATUS LIKE 'Rpl_semi_sync_master_clients'").split()[-1] != "0":
+            return
+        time.sleep(0.05)
+    raise AssertionError("the replica never connected to the primary as a semi-sync replica")
 
 
 def _wait_caught_up(primary: Server, replica: Server, timeout: float = 60) -> None:

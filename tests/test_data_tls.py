@@ -29,7 +29,8 @@ import yaml
 from components.data import tls, tls_reload
 from components.data.redis import render_redis_conf
 from tests.conftest import Synth, parse_config
-from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
+from tests.pristine import verdict_and_cli
+from tests.rehearsal_helpers import copy, edit_manifest, has, verdict
 from tests.test_config import values
 
 DATA, APP, CM = "saas-data", "saas-app", "saas-cert-manager"
@@ -268,16 +269,13 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
     extra = tls.redis_tls_conf().replace("/tls/", f"{pki}/")
     processes = []
     try:
-        for name, port, more in (("master", master, ""), ("replica", replica, f"replicaof 127.0.0.1 {master}\n")):
+        # Timing only: the master waits repl-diskless-sync-delay (5 s) for more replicas before a
+        # full sync; with one replica there is nothing to wait for.
+        for name, port, more in (("master", master, "repl-diskless-sync-delay 0\n"),
+                                 ("replica", replica, f"replicaof 127.0.0.1 {master}\n")):
             conf = pki / f"{name}.conf"
             conf.write_text(_entrypoint_lines(pki, port) + f"dir {pki}\ndbfilename {name}.rdb\n" + more + extra)
             processes.append(subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        sentinel_conf = pki / "sentinel.conf"
-        sentinel_conf.write_text(
-            f"bind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"
-            + tls.sentinel_tls_conf().replace("/tls/", f"{pki}/").replace("tls-port 26379", f"tls-port {sentinel}")
-        )
-        processes.append(subprocess.Popen(["redis-sentinel", str(sentinel_conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "master_link_status:up" not in _cli(pki, replica, "INFO", "replication"):
             time.sleep(0.1)
@@ -289,6 +287,14 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
         while time.monotonic() < deadline and _cli(pki, replica, "GET", "k") != "v":
             time.sleep(0.1)
         assert _cli(pki, replica, "GET", "k") == "v"
+        # Sentinel starts once the replica is linked: its first INFO of the master then lists the
+        # replica (otherwise it learns of it at the next INFO, 10 s later).
+        sentinel_conf = pki / "sentinel.conf"
+        sentinel_conf.write_text(
+            f"bind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 {master} 1\n"
+            + tls.sentinel_tls_conf().replace("/tls/", f"{pki}/").replace("tls-port 26379", f"tls-port {sentinel}")
+        )
+        processes.append(subprocess.Popen(["redis-sentinel", str(sentinel_conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "slave" not in _cli(pki, sentinel, "SENTINEL", "replicas", "mymaster"):
             time.sleep(0.2)
@@ -329,10 +335,10 @@ def test_network_judge_requires_amqps_and_forbids_plain_amqp(prod_copy: Path) ->
 
     for name in ("NetworkPolicy-allow-app.yaml", "NetworkPolicy-rabbitmq-allow-ingress.yaml"):
         edit_manifest(prod_copy / "manifests" / DATA / name, plain)
-    result = verdict("network", prod_copy)
+    result, from_cli = verdict_and_cli("network", prod_copy)
     assert result.exit_code == 1
     assert has(result.findings, "saas-app/backend-worker-rabbitmq -> saas-data/rabbitmq-server:5671")
-    assert cli("network", prod_copy).returncode == 1
+    assert from_cli.returncode == 1
 
 
 def test_operators_judge_mutation_redis_tls_without_ca(prod_copy: Path) -> None:
@@ -474,10 +480,10 @@ def test_operators_judge_mutation_plain_sentinel_watching_a_tls_replication(prod
         body["spec"]["redisSentinelConfig"].pop("additionalSentinelConfig")
 
     edit_manifest(prod_copy / "manifests" / DATA / "RedisSentinel-redis-cache.yaml", plain)
-    result = verdict("operators", prod_copy)
+    result, from_cli = verdict_and_cli("operators", prod_copy)
     assert result.exit_code == 1
     assert has(result.findings, "RedisSentinel saas-data/redis-cache", "Sentinel without spec.TLS watches RedisReplication saas-data/redis-cache")
-    assert cli("operators", prod_copy).returncode == 1
+    assert from_cli.returncode == 1
 
 
 def test_operators_judge_mutation_certificate_missing_a_stores_hosts(prod_copy: Path) -> None:

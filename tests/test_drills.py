@@ -151,6 +151,12 @@ FAKE_CURL = """#!/bin/sh
 echo "curl $*" >> "$LOG"
 cat >> "$PUSHED"
 """
+# Timing only: the drill polls every 5-10 s (sized for a real restore); the stand-ins answer
+# within 0.2 s, so a `sleep` first on the script's PATH waits 0.05 s and the script stays as rendered.
+FAKE_SLEEP = """#!/bin/sh
+exec /bin/sleep 0.05
+"""
+STAND_INS = (("kubectl", FAKE_KUBECTL), ("curl", FAKE_CURL), ("sleep", FAKE_SLEEP))
 
 
 def _run_drill(tmp_path: Path, *, ready: str, verify: str | None, age: int = 1800, budget: int = 600) -> tuple[int, str, str, str]:
@@ -159,7 +165,7 @@ def _run_drill(tmp_path: Path, *, ready: str, verify: str | None, age: int = 180
     work, bin_dir = tmp_path / "work", tmp_path / "bin"
     work.mkdir()
     bin_dir.mkdir()
-    for name, body in (("kubectl", FAKE_KUBECTL), ("curl", FAKE_CURL)):
+    for name, body in STAND_INS:
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(stat.S_IRWXU)
     script = drills.drill_script(DATA_NS, budget, 3600).replace(drills.WORK_DIR, str(work))
@@ -383,7 +389,7 @@ def test_tls_drill_hands_the_ca_bundle_to_the_verifier(tmp_path: Path) -> None:
     work.mkdir()
     bin_dir.mkdir()
     fake = FAKE_KUBECTL.replace("case \"$*\" in\n", "case \"$*\" in\n  *\"get secret\"*) printf %s \"$CA_B64\";;\n")
-    for name, body in (("kubectl", fake), ("curl", FAKE_CURL)):
+    for name, body in (("kubectl", fake), *STAND_INS[1:]):
         (bin_dir / name).write_text(body)
         (bin_dir / name).chmod(stat.S_IRWXU)
     script = drills.drill_script(DATA_NS, 600, 3600, tls=True).replace(drills.WORK_DIR, str(work))

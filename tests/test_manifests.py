@@ -3,7 +3,11 @@ OpenAPI schemas of the oldest and newest Kubernetes versions we support."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Iterator
+
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 
 from tests.conftest import Synth
@@ -16,6 +20,17 @@ BUILT_IN_GROUPS = {
     "rbac.authorization.k8s.io/v1", "storage.k8s.io/v1", "scheduling.k8s.io/v1",
     "admissionregistration.k8s.io/v1", "apiextensions.k8s.io/v1", "coordination.k8s.io/v1",
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas_parsed_once() -> Iterator[None]:
+    """kubernetes-validate 1.37 reads and parses the kind's schema and the version's whole
+    `_definitions.json` (~3 MB) for every object it validates (utils.schema_contents): two thirds
+    of this file's time. Those are read-only package files, so each is parsed once here; the
+    validation itself stays the library's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubernetes_validate.utils, "schema_contents", lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents))
+        yield
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

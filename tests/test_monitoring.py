@@ -8,6 +8,7 @@ import copy
 import json
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -278,9 +279,13 @@ def test_promtool_rejects_a_broken_rule(tmp_path: Path) -> None:
 
 def test_promtool_unit_tests_pass() -> None:
     tests = sorted(p.name for p in PROMTOOL_TESTS.glob("*_test.yaml"))
-    assert len(tests) == len(list(alert_rules.ALERTS_DIR.glob("*.yaml")))
-    proc = promtool("test", "rules", *tests)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Every rule file has a test file (drills has two: promtool's evaluation_interval is per file).
+    covered = {Path(rule).name for t in tests for rule in yaml.safe_load((PROMTOOL_TESTS / t).read_text())["rule_files"]}
+    assert covered == {p.name for p in alert_rules.ALERTS_DIR.glob("*.yaml")}
+    # One promtool a file, side by side: the files are independent and each is single-threaded work.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for proc in pool.map(lambda name: promtool("test", "rules", name), tests):
+            assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_alert_is_unit_tested_firing_and_quiet() -> None:

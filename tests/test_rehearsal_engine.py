@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Synth
-from tests.rehearsal_helpers import assert_passes, BASELINE, baseline, cli, copy, has, verdict
+from tests.pristine import verdict_and_cli
+from tests.rehearsal_helpers import assert_passes, BASELINE, baseline, copy, has, verdict
 
 # Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
 pytestmark = pytest.mark.background("judged")
@@ -77,10 +78,10 @@ def test_mutation_removing_depends_on_the_crd_release(fresh: Path) -> None:
     issuer = next(r for r in resources if r["type"] == "kubernetes:cert-manager.io/v1:ClusterIssuer")
     issuer["dependencies"] = [d for d in issuer["dependencies"] if d != cert_manager]
     (fresh / "resources.json").write_text(json.dumps(resources))
-    result = verdict("engine", fresh)
+    result, from_cli = verdict_and_cli("engine", fresh)
     assert result.exit_code == 1
     assert has(result.findings, f"ClusterIssuer {issuer['inputs']['metadata']['name']}: does not depend on the release installing the cert-manager.io CRDs")
-    assert cli("engine", fresh).returncode == 1
+    assert from_cli.returncode == 1
 
 
 def test_mutation_two_objects_with_one_name(fresh: Path) -> None:

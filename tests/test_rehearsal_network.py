@@ -17,7 +17,8 @@ from rehearsal import network
 from rehearsal.__main__ import run_one
 from rehearsal.base import Build, JudgeUnavailable
 from tests.conftest import Synth
-from tests.rehearsal_helpers import assert_passes, BASELINE, baseline, cli, copy, has, verdict
+from tests.pristine import pristine_findings, verdict_and_cli
+from tests.rehearsal_helpers import assert_passes, BASELINE, baseline, copy, has, verdict
 
 # Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
 pytestmark = pytest.mark.background("judged")
@@ -85,21 +86,25 @@ def prod_copy(synthesized: dict[str, Synth], tmp_path: Path) -> Path:
     return copy(synthesized["prod"].out, tmp_path)
 
 
-def test_mutation_deleting_dns_policy_denies_dns(prod_copy: Path) -> None:
-    before = verdict("network", prod_copy).findings
+@pytest.fixture
+def prod_before(synthesized: dict[str, Synth]) -> frozenset[str]:
+    """The unmutated prod's findings (the session's folder: the copy's bytes), judged once."""
+    return pristine_findings("network", synthesized["prod"].out)
+
+
+def test_mutation_deleting_dns_policy_denies_dns(prod_copy: Path, prod_before: frozenset[str]) -> None:
     (prod_copy / "manifests" / "saas-app" / "NetworkPolicy-allow-dns.yaml").unlink()
-    after = verdict("network", prod_copy)
-    new = set(after.findings) - set(before)
+    after, from_cli = verdict_and_cli("network", prod_copy)
+    new = set(after.findings) - prod_before
     assert after.exit_code == 1
     assert has(list(new), DENIED + "saas-app/frontend -> kube-system/coredns:53/UDP", "DNS")
-    assert cli("network", prod_copy).returncode == 1
+    assert from_cli.returncode == 1
 
 
-def test_mutation_deleting_data_policies_opens_data_to_the_outside(prod_copy: Path) -> None:
-    before = verdict("network", prod_copy).findings
+def test_mutation_deleting_data_policies_opens_data_to_the_outside(prod_copy: Path, prod_before: frozenset[str]) -> None:
     for path in (prod_copy / "manifests" / "saas-data").glob("NetworkPolicy-*.yaml"):
         path.unlink()
-    new = set(verdict("network", prod_copy).findings) - set(before)
+    new = set(verdict("network", prod_copy).findings) - prod_before
     assert has(list(new), ALLOWED + f"{network.INTERNET} -> saas-data/mariadb:", "outside to a data store")
 
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Synth
-from tests.rehearsal_helpers import assert_passes, baseline, cli, copy, edit_manifest, has, verdict
+from tests.pristine import verdict_and_cli
+from tests.rehearsal_helpers import assert_passes, baseline, copy, edit_manifest, has, verdict
 
 # Reads the session's `rehearsal all` runs (judged_all), started in the background at the start.
 pytestmark = pytest.mark.background("judged")
@@ -66,10 +67,10 @@ def test_mutation_dropping_the_agent_security_context(fresh: Path) -> None:
         body["spec"]["replication"]["agent"].pop("securityContext", None)
 
     edit_manifest(fresh / "manifests" / "saas-data" / "MariaDB-mariadb.yaml", drop)
-    result = verdict("operators", fresh)
+    result, from_cli = verdict_and_cli("operators", fresh)
     assert result.exit_code == 1
     assert has(result.findings, "pod saas-data/mariadb violates PodSecurity restricted: container agent: allowPrivilegeEscalation must be false")
-    assert cli("operators", fresh).returncode == 1
+    assert from_cli.returncode == 1
 
 
 def test_mutation_dropping_replication_removes_the_primary_service(synthesized: dict[str, Synth], tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import copy
 import json
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -322,10 +323,13 @@ def test_routing_mutation_otlp_without_the_http_exporter_is_found(synthesized: d
     body = yaml.safe_load(release.read_text())
     body["values"]["tracing"]["otlp"]["http"]["enabled"] = False
     release.write_text(yaml.safe_dump(body))
-    result = verdict("routing", build)
-    assert result.exit_code == 1
-    assert has(result.findings, "tracing.otlp is enabled without the OTLP/HTTP exporter")
-    assert cli("routing", build).returncode == 1
+    # The CLI (its own interpreter and Traefik) runs while the judge runs in-process: same copy, read only.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        from_cli = pool.submit(cli, "routing", build)
+        result = verdict("routing", build)
+        assert result.exit_code == 1
+        assert has(result.findings, "tracing.otlp is enabled without the OTLP/HTTP exporter")
+        assert from_cli.result().returncode == 1
 
 
 # ---- alerts and the dashboard on the pipeline's own metrics -----------------------------------------
