@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import orjson
 import pulumi
@@ -100,15 +100,17 @@ def synthesize(
     return Synthesis(stack, config, registrations, outputs, sdk_imports, secret_keys, unset_secrets)
 
 
-def imported_modules() -> list[str]:
+def imported_modules(skip: Collection[str] = ()) -> list[str]:
     """Every module imported so far that is not the project's own, in import order: what a
     synthesis cannot avoid loading, so `make bench` times a bare import of them as the floor.
     Project modules (files under ROOT outside a virtualenv) are the work being measured;
-    modules without a spec (Cython's `_cython_3_x` shims) cannot be imported by name."""
+    modules without a spec (Cython's `_cython_3_x` shims) cannot be imported by name. `skip`:
+    names not to report (the tests' fork server passes what it had already imported, sparing a
+    path lookup for each of the thousands of cloud SDK modules)."""
     root = ROOT.resolve()
     names = []
     for name, module in list(sys.modules.items()):
-        if name in ("__main__", "__mp_main__") or getattr(module, "__spec__", None) is None:
+        if name in skip or name in ("__main__", "__mp_main__") or getattr(module, "__spec__", None) is None:
             continue
         origin = getattr(module, "__file__", None)
         if origin:

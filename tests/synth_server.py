@@ -79,6 +79,7 @@ def preload(names: list[str] | tuple[str, ...]) -> None:
 def run_child(connection: socket.socket, request: dict) -> None:
     """In the forked child: run the synth CLI with stdout/stderr captured, reply, exit."""
     signal.alarm(int(request.get("timeout") or 0))
+    inherited = frozenset(sys.modules)  # the server's own: no need to report them back
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
@@ -101,7 +102,7 @@ def run_child(connection: socket.socket, request: dict) -> None:
         err.seek(0)
         from synth.run import imported_modules
 
-        reply = {"returncode": code, "stdout": out.read(), "stderr": err.read(), "modules": imported_modules()}
+        reply = {"returncode": code, "stdout": out.read(), "stderr": err.read(), "modules": imported_modules(inherited)}
     connection.sendall(json.dumps(reply).encode())
     connection.close()
 
