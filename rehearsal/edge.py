@@ -206,6 +206,10 @@ class Edge:
         self.process = subprocess.Popen(
             [self.binary, f"--configFile={path}"], stdout=log, stderr=log, start_new_session=True,
             preexec_fn=die_with_parent,
+            # Timing only: the OpenTelemetry Go SDK's batch span processor exports every 5 s by
+            # default (sdk/trace batch_span_processor.go reads OTEL_BSP_SCHEDULE_DELAY, in ms); the
+            # tracing check would wait that long for each stack.
+            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "200"},
         )
         self.static = static.config
         deadline = time.monotonic() + 20
