@@ -119,7 +119,8 @@ class StandIns:
             handler = type("StandIn", (_StandIn,), {"backend": backend})
             server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            # A short poll: shutdown() at exit waits up to one poll per server (0.5 s by default).
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self.servers[backend] = server
         return f"127.0.0.1:{self.servers[backend].server_address[1]}"
 

@@ -41,7 +41,7 @@ import yaml
 from rehearsal import fastcgi, promql, scrape
 from rehearsal.base import Build, Verdict
 from rehearsal.inventory import dig
-from rehearsal.alerting import Firing, modelled_series, rule_files, series_text
+from rehearsal.alerting import Firings, modelled_series, rule_files, series_text
 from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
 from rehearsal.rabbit_definitions import definitions_from_objects
 from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
@@ -517,31 +517,26 @@ def _round(rig: Rig, stages: list["Stage"], per_object: bool, traefik_flags: lis
 
     _debug("scraped, static checks", started)
 
-    # Faults: each batch once, every stage snapshotted.
+    # Faults: each batch once, every stage snapshotted; promtool starts on each part as it is known.
     plans = [[s for s in SCENARIOS if s.applies(stage.build)] for stage in stages]
+    firings = [Firings(stage.build, stage.dir, now, len(plan) + 1) for stage, plan in zip(stages, plans)]
+    for index, (firing, plan) in enumerate(zip(firings, plans)):
+        firing.start({0: (healthy[index], healthy[index], False)} | {
+            k + 1: (healthy[index], s.modelled(healthy[index], now), False)
+            for k, s in enumerate(plan) if not s.batch and s.modelled})
     batches = sorted({s.batch for plan in plans for s in plan if s.batch})
     faults = Faults(rig, stages)
-    before: dict[str, list[dict[str, float]]] = {}
-    after: dict[str, list[dict[str, float]]] = {}
     for batch in batches:
         repeat = any(s.repeat for plan in plans for s in plan if s.batch == batch)
-        before[batch] = [reading(stage) for stage in stages] if repeat else healthy
+        before = [reading(stage) for stage in stages] if repeat else healthy
         faults.inject(batch)
         try:
-            after[batch] = observe(stages, reading)  # type: ignore[arg-type]
+            after = observe(stages, reading)  # type: ignore[arg-type]
         finally:
             faults.restore(batch)
+        for index, (firing, plan) in enumerate(zip(firings, plans)):
+            firing.start({k + 1: (before[index], after[index], s.repeat) for k, s in enumerate(plan) if s.batch == batch})
     _debug("faults", started)
-
-    firings = []
-    for index, (stage, plan) in enumerate(zip(stages, plans)):
-        tests = [(healthy[index], healthy[index], False)]
-        for scenario in plan:
-            if scenario.batch:
-                tests.append((before[scenario.batch][index], after[scenario.batch][index], scenario.repeat))
-            elif scenario.modelled:
-                tests.append((healthy[index], scenario.modelled(healthy[index], now), False))
-        firings.append(Firing(stage.build, tests, stage.dir, now))
     verdicts = [_verdict(stage, c, plan, f.result()) for stage, c, plan, f in zip(stages, checked, plans, firings)]
     _debug("promtool", started)
     return verdicts
