@@ -42,6 +42,7 @@ from rehearsal.edge import die_with_parent
 PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
 START_BUDGET = 20.0
+EXEC_GRACE = 3.0  # seconds before an exec probe's failures count (see probe())
 
 # Stand-ins from a typical pod network (10.42.0.0/16, k3s' default cluster CIDR): the played
 # pod's IP and the address its forwarded clients come from.
@@ -446,6 +447,10 @@ class Pod:
             return True, "none"
         threshold = int(probe.get("failureThreshold", 3))
         deadline = time.monotonic() + START_BUDGET
+        # An exec probe's failure may only mean the program it asks is still starting (php-fpm
+        # not yet listening): on a busy machine that takes longer than a few compressed periods,
+        # so such failures count only after EXEC_GRACE. An HTTP status is an answer at once.
+        counted_from = time.monotonic() + EXEC_GRACE
         failures, last = 0, ""
         run = self.containers.get(container["name"])
         while time.monotonic() < deadline:
@@ -454,8 +459,8 @@ class Pod:
             ok, last = self._probe_once(probe, container["name"])
             if ok:
                 return True, last
-            if last.startswith(("HTTP ", "exit ")):  # an answer: count failures as the kubelet does
-                failures += 1
+            if last.startswith("HTTP ") or (last.startswith("exit ") and time.monotonic() >= counted_from):
+                failures += 1  # an answer: count failures as the kubelet does
                 if failures >= threshold:
                     return False, last
             time.sleep(PROBE_PERIOD)
