@@ -7,7 +7,9 @@ really goes, or whether an alert can fire. Each judge here reads only a synthesi
 judge can fail. Judges prefer real parts (np-guard's analyzer, Traefik, nginx/php-fpm, Next.js,
 Prometheus and the Debian exporters) to models; a model cites the upstream file and tag it follows.
 
-    python -m rehearsal JUDGE BUILD_DIR       # JUDGE: one of rehearsal.registry.JUDGES, or all
+    python -m rehearsal JUDGE BUILD_DIR [BUILD_DIR ...]   # JUDGE: one of rehearsal.registry.JUDGES, or all
+
+Several folders: one process, one section per folder (`rehearsal: DIR`, see rehearsal.__main__).
 
 Exit codes: 0 nothing found, 1 findings (one line each), 2 the judge cannot run (what is
 missing and how to install it). Each judge prints a last line counting what it checked.

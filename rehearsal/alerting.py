@@ -138,8 +138,8 @@ class Firing:
     tests) tells them apart."""
 
     def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path,
-                 now: datetime) -> None:
-        rules_path = workdir / "rules.yaml"
+                 now: datetime, name: str = "alerts") -> None:
+        rules_path = workdir / f"{name}-rules.yaml"
         groups = [g for _, body in rule_files(build) for g in body["groups"]]
         rules_path.write_text(yaml.safe_dump({"groups": groups}))
         alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
@@ -160,11 +160,11 @@ class Firing:
                                  for n in names],
                 "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
             })
-        path = workdir / "alerts-test.yaml"
+        path = workdir / f"{name}-test.yaml"
         path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs},
                                        width=1 << 20))
         if os.environ.get("REHEARSAL_KEEP"):
-            shutil.copy(path, os.environ["REHEARSAL_KEEP"])
+            shutil.copy(path, os.environ["REHEARSAL_KEEP"] + ("" if name == "alerts" else f".{name}"))
         self.proc = subprocess.Popen(["promtool", "test", "rules", str(path)], stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
 
@@ -181,3 +181,31 @@ class Firing:
         return out
 
 
+
+
+Test = tuple[dict[str, float], dict[str, float], bool]
+
+
+class Firings:
+    """Which alerts fire at the end of each of a stack's tests (test 0 healthy, then one per
+    scenario), started in parts as their series become known: the healthy and modelled tests
+    while the faults are injected, each fault batch's right after its reading. promtool is the
+    judge's main CPU cost; this way it runs while the judge waits on the daemons. Each part is a
+    promtool run of its own (tests are independent, so the answers are the same as in one run)."""
+
+    def __init__(self, build: Build, workdir: Path, now: datetime, count: int) -> None:
+        self.build, self.workdir, self.now, self.count = build, workdir, now, count
+        self.parts: list[tuple[list[int], Firing]] = []
+
+    def start(self, tests: dict[int, Test]) -> None:
+        """Tests by their position (0 healthy, k+1 the plan's k-th scenario)."""
+        if tests:
+            firing = Firing(self.build, list(tests.values()), self.workdir, self.now, name=f"part{len(self.parts)}")
+            self.parts.append((list(tests), firing))
+
+    def result(self) -> list[set[str]]:
+        out: list[set[str]] = [set() for _ in range(self.count)]
+        for positions, firing in self.parts:
+            for position, fired in zip(positions, firing.result()):
+                out[position] = fired
+        return out

@@ -119,8 +119,8 @@ class StandIns:
             handler = type("StandIn", (_StandIn,), {"backend": backend})
             server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
             server.daemon_threads = True
-            # shutdown() waits out one poll: 0.05 s, not the default 0.5 s per server at close.
-            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+            # A short poll: shutdown() at exit waits up to one poll per server (0.5 s by default).
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self.servers[backend] = server
         return f"127.0.0.1:{self.servers[backend].server_address[1]}"
 
@@ -207,8 +207,9 @@ class Edge:
         self.process = subprocess.Popen(
             [self.binary, f"--configFile={path}"], stdout=log, stderr=log, start_new_session=True,
             preexec_fn=die_with_parent,
-            # Timing only: the OpenTelemetry SDK's batch span processor exports every 5 s; the routing
-            # judge waits for that export, so have it flush every 0.2 s (what is sent is unchanged).
+            # Timing only: the OpenTelemetry Go SDK's batch span processor exports every 5 s by
+            # default (sdk/trace batch_span_processor.go reads OTEL_BSP_SCHEDULE_DELAY, in ms); the
+            # tracing check would wait that long for each stack.
             env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "200"},
         )
         self.static = static.config

@@ -41,13 +41,13 @@ import yaml
 from rehearsal import fastcgi, promql, scrape
 from rehearsal.base import Build, Verdict
 from rehearsal.inventory import dig
-from rehearsal.alerting import Firing, modelled_series, rule_files, series_text
+from rehearsal.alerting import Firings, modelled_series, rule_files, series_text
 from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
 from rehearsal.rabbit_definitions import definitions_from_objects
 from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
+from rehearsal.settle import SCRAPE_INTERVAL, observe
 
 CATALOG = Path(__file__).parent / "catalog" / "metrics.yaml"
-SCRAPE_INTERVAL = 0.5  # seconds: every wait below is a few of these
 
 
 @lru_cache(maxsize=1)
@@ -261,6 +261,7 @@ class Stage:
         args = [re.sub(r"https?://[^/\s]+/", f"http://127.0.0.1:{rig.ports['nginx-status']}/", a) for a in args]
 
         def nginx(port: int) -> None:
+            wait_port(rig.ports["nginx-status"], 60)  # the exporter exits unless nginx answers at once
             self._spawn("nginx-exporter", ["prometheus-nginx-exporter",
                                            *[a.replace("--", "-", 1) if a.startswith("--") else a for a in args],
                                            f"-web.listen-address=127.0.0.1:{port}"])
@@ -414,30 +415,9 @@ class Stage:
         return out
 
     def stop(self) -> None:
-        for name in reversed(self.procs):
-            self.rig.stop_process(f"{self.dir.name}-{name}")
+        for name in reversed(self.procs):  # killed: their folder is removed next
+            self.rig.stop_process(f"{self.dir.name}-{name}", kill=True)
         self.procs.clear()
-
-
-def settle(stages: list["Stage"], scrapes: int = 2) -> None:
-    """Wait until every target of every stage has been scraped `scrapes` times from now on."""
-    for _ in range(scrapes):
-        since = time.time()
-        for stage in stages:
-            for _ in range(200):
-                active = stage.api("targets", state="active")["activeTargets"]
-                if active and all(_timestamp(t.get("lastScrape", "")) > since for t in active):
-                    break
-                time.sleep(SCRAPE_INTERVAL / 5)
-
-
-def _timestamp(text: str) -> float:
-    """Prometheus' RFC 3339 timestamps (nanoseconds) as epoch seconds."""
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
-    if not match:
-        return 0.0
-    base = datetime.fromisoformat(match.group(1) + (match.group(3).replace("Z", "+00:00")))
-    return base.timestamp() + float("0" + (match.group(2) or ""))
 
 
 def _duration(seconds: float) -> str:
@@ -469,17 +449,17 @@ def judge_many(builds: list[Build]) -> list[Verdict]:
     """Judge several stacks on one rig at once: their exporters and Prometheus servers run side by
     side, so Prometheus' discovery delay and each fault are paid once for all of them. Stacks that
     need a different broker-wide or Traefik setting run in separate rounds."""
-    rig = Rig.shared(builds[0])
+    # The daemons boot while each round's exporters and Prometheus start: Prometheus' target
+    # discovery delay (5 s) passes meanwhile; the round waits for the rig before it needs it.
+    rig = Rig.shared(builds[0], wait=False)
     verdicts: dict[int, Verdict] = {}
     rounds: dict[tuple[bool, tuple[str, ...]], list[int]] = {}
     for index, build in enumerate(builds):
         rounds.setdefault((_per_object(build), tuple(_traefik_flags(build))), []).append(index)
     for (per_object, flags), members in rounds.items():
-        rig.set_per_object_metrics(per_object)
-        rig.start_traefik(list(flags))
         stages = [Stage(builds[i], rig) for i in members]
         try:
-            for index, verdict in zip(members, _round(rig, stages)):
+            for index, verdict in zip(members, _round(rig, stages, per_object, list(flags))):
                 verdicts[index] = verdict
         finally:
             for stage in stages:
@@ -502,53 +482,61 @@ class _Checked:
     modelled: dict[str, float] = field(default_factory=dict)
 
 
-def _round(rig: Rig, stages: list["Stage"]) -> list[Verdict]:
+def _round(rig: Rig, stages: list["Stage"], per_object: bool, traefik_flags: list[str]) -> list[Verdict]:
     started = time.monotonic()
     shared: dict[tuple[Any, ...], str] = {}
+    for stage in stages:  # exporters answer (with *_up 0) before their daemons do
+        stage.start_exporters(shared)
+        stage.start_prometheus()
+    _debug("exporters and Prometheus started", started)
+    rig.ready()
+    rig.set_per_object_metrics(per_object)
+    rig.start_traefik(traefik_flags)
+    _debug("rig ready", started)
     for stage in stages:
         _prepare_rabbitmq(stage)
-        stage.start_exporters(shared)
     for _ in range(5):  # a few requests through Traefik to nginx, one failing
         rig.http("/up")
     rig.http("/boom")
     for stage in stages:
         _purge_dead_letters(stage)
         _dead_letter(stage)  # the dead-letter queue holds a message
-        stage.start_prometheus()
-    _debug("exporters and Prometheus started", started)
-    settle(stages)  # the first scrape waits out Prometheus' target discovery (5 s)
-    _debug("scraped", started)
     now = datetime.now(timezone.utc)
-    checked = [_static(stage, now) for stage in stages]
-    healthy = [{**stage.snapshot(c.used), **c.modelled} for stage, c in zip(stages, checked)]
-    _debug("static checks", started)
 
-    # Faults: each batch once, every stage snapshotted.
+    def static_and_healthy(stage: "Stage") -> tuple[_Checked, dict[str, float]]:
+        found = _static(stage, now)
+        return found, {**stage.snapshot(found.used), **found.modelled}
+
+    observed = observe(stages, static_and_healthy)  # type: ignore[arg-type]
+    checked, healthy = [found for found, _ in observed], [series for _, series in observed]
+    by_stage = {id(stage): found for stage, found in zip(stages, checked)}
+
+    def reading(stage: "Stage") -> dict[str, float]:
+        found = by_stage[id(stage)]
+        return {**stage.snapshot(found.used), **found.modelled}
+
+    _debug("scraped, static checks", started)
+
+    # Faults: each batch once, every stage snapshotted; promtool starts on each part as it is known.
     plans = [[s for s in SCENARIOS if s.applies(stage.build)] for stage in stages]
+    firings = [Firings(stage.build, stage.dir, now, len(plan) + 1) for stage, plan in zip(stages, plans)]
+    for index, (firing, plan) in enumerate(zip(firings, plans)):
+        firing.start({0: (healthy[index], healthy[index], False)} | {
+            k + 1: (healthy[index], s.modelled(healthy[index], now), False)
+            for k, s in enumerate(plan) if not s.batch and s.modelled})
     batches = sorted({s.batch for plan in plans for s in plan if s.batch})
     faults = Faults(rig, stages)
-    before: dict[str, list[dict[str, float]]] = {}
-    after: dict[str, list[dict[str, float]]] = {}
     for batch in batches:
         repeat = any(s.repeat for plan in plans for s in plan if s.batch == batch)
-        before[batch] = [{**st.snapshot(c.used), **c.modelled} for st, c in zip(stages, checked)] if repeat else healthy
+        before = [reading(stage) for stage in stages] if repeat else healthy
         faults.inject(batch)
         try:
-            settle(stages)
-            after[batch] = [{**st.snapshot(c.used), **c.modelled} for st, c in zip(stages, checked)]
+            after = observe(stages, reading)  # type: ignore[arg-type]
         finally:
             faults.restore(batch)
+        for index, (firing, plan) in enumerate(zip(firings, plans)):
+            firing.start({k + 1: (before[index], after[index], s.repeat) for k, s in enumerate(plan) if s.batch == batch})
     _debug("faults", started)
-
-    firings = []
-    for index, (stage, plan) in enumerate(zip(stages, plans)):
-        tests = [(healthy[index], healthy[index], False)]
-        for scenario in plan:
-            if scenario.batch:
-                tests.append((before[scenario.batch][index], after[scenario.batch][index], scenario.repeat))
-            elif scenario.modelled:
-                tests.append((healthy[index], scenario.modelled(healthy[index], now), False))
-        firings.append(Firing(stage.build, tests, stage.dir, now))
     verdicts = [_verdict(stage, c, plan, f.result()) for stage, c, plan, f in zip(stages, checked, plans, firings)]
     _debug("promtool", started)
     return verdicts

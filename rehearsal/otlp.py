@@ -61,8 +61,8 @@ class OtlpReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        # shutdown() waits out one poll: 0.05 s, not the default 0.5 s.
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        # A short poll: close() waits up to one poll (0.5 s by default).
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @property
     def url(self) -> str:

@@ -43,6 +43,7 @@ from rehearsal.netns import listening_on
 PROBE_PERIOD = 0.05
 # The longest the judge waits for a container to start answering at all (real seconds).
 START_BUDGET = 20.0
+EXEC_GRACE = 3.0  # seconds before an exec probe's failures count (see probe())
 
 # Stand-ins from a typical pod network (10.42.0.0/16, k3s' default cluster CIDR): the played
 # pod's IP and the address its forwarded clients come from.
@@ -455,6 +456,9 @@ class Pod:
             return True, "none"
         threshold = int(probe.get("failureThreshold", 3))
         deadline = time.monotonic() + START_BUDGET
+        # An exec probe failing may only mean its program is still starting (slow on a busy
+        # machine): count those after EXEC_GRACE. An HTTP status or a refusal is an answer at once.
+        counted_from = time.monotonic() + EXEC_GRACE
         failures, last = 0, ""
         run = self.containers.get(container["name"])
         ports = [int(p["containerPort"]) for p in container.get("ports") or []]
@@ -468,8 +472,8 @@ class Pod:
             ok, last = self._probe_once(probe, container["name"])
             if ok:
                 return True, last
-            if last.startswith(("HTTP ", "exit ", "refused ")):  # an answer: count failures as the kubelet does
-                failures += 1
+            if last.startswith(("HTTP ", "refused ")) or (last.startswith("exit ") and time.monotonic() >= counted_from):
+                failures += 1  # an answer: count failures as the kubelet does
                 if failures >= threshold:
                     return False, last
             time.sleep(PROBE_PERIOD)

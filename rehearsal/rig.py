@@ -19,6 +19,7 @@ import sys
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -54,6 +55,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(names: list[str]) -> dict[str, int]:
+    """A distinct free port for each name: every socket stays bound until all are chosen, so no
+    two names get the same port (free_port() twice may)."""
+    sockets = [socket.socket() for _ in names]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, sockets)}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+# Where each daemon listens, chosen before any starts: a judge can configure its exporters and
+# Prometheus (and so pay Prometheus' discovery delay) while the daemons boot.
+PORTS = ["mariadb-0", "mariadb-1", "redis-0", "redis-1", "sentinel", "rabbitmq-amqp", "rabbitmq-management",
+         "rabbitmq-prometheus", "rabbitmq-dist", "nginx", "nginx-status", "traefik-web", "traefik-metrics"]
+
+
 def wait_port(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -80,25 +100,48 @@ class Rig:
 
     _shared: "Rig | None" = None
 
-    def __init__(self, build: Build) -> None:
+    def __init__(self, build: Build, background: bool = False) -> None:
+        """Start the daemons; with `background`, in a thread (`ready()` waits for them), so the
+        caller can prepare what needs only `ports` meanwhile."""
         require_tools()
         self.dir = Path(tempfile.mkdtemp(prefix="rehearsal-metrics-"))
         self.dir.chmod(0o755)  # nginx's workers (user nobody) read the document root below it
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports: dict[str, int] = {}
+        self.ports: dict[str, int] = free_ports(PORTS)
         self.build = build
+        self._boot_error: BaseException | None = None
+        self._booting = threading.Thread(target=self._boot, name="rehearsal-rig", daemon=True)
+        self._booting.start()
+        if not background:
+            self.ready()
+
+    def _boot(self) -> None:
         try:
-            self._start(build)
-        except BaseException:
+            self._start(self.build)
+        except BaseException as error:  # noqa: BLE001 - raised again by ready()
+            self._boot_error = error
             self.stop()  # never leave daemons behind a rig that failed to start
-            raise
+
+    def ready(self) -> "Rig":
+        """Wait until every daemon answers; raise what stopped the rig from starting."""
+        self._booting.join()
+        if self._boot_error is not None:
+            raise self._boot_error
+        return self
 
     @classmethod
-    def shared(cls, build: Build) -> "Rig":
-        """One rig per process: the first build configures it, later builds reuse it."""
+    def shared(cls, build: Build, wait: bool = True) -> "Rig":
+        """One rig per process: the first build configures it, later builds reuse it. With
+        `wait=False` the daemons may still be booting: call `ready()` before using them."""
         if cls._shared is None:
-            cls._shared = cls(build)
+            cls._shared = cls(build, background=True)
             atexit.register(cls._shared.stop)
+        if wait:
+            try:
+                cls._shared.ready()
+            except BaseException:
+                cls._shared = None
+                raise
         return cls._shared
 
     # ---- start ---------------------------------------------------------------------------------
@@ -111,13 +154,14 @@ class Rig:
         return proc
 
     def _start(self, build: Build) -> None:
-        # RabbitMQ takes longest: start it first, the others while it boots.
+        # nginx first (a moment): the nginx exporter exits if stub_status does not answer when it
+        # starts. Then RabbitMQ, which takes longest: the others start while it boots.
+        self._start_nginx_and_traefik()
         self._start_rabbitmq(build)
         self._init_mariadb(build)
         for name in ("mariadb-0", "mariadb-1"):
             self.start_mariadb(name)
         self._start_redis(build)
-        self._start_nginx_and_traefik()
         for name in ("mariadb-0", "mariadb-1"):
             wait_port(self.ports[name], 60, self.procs[name])
         self._setup_mariadb()
@@ -142,7 +186,6 @@ class Rig:
         for index in (0, 1):
             name = f"mariadb-{index}"
             shutil.copytree(seed, self.dir / name)
-            self.ports[name] = free_port()
             overrides = {**MARIADB_OVERRIDES, "server_id": str(index + 1), "log_bin": "mariadb-bin",
                          "datadir": str(self.dir / name), "socket": str(self.dir / f"{name}.sock"),
                          "port": str(self.ports[name]), "bind_address": "127.0.0.1", "user": "root",
@@ -191,7 +234,6 @@ class Rig:
                         extra += "\n".join(line for line in str(value).splitlines() if not line.startswith("tls-")) + "\n"
         for index in (0, 1):
             name = f"redis-{index}"
-            self.ports[name] = free_port()
             (self.dir / name).mkdir()
             conf = extra + (f"\nport {self.ports[name]}\nbind 127.0.0.1\ndir {self.dir / name}\n"
                             f"requirepass {REDIS_PASSWORD}\nmasterauth {REDIS_PASSWORD}\ndaemonize no\n"
@@ -201,7 +243,6 @@ class Rig:
             (self.dir / f"{name}.conf").write_text(conf)
         self.start_redis("redis-0")
         self.start_redis("redis-1")
-        self.ports["sentinel"] = free_port()
         (self.dir / "sentinel.conf").write_text(
             f"port {self.ports['sentinel']}\nbind 127.0.0.1\ndir {self.dir}\n"
             f"sentinel monitor mymaster 127.0.0.1 {self.ports['redis-0']} 1\n"
@@ -223,8 +264,6 @@ class Rig:
         rabbit = dict(cluster.spec.get("rabbitmq") or {}) if cluster else {}
         base = self.dir / "rabbitmq"
         base.mkdir()
-        for key in ("rabbitmq-amqp", "rabbitmq-management", "rabbitmq-prometheus", "rabbitmq-dist"):
-            self.ports[key] = free_port()
         extra = [line for line in str(rabbit.get("additionalConfig", "")).splitlines()
                  if line.strip() and not line.strip().startswith(RABBITMQ_SKIPPED_KEYS)]
         (base / "rabbitmq.conf").write_text(
@@ -275,8 +314,6 @@ class Rig:
 
     # nginx with stub_status (the backend web pod's nginx-exporter reads it), Traefik in front.
     def _start_nginx_and_traefik(self) -> None:
-        for key in ("nginx", "nginx-status", "traefik-web", "traefik-metrics"):
-            self.ports[key] = free_port()
         root = self.dir / "nginx"
         (root / "html").mkdir(parents=True)
         (root / "html" / "up").write_text("ok\n")
@@ -321,12 +358,16 @@ class Rig:
 
     # ---- faults and teardown ---------------------------------------------------------------------
 
-    def stop_process(self, name: str) -> None:
+    def stop_process(self, name: str, kill: bool = False) -> None:
+        """Stop one daemon as a node would (SIGTERM, its shutdown awaited): the faults' way. With
+        `kill`, SIGKILL: for daemons whose data is thrown away next (RabbitMQ's orderly shutdown
+        alone takes 6 s)."""
         proc = self.procs.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
         try:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own session: rabbitmq-server's erl and epmd too
+            # its own session: rabbitmq-server's erl and epmd too
+            os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
         except ProcessLookupError:
             return
         try:
@@ -336,8 +377,19 @@ class Rig:
             proc.wait(timeout=10)
 
     def stop(self) -> None:
-        for name in reversed(list(self.procs)):
-            self.stop_process(name)
+        """Kill every daemon at once and remove the rig's folder (nothing in it is kept)."""
+        procs = [self.procs.pop(name) for name in reversed(list(self.procs))]
+        for proc in procs:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
         if Rig._shared is self:
             Rig._shared = None

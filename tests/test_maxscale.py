@@ -16,8 +16,9 @@ from components.config import ConfigError
 from components.data import maxscale
 from components.data.mariadb_base import app_connection_demand
 from components.data.mariadb_spec import mariadb_spec
-from tests.conftest import ROOT, Synth, parse_config, run_synth
-from tests.rehearsal_helpers import assert_passes, cli, copy, edit_manifest, has, verdict
+from tests.conftest import ROOT, Synth, parse_config
+from tests.large_tier import large_tier
+from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
 
 MXS = "manifests/saas-data/MaxScale-mariadb-maxscale.yaml"
 APP_POLICY = "manifests/saas-data/NetworkPolicy-allow-app-to-mariadb.yaml"
@@ -158,23 +159,16 @@ def test_footprint_counts_maxscale_where_it_runs(stack: Synth) -> None:
 # ---- the large tier: three servers, synthesized once -----------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    base = tmp_path_factory.mktemp("large")
-    config = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
-    config["saas-platform:size"] = "large"
-    stack_file = base / "Pulumi.large.yaml"
-    stack_file.write_text(yaml.safe_dump({"config": config}))
-    proc = run_synth("large", base / "out", "--stack-file", str(stack_file))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return Synth.load("large", base / "out", proc)
+    """prod with `size: large` (shared with tests/test_redis_cluster.py)."""
+    return large_tier(tmp_path_factory)
 
 
-def test_large_tier_fronts_three_servers_and_passes_the_judges(large: Synth) -> None:
+def test_large_tier_fronts_three_servers(large: Synth) -> None:
+    # Every judge passes on it too: tests/test_large_tier.py (one judging shared with the Redis Cluster's).
     spec = large.object("MaxScale", "mariadb-maxscale", "saas-data")["spec"]
     assert len(spec["servers"]) == 3
-    for judge in ("operators", "network"):
-        assert_passes(judge, large.out)
 
 
 # ---- the judges see MaxScale (mutations of a fresh prod synthesis) ----------------------------

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import yaml
 
 from components import config
 from components.data import redis_cluster
-from tests.conftest import ROOT, Synth, run_synth
-from tests.rehearsal_helpers import assert_passes, cli, copy, edit_manifest, has, verdict
+from tests.conftest import Synth
+from tests.large_tier import large_tier
+from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
 from tests.test_data_safety import _cfg
 
 DATA_NS = "saas-data"
@@ -28,18 +28,8 @@ APP_NS = "saas-app"
 
 @pytest.fixture(scope="session")
 def large(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """prod with `size: large`, synthesized once per session."""
-    base = tmp_path_factory.mktemp("large")
-    stack_file = base / "Pulumi.large.yaml"
-    document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
-    document["config"]["saas-platform:size"] = "large"
-    # Large runs MaxScale in front of three servers, beyond the BSL grant: the variant states the
-    # subscription (components/config.py refuses it otherwise, data.maxscale.licensed).
-    document["config"].setdefault("saas-platform:data", {}).setdefault("maxscale", {})["licensed"] = True
-    stack_file.write_text(yaml.safe_dump(document))
-    proc = run_synth("large", base / "out", "--stack-file", str(stack_file))
-    assert proc.returncode == 0, f"synth large failed:\n{proc.stdout}\n{proc.stderr}"
-    return Synth.load("large", base / "out", proc)
+    """prod with `size: large`, synthesized once per session (shared with tests/test_maxscale.py)."""
+    return large_tier(tmp_path_factory)
 
 
 def test_large_tier_puts_the_cache_on_a_redis_cluster(large: Synth) -> None:
@@ -92,9 +82,7 @@ def test_cluster_switch_and_shards_config() -> None:
 # ---- the behaviour judges on the large tier ------------------------------------------------
 
 
-def test_judges_pass_on_the_large_tier(large: Synth) -> None:
-    for judge in ("operators", "network", "engine"):
-        assert_passes(judge, large.out)
+# Every judge passing on the large tier: tests/test_large_tier.py (one judging shared with MaxScale's).
 
 
 def test_operators_model_the_cluster_pods_and_services(large: Synth) -> None:
