@@ -213,10 +213,10 @@ def _synthesize_stacks() -> dict[str, dict[str, Any]]:
         server.warm(["pulumi_aws", "pulumi_cloudflare"])
     with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
         procs = dict(zip(STACKS, pool.map(lambda s: run_synth(s, base / s), STACKS)))
-    return {stack: {"out": str(base / stack), **_completed(proc)} for stack, proc in procs.items()}
+    return {stack: {"out": str(base / stack), **completed_record(proc)} for stack, proc in procs.items()}
 
 
-def _completed(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+def completed_record(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
 
 
@@ -265,7 +265,7 @@ def _synthesize_variant() -> dict[str, Any]:
     stack_file = base / "Pulumi.variant.yaml"
     stack_file.write_text(yaml.safe_dump({"config": config}))
     proc = run_synth("variant", base / "out", "--stack-file", str(stack_file))
-    return {"out": str(base / "out"), **_completed(proc)}
+    return {"out": str(base / "out"), **completed_record(proc)}
 
 
 session_share.register("variant", _synthesize_variant)

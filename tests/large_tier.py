@@ -1,21 +1,22 @@
-"""The large tier (prod's stack file with `size: large`), synthesized once per test process and
+"""The large tier (prod's stack file with `size: large`), synthesized once per test run and
 judged once: tests/test_redis_cluster.py (its Redis Cluster cache) and tests/test_maxscale.py
-(MaxScale over three servers) read the same synthesis, and tests/test_large_tier.py runs every
-behaviour judge on it once for both (`python -m rehearsal all`, through judged_all)."""
+(MaxScale over three servers) read the same synthesis, and tests/test_large_tier.py reads every
+behaviour judge's verdict on it from the run's one `python -m rehearsal all` of the stacks and
+this folder (tests/rehearsal_helpers.py `judged`, started in the background)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
+from typing import Any
 
-import pytest
 import yaml
 
-from tests.conftest import ROOT, Synth, run_synth
+from tests import session_share
+from tests.conftest import ROOT, Synth, completed_record, loaded, run_synth
 
 
-@lru_cache(maxsize=None)
-def _synthesize(base: Path) -> Synth:
+def _synthesize() -> dict[str, Any]:
+    base = session_share.root() / "large-tier"
     base.mkdir(parents=True, exist_ok=True)
     stack_file = base / "Pulumi.large.yaml"
     document = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
@@ -25,11 +26,16 @@ def _synthesize(base: Path) -> Synth:
     document["config"].setdefault("saas-platform:data", {}).setdefault("maxscale", {})["licensed"] = True
     stack_file.write_text(yaml.safe_dump(document))
     proc = run_synth("large", base / "out", "--stack-file", str(stack_file))
-    assert proc.returncode == 0, f"synth large failed:\n{proc.stdout}\n{proc.stderr}"
-    return Synth.load("large", base / "out", proc)
+    return {"out": str(base / "out"), **completed_record(proc)}
 
 
-def large_tier(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The session's large-tier synthesis: one per process, whichever test module asks first (a
-    session fixture imported into two modules would be two fixtures, each run once)."""
-    return _synthesize(tmp_path_factory.getbasetemp() / "large-tier")
+session_share.register("large-tier", _synthesize)
+
+
+@lru_cache(maxsize=None)
+def large_tier() -> Synth:
+    """The run's large-tier synthesis (shared by the xdist workers, started early when the
+    stacks' judging is)."""
+    synth = loaded("large", session_share.result("large-tier"))
+    assert synth.returncode == 0, f"synth large failed:\n{synth.stdout}\n{synth.stderr}"
+    return synth

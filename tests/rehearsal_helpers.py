@@ -3,6 +3,7 @@ and running one judge in-process or as the CLI does."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from functools import lru_cache
@@ -14,7 +15,7 @@ import yaml
 from tests import session_share
 from rehearsal.base import Build, Verdict
 from rehearsal.registry import JUDGES
-from rehearsal.__main__ import load
+from rehearsal.__main__ import load, sections
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
@@ -30,10 +31,10 @@ def baseline(judge: str, stack: str) -> Verdict:
     return verdict(judge, BASELINE / stack)
 
 
-def cli(judge: str, directory: Path) -> subprocess.CompletedProcess[str]:
-    assert judge in JUDGES or judge == "all"
-    return subprocess.run([sys.executable, "-m", "rehearsal", judge, str(directory)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+def cli(judge: str, *directories: Path) -> subprocess.CompletedProcess[str]:
+    assert (judge in JUDGES or judge == "all") and directories
+    return subprocess.run([sys.executable, "-m", "rehearsal", judge, *map(str, directories)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
 
 
 def copy(source: Path, tmp: Path) -> Path:
@@ -66,10 +67,38 @@ def findings_of(stdout: str, judge: str) -> set[str]:
 
 
 def _judge_stacks() -> dict[str, dict[str, object]]:
-    """`python -m rehearsal all` on the session's stack folders, keyed by folder."""
-    folders = [record["out"] for record in session_share.result("synthesized").values() if record["returncode"] == 0]
-    runs = {folder: cli("all", Path(folder)) for folder in folders}
-    return {folder: {"returncode": p.returncode, "stdout": p.stdout, "stderr": p.stderr} for folder, p in runs.items()}
+    """One `python -m rehearsal all` of the run's stack folders and the large tier, keyed by
+    folder: one process, so the metrics judge boots its daemons and waits out Prometheus'
+    discovery and each fault once for all of them (rehearsal/__main__.py, several folders)."""
+    import tests.large_tier  # noqa: F401 - registers the large tier's synthesis (imports conftest)
+
+    records = [*session_share.result("synthesized").values(), session_share.result("large-tier")]
+    folders = [str(record["out"]) for record in records if record["returncode"] == 0]
+    proc = cli("all", *map(Path, folders))
+    texts = sections(proc.stdout) if len(folders) > 1 else {folders[0]: proc.stdout} if folders else {}
+    return {folder: {"returncode": folder_status(texts.get(folder, ""), proc.returncode), "stdout": texts.get(folder, ""),
+                     "stderr": proc.stderr} for folder in folders}
+
+
+def verdict_record(judge: str, text: str) -> dict[str, object]:
+    """A judge's Verdict fields from the CLI's text for one folder: its finding lines, in order,
+    and its counting last line without the run time."""
+    lines = [line for line in text.splitlines() if line.startswith(f"{judge}: ")]
+    summaries = [line for line in lines if re.search(r" \[[0-9.]+ s\]$", line)]
+    return {"judge": judge, "summary": re.sub(r" \[[0-9.]+ s\]$", "", summaries[-1]) if summaries else "",
+            "findings": [line.split(": ", 1)[1] for line in lines if line not in summaries]}
+
+
+def folder_status(text: str, run_status: int) -> int:
+    """One folder's exit status within a several-folder run: 2 when a judge could not run,
+    1 for a finding, 0 otherwise; a section without a judge's counting line is the run's own."""
+    lines = text.splitlines()
+    if not any(line.rstrip().endswith(" s]") for line in lines):
+        return run_status or 2
+    if any(": cannot run: " in line for line in lines):
+        return 2
+    judges = tuple(f"{name}: " for name in JUDGES)
+    return 1 if any(line.startswith(judges) and not line.rstrip().endswith(" s]") for line in lines) else 0
 
 
 # Started in the background by conftest for every file marked `@pytest.mark.background("judged")`.
@@ -81,8 +110,8 @@ def judged_all(build_dir: Path) -> subprocess.CompletedProcess[str]:
     """`python -m rehearsal all BUILD_DIR`, run once per folder and test run: every test that
     asks whether a judge passes on a session synthesis reads this one run (the judges start
     daemons, Traefik and a Next.js build; running each twice per stack doubled their cost).
-    The session's stack folders are judged in the background from the start of the run
-    (`judged`, shared by the xdist workers); another folder is judged here. Only for folders
+    The stacks' folders and the large tier's are judged together in the background from the
+    start of the run (`judged`, shared by the xdist workers); another folder is judged here. Only for folders
     nobody changes during the run; a test that mutates a copy runs `cli` or `verdict` on it."""
     record = session_share.result("judged").get(str(build_dir))
     if record is None:

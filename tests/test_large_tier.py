@@ -11,10 +11,13 @@ from tests.conftest import Synth
 from tests.large_tier import large_tier
 from tests.rehearsal_helpers import assert_passes
 
+# Reads the run's one `rehearsal all` of the stacks and the large tier, started in the background.
+pytestmark = pytest.mark.background("judged")
+
 
 @pytest.fixture(scope="session")
-def large(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    return large_tier(tmp_path_factory)
+def large() -> Synth:
+    return large_tier()
 
 
 def test_every_judge_passes_on_the_large_tier(large: Synth) -> None:

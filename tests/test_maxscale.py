@@ -20,6 +20,9 @@ from tests.conftest import ROOT, Synth, parse_config
 from tests.large_tier import large_tier
 from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
 
+# Reads the large tier's synthesis, started in the background at the start of the run.
+pytestmark = pytest.mark.background("large-tier")
+
 MXS = "manifests/saas-data/MaxScale-mariadb-maxscale.yaml"
 APP_POLICY = "manifests/saas-data/NetworkPolicy-allow-app-to-mariadb.yaml"
 
@@ -160,9 +163,9 @@ def test_footprint_counts_maxscale_where_it_runs(stack: Synth) -> None:
 
 
 @pytest.fixture(scope="session")
-def large(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def large() -> Synth:
     """prod with `size: large` (shared with tests/test_redis_cluster.py)."""
-    return large_tier(tmp_path_factory)
+    return large_tier()
 
 
 def test_large_tier_fronts_three_servers(large: Synth) -> None:

@@ -22,14 +22,17 @@ from tests.large_tier import large_tier
 from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
 from tests.test_data_safety import _cfg
 
+# Reads the large tier's synthesis, started in the background at the start of the run.
+pytestmark = pytest.mark.background("large-tier")
+
 DATA_NS = "saas-data"
 APP_NS = "saas-app"
 
 
 @pytest.fixture(scope="session")
-def large(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+def large() -> Synth:
     """prod with `size: large`, synthesized once per session (shared with tests/test_maxscale.py)."""
-    return large_tier(tmp_path_factory)
+    return large_tier()
 
 
 def test_large_tier_puts_the_cache_on_a_redis_cluster(large: Synth) -> None:

@@ -1,8 +1,10 @@
 """The `metrics` judge: alert rules and dashboards against what the real exporters expose.
 
-All judged folders (the reviewed main-934f607 fixtures, today's synthesis of every stack, and a
-mutated copy) are judged in one `judge_many` run on one rig of real daemons, so the daemons
-start once and Prometheus' discovery wait and each fault are paid once for all of them.
+The reviewed main-934f607 fixtures and a mutated copy of today's staging are judged in one
+`python -m rehearsal metrics` run of several folders (one rig of real daemons, so Prometheus'
+discovery wait and each fault are paid once for all of them); today's stacks are judged in the
+run's one `rehearsal all` (tests/rehearsal_helpers.py `judged_all`). Both start in the
+background at the start of the test run.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from rehearsal import promql
 from rehearsal.base import Build, Verdict
-from rehearsal.metrics import Stage, catalog, judge_many
+from rehearsal.metrics import Stage, catalog
 from rehearsal.rig import Rig
+from tests import session_share
 from tests.conftest import REPORT, ROOT, STACKS, Synth
+from tests.rehearsal_helpers import cli, judged_all, sections, verdict_record
+
+# Reads the metrics round of this file and the run's `rehearsal all`, both started in the background.
+pytestmark = pytest.mark.background("judged", "metrics-round")
 
 BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
 
@@ -55,22 +63,39 @@ def _mutate_dashboards(target: Path) -> None:
         path.write_text(yaml.safe_dump(body, sort_keys=False))
 
 
-@pytest.fixture(scope="session")
-def verdicts(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Verdict | str]:
-    folders = {f"baseline-{s}": BASELINE / s for s in STACKS}
-    folders |= {f"current-{s}": synthesized[s].out for s in STACKS}
-    mutated = tmp_path_factory.mktemp("metrics-mutation") / "staging"
-    expected = _mutate(synthesized["staging"].out, mutated)
+def _metrics_round() -> dict[str, Any]:
+    """The reviewed fixtures and a mutated copy of today's staging, judged by the metrics judge
+    in one CLI run (one rig, one Prometheus discovery wait): started in the background at the
+    start of the test run, beside the stacks' `rehearsal all`."""
+    staging = Path(session_share.result("synthesized")["staging"]["out"])
+    mutated = session_share.root() / "metrics-mutation" / "staging"
+    shutil.rmtree(mutated, ignore_errors=True)
+    mutated.parent.mkdir(parents=True, exist_ok=True)
+    expected = _mutate(staging, mutated)
     # The same copy also gets broken Security and app-usage panels (no extra folder to judge).
     _mutate_dashboards(mutated)
-    folders["mutated"] = mutated
-    names = list(folders)
-    builds = [Build(folders[n]) for n in names]
+    folders = {f"baseline-{s}": BASELINE / s for s in STACKS} | {"mutated": mutated}
     started = time.monotonic()
-    # The daemons boot while the exporters and Prometheus start (judge_many): not awaited here.
-    out: dict[str, Verdict | str] = dict(zip(names, judge_many(builds)))
-    REPORT.append(f"metrics judge: {len(builds)} folders judged in {time.monotonic() - started:.1f} s, daemons included")
-    out["mutated-expected"] = expected
+    proc = cli("metrics", *folders.values())
+    texts = sections(proc.stdout)
+    return {"verdicts": {name: verdict_record("metrics", texts.get(str(path), "")) for name, path in folders.items()},
+            "expected": expected, "seconds": time.monotonic() - started, "stderr": proc.stderr}
+
+
+session_share.register("metrics-round", _metrics_round)
+
+
+@pytest.fixture(scope="session")
+def verdicts(synthesized: dict[str, Synth]) -> dict[str, Verdict | str]:
+    """The metrics judge's verdict on the reviewed fixtures, the mutated copy (this file's own
+    round) and today's stacks (the run's one `rehearsal all` of them: judged_all)."""
+    round_ = session_share.result("metrics-round")
+    out: dict[str, Verdict | str] = {name: Verdict(**record) for name, record in round_["verdicts"].items()}
+    for stack in STACKS:
+        out[f"current-{stack}"] = Verdict(**verdict_record("metrics", judged_all(synthesized[stack].out).stdout))
+    REPORT.append(f"metrics judge: {len(round_['verdicts'])} folders judged in {round_['seconds']:.1f} s, daemons included "
+                  "(today's stacks: in the run's `rehearsal all`)")
+    out["mutated-expected"] = round_["expected"]
     return out
 
 
