@@ -45,7 +45,7 @@ from rehearsal.alerting import Firings, modelled_series, rule_files, series_text
 from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
 from rehearsal.rabbit_definitions import definitions_from_objects
 from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
-from rehearsal.settle import SCRAPE_INTERVAL, observe
+from rehearsal.settle import SCRAPE_INTERVAL, backend_down, observe
 
 CATALOG = Path(__file__).parent / "catalog" / "metrics.yaml"
 
@@ -507,7 +507,7 @@ def _round(rig: Rig, stages: list["Stage"], per_object: bool, traefik_flags: lis
         found = _static(stage, now)
         return found, {**stage.snapshot(found.used), **found.modelled}
 
-    observed = observe(stages, static_and_healthy)  # type: ignore[arg-type]
+    observed = observe(stages, static_and_healthy, suspect=lambda seen: backend_down(seen[1]))  # type: ignore[arg-type]
     checked, healthy = [found for found, _ in observed], [series for _, series in observed]
     by_stage = {id(stage): found for stage, found in zip(stages, checked)}
 
