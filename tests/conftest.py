@@ -114,10 +114,14 @@ _SERVER = _SynthServer()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files whose tests read work started in the background (`@pytest.mark.background`) run
-    last, so that work has the rest of the run to finish in (a stable sort: the order inside
-    each group stays as collected; `--no-loadscope-reorder` keeps xdist to this order)."""
-    items.sort(key=lambda item: item.get_closest_marker("background") is not None)
+    """Files in three groups: those that need no shared synthesis first (they run while the
+    stacks synthesize in the background), then those that read the stacks, then those with a
+    test reading other work started in the background (`@pytest.mark.background`), so that work
+    has the rest of the run to finish in. Whole files move (a module's daemons start once); the
+    order inside each group stays as collected; `--no-loadscope-reorder` keeps xdist to it."""
+    late = {item.path for item in items if item.get_closest_marker("background") is not None}
+    stacks = {item.path for item in items if "synthesized" in item.fixturenames}
+    items.sort(key=lambda item: (item.path in late, item.path in stacks))
 
 
 @pytest.fixture(scope="session", autouse=True)

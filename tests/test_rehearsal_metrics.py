@@ -11,90 +11,33 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from rehearsal import promql
 from rehearsal.base import Build, Verdict
 from rehearsal.metrics import Stage, catalog
 from rehearsal.rig import Rig
 from tests import session_share
-from tests.conftest import REPORT, ROOT, STACKS, Synth
-from tests.rehearsal_helpers import cli, judged_all, sections, verdict_record
+from tests.conftest import REPORT, STACKS, Synth
+from tests.metrics_round import BASELINE, ROUND_OF_THIS_FILE
+from tests.rehearsal_helpers import judged_all, verdict_record
 
 # Reads the metrics round of this file and the run's `rehearsal all`, both started in the background.
 pytestmark = pytest.mark.background("judged", "metrics-round")
-
-BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
-
-
-def _mutate(source: Path, target: Path) -> str:
-    """Copy a synthesis folder and rename the first metric of the first alert in a
-    PrometheusRule (what a typo or an exporter upgrade does). Returns the new name."""
-    shutil.copytree(source, target)
-    for path in sorted((target / "manifests").rglob("PrometheusRule-*.yaml")):
-        body = yaml.safe_load(path.read_text())
-        for group in body["spec"]["groups"]:
-            for rule in group["rules"]:
-                if rule.get("alert"):
-                    metric = sorted(promql.usage(rule["expr"]).metrics)[0]
-                    renamed = f"{metric}_renamed"
-                    rule["expr"] = rule["expr"].replace(metric, renamed)
-                    path.write_text(yaml.safe_dump(body, sort_keys=False))
-                    return f"alert {rule['alert']}: {renamed} is exposed by no scraped target"
-    raise AssertionError("no alert to mutate")
-
-
-def _mutate_dashboards(target: Path) -> None:
-    """In a copied synthesis folder, make the Security dashboard ask for a label Traefik's router
-    series lacks (`cod`) and the app-usage dashboard read a contract metric renamed."""
-    for path in (target / "manifests" / "saas-monitoring").glob("ConfigMap-dashboard-*.yaml"):
-        body = yaml.safe_load(path.read_text())
-        for key, text in body["data"].items():
-            if key == "security.json":
-                text = text.replace('code=~\\"401|422\\"', 'cod=~\\"401|422\\"').replace('code=~"401|422"', 'cod=~"401|422"')
-            if key == "app-usage.json":
-                text = text.replace("app_feature_used_total", "app_feature_usage_total")
-            body["data"][key] = text
-        path.write_text(yaml.safe_dump(body, sort_keys=False))
-
-
-def _metrics_round() -> dict[str, Any]:
-    """The reviewed fixtures and a mutated copy of today's staging, judged by the metrics judge
-    in one CLI run (one rig, one Prometheus discovery wait): started in the background at the
-    start of the test run, beside the stacks' `rehearsal all`."""
-    staging = Path(session_share.result("synthesized")["staging"]["out"])
-    mutated = session_share.root() / "metrics-mutation" / "staging"
-    shutil.rmtree(mutated, ignore_errors=True)
-    mutated.parent.mkdir(parents=True, exist_ok=True)
-    expected = _mutate(staging, mutated)
-    # The same copy also gets broken Security and app-usage panels (no extra folder to judge).
-    _mutate_dashboards(mutated)
-    folders = {f"baseline-{s}": BASELINE / s for s in STACKS} | {"mutated": mutated}
-    started = time.monotonic()
-    proc = cli("metrics", *folders.values())
-    texts = sections(proc.stdout)
-    return {"verdicts": {name: verdict_record("metrics", texts.get(str(path), "")) for name, path in folders.items()},
-            "expected": expected, "seconds": time.monotonic() - started, "stderr": proc.stderr}
-
-
-session_share.register("metrics-round", _metrics_round)
-
 
 @pytest.fixture(scope="session")
 def verdicts(synthesized: dict[str, Synth]) -> dict[str, Verdict | str]:
     """The metrics judge's verdict on the reviewed fixtures, the mutated copy (this file's own
     round) and today's stacks (the run's one `rehearsal all` of them: judged_all)."""
     round_ = session_share.result("metrics-round")
-    out: dict[str, Verdict | str] = {name: Verdict(**record) for name, record in round_["verdicts"].items()}
+    out: dict[str, Verdict | str] = {name: Verdict(**record) for name, record in round_["verdicts"].items()
+                                     if name in ROUND_OF_THIS_FILE}
     for stack in STACKS:
         out[f"current-{stack}"] = Verdict(**verdict_record("metrics", judged_all(synthesized[stack].out).stdout))
     REPORT.append(f"metrics judge: {len(round_['verdicts'])} folders judged in {round_['seconds']:.1f} s, daemons included "
-                  "(today's stacks: in the run's `rehearsal all`)")
+                  "(today's stacks: in the run's `rehearsal all`; tests/metrics_round.py)")
     out["mutated-expected"] = round_["expected"]
     return out
 
