@@ -490,6 +490,7 @@ def _round(rig: Rig, stages: list["Stage"], per_object: bool, traefik_flags: lis
         stage.start_prometheus()
     _debug("exporters and Prometheus started", started)
     rig.ready()
+    rig.allow_scrapers(len(stages))
     rig.set_per_object_metrics(per_object)
     rig.start_traefik(traefik_flags)
     _debug("rig ready", started)

@@ -196,6 +196,15 @@ class Rig:
     def start_mariadb(self, name: str) -> None:
         self._spawn(name, ["mariadbd", f"--defaults-file={self.dir / f'{name}.cnf'}"])
 
+    def allow_scrapers(self, scrapers: int) -> None:
+        """mariadb-operator gives the exporter's account MAX_USER_CONNECTIONS 3: room for the one
+        Prometheus (or HA pair) scraping its exporter. A round runs one Prometheus per judged
+        folder against the one shared exporter, each scrape a connection: the rig allows 3 per
+        scraper (a capacity of the rig, not of any stack), or scrapes that coincide fail with
+        "too many connections" and `mysql_up` reads 0 on a healthy rehearsal."""
+        for name in ("mariadb-0", "mariadb-1"):
+            self.sql(name, f"SET sql_log_bin=0; ALTER USER 'exporter'@'127.0.0.1' WITH MAX_USER_CONNECTIONS {3 * max(1, scrapers)}")
+
     def sql(self, name: str, statement: str) -> str:
         proc = subprocess.run(["mariadb", "--no-defaults", "-uroot", f"--socket={self.dir / f'{name}.sock'}",
                                "-N", "-B", "-e", statement], capture_output=True, text=True, timeout=60)

@@ -31,9 +31,11 @@ def baseline(judge: str, stack: str) -> Verdict:
     return verdict(judge, BASELINE / stack)
 
 
-def cli(judge: str, *directories: Path) -> subprocess.CompletedProcess[str]:
+def cli(judge: str, *directories: Path, only: tuple[tuple[str, Path], ...] = ()) -> subprocess.CompletedProcess[str]:
+    """`python -m rehearsal JUDGE DIR... [--only JUDGE DIR]...`."""
     assert (judge in JUDGES or judge == "all") and directories
-    return subprocess.run([sys.executable, "-m", "rehearsal", judge, *map(str, directories)], cwd=ROOT,
+    extra = [part for name, folder in only for part in ("--only", name, str(folder))]
+    return subprocess.run([sys.executable, "-m", "rehearsal", judge, *map(str, directories), *extra], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -67,17 +69,20 @@ def findings_of(stdout: str, judge: str) -> set[str]:
 
 
 def _judge_stacks() -> dict[str, dict[str, object]]:
-    """One `python -m rehearsal all` of the run's stack folders and the large tier, keyed by
-    folder: one process, so the metrics judge boots its daemons and waits out Prometheus'
-    discovery and each fault once for all of them (rehearsal/__main__.py, several folders)."""
+    """One `python -m rehearsal all` of the run's stack folders and the large tier, with the
+    metrics round's folders judged `--only metrics` (tests/metrics_round.py), keyed by folder:
+    one process, so the metrics judge boots its daemons and waits out Prometheus' discovery and
+    each fault once for all of them (rehearsal/__main__.py, several folders)."""
     import tests.large_tier  # noqa: F401 - registers the large tier's synthesis (imports conftest)
+    import tests.metrics_round  # noqa: F401 - registers the metrics round's folders
 
     records = [*session_share.result("synthesized").values(), session_share.result("large-tier")]
     folders = [str(record["out"]) for record in records if record["returncode"] == 0]
-    proc = cli("all", *map(Path, folders))
-    texts = sections(proc.stdout) if len(folders) > 1 else {folders[0]: proc.stdout} if folders else {}
+    metrics_only = list(session_share.result("metrics-round")["folders"].values())
+    proc = cli("all", *map(Path, folders), only=tuple(("metrics", Path(f)) for f in metrics_only))
+    texts = sections(proc.stdout)
     return {folder: {"returncode": folder_status(texts.get(folder, ""), proc.returncode), "stdout": texts.get(folder, ""),
-                     "stderr": proc.stderr} for folder in folders}
+                     "stderr": proc.stderr} for folder in [*folders, *metrics_only]}
 
 
 def verdict_record(judge: str, text: str) -> dict[str, object]:

@@ -1,10 +1,9 @@
 """The `metrics` judge: alert rules and dashboards against what the real exporters expose.
 
-The reviewed main-934f607 fixtures and a mutated copy of today's staging are judged in one
-`python -m rehearsal metrics` run of several folders (one rig of real daemons, so Prometheus'
-discovery wait and each fault are paid once for all of them); today's stacks are judged in the
-run's one `rehearsal all` (tests/rehearsal_helpers.py `judged_all`). Both start in the
-background at the start of the test run.
+The reviewed main-934f607 fixtures, a mutated copy of today's staging and today's stacks are
+judged in the run's one `python -m rehearsal` process (tests/metrics_round.py and
+tests/rehearsal_helpers.py `judged_all`): one rig of real daemons, so Prometheus' discovery wait
+and each fault are paid once for all of them. It starts in the background at the start of the run.
 """
 
 from __future__ import annotations
@@ -21,24 +20,25 @@ from rehearsal.metrics import Stage, catalog
 from rehearsal.rig import Rig
 from tests import session_share
 from tests.conftest import REPORT, STACKS, Synth
+from tests import metrics_round
 from tests.metrics_round import BASELINE, ROUND_OF_THIS_FILE
 from tests.rehearsal_helpers import judged_all, verdict_record
 
-# Reads the metrics round of this file and the run's `rehearsal all`, both started in the background.
-pytestmark = pytest.mark.background("judged", "metrics-round")
+# Reads the run's one judging (the stacks with every judge, the metrics round's folders), started in the background.
+pytestmark = pytest.mark.background("judged")
 
 @pytest.fixture(scope="session")
 def verdicts(synthesized: dict[str, Synth]) -> dict[str, Verdict | str]:
-    """The metrics judge's verdict on the reviewed fixtures, the mutated copy (this file's own
-    round) and today's stacks (the run's one `rehearsal all` of them: judged_all)."""
-    round_ = session_share.result("metrics-round")
-    out: dict[str, Verdict | str] = {name: Verdict(**record) for name, record in round_["verdicts"].items()
-                                     if name in ROUND_OF_THIS_FILE}
+    """The metrics judge's verdict on the reviewed fixtures and the mutated copy (this file's
+    part of the metrics round) and on today's stacks: all from the run's one judging
+    (tests/rehearsal_helpers.py `judged`, started in the background)."""
+    out: dict[str, Verdict | str] = {name: metrics_round.verdict(name) for name in sorted(ROUND_OF_THIS_FILE)}
     for stack in STACKS:
         out[f"current-{stack}"] = Verdict(**verdict_record("metrics", judged_all(synthesized[stack].out).stdout))
-    REPORT.append(f"metrics judge: {len(round_['verdicts'])} folders judged in {round_['seconds']:.1f} s, daemons included "
-                  "(today's stacks: in the run's `rehearsal all`; tests/metrics_round.py)")
-    out["mutated-expected"] = round_["expected"]
+    times = re.findall(r"\[([0-9.]+) s\]$", judged_all(synthesized["dev"].out).stdout, flags=re.M)
+    REPORT.append(f"metrics judge: the stacks, the large tier and {len(metrics_round.MUTATIONS) + len(STACKS)} fixtures "
+                  f"in one round of {times[-1] if times else '?'} s, daemons included (tests/metrics_round.py)")
+    out["mutated-expected"] = session_share.result("metrics-round")["expected"]
     return out
 
 

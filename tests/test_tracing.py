@@ -23,8 +23,7 @@ from components import config as cfg
 from components.monitoring import tracing
 from components.platform import charts
 from components.platform.network import OTLP_HTTP_PORT
-from rehearsal.base import Verdict
-from tests import metrics_round, session_share
+from tests import metrics_round
 from tests.conftest import Synth
 from rehearsal.traefik_config import static_tracing
 from tests.rehearsal_helpers import cli, copy as copy_build, has, verdict
@@ -362,13 +361,13 @@ def test_alerts_and_dashboard_are_deployed_only_with_tracing(stack: Synth) -> No
     assert not ({"saas-tracing", "dashboard-tracing"} & names) or ENABLED[stack.stack]
 
 
-@pytest.mark.background("metrics-round")
+@pytest.mark.background("judged")
 def test_metrics_judge_knows_every_tracing_metric_and_catches_a_wrong_name() -> None:
     # The copy of staging whose tracing rule reads the collector's metric without the Prometheus
     # exporter's `_total` suffix (tests/metrics_round.py `_tracing_wrong_name`), judged in the
     # run's one metrics round.
     assert "tracing-wrong-name" in metrics_round.MUTATIONS
-    result = Verdict(**session_share.result("metrics-round")["verdicts"]["tracing-wrong-name"])
+    result = metrics_round.verdict("tracing-wrong-name")
     assert result.exit_code == 1
     assert has(result.findings, "alert TracingExportFailing: otelcol_exporter_send_failed_spans is exposed by no scraped target")
     assert len(result.findings) == 1, result.findings  # the unbroken build's tracing rules and panels are all known
