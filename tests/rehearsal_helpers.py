@@ -69,20 +69,16 @@ def findings_of(stdout: str, judge: str) -> set[str]:
 
 
 def _judge_stacks() -> dict[str, dict[str, object]]:
-    """One `python -m rehearsal all` of the run's stack folders and the large tier, with the
-    metrics round's folders judged `--only metrics` (tests/metrics_round.py), keyed by folder:
-    one process, so the metrics judge boots its daemons and waits out Prometheus' discovery and
-    each fault once for all of them (rehearsal/__main__.py, several folders)."""
+    """One `python -m rehearsal all` of the run's stack folders and the large tier, keyed by
+    folder: one process, so the metrics judge boots its daemons and waits out Prometheus'
+    discovery and each fault once for all of them (rehearsal/__main__.py, several folders)."""
     import tests.large_tier  # noqa: F401 - registers the large tier's synthesis (imports conftest)
-    import tests.metrics_round  # noqa: F401 - registers the metrics round's folders
 
     records = [*session_share.result("synthesized").values(), session_share.result("large-tier")]
     folders = [str(record["out"]) for record in records if record["returncode"] == 0]
-    metrics_only = list(session_share.result("metrics-round")["folders"].values())
-    proc = cli("all", *map(Path, folders), only=tuple(("metrics", Path(f)) for f in metrics_only))
-    texts = sections(proc.stdout)
+    texts = sections(proc.stdout) if (proc := cli("all", *map(Path, folders))) and len(folders) > 1 else {folders[0]: proc.stdout}
     return {folder: {"returncode": folder_status(texts.get(folder, ""), proc.returncode), "stdout": texts.get(folder, ""),
-                     "stderr": proc.stderr} for folder in [*folders, *metrics_only]}
+                     "stderr": proc.stderr} for folder in folders}
 
 
 def verdict_record(judge: str, text: str) -> dict[str, object]:

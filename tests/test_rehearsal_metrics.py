@@ -1,9 +1,10 @@
 """The `metrics` judge: alert rules and dashboards against what the real exporters expose.
 
-The reviewed main-934f607 fixtures, a mutated copy of today's staging and today's stacks are
-judged in the run's one `python -m rehearsal` process (tests/metrics_round.py and
-tests/rehearsal_helpers.py `judged_all`): one rig of real daemons, so Prometheus' discovery wait
-and each fault are paid once for all of them. It starts in the background at the start of the run.
+The reviewed main-934f607 fixtures and a mutated copy of today's staging are judged in one
+`python -m rehearsal metrics` run of several folders (tests/metrics_round.py: one rig of real
+daemons, so Prometheus' discovery wait and each fault are paid once for all of them); today's
+stacks in the run's one `rehearsal all` (tests/rehearsal_helpers.py `judged_all`). Both start in
+the background at the start of the test run.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from tests import metrics_round
 from tests.metrics_round import BASELINE, ROUND_OF_THIS_FILE
 from tests.rehearsal_helpers import judged_all, verdict_record
 
-# Reads the run's one judging (the stacks with every judge, the metrics round's folders), started in the background.
-pytestmark = pytest.mark.background("judged")
+# Reads the run's `rehearsal all` and its metrics round (tests/metrics_round.py), both started in the background.
+pytestmark = pytest.mark.background("judged", "metrics-round")
 
 @pytest.fixture(scope="session")
 def verdicts(synthesized: dict[str, Synth]) -> dict[str, Verdict | str]:
@@ -35,10 +36,10 @@ def verdicts(synthesized: dict[str, Synth]) -> dict[str, Verdict | str]:
     out: dict[str, Verdict | str] = {name: metrics_round.verdict(name) for name in sorted(ROUND_OF_THIS_FILE)}
     for stack in STACKS:
         out[f"current-{stack}"] = Verdict(**verdict_record("metrics", judged_all(synthesized[stack].out).stdout))
-    times = re.findall(r"\[([0-9.]+) s\]$", judged_all(synthesized["dev"].out).stdout, flags=re.M)
-    REPORT.append(f"metrics judge: the stacks, the large tier and {len(metrics_round.MUTATIONS) + len(STACKS)} fixtures "
-                  f"in one round of {times[-1] if times else '?'} s, daemons included (tests/metrics_round.py)")
-    out["mutated-expected"] = session_share.result("metrics-round")["expected"]
+    round_ = session_share.result("metrics-round")
+    REPORT.append(f"metrics judge: {len(round_['folders'])} fixtures in one round of {round_['seconds']:.1f} s, daemons "
+                  "included (tests/metrics_round.py); the stacks and the large tier in the run's `rehearsal all`")
+    out["mutated-expected"] = round_["expected"]
     return out
 
 

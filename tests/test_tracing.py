@@ -361,7 +361,7 @@ def test_alerts_and_dashboard_are_deployed_only_with_tracing(stack: Synth) -> No
     assert not ({"saas-tracing", "dashboard-tracing"} & names) or ENABLED[stack.stack]
 
 
-@pytest.mark.background("judged")
+@pytest.mark.background("metrics-round")
 def test_metrics_judge_knows_every_tracing_metric_and_catches_a_wrong_name() -> None:
     # The copy of staging whose tracing rule reads the collector's metric without the Prometheus
     # exporter's `_total` suffix (tests/metrics_round.py `_tracing_wrong_name`), judged in the
