@@ -170,20 +170,26 @@ def test_network_judge_requires_the_preflights_api_flow(synthesized: dict[str, S
     server (the existence check). In prod that flow rides on two policies: the namespace's
     HTTPS egress (for S3) and the PITR guard's API egress, which the preflight joins through the
     guard's pod label. Without the first, dropping the label must be a finding."""
-    from tests.pristine import pristine_findings
-    from tests.rehearsal_helpers import copy, edit_manifest, has, verdict
+    from concurrent.futures import ThreadPoolExecutor
 
-    build = copy(synthesized["prod"].out, tmp_path)
-    assert pristine_findings("network", synthesized["prod"].out) == set()  # the copy's bytes, judged once
-    (build / "manifests" / DATA_NS / "NetworkPolicy-allow-backups-to-object-storage.yaml").unlink()
-    before = set(verdict("network", build).findings)
-    assert not has(list(before), f"{DATA_NS}/{JOB} ->"), before
+    from tests.pristine import pristine_findings
+    from tests.rehearsal_helpers import cli, copy, edit_manifest, findings_of, has
 
     def drop_label(body: dict[str, Any]) -> None:
         del body["spec"]["template"]["metadata"]["labels"]["saas-platform.io/data-store"]
 
-    edit_manifest(build / "manifests" / DATA_NS / f"Job-{JOB}.yaml", drop_label)
-    after = verdict("network", build)
-    new = sorted(set(after.findings) - before)
-    assert after.exit_code == 1
+    # Two copies judged side by side (each judge run is an np-guard analysis of its own): without
+    # the HTTPS egress policy, and without it and the guard's label as well.
+    without_policy = copy(synthesized["prod"].out, tmp_path / "without-policy")
+    without_label = copy(synthesized["prod"].out, tmp_path / "without-label")
+    for build in (without_policy, without_label):
+        (build / "manifests" / DATA_NS / "NetworkPolicy-allow-backups-to-object-storage.yaml").unlink()
+    edit_manifest(without_label / "manifests" / DATA_NS / f"Job-{JOB}.yaml", drop_label)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda build: cli("network", build), (without_policy, without_label)))
+    assert pristine_findings("network", synthesized["prod"].out) == set()  # the copies' origin, judged once
+    before = findings_of(runs[0].stdout, "network")
+    assert not has(list(before), f"{DATA_NS}/{JOB} ->"), before
+    new = sorted(findings_of(runs[1].stdout, "network") - before)
+    assert runs[1].returncode == 1
     assert has(new, f"{DATA_NS}/{JOB} -> ", ":443"), new
