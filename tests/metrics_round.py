@@ -21,7 +21,7 @@ from rehearsal import promql
 from rehearsal.base import Verdict
 from tests import session_share
 from tests.conftest import ROOT, STACKS
-from tests.rehearsal_helpers import cli, sections, verdict_record
+from tests.rehearsal_helpers import RIG, cli, sections, verdict_record
 
 BASELINE = ROOT / "tests" / "fixtures" / "rehearsal" / "main-934f607"
 
@@ -100,7 +100,8 @@ def _judge_round() -> dict[str, Any]:
         expected[name] = make(target, staging)
         folders[name] = str(target)
     started = time.monotonic()
-    texts = sections(cli("metrics", *map(Path, folders.values())).stdout)
+    with session_share.exclusive(RIG):  # one background rig at a time
+        texts = sections(cli("metrics", *map(Path, folders.values())).stdout)
     return {"folders": folders, "expected": expected["mutated"], "seconds": time.monotonic() - started,
             "texts": {name: texts.get(folder, "") for name, folder in folders.items()}}
 

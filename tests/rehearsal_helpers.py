@@ -68,6 +68,12 @@ def findings_of(stdout: str, judge: str) -> set[str]:
     return {line for line in lines if not line.rstrip().endswith(" s]")}
 
 
+# The run's two background rehearsal processes (the stacks' `all`, the metrics round) take turns:
+# side by side, their daemons, Prometheus servers and promtool runs competed with the workers for
+# two cores and every wait grew with the load.
+RIG = "rehearsal-rig"
+
+
 def _judge_stacks() -> dict[str, dict[str, object]]:
     """One `python -m rehearsal all` of the run's stack folders and the large tier, keyed by
     folder: one process, so the metrics judge boots its daemons and waits out Prometheus'
@@ -76,7 +82,9 @@ def _judge_stacks() -> dict[str, dict[str, object]]:
 
     records = [*session_share.result("synthesized").values(), session_share.result("large-tier")]
     folders = [str(record["out"]) for record in records if record["returncode"] == 0]
-    texts = sections(proc.stdout) if (proc := cli("all", *map(Path, folders))) and len(folders) > 1 else {folders[0]: proc.stdout}
+    with session_share.exclusive(RIG):
+        proc = cli("all", *map(Path, folders))
+    texts = sections(proc.stdout) if len(folders) > 1 else {folders[0]: proc.stdout}
     return {folder: {"returncode": folder_status(texts.get(folder, ""), proc.returncode), "stdout": texts.get(folder, ""),
                      "stderr": proc.stderr} for folder in folders}
 

@@ -25,7 +25,8 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 _ROOT: Path | None = None
 _LOCK = threading.Lock()
@@ -71,6 +72,15 @@ def once(key: str, produce: Callable[[], Any]) -> Any:
         partial.write_text(json.dumps(value))
         partial.replace(done)
         return value
+
+
+@contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """Hold the run-wide lock `name` (every worker and thread of this run): for background work
+    that must not overlap itself, such as two rehearsal rigs of daemons competing for two cores."""
+    with open(root() / f"{name}.exclusive", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def register(key: str, produce: Callable[[], Any]) -> None:
