@@ -82,6 +82,8 @@ def _judge_stacks() -> dict[str, dict[str, object]]:
 
     records = [*session_share.result("synthesized").values(), session_share.result("large-tier")]
     folders = [str(record["out"]) for record in records if record["returncode"] == 0]
+    if not folders:  # no synthesis to judge: the tests that read them report the synth failure
+        return {}
     with session_share.exclusive(RIG):
         proc = cli("all", *map(Path, folders))
     texts = sections(proc.stdout) if len(folders) > 1 else {folders[0]: proc.stdout}
