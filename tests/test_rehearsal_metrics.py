@@ -19,9 +19,8 @@ from rehearsal import promql
 from rehearsal.base import Build, Verdict
 from rehearsal.metrics import Stage, catalog
 from rehearsal.rig import Rig
-from tests import session_share
+from tests import metrics_round, session_share
 from tests.conftest import REPORT, STACKS, Synth
-from tests import metrics_round
 from tests.metrics_round import BASELINE, ROUND_OF_THIS_FILE
 from tests.rehearsal_helpers import judged_all, verdict_record
 
