@@ -7,9 +7,6 @@ takes every folder in one round. A judge with `judge_many` runs in a thread besi
 since it mostly waits on its daemons. With more than one folder the output is one section per
 folder, in the order given: a line `rehearsal: <DIR as given>`, then exactly what a one-folder
 run prints for it (`sections()` splits it again). The exit status is the highest of any folder.
-`--only JUDGE BUILD_DIR` (repeatable) adds a folder judged by that judge alone, in the same run
-and, for a `judge_many` judge, the same round (the tests judge the stacks with every judge and
-their metrics fixtures with the metrics judge on one rig of daemons).
 """
 
 from __future__ import annotations
@@ -90,19 +87,14 @@ class _Round(threading.Thread):
         return self.result
 
 
-def judge_folders(plans: list[list[str]], builds: list[Build]) -> list[list[Outcome]]:
-    """Judges on folders: `plans[i]` names the judges for `builds[i]`. Per folder, one outcome per
-    judge in its plan's order; a `judge_many` judge takes every folder that asks for it in one round."""
-    wanted = [name for name in JUDGES if any(name in plan for plan in plans)]
-    rounds = {}
-    for name in wanted:
-        if (many := load_many(name)) is not None:
-            rounds[name] = _Round(name, many, [b for b, plan in zip(builds, plans) if name in plan])
+def judge_folders(names: list[str], builds: list[Build]) -> list[list[Outcome]]:
+    """Every judge on every folder: per folder, one outcome per judge in `names` order."""
+    rounds = {name: _Round(name, many, builds) for name in names if (many := load_many(name)) is not None}
     for thread in rounds.values():
         thread.start()
     out: list[dict[str, Outcome]] = [{} for _ in builds]
     for index, build in enumerate(builds):
-        for name in plans[index]:
+        for name in names:
             if name in rounds:
                 continue
             started = time.monotonic()
@@ -112,11 +104,9 @@ def judge_folders(plans: list[list[str]], builds: list[Build]) -> list[list[Outc
                 verdict = missing
             out[index][name] = _outcome(name, verdict, time.monotonic() - started)
     for name, thread in rounds.items():
-        members = iter(thread.outcomes())
-        for index, plan in enumerate(plans):
-            if name in plan:
-                out[index][name] = next(members)
-    return [[out[index][name] for name in plan] for index, plan in enumerate(plans)]
+        for index, outcome in enumerate(thread.outcomes()):
+            out[index][name] = outcome
+    return [[folder[name] for name in names] for folder in out]
 
 
 def sections(stdout: str) -> dict[str, str]:
@@ -141,29 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("judge", choices=[*JUDGES, "all"], help="which judge to run")
     parser.add_argument("build_dirs", type=Path, nargs="+", metavar="build_dir",
                         help="a synthesis output folder (build/STACK)")
-    parser.add_argument("--only", nargs=2, action="append", default=[], metavar=("JUDGE", "BUILD_DIR"),
-                        help="also judge BUILD_DIR, with JUDGE only, in the same run (its section follows "
-                             "the others'; a judge_many judge takes it in the same round)")
     args = parser.parse_args(argv)
     names = list(JUDGES) if args.judge == "all" else [args.judge]
-    for judge, _ in args.only:
-        if judge not in JUDGES:
-            parser.error(f"--only: unknown judge {judge!r} (one of {', '.join(JUDGES)})")
-    folders: list[tuple[Path, list[str]]] = [(d, names) for d in args.build_dirs]
-    folders += [(Path(d), [judge]) for judge, d in args.only]
-    several = len(folders) > 1
+    several = len(args.build_dirs) > 1
     builds: list[Build] = []
-    plans: list[list[str]] = []
     missing: dict[int, str] = {}
-    for index, (directory, plan) in enumerate(folders):
+    for index, directory in enumerate(args.build_dirs):
         try:
             builds.append(Build(directory))
-            plans.append(plan)
         except FileNotFoundError as error:
             missing[index] = str(error)
-    judged = iter(judge_folders(plans, builds) if builds else [])
+    judged = iter(judge_folders(names, builds) if builds else [])
     status = 0
-    for index, (directory, _) in enumerate(folders):
+    for index, directory in enumerate(args.build_dirs):
         if several:
             print(f"{HEADER}{directory}", flush=True)
         if index in missing:

@@ -217,17 +217,12 @@ def _synthesize_stacks() -> dict[str, dict[str, Any]]:
         server.warm(["pulumi_aws", "pulumi_cloudflare"])
     with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
         procs = dict(zip(STACKS, pool.map(lambda s: run_synth(s, base / s), STACKS)))
-    return {stack: {"out": str(base / stack), **completed_record(proc)} for stack, proc in procs.items()}
-
-
-def completed_record(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    return {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+    return {stack: {"out": str(base / stack), **session_share.record(proc)} for stack, proc in procs.items()}
 
 
 def loaded(stack: str, record: dict[str, Any]) -> Synth:
     """A Synth from a shared synthesis record (`_synthesize_stacks`, `variant`)."""
-    proc = subprocess.CompletedProcess(["synth", stack], record["returncode"], record["stdout"], record["stderr"])
-    return Synth.load(stack, Path(record["out"]), proc)
+    return Synth.load(stack, Path(record["out"]), session_share.completed(record, ["synth", stack]))
 
 
 session_share.register("synthesized", _synthesize_stacks)
@@ -269,7 +264,7 @@ def _synthesize_variant() -> dict[str, Any]:
     stack_file = base / "Pulumi.variant.yaml"
     stack_file.write_text(yaml.safe_dump({"config": config}))
     proc = run_synth("variant", base / "out", "--stack-file", str(stack_file))
-    return {"out": str(base / "out"), **completed_record(proc)}
+    return {"out": str(base / "out"), **session_share.record(proc)}
 
 
 session_share.register("variant", _synthesize_variant)

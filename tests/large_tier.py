@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from tests import session_share
-from tests.conftest import ROOT, Synth, completed_record, loaded, run_synth
+from tests.conftest import ROOT, Synth, loaded, run_synth
 
 
 def _synthesize() -> dict[str, Any]:
@@ -26,7 +26,7 @@ def _synthesize() -> dict[str, Any]:
     document["config"].setdefault("saas-platform:data", {}).setdefault("maxscale", {})["licensed"] = True
     stack_file.write_text(yaml.safe_dump(document))
     proc = run_synth("large", base / "out", "--stack-file", str(stack_file))
-    return {"out": str(base / "out"), **completed_record(proc)}
+    return {"out": str(base / "out"), **session_share.record(proc)}
 
 
 session_share.register("large-tier", _synthesize)

@@ -1,11 +1,10 @@
 """The metrics judge's own round of the test run: the reviewed main-934f607 fixtures and the
 mutated copies the metrics and tracing tests check, judged in ONE `python -m rehearsal metrics`
 run of several folders (one rig of real daemons, one Prometheus discovery wait, each fault
-injected once for all). It starts in the background at the start of the run (`metrics-round`,
-tests/session_share.py) beside the stacks' `rehearsal all`, so neither file pays a rig of its own.
-(Judging these folders `--only metrics` inside the stacks' run instead was measured slower: one
-round of nine Prometheus servers waits for its slowest at every fault, 178 s for the suite
-against 151 s.)
+injected once for all). It runs in the background (`metrics-round`, tests/session_share.py),
+taking turns with the stacks' `rehearsal all`, so neither file pays a rig of its own. (Judging
+these folders inside the stacks' run, in one round of nine Prometheus servers, was measured
+slower: the round waits for its slowest server at every fault, 178 s for the suite against 151 s.)
 """
 
 from __future__ import annotations

@@ -31,11 +31,10 @@ def baseline(judge: str, stack: str) -> Verdict:
     return verdict(judge, BASELINE / stack)
 
 
-def cli(judge: str, *directories: Path, only: tuple[tuple[str, Path], ...] = ()) -> subprocess.CompletedProcess[str]:
-    """`python -m rehearsal JUDGE DIR... [--only JUDGE DIR]...`."""
+def cli(judge: str, *directories: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m rehearsal JUDGE DIR...`."""
     assert (judge in JUDGES or judge == "all") and directories
-    extra = [part for name, folder in only for part in ("--only", name, str(folder))]
-    return subprocess.run([sys.executable, "-m", "rehearsal", judge, *map(str, directories), *extra], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "rehearsal", judge, *map(str, directories)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -87,8 +86,8 @@ def _judge_stacks() -> dict[str, dict[str, object]]:
     with session_share.exclusive(RIG):
         proc = cli("all", *map(Path, folders))
     texts = sections(proc.stdout) if len(folders) > 1 else {folders[0]: proc.stdout}
-    return {folder: {"returncode": folder_status(texts.get(folder, ""), proc.returncode), "stdout": texts.get(folder, ""),
-                     "stderr": proc.stderr} for folder in folders}
+    return {folder: session_share.record(subprocess.CompletedProcess(
+        proc.args, folder_status(texts.get(folder, ""), proc.returncode), texts.get(folder, ""), proc.stderr)) for folder in folders}
 
 
 def verdict_record(judge: str, text: str) -> dict[str, object]:
@@ -127,7 +126,7 @@ def judged_all(build_dir: Path) -> subprocess.CompletedProcess[str]:
     record = session_share.result("judged").get(str(build_dir))
     if record is None:
         return cli("all", build_dir)
-    return subprocess.CompletedProcess(["rehearsal", "all", str(build_dir)], record["returncode"], record["stdout"], record["stderr"])
+    return session_share.completed(record, ["rehearsal", "all", str(build_dir)])
 
 
 def assert_passes(judge: str, build_dir: Path) -> None:

@@ -9,12 +9,15 @@ of the workers' basetemps), produces, writes `KEY.json` and releases the lock; a
 another worker or another thread of the same one, waits on the lock and reads the JSON. Results
 are JSON (a CompletedProcess as returncode/stdout/stderr, paths as strings).
 
-`start(KEY, produce)` submits the same `once` to a background thread right after collection
-(conftest's `pytest_collection_finish`), so slow work that mostly waits (the judges' daemons,
-Traefik, Prometheus' scrapes) runs while the workers go through the CPU-bound tests; the files
-that read it are scheduled last (conftest's `pytest_collection_modifyitems`). `result(KEY)`
-returns the started future's value, or runs it now when nothing started it (a single test file
-run by hand).
+`register(KEY, produce)` names such work; conftest's autouse `_background_work` starts, before
+the first test, every key a collected test names with `@pytest.mark.background(KEY)` (and the
+stacks' synthesis when a test uses it), each as `once` in a background thread, so slow work that
+mostly waits (the judges' daemons, Traefik, Prometheus' scrapes) runs while the workers go
+through the CPU-bound tests; the files that read it are scheduled last (conftest's
+`pytest_collection_modifyitems`). `result(KEY)` returns the started future's value, or starts it
+now when nothing did (a single test file run by hand). `exclusive(NAME)` makes such work take
+turns across the run (two rigs of daemons side by side competed for the two cores). `record` and
+`completed` turn a CompletedProcess into its JSON form and back.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import subprocess
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -81,6 +85,16 @@ def exclusive(name: str) -> Iterator[None]:
     with open(root() / f"{name}.exclusive", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def record(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """A finished process as a shared result carries it."""
+    return {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+
+
+def completed(shared: dict[str, Any], args: list[str]) -> subprocess.CompletedProcess[str]:
+    """A shared `record` (extra keys such as `out` ignored) as the CompletedProcess it was."""
+    return subprocess.CompletedProcess(args, shared["returncode"], shared["stdout"], shared["stderr"])
 
 
 def register(key: str, produce: Callable[[], Any]) -> None:

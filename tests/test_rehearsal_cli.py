@@ -48,17 +48,3 @@ def test_several_folders_print_what_one_folder_runs_print_and_the_highest_status
     assert list(sections(missing.stdout)) == [folders[0], "no/such/folder"]
     assert sections(missing.stdout)["no/such/folder"] == "" and "no/such/folder" in missing.stderr
 
-
-def test_only_adds_folders_judged_by_one_judge_in_the_same_run() -> None:
-    """`--only JUDGE DIR`: the folder's section follows the others' and holds that judge alone,
-    exactly as a one-folder run of that judge prints it; the status counts it too."""
-    dev, prod = f"{BASELINE}/dev", f"{BASELINE}/prod"
-    together = _run("operators", dev, "--only", "engine", prod)
-    split = sections(together.stdout)
-    assert list(split) == [dev, prod]
-    assert _untimed(split[dev]) == _untimed(_run("operators", dev).stdout)
-    engine_alone = _run("engine", prod)
-    assert _untimed(split[prod]) == _untimed(engine_alone.stdout) and not split[prod].startswith("operators")
-    assert together.returncode == max(_run("operators", dev).returncode, engine_alone.returncode)
-    refused = _run("operators", dev, "--only", "nosuchjudge", prod)
-    assert refused.returncode == 2 and "unknown judge 'nosuchjudge'" in refused.stderr
