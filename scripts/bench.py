@@ -5,9 +5,13 @@ Per stack:
 - **floor**: a fresh interpreter that imports every module a synthesis of that stack imports,
   the project's own modules excluded (`python -m synth STACK --list-imports`): the cost no
   change to the project can remove. The SDK top-level packages alone are lazy and would put
-  the floor far too low.
+  the floor far too low. The floor is a plain interpreter: its collector on, its exit normal.
+- **bare floor**: the same imports with the two costs synth itself avoids removed as well, the
+  cyclic collector off during the imports and no interpreter teardown at exit
+  (synth/__main__.py). Against it the ratio shows synth's own work over the imports alone;
+  both ratios are printed, so a gain that only skips interpreter work is plain to see.
 - **synth**: `python -m synth STACK`, a fresh process writing a fresh folder.
-- Both are run RUNS times, interleaved (synth, floor, synth, floor, ...) so that load from other
+- All three are run RUNS times, interleaved (synth, floor, bare, synth, ...) so that load from other
   processes on the machine hits both alike; the table gives both medians, their ratio and the
   median of the per-pair ratios (the steadier figure on a busy machine).
 - the resource count; the deploy critical path: the longest dependency chain among custom
@@ -46,8 +50,12 @@ JUDGE_STATUS = {0: "ok", 1: "findings", 2: "cannot run"}
 
 # Imports every module named in the JSON file argv[1], in the order the synthesis imported them.
 # A module that cannot be imported alone is reported, never skipped silently.
+# With a second argument `bare`: the collector off and no teardown, as synth runs.
 FLOOR_PROGRAM = """
-import importlib, json, sys
+import gc, importlib, json, os, sys
+bare = sys.argv[2:] == ["bare"]
+if bare:
+    gc.disable()
 failed = []
 for name in json.load(open(sys.argv[1])):
     if name not in sys.modules:
@@ -55,7 +63,9 @@ for name in json.load(open(sys.argv[1])):
             importlib.import_module(name)
         except Exception as exc:
             failed.append(f"{name}: {exc}")
-print(json.dumps(failed))
+print(json.dumps(failed), flush=True)
+if bare:
+    os._exit(0)
 """
 
 
@@ -191,6 +201,7 @@ class StackReport:
     stack: str
     synth: list[Timing] = field(default_factory=list)
     floor: list[Timing] = field(default_factory=list)
+    bare: list[Timing] = field(default_factory=list)
     modules: int = 0
     unimportable: list[str] = field(default_factory=list)
     resources: int = 0
@@ -200,11 +211,12 @@ class StackReport:
     def median(self, which: str, measure: str = "wall") -> float:
         return statistics.median(getattr(t, measure) for t in getattr(self, which))
 
-    def ratio(self, measure: str = "wall") -> float:
-        return self.median("synth", measure) / self.median("floor", measure)
+    def ratio(self, measure: str = "wall", floor: str = "floor") -> float:
+        return self.median("synth", measure) / self.median(floor, measure)
 
-    def paired_ratio(self, measure: str = "wall") -> float:
-        return statistics.median(getattr(s, measure) / getattr(f, measure) for s, f in zip(self.synth, self.floor))
+    def paired_ratio(self, measure: str = "wall", floor: str = "floor") -> float:
+        pairs = zip(self.synth, getattr(self, floor))
+        return statistics.median(getattr(s, measure) / getattr(f, measure) for s, f in pairs)
 
 
 def registered_judges() -> list[str]:
@@ -241,6 +253,9 @@ def measure(stacks: list[str], runs: int, judges: bool, tmp: Path) -> list[Stack
             check(proc, f"floor {stack}")
             reports[stack].floor.append(timing)
             reports[stack].unimportable = json.loads(proc.stdout.strip().splitlines()[-1])
+            timing, proc = timed([sys.executable, "-c", FLOOR_PROGRAM, str(module_lists[stack]), "bare"])
+            check(proc, f"bare floor {stack}")
+            reports[stack].bare.append(timing)
 
     if judges:
         for stack in stacks:
@@ -258,22 +273,24 @@ def render(reports: list[StackReport], runs: int, judges: bool) -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; median of {runs}, synth and floor interleaved",
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; median of {runs}, synth and floors interleaved",
         "wall = elapsed seconds; cpu = user+system seconds of the process (steadier when the machine is busy);",
-        "ratio = median synth / median floor; paired = median of the per-run synth/floor ratios",
+        "ratio = median synth / median floor; paired = median of the per-run synth/floor ratios;",
+        "bare = the floor without the collector during imports and without teardown, as synth runs",
         f"{'stack':<8} {'synth':>6} {'floor':>6} {'ratio':>6} {'paired':>6} | {'cpu synth':>9} {'floor':>6} {'ratio':>6} "
-        f"| {'modules':>7} {'resources':>9} {'path':>4} {'helm':>4}",
+        f"| {'bare':>5} {'ratio':>6} | {'modules':>7} {'resources':>9} {'path':>4} {'helm':>4}",
     ]
     for r in reports:
         lines.append(
             f"{r.stack:<8} {r.median('synth'):>6.2f} {r.median('floor'):>6.2f} {r.ratio():>6.2f} {r.paired_ratio():>6.2f} | "
             f"{r.median('synth', 'cpu'):>9.2f} {r.median('floor', 'cpu'):>6.2f} {r.ratio('cpu'):>6.2f} | "
+            f"{r.median('bare', 'cpu'):>5.2f} {r.ratio('cpu', 'bare'):>6.2f} | "
             f"{r.modules:>7} {r.resources:>9} {len(r.path.members):>4} {r.path.helm_releases:>4}"
         )
     for r in reports:
         lines.append(
             f"{r.stack} wall runs: synth {' '.join(f'{t.wall:.2f}' for t in r.synth)}; "
-            f"floor {' '.join(f'{t.wall:.2f}' for t in r.floor)}"
+            f"floor {' '.join(f'{t.wall:.2f}' for t in r.floor)}; bare {' '.join(f'{t.wall:.2f}' for t in r.bare)}"
         )
         if r.unimportable:
             lines.append(f"{r.stack} floor: {len(r.unimportable)} modules could not be imported alone: {'; '.join(r.unimportable)}")

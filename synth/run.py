@@ -15,6 +15,7 @@ import orjson
 import pulumi
 import yaml
 
+from components import k8s as kube
 from synth import stackfile, yaml_v2
 from synth.mocks import REDACTED, RecordingMonitor, Registration, SynthMocks, normalize, redact, skip_source_positions
 
@@ -68,6 +69,8 @@ def synthesize(
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     skip_source_positions()
+    # Parsed and dumped YAML is kept across syntheses (components/k8s.py YamlMemo).
+    kube.YAML_MEMO.folder = root / "build" / ".cache" / "yaml"
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
 
@@ -86,8 +89,10 @@ def synthesize(
         # for dev, ~450k with the cloud SDKs) lives until exit. Freezing it keeps the cyclic
         # collector's full passes during the rest of the synthesis (the SDK's registrations,
         # the writing) from walking it again and again: 0.2 s of a dev synthesis, 0.6 s of
-        # staging's. Collections during the imports themselves stay as in `make bench`'s floor.
+        # staging's. The CLI kept the collector off during the imports (synth/__main__.py):
+        # from here on the registrations make short-lived cycles (futures, tasks), so it is on.
         gc.freeze()
+        gc.enable()
         return collect_outputs()
 
     pulumi.runtime.test(program)()
@@ -179,7 +184,16 @@ def _dump_json(path: Path, value: Any) -> None:
 
 
 def dump_yaml(value: Any) -> str:
-    """A manifest or Helm release file: keys sorted, block style (reviewable diffs), libyaml's text."""
+    """A manifest or Helm release file: keys sorted, block style (reviewable diffs), libyaml's
+    text; an object dumped by an earlier synthesis is not dumped again (kube.YamlMemo: most of
+    a stack's ~250 objects do not change from one synthesis to the next)."""
+    key = kube.marshal_key(value) if kube.YAML_MEMO.folder else None
+    if key is None:
+        return _dump_sorted(value)
+    return kube.YAML_MEMO("dump_sorted", key, lambda: _dump_sorted(value))
+
+
+def _dump_sorted(value: Any) -> str:
     return yaml.dump(value, Dumper=_DUMPER, sort_keys=True, default_flow_style=False)
 
 

@@ -208,9 +208,95 @@ def test_floor_imports_what_synthesis_imports_and_nothing_of_the_project(tmp_pat
     assert not [m for m in modules if m.split(".")[0] in ("components", "synth", "saas_policies", "__main__")]
     listing = tmp_path / "modules.json"
     listing.write_text(json.dumps(modules))
-    floor = subprocess.run([sys.executable, "-c", bench.FLOOR_PROGRAM, str(listing)], capture_output=True, text=True, timeout=120)
-    assert floor.returncode == 0, floor.stderr
-    assert json.loads(floor.stdout) == [], "modules the floor could not import"
+    for variant in ([], ["bare"]):  # the plain floor and the bare one (no collector, no teardown)
+        floor = subprocess.run([sys.executable, "-c", bench.FLOOR_PROGRAM, str(listing), *variant],
+                               capture_output=True, text=True, timeout=120)
+        assert floor.returncode == 0, floor.stderr
+        assert json.loads(floor.stdout) == [], f"modules the {' '.join(variant) or 'plain'} floor could not import"
+
+
+# --- what synthesis skips: the collector during imports, the teardown, YAML done before -------
+
+
+def test_synth_turns_the_collector_back_on_when_it_returns(tmp_path: Path) -> None:
+    """main() keeps the cyclic collector off only while it runs (synth/__main__.py): a caller
+    in the same process, like the tests' fork server, gets it back on, also on a refusal."""
+    import gc
+
+    from synth.__main__ import main
+
+    assert gc.isenabled()
+    assert main(["dev", "--stack-file", str(tmp_path / "missing.yaml"), "--out", str(tmp_path / "out")]) == 1
+    assert gc.isenabled()
+
+
+def test_the_cli_exits_with_its_status_and_its_messages_without_teardown(tmp_path: Path) -> None:
+    """`python -m synth` leaves through os._exit: the status and what it printed still arrive."""
+    proc = subprocess.run([sys.executable, "-m", "synth", "dev", "--stack-file", str(tmp_path / "missing.yaml"),
+                           "--out", str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "missing.yaml" in proc.stderr and "no resource was registered" in proc.stderr
+
+
+@pytest.fixture
+def memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The YAML memo on, in a folder of this test's own (synth turns it on in build/.cache)."""
+    from components import k8s as kube
+
+    assert kube.YAML_MEMO.folder is None, "the memo is on outside synthesis: `pulumi up` would write files"
+    monkeypatch.setattr(kube.YAML_MEMO, "folder", tmp_path / "memo")
+    return tmp_path / "memo"
+
+
+def test_memo_serves_what_parsing_and_dumping_give(memo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vendored manifest parsed and an object list dumped once are served from the memo the
+    next time (the parser and the emitter are not called again), equal to computing them."""
+    from components import k8s as kube
+    from components.data.rabbitmq_operators import CLUSTER_OPERATOR_MANIFEST
+
+    text = CLUSTER_OPERATOR_MANIFEST.read_text()
+    parsed = list(yaml.load_all(text, Loader=yaml.CSafeLoader))  # noqa: S506 - a safe loader
+    objects = [{"kind": "ConfigMap", "data": {"b": "1", "a": True, "c": 1.0, "d": None, "e": ["x", 2]}}]
+    dumped = yaml.dump_all(objects, Dumper=yaml.CSafeDumper, sort_keys=False, default_flow_style=False)
+    assert kube.yaml_documents(text) == parsed
+    assert kube.load_yaml("a: [1, 2]\n") == {"a": [1, 2]}
+    assert kube.yaml_text(objects) == dumped
+    assert dump_yaml(objects[0]) == yaml.dump(objects[0], Dumper=yaml.CSafeDumper, sort_keys=True, default_flow_style=False)
+    assert len(list(memo.glob("*.marshal"))) == 4
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(yaml, "load_all", refused)
+    monkeypatch.setattr(yaml, "load", refused)
+    monkeypatch.setattr(yaml, "dump_all", refused)
+    monkeypatch.setattr(yaml, "dump", refused)
+    kube._YAML_SOURCES.pop(dumped, None)
+    assert kube.yaml_documents(text) == parsed
+    assert kube.load_yaml("a: [1, 2]\n") == {"a": [1, 2]}
+    assert kube.yaml_text(objects) == dumped
+    assert dump_yaml(objects[0]).startswith("data:\n  a: true\n  b: '1'\n  c: 1.0\n")
+
+
+def test_memo_tells_equal_looking_values_apart(memo: Path) -> None:
+    """True, 1 and 1.0 are equal in Python but dump differently: each has its own entry."""
+    from components import k8s as kube
+
+    texts = [kube.yaml_text([{"a": value}]) for value in (1, True, 1.0, "1")]
+    assert texts == ["a: 1\n", "a: true\n", "a: 1.0\n", "a: '1'\n"]
+    assert [dump_yaml({"a": value}) for value in (True, 1)] == ["a: true\n", "a: 1\n"]
+
+
+def test_memo_recomputes_a_damaged_entry_and_keeps_no_timestamp(memo: Path) -> None:
+    from components import k8s as kube
+
+    assert kube.load_yaml("when: 2026-12-01\n") == yaml.safe_load("when: 2026-12-01\n")
+    assert not list(memo.glob("*.marshal")), "a timestamp cannot be kept exactly: nothing is written"
+    assert kube.load_yaml("a: b\n") == {"a": "b"}
+    (entry,) = memo.glob("*.marshal")
+    entry.write_bytes(entry.read_bytes()[:3])  # a half-written file, say
+    assert kube.load_yaml("a: b\n") == {"a": "b"}
+    assert kube.load_yaml("a: b\n") == {"a": "b"}  # and the rewritten entry reads back
 
 
 # --- the tests' synth fork server ------------------------------------------------------------
