@@ -4,6 +4,7 @@ components that cannot run here, and which alerts fire at the end of a healthy o
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rehearsal import promql
 from rehearsal.base import Build, K8sObject
 
 
@@ -87,17 +89,130 @@ def _minutes_of(text: str) -> float:
     return sum(int(n) * _UNIT_MINUTES[u] for n, u in _DURATION.findall(text))
 
 
+# Why the healthy phase can be short: what decides whether an alert fires at the end time T.
+# Prometheus v2.42.0 (the promtool here, `promtool --version`):
+# - rules/alerting.go `AlertingRule.Eval`: an alert whose expression stops returning it is
+#   deleted while pending and made inactive while firing (unless `keep_firing_for` holds it, for
+#   at most that long); it turns firing once `ts - ActiveAt >= holdDuration` (`for:`). So it fires
+#   at T iff its expression returned it at every evaluation in [T - for, T], or, with
+#   keep_firing_for, it did so up to some evaluation less than keep_firing_for before T.
+# - promql/engine.go `getTimeRangesForSelector`, `vectorSelectorSingle`, `matrixSelector`: an
+#   evaluation at t reads samples in [t - offset - range, t - offset] for a range selector and
+#   [t - offset - lookbackDelta, t - offset] for an instant selector; a subquery `[r:s] offset o`
+#   evaluates its inside at steps in [t - o - r, t - o] (`subqueryTimes`), each reaching back again.
+#   lookbackDelta is `defaultLookbackDelta = 5 * time.Minute`: promtool's engine
+#   (promql/test.go `NewLazyLoader`) does not set one.
+# - cmd/promtool/unittest.go: every rule is evaluated at every interval from 0 to the test's
+#   largest eval_time, and the alerts reported are those `StateFiring` at the eval_time.
+# Hence the alerts firing at T read no sample before T - (for + keep_firing_for + reach), with
+# reach the furthest back an evaluation reads (`reach` below): a fault phase at least that long
+# makes the healthy samples before it invisible, however many there are.
+LOOKBACK_MINUTES = 5
+MARGIN_MINUTES = 5  # covers the inclusive window bounds (one step) and a `for:` off the minute grid
+HEALTHY_MINUTES = 5  # outside every rule's reach at the end: a few samples, so a kept test file shows the onset
+
+
+def reach(expr: str, recorded: dict[str, float] | None = None) -> float:
+    """Minutes before an evaluation time the earliest sample an evaluation of `expr` reads lies:
+    over its selectors, the range (or the lookback delta for an instant selector) plus the
+    selector's offset, plus range, step and offset of every subquery around it, plus the reach of
+    a recording rule whose series it selects (`recorded`). `@` and negative offsets (which read
+    fixed or later times) and ALERTS (another alert's state) are refused: no reach bounds them."""
+    toks, recorded = promql.tokens(expr), recorded or {}
+    inside: list[float] = [0.0]  # per open parenthesis: the furthest reach of what it holds
+    i = 0
+    while i < len(toks):
+        kind, text = toks[i]
+        nxt = toks[i + 1][1] if i + 1 < len(toks) else ""
+        operand = None
+        if kind == "ident" and text.lower() in _LABEL_LISTS and nxt == "(":
+            i = _closing(toks, i + 1)  # `by (a, b)`: label names, not selectors
+        elif text == "(":
+            inside.append(0.0)
+        elif text == ")":
+            operand = inside.pop()
+        elif text == "@":
+            raise ValueError(f"an `@` modifier reads a fixed time, which no horizon bounds: {expr!r}")
+        elif kind == "ident" and text in ("ALERTS", "ALERTS_FOR_STATE"):
+            raise ValueError(f"{text} depends on other alerts' state, which the horizon does not follow: {expr!r}")
+        elif text == "{":  # `{__name__="x"}`
+            i, operand = _closing(toks, i), LOOKBACK_MINUTES
+        elif kind == "ident" and nxt != "(" and text.lower() not in _NOT_SELECTORS:
+            if nxt == "{":
+                i = _closing(toks, i + 1)
+            operand = LOOKBACK_MINUTES + recorded.get(text, 0.0)
+        if operand is not None:
+            i, operand = _modifiers(toks, i + 1, operand, expr)
+            inside[-1] = max(inside[-1], operand)
+            continue
+        i += 1
+    return inside[0]
+
+
+_LABEL_LISTS = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+_NOT_SELECTORS = {*promql._KEYWORDS, *promql._AGGREGATIONS}  # `max by (key) (...)`: no `(` after `max`
+_CLOSING = {"(": ")", "{": "}"}
+
+
+def _closing(toks: list[tuple[str, str]], i: int) -> int:
+    """The index of the bracket closing the one at `i`."""
+    depth = 0
+    for j in range(i, len(toks)):
+        if toks[j][1] == toks[i][1]:
+            depth += 1
+        elif toks[j][1] == _CLOSING[toks[i][1]]:
+            depth -= 1
+            if depth == 0:
+                return j
+    raise ValueError(f"unbalanced {toks[i][1]!r} in PromQL")
+
+
+def _modifiers(toks: list[tuple[str, str]], i: int, operand: float, expr: str) -> tuple[int, float]:
+    """Apply what follows an operand: `[range]` (replaces an instant selector's lookback),
+    `[range:step]` (a subquery: adds both; no step means the evaluation interval, 1m here) and
+    `offset d`. Returns the index after them and the operand's reach."""
+    while i < len(toks):
+        kind, text = toks[i]
+        if kind == "range":
+            window, colon, step = text[1:-1].partition(":")
+            operand = (operand + _minutes_of(window) + (_minutes_of(step) if step else 1.0) if colon
+                       else operand - LOOKBACK_MINUTES + _minutes_of(window))
+            i += 1
+        elif kind == "ident" and text.lower() == "offset":
+            i += 1
+            if i < len(toks) and toks[i][1] == "-":
+                raise ValueError(f"a negative offset reads samples after the evaluation time: {expr!r}")
+            while i < len(toks) and toks[i][0] == "number" and _DURATION.search(toks[i][1]):
+                operand += _minutes_of(toks[i][1])  # `1h30m` lexes as `1h` `30m`
+                i += 1
+        else:
+            break
+    return i, operand
+
+
+def rule_groups(build: Build) -> list[dict[str, Any]]:
+    return [g for _, body in rule_files(build) for g in body["groups"]]
+
+
+def horizon_of(groups: list[dict[str, Any]]) -> int:
+    """Minutes the fault phase of the promtool series lasts: the longest `for:` plus the longest
+    `keep_firing_for` plus the furthest `reach` of any rule, plus a margin (at least 30). The sum
+    of the separate maxima bounds each rule's own sum; it also keeps the phase as it was before
+    offsets and the lookback were counted (their 10 minutes were then a flat margin), so the
+    series that grow during the fault end at the same values."""
+    rules = [rule for group in groups for rule in group.get("rules") or []]
+    recorded: dict[str, float] = {}
+    for rule in rules:  # in order: a recording rule may read one recorded before it
+        if rule.get("record"):
+            recorded[str(rule["record"])] = reach(str(rule.get("expr", "")), recorded)
+    longest_for = max((_minutes_of(str(rule.get("for", "0s"))) for rule in rules), default=0.0)
+    longest_keep = max((_minutes_of(str(rule.get("keep_firing_for", "0s"))) for rule in rules), default=0.0)
+    furthest = max((reach(str(rule.get("expr", "")), recorded) for rule in rules), default=0.0)
+    return max(30, math.ceil(longest_for + longest_keep + furthest + MARGIN_MINUTES))
+
+
 def horizon(build: Build) -> int:
-    """Minutes each phase of the promtool series lasts: longer than the longest `for:` plus the
-    longest range or subquery any rule reads, so every alert has settled by the phase's end."""
-    longest_for, longest_range = 0.0, 0.0
-    for _, body in rule_files(build):
-        for group in body["groups"]:
-            for rule in group.get("rules") or []:
-                longest_for = max(longest_for, _minutes_of(str(rule.get("for", "0s"))))
-                for window in re.findall(r"\[([^\]]+)\]", str(rule.get("expr", ""))):
-                    longest_range = max(longest_range, sum(_minutes_of(part) for part in window.split(":")))
-    return int(max(30, longest_for + longest_range + 10))
+    return horizon_of(rule_groups(build))
 
 
 def _values(before: float | None, after: float | None, repeat: bool, healthy_steps: int, fault_steps: int) -> str:
@@ -134,29 +249,32 @@ def _minutes(total: int) -> str:
 class Firing:
     """Which alerts fire at the end of each (healthy, fault, repeat) series set, by promtool's rule
     engine (the code Prometheus evaluates rules with). One promtool run per stack, started in the
-    background; test k ends k minutes after test 0, which is how its report (which does not name
-    tests) tells them apart."""
+    background. Each test holds the healthy values for `healthy` minutes, then the fault's for
+    `phase` (default `horizon_of`) plus its index minutes: test k ends k minutes after test 0, which
+    is how promtool's report (which does not name tests) tells them apart. promtool evaluates
+    every rule at every minute up to the end, so its cost is the tests' total length; the healthy
+    part lies outside every rule's reach at the end (see LOOKBACK_MINUTES), so it is short."""
 
-    def __init__(self, build: Build, tests: list[tuple[dict[str, float], dict[str, float], bool]], workdir: Path,
-                 now: datetime, name: str = "alerts") -> None:
+    def __init__(self, groups: list[dict[str, Any]], tests: list[tuple[dict[str, float], dict[str, float], bool]],
+                 workdir: Path, now: datetime, name: str = "alerts", healthy: int = HEALTHY_MINUTES,
+                 phase: int | None = None) -> None:
         rules_path = workdir / f"{name}-rules.yaml"
-        groups = [g for _, body in rule_files(build) for g in body["groups"]]
         rules_path.write_text(yaml.safe_dump({"groups": groups}))
         alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
         self.count, self.ends, self.proc = len(tests), [], None
         if not alerts:
             return
-        docs, phase = [], horizon(build)
-        for index, (healthy, fault, repeat) in enumerate(tests):
-            names = sorted(set(healthy) | set(fault))
-            end = 2 * phase + index - 1
+        docs, phase = [], horizon_of(groups) if phase is None else phase
+        for index, (before, fault, repeat) in enumerate(tests):
+            names = sorted(set(before) | set(fault))
+            end = healthy + phase + index - 1
             self.ends.append(_minutes(end))
             # promtool's clock starts at 0: timestamps move so that wall-clock "now" is the eval time.
             shift = end * 60 - now.timestamp()
-            healthy, fault = _shift(healthy, shift), _shift(fault, shift)
+            before, fault = _shift(before, shift), _shift(fault, shift)
             docs.append({
                 "interval": "1m",
-                "input_series": [{"series": n, "values": _values(healthy.get(n), fault.get(n), repeat, phase, phase + index)}
+                "input_series": [{"series": n, "values": _values(before.get(n), fault.get(n), repeat, healthy, phase + index)}
                                  for n in names],
                 "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
             })
@@ -200,7 +318,7 @@ class Firings:
     def start(self, tests: dict[int, Test]) -> None:
         """Tests by their position (0 healthy, k+1 the plan's k-th scenario)."""
         if tests:
-            firing = Firing(self.build, list(tests.values()), self.workdir, self.now, name=f"part{len(self.parts)}")
+            firing = Firing(rule_groups(self.build), list(tests.values()), self.workdir, self.now, name=f"part{len(self.parts)}")
             self.parts.append((list(tests), firing))
 
     def result(self) -> list[set[str]]:
