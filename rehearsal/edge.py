@@ -36,6 +36,7 @@ import yaml
 from rehearsal.base import Build, JudgeUnavailable
 from rehearsal.otlp import OtlpReceiver
 from rehearsal.traefik_config import Backend, StaticConfig, Translation, translate_dynamic, translate_static
+from rehearsal.ports import free_port
 
 # The judges' test user for admin basicAuth when the Secret is redacted in the synthesis output.
 TEST_USER = "rehearsal"
@@ -48,12 +49,6 @@ def die_with_parent() -> None:
     """preexec_fn: the child is killed when the judge's process dies (even by SIGKILL), so an
     interrupted test run leaves no Traefik or played pod behind (prctl PR_SET_PDEATHSIG)."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def traefik_binary() -> str:

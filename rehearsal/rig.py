@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import atexit
 import base64
-import fcntl
 import json
 import os
-import random
 import shutil
 import signal
 import sys
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.base import Build, JudgeUnavailable
+from rehearsal.ports import PORT_RANGE, free_port, free_ports  # noqa: F401 - the rig's ports, and its callers'
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # the unwrapped scripts: Debian's wrappers switch user
 NEEDED = {
@@ -49,51 +48,6 @@ RABBITMQ_SKIPPED_KEYS = ("disk_free_limit", "collect_statistics_interval", "vm_m
                          # not know (3.13+: quorum membership reconciliation); they tune cluster
                          # membership, not what the exporters expose.
                          "quorum_queue.continuous_membership_reconciliation")
-
-
-# The daemons' ports come from below the kernel's ephemeral range (ip_local_port_range,
-# 32768-60999 by default). A port is chosen before its daemon binds it, seconds later: one from
-# the ephemeral range can meanwhile become the source port of any outgoing connection (every
-# scrape opens one) or another process's bind(0), and the daemon then fails to listen (seen
-# with two rehearsal processes side by side in the tests). Each port chosen is also reserved for
-# this process's lifetime by a lock file, so two rehearsal processes never pick the same one.
-PORT_RANGE = range(20000, 32768)
-_LOCK_DIR = Path(tempfile.gettempdir()) / "rehearsal-ports"
-_RESERVED: list[Any] = []  # lock files held open (their flock) until the process exits
-_RANDOM = random.Random(os.getpid() ^ time.time_ns())
-
-
-def _reserve(port: int) -> bool:
-    _LOCK_DIR.mkdir(exist_ok=True)
-    lock = open(_LOCK_DIR / f"{port}.lock", "w")  # noqa: SIM115 - held for the process's lifetime
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        return False
-    _RESERVED.append(lock)
-    return True
-
-
-def free_port() -> int:
-    return free_ports(["port"])["port"]
-
-
-def free_ports(names: list[str]) -> dict[str, int]:
-    """A distinct free port for each name, reserved for this process (see PORT_RANGE)."""
-    chosen: list[int] = []
-    while len(chosen) < len(names):
-        port = _RANDOM.choice(PORT_RANGE)
-        if port in chosen:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if _reserve(port):
-            chosen.append(port)
-    return dict(zip(names, chosen))
 
 
 # Where each daemon listens, chosen before any starts: a judge can configure its exporters and

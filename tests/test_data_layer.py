@@ -21,6 +21,7 @@ from components.config.backup_timing import quantity_mib
 from components.data.mariadb_spec import mariadb_spec, render_my_cnf
 from components.data.common import DATA_STORE_LABEL
 from components.data import redis as redis_store
+from rehearsal.ports import free_port
 from tests.conftest import ROOT, Synth, parse_config, run_synth
 from tests.upstream import chart_version, crd_errors, unknown_value_paths
 
@@ -455,14 +456,9 @@ def test_mariadbd_rejects_a_broken_my_cnf(tmp_path: Path) -> None:
     assert "unknown variable 'innodb_bufer_pool_size" in proc.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _start_redis(tmp_path: Path, text: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "redis.conf"
     # What the operator adds itself (port, dir, password) replaced by loopback test values.
     conf.write_text(f"{text}\nbind 127.0.0.1\nport {port}\ndir {tmp_path}\nrequirepass test-only\n")

@@ -20,6 +20,7 @@ from components.config.backup_timing import quantity_mib
 from components.data.maintenance import primary_watch_script
 from components.data.mariadb_spec import mariadb_spec
 from components.data import maxscale
+from rehearsal.ports import free_port
 from tests.conftest import ROOT, Synth, parse_config, run_synth
 from tests.upstream import crd_errors
 
@@ -434,13 +435,10 @@ def test_unknown_instance_name_is_refused() -> None:
 
 def _redis(tmp_path: Path, conf: str, *extra: str) -> tuple[Any, int]:
     """redis-server on loopback with the rendered conf (plus test-only lines)."""
-    import socket
     import subprocess
     import time
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     path = tmp_path / f"redis-{port}.conf"
     path.write_text("\n".join([conf, f"port {port}", "bind 127.0.0.1", f"dir {tmp_path}", "appendonly no", *extra]) + "\n")
     proc = subprocess.Popen(["redis-server", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -39,6 +38,7 @@ import pytest
 import yaml
 
 from components.config.backup_timing import backup_timeout_minutes, quantity_mib
+from rehearsal.ports import free_port
 from tests.conftest import REPORT, Synth
 
 DATA_NS = "saas-data"
@@ -87,11 +87,6 @@ class Server:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _replication_options(spec: dict[str, Any], server_id: int, *, primary: bool) -> str:
@@ -277,9 +272,9 @@ def experiment(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathF
     # The flush CronJob is read first: without it the archive cannot reach the target.
     flush = _flush_command(synth)
     base = tmp_path_factory.mktemp("mariadb-experiment")
-    primary = Server("primary", base / "primary", _free_port())
-    replica = Server("replica", base / "replica", _free_port())
-    restored = Server("restored", base / "restored", _free_port())
+    primary = Server("primary", base / "primary", free_port())
+    replica = Server("replica", base / "replica", free_port())
+    restored = Server("restored", base / "restored", free_port())
     writer: Writer | None = None
     try:
         # The two servers are independent until replication is set up: start them side by side.

@@ -17,7 +17,6 @@ Upstream behaviour encoded here (pinned tags):
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import yaml
 
 from components.data import tls, tls_reload
 from components.data.redis import render_redis_conf
+from rehearsal.ports import free_port
 from tests.conftest import Synth, parse_config
 from tests.pristine import verdict_and_cli
 from tests.rehearsal_helpers import copy, edit_manifest, has, verdict
@@ -226,11 +226,6 @@ def test_keda_scalers_speak_tls(stack: Synth) -> None:
 # ---- the Redis and Sentinel TLS lines under the real redis-server / redis-sentinel ------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
@@ -265,7 +260,7 @@ def test_replication_and_sentinel_work_over_tls_with_the_rendered_lines(pki: Pat
     """The rendered lines (their /tls paths pointed at this test's files) on top of what the
     image's entrypoint writes: a replica syncs from the master over TLS, Sentinel answers only
     over TLS and monitors the master over TLS."""
-    master, replica, sentinel = _free_port(), _free_port(), _free_port()
+    master, replica, sentinel = free_port(), free_port(), free_port()
     extra = tls.redis_tls_conf().replace("/tls/", f"{pki}/")
     processes = []
     try:

@@ -22,6 +22,7 @@ import yaml
 
 from components.data import drills
 from rehearsal.metrics import catalog_owner
+from rehearsal.ports import free_port
 from tests.conftest import ROOT, Synth, parse_config
 from tests.rehearsal_helpers import cli, copy, edit_manifest, findings_of
 from tests.upstream import crd_errors
@@ -414,12 +415,9 @@ def _seeded_mariadbd(base: Path, *flags: str) -> tuple[subprocess.Popen[bytes], 
     """A mariadbd on a free loopback port with the drill's verification schema (an `app`
     database with `migrations` and `users`, the newest user 30 min old), root's password `pw`
     in `base/secret/root-password` (the mounted Secret); `flags` are extra server options."""
-    import socket
     import time
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={base}/data", "--auth-root-authentication-method=normal",
                     "--user=root"], check=True, capture_output=True, timeout=120)
     server = subprocess.Popen(["mariadbd", "--no-defaults", f"--datadir={base}/data", f"--port={port}", "--bind-address=127.0.0.1",

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,7 @@ import yaml
 from components.data.rabbitmq import RABBITMQ_IMAGE
 from components.data.rabbitmq_definitions import Topology, definitions
 from components.data.rabbitmq_operators import CLUSTER_OPERATOR_MANIFEST, TOPOLOGY_OPERATOR_MANIFEST
+from rehearsal.ports import free_port
 from tests.conftest import ROOT, VARIANT_QUEUES, Synth
 from tests.upstream import crd_errors
 
@@ -340,11 +340,6 @@ def test_definitions_document_is_equivalent_to_the_resources(variant: Synth) -> 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # the unwrapped scripts: Debian's wrappers switch user
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @dataclass
 class Broker:
@@ -382,7 +377,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         "rabbitmq-server is missing: run `make system-deps` or `apt-get install rabbitmq-server`"
     )
     base = tmp_path_factory.mktemp("rabbitmq")
-    amqp, management, dist = _free_port(), _free_port(), _free_port()
+    amqp, management, dist = free_port(), free_port(), free_port()
     (base / "rabbitmq.conf").write_text(
         f"listeners.tcp.default = 127.0.0.1:{amqp}\n"
         f"management.tcp.ip = 127.0.0.1\nmanagement.tcp.port = {management}\n"

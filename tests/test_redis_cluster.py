@@ -7,7 +7,6 @@ the three committed stacks (small, medium) must not get a cluster.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from components import config
 from components.data import redis_cluster
+from rehearsal.ports import free_port
 from tests.conftest import Synth
 from tests.large_tier import large_tier
 from tests.rehearsal_helpers import cli, copy, edit_manifest, has, verdict
@@ -132,11 +132,6 @@ def test_mutation_closing_the_cluster_bus(fresh: Path) -> None:
 # ---- the cluster conf on real redis-server nodes -------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
@@ -145,21 +140,21 @@ def cluster_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int
     base = tmp_path_factory.mktemp("cluster")
     ports, procs = [], []
     for _ in range(3):
-        port = _free_port()
-        while port + 10000 > 65535:
-            port = _free_port()
+        # The cluster bus listens on port + 10000 unless `cluster-port` says otherwise (Redis 7.0
+        # redis.conf): a reserved port too, not one that may be taken meanwhile.
+        port, bus = free_port(), free_port()
         node = base / str(port)
         node.mkdir()
         conf = node / "redis.conf"
         conf.write_text(redis_cluster.render_cluster_conf() + "\n".join([
-            f"port {port}", "bind 127.0.0.1", f"dir {node}", "cluster-enabled yes",
+            f"port {port}", f"cluster-port {bus}", "bind 127.0.0.1", f"dir {node}", "cluster-enabled yes",
             "cluster-config-file nodes.conf", "maxmemory 2mb", ""]))
         procs.append(subprocess.Popen(["redis-server", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         ports.append(port)
     deadline = time.monotonic() + 10
     for port in ports:
         while subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True, text=True).stdout.strip() != "PONG":
-            assert time.monotonic() < deadline, "redis-server did not start"
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "redis-server did not start"
             time.sleep(0.05)
     create = subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-yes"],
                             capture_output=True, text=True, timeout=60)
