@@ -367,8 +367,8 @@ class YamlMemo:
     Off (`folder` None) unless synth turns it on: under `pulumi up` the program computes
     everything itself and writes nothing. Entries are `marshal` data (format 2, which records
     no object sharing, so equal inputs give equal bytes): exact for every type a safe load
-    makes but timestamps, which are never kept. The key holds the interpreter's version
-    (marshal's format follows it); a file that cannot be read is computed again; a new file
+    makes but timestamps, which are never kept. The key holds the versions of Python, PyYAML
+    and libyaml (marshal's format follows the first, the text the others); a file that cannot be read is computed again; a new file
     appears whole (written beside, then renamed), so parallel syntheses can share a folder."""
 
     def __init__(self) -> None:
@@ -377,7 +377,7 @@ class YamlMemo:
     def __call__(self, function: str, key: bytes, compute: Callable[[], Any]) -> Any:
         if self.folder is None:
             return compute()
-        digest = hashlib.sha256(f"{function}\0{sys.version}\0".encode() + key).hexdigest()
+        digest = hashlib.sha256(f"{function}\0{_MEMO_VERSIONS}\0".encode() + key).hexdigest()
         path = self.folder / f"{function}-{digest[:32]}.marshal"
         try:
             return marshal.loads(path.read_bytes())
@@ -399,6 +399,9 @@ class YamlMemo:
 
 
 YAML_MEMO = YamlMemo()
+# What a kept result depends on besides its input: marshal's format follows the interpreter,
+# the text follows PyYAML and libyaml (an upgrade must not be served an older emitter's text).
+_MEMO_VERSIONS = "/".join([sys.version, yaml.__version__, getattr(getattr(yaml, "_yaml", None), "get_version_string", lambda: "pure")()])
 
 
 def yaml_text(objects: Sequence[Any]) -> str:

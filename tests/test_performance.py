@@ -323,3 +323,13 @@ def test_server_preload_keeps_what_a_package_binds(how: str, is_class: str) -> N
     proc = subprocess.run([sys.executable, "-c", _BINDING_CHECK, how], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == is_class
+
+
+def test_memo_keeps_apart_what_other_versions_computed(memo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgraded PyYAML or libyaml (or Python) is never served an older version's text."""
+    from components import k8s as kube
+
+    assert kube.yaml_text([{"a": "b"}]) == "a: b\n"
+    monkeypatch.setattr(kube, "_MEMO_VERSIONS", kube._MEMO_VERSIONS + "/a newer libyaml")
+    assert kube.yaml_text([{"a": "b"}]) == "a: b\n"
+    assert len(list(memo.glob("dump-*.marshal"))) == 2
