@@ -343,9 +343,9 @@ def test_judges_read_and_write_yaml_with_libyaml() -> None:
     from rehearsal.base import dump_yaml as judge_dump
     from rehearsal.base import load_yaml, load_yaml_all
 
-    offenders = [f"{path.name}:{number}" for path in sorted((ROOT / "rehearsal").glob("*.py"))
+    offenders = [f"{path.name}:{number}" for path in sorted((ROOT / "rehearsal").glob("*.py")) if path.name != "base.py"
                  for number, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.search(r"yaml\.safe_(dump|load)", line)]
+                 if re.search(r"\byaml\.(safe_(dump|load)(_all)?|dump|load)\(", line)]
     assert not offenders, f"pure-Python YAML in the judges: {offenders}"
     value = {"b": ["x", 1, 2.5, None, True, "long " * 30], "a": {"k": "v: w", "n": "\n"}}
     assert load_yaml(judge_dump(value)) == yaml.safe_load(yaml.safe_dump(value)) == value
