@@ -13,10 +13,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from rehearsal import promql
-from rehearsal.base import Build, K8sObject
+from rehearsal.base import Build, K8sObject, dump_yaml
 
 
 def rule_files(build: Build) -> list[tuple[K8sObject, dict[str, Any]]]:
@@ -259,7 +258,7 @@ class Firing:
                  workdir: Path, now: datetime, name: str = "alerts", healthy: int = HEALTHY_MINUTES,
                  phase: int | None = None) -> None:
         rules_path = workdir / f"{name}-rules.yaml"
-        rules_path.write_text(yaml.safe_dump({"groups": groups}))
+        rules_path.write_text(dump_yaml({"groups": groups}))
         alerts = sorted({str(r["alert"]) for g in groups for r in g.get("rules") or [] if r.get("alert")})
         self.count, self.ends, self.proc = len(tests), [], None
         if not alerts:
@@ -279,7 +278,7 @@ class Firing:
                 "alert_rule_test": [{"eval_time": f"{end}m", "alertname": a, "exp_alerts": []} for a in alerts],
             })
         path = workdir / f"{name}-test.yaml"
-        path.write_text(yaml.safe_dump({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs},
+        path.write_text(dump_yaml({"rule_files": [str(rules_path)], "evaluation_interval": "1m", "tests": docs},
                                        width=1 << 20))
         if os.environ.get("REHEARSAL_KEEP"):
             shutil.copy(path, os.environ["REHEARSAL_KEEP"] + ("" if name == "alerts" else f".{name}"))

@@ -31,9 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
-from rehearsal.base import Build, JudgeUnavailable
+from rehearsal.base import Build, JudgeUnavailable, dump_yaml
 from rehearsal.otlp import OtlpReceiver
 from rehearsal.traefik_config import Backend, StaticConfig, Translation, translate_dynamic, translate_static
 from rehearsal.ports import free_port
@@ -197,7 +196,7 @@ class Edge:
     def _start(self, static: StaticConfig) -> None:
         self.stop_process()
         path = self.workdir / "traefik.yaml"
-        path.write_text(yaml.safe_dump(static.config))
+        path.write_text(dump_yaml(static.config))
         log = open(self.workdir / "traefik.log", "ab")  # noqa: SIM115 - owned by the process
         self.process = subprocess.Popen(
             [self.binary, f"--configFile={path}"], stdout=log, stderr=log, start_new_session=True,
@@ -256,7 +255,7 @@ class Edge:
             "entryPoints": ["traefik"],
         }
         tmp = self.workdir / "dynamic.yaml.tmp"
-        tmp.write_text(yaml.safe_dump(dynamic))
+        tmp.write_text(dump_yaml(dynamic))
         os.replace(tmp, self.dynamic_dir / "dynamic.yaml")
         deadline = time.monotonic() + 15
         while self._api(f"/api/http/routers/{marker}@file") is None:

@@ -20,9 +20,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
-from rehearsal.base import Build, Verdict
+from rehearsal.base import Build, Verdict, load_yaml_all
 from rehearsal.inventory import dig, load_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,7 +149,7 @@ def configfile_objects(resource: dict[str, Any]) -> tuple[list[dict[str, Any]], 
     for one in files:
         path = _vendored(one)
         if path is not None:
-            for doc in yaml.safe_load_all(path.read_text()):
+            for doc in load_yaml_all(path.read_text()):
                 if isinstance(doc, dict) and doc.get("kind"):
                     meta = doc.get("metadata") or {}
                     objects.append({"apiVersion": doc.get("apiVersion"), "kind": doc["kind"], "name": meta.get("name"),

@@ -13,9 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 
-from rehearsal.base import Build, K8sObject
+from rehearsal.base import Build, K8sObject, load_yaml
 from rehearsal.models import Endpoint, Modelled, Monitor, Pod, Service, model  # Endpoint: re-exported
 
 CATALOG = Path(__file__).resolve().parent / "catalog"
@@ -28,7 +27,7 @@ SCHEME_PORTS = {"http": 80, "https": 443, "amqp": 5672, "amqps": 5671, "redis": 
 
 
 def load_catalog(name: str) -> dict[str, Any]:
-    return yaml.safe_load((CATALOG / name).read_text()) or {}
+    return load_yaml((CATALOG / name).read_text()) or {}
 
 
 def dig(tree: Any, path: str) -> Any:

@@ -36,10 +36,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 from rehearsal import fastcgi, promql, scrape
-from rehearsal.base import Build, Verdict
+from rehearsal.base import Build, Verdict, dump_yaml, load_yaml
 from rehearsal.inventory import dig
 from rehearsal.alerting import Firings, modelled_series, rule_files, series_text
 from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
@@ -52,7 +51,7 @@ CATALOG = Path(__file__).parent / "catalog" / "metrics.yaml"
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, Any]:
-    return dict(yaml.safe_load(CATALOG.read_text())["components"])
+    return dict(load_yaml(CATALOG.read_text())["components"])
 
 
 # ---- what the stack reads ----------------------------------------------------------------------
@@ -351,7 +350,7 @@ class Stage:
 
     def start_prometheus(self) -> None:
         config = self.prometheus_config()
-        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        (self.dir / "prometheus.yml").write_text(dump_yaml(config))
         self.port = free_port()
         self._spawn("prometheus", ["prometheus", f"--config.file={self.dir / 'prometheus.yml'}",
                                    f"--storage.tsdb.path={self.dir / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}",

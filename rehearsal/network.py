@@ -30,9 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
-from rehearsal.base import Build, JudgeUnavailable, Verdict, selects
+from rehearsal.base import Build, JudgeUnavailable, Verdict, dump_yaml, selects
 from rehearsal.inventory import Cluster, Endpoint, cluster, endpoints_in_env, endpoints_in_text, load_catalog, strings
 from rehearsal.models import Pod
 
@@ -400,15 +399,15 @@ def analyze(build: Build, c: Cluster, required: dict[tuple[str, str, int, str], 
         (root / "policies").mkdir()
         policies = [o.body for o in build.of_kind("NetworkPolicy")] + chart_policies(build, c)
         for i, body in enumerate(policies):
-            (root / "policies" / f"np-{i}.yaml").write_text(yaml.safe_dump(body))
+            (root / "policies" / f"np-{i}.yaml").write_text(dump_yaml(body))
         if not policies:
-            (root / "policies" / "empty.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": []}))
+            (root / "policies" / "empty.yaml").write_text(dump_yaml({"apiVersion": "v1", "kind": "List", "items": []}))
         pods = [p for p in c.pods if not p.host_network]
         twins = {dst for (_, dst, _, _) in required if dst.endswith(PEER)}
         pods += [Pod(p.namespace, p.name + PEER, p.labels, p.ports, p.origin) for p in pods if p.ref + PEER in twins]
-        (root / "pods.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "PodList", "items": [
+        (root / "pods.yaml").write_text(dump_yaml({"apiVersion": "v1", "kind": "PodList", "items": [
             _pod_manifest(p, i + 1) for i, p in enumerate(pods)]}))
-        (root / "ns.yaml").write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "NamespaceList", "items": [
+        (root / "ns.yaml").write_text(dump_yaml({"apiVersion": "v1", "kind": "NamespaceList", "items": [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n, "labels": labels}}
             for n, labels in c.namespaces.items()]}))
         proc = subprocess.run(

@@ -335,3 +335,21 @@ def test_memo_keeps_apart_what_other_versions_computed(memo: Path, monkeypatch: 
     monkeypatch.setattr(kube, "_MEMO_VERSIONS", kube._MEMO_VERSIONS + "/a newer libyaml")
     assert kube.yaml_text([{"a": "b"}]) == "a: b\n"
     assert len(list(memo.glob("dump-*.marshal"))) == 2
+
+
+def test_judges_read_and_write_yaml_with_libyaml() -> None:
+    """The judges write config for nca, promtool, Traefik and Prometheus many times a run: with
+    libyaml (rehearsal/base.py), the same values as yaml.safe_dump/safe_load give."""
+    import re
+
+    from rehearsal.base import dump_yaml as judge_dump
+    from rehearsal.base import load_yaml, load_yaml_all
+
+    offenders = [f"{path.name}:{number}" for path in sorted((ROOT / "rehearsal").glob("*.py"))
+                 for number, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"yaml\.safe_(dump|load)", line)]
+    assert not offenders, f"pure-Python YAML in the judges: {offenders}"
+    value = {"b": ["x", 1, 2.5, None, True, "long " * 30], "a": {"k": "v: w", "n": "\n"}}
+    assert load_yaml(judge_dump(value)) == yaml.safe_load(yaml.safe_dump(value)) == value
+    assert judge_dump(value, sort_keys=False).startswith("b:")
+    assert load_yaml_all("a: 1\n---\nb: 2\n") == [{"a": 1}, {"b": 2}]
