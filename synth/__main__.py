@@ -248,11 +248,17 @@ def policy_config(environment: str) -> dict[str, dict[str, str]]:
 
 
 if __name__ == "__main__":
-    status = main()
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`python -m synth dev | head`): the output folder is complete;
+        # say nothing more (the Python docs' recipe: stdout to /dev/null, exit 1).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
     # Everything is written and closed: leave without the interpreter's teardown, which would
     # deallocate module by module the ~150k (dev) to ~450k (with the cloud SDKs) objects the
     # imports made, and collect them (0.2 s for dev, 0.9 s for prod: as long as the rest of a
     # prod synthesis). Nothing registers exit work that synth needs (outputs are files).
-    sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)

@@ -240,6 +240,19 @@ def test_the_cli_exits_with_its_status_and_its_messages_without_teardown(tmp_pat
     assert "missing.yaml" in proc.stderr and "no resource was registered" in proc.stderr
 
 
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`python -m synth dev | head`: the output folder is written whole, stdout's reader is gone
+    before the tree is printed; the CLI exits 1 without a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "synth", "dev", "--out", str(tmp_path / "dev")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    errors = proc.stderr.read()
+    assert proc.wait(timeout=180) == 1
+    assert "Traceback" not in errors and "BrokenPipeError" not in errors, errors
+    assert (tmp_path / "dev" / "resources.json").is_file()
+
+
 @pytest.fixture
 def memo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The YAML memo on, in a folder of this test's own (synth turns it on in build/.cache)."""
