@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-
 from rehearsal import promql
 from rehearsal.base import Build, K8sObject, dump_yaml
 
