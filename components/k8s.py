@@ -368,8 +368,9 @@ class YamlMemo:
     everything itself and writes nothing. Entries are `marshal` data (format 2, which records
     no object sharing, so equal inputs give equal bytes): exact for every type a safe load
     makes but timestamps, which are never kept. The key holds the versions of Python, PyYAML
-    and libyaml (marshal's format follows the first, the text the others); a file that cannot be read is computed again; a new file
-    appears whole (written beside, then renamed), so parallel syntheses can share a folder."""
+    and libyaml (marshal's format follows the first, the text the others). A file that cannot
+    be read is computed again; a new file appears whole (written beside, then renamed), so
+    parallel syntheses can share a folder."""
 
     def __init__(self) -> None:
         self.folder: Path | None = None
