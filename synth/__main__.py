@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     # objects that live until exit, yet every few hundred allocations the collector walked the
     # whole growing heap again (pulumi_aws and pulumi_cloudflare are ~2,500 modules of classes):
     # 0.2 s of a dev synthesis, 1.1 s of prod's. synth/run.py turns it back on once the
-    # imports are done, after freezing what they allocated; `make bench`'s floor imports with
-    # the collector off too, so the comparison stays like for like.
+    # imports are done, after freezing what they allocated. `make bench` prints, beside its
+    # plain floor, a bare one that imports this way too (scripts/bench.py).
     gc.disable()
     try:
         return _main(argv)
