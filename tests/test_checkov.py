@@ -134,6 +134,13 @@ def _run_checkov(root: Path, targets: dict[str, Path]) -> dict[str, Scan]:
     }
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
 @pytest.fixture(scope="session")
 def scans(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scan]:
     assert CHECKOV.is_file(), "checkov is not installed: run `make test` (it builds .venv-checkov)"
@@ -141,8 +148,8 @@ def scans(synthesized: dict[str, Synth], tmp_path_factory: pytest.TempPathFactor
     sample = run_synth("dev", work / "sample", "--program", str(ROOT / "tests/programs/shared_workload.py"))
     assert sample.returncode == 0, sample.stdout + sample.stderr
     root = work / "scanned"
-    for stack in STACKS:  # hard links: the session's folders stay as they are
-        shutil.copytree(synthesized[stack].out / "manifests", root / stack, copy_function=os.link)
+    for stack in STACKS:  # hard links where they can be: the session's folders stay as they are
+        shutil.copytree(synthesized[stack].out / "manifests", root / stack, copy_function=_link_or_copy)
     shutil.copytree(work / "sample" / "manifests", root / "shared-helpers")
     (root / "careless").mkdir()
     (root / "careless" / "Deployment-careless.yaml").write_text(CARELESS)
