@@ -43,7 +43,8 @@ from rehearsal.inventory import dig
 from rehearsal.alerting import Firings, modelled_series, rule_files, series_text
 from rehearsal.faults import SCENARIOS, Faults, Scenario, _dead_letter, _purge_dead_letters
 from rehearsal.rabbit_definitions import definitions_from_objects
-from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, free_port, wait_port
+from rehearsal.ports import free_port
+from rehearsal.rig import EXPORTER_PASSWORD, REDIS_PASSWORD, Rig, wait_port
 from rehearsal.settle import SCRAPE_INTERVAL, backend_down, observe
 
 CATALOG = Path(__file__).parent / "catalog" / "metrics.yaml"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rehearsal.base import Build, JudgeUnavailable
-from rehearsal.ports import PORT_RANGE, free_port, free_ports  # noqa: F401 - the rig's ports, and its callers'
+from rehearsal.ports import free_ports
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # the unwrapped scripts: Debian's wrappers switch user
 NEEDED = {
